@@ -1,0 +1,111 @@
+"""What every exercise check shares: a readable failure, seeds, and running learner code safely.
+
+A check plugs the learner's function into the real mechanism, runs it, and
+either returns quietly or raises :class:`CheckFailed`. The failure says, in
+plain words, what went wrong, the smallest case that shows it, and the seed
+that replays it — never a wall of traceback through msglib's internals.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import warnings
+from typing import Any, Callable, Iterator
+
+# Hidden checks draw their seeds from a salt. Learners who read this file still
+# cannot precompute an instructor's hidden cases: the instructor sets their own
+# MSGLIB_GRADING_SALT in the grading environment (see README, "Instructors").
+DEFAULT_SALT = "msglib-hidden-v1"
+
+
+class CheckFailed(AssertionError):
+    """An exercise check found a behaviour that is wrong.
+
+    ``what``: the problem in plain words. ``case``: the smallest input or
+    history that shows it. ``seed``: replays the run. ``hint``: where to look.
+    """
+
+    def __init__(self, what: str, *, case: Any = None, seed: int | None = None,
+                 hint: str | None = None, exercise: str | None = None) -> None:
+        self.what = what
+        self.case = case
+        self.seed = seed
+        self.hint = hint
+        self.exercise = exercise
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        lines = [self.what]
+        if self.case is not None:
+            lines.append("smallest case: " + (self.case if isinstance(self.case, str) else repr(self.case)))
+        if self.seed is not None:
+            lines.append(f"seed: {self.seed}  (pass seed={self.seed} to the check to replay exactly this run)")
+        if self.hint:
+            lines.append("hint: " + self.hint)
+        return "\n".join(lines)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: the learner sees
+        # the finding, not the check's code (which also keeps hidden cases out
+        # of tracebacks and feedback).
+        title = f"CheckFailed [{self.exercise}]" if self.exercise else "CheckFailed"
+        return [f"\x1b[31m{title}\x1b[0m: " + self._text().replace("\n", "\n    ")]
+
+
+def check(condition: bool, what: str, **details: Any) -> None:
+    """Raise :class:`CheckFailed` with ``what`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(what, **details)
+
+
+def seeds(exercise: str, count: int, *, hidden: bool = False) -> list[int]:
+    """Seeds for an exercise's runs. Visible seeds are fixed (0, 1, 2, ...);
+    hidden seeds are derived from the exercise id and the grading salt."""
+    if not hidden:
+        return list(range(count))
+    salt = os.environ.get("MSGLIB_GRADING_SALT", DEFAULT_SALT)
+    out = []
+    for i in range(count):
+        digest = hashlib.sha256(f"{salt}/{exercise}/{i}".encode()).digest()
+        out.append(int.from_bytes(digest[:4], "big"))
+    return out
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence warnings and stderr while learner code runs.
+
+    nbgrader scores any stderr output in a test cell as a failure, so a
+    correct function that happens to warn (a DeprecationWarning from a
+    library, a debugging print to stderr) would lose its points.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+
+
+def require_callable(fn: Any, name: str, exercise: str) -> None:
+    """Fail with a clear message when the learner has not defined ``name`` yet."""
+    if not callable(fn):
+        raise CheckFailed(f"`{name}` should be a function, got {type(fn).__name__}", exercise=exercise,
+                          hint=f"run the cell that defines `{name}` first")
+
+
+def call_learner(fn: Callable[..., Any], *args: Any, exercise: str, what: str, seed: int | None = None,
+                 **kwargs: Any) -> Any:
+    """Call the learner's function quietly; turn its exceptions into a readable CheckFailed."""
+    try:
+        with quiet():
+            return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
+                          "(it raised NotImplementedError)", exercise=exercise,
+                          hint="replace `raise NotImplementedError()` with your code") from None
+    except Exception as exc:  # the learner's bug, reported in words
+        raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=what, seed=seed,
+                          exercise=exercise) from None
