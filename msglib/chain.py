@@ -109,7 +109,8 @@ class ChainRun:
     mode: str
     seed: int
     outcomes: list[RequestOutcome]
-    queue_depth: list[tuple[float, list[int]]] = field(default_factory=list)  # (time, depth per queue)
+    # (time, messages per queue held by the broker: ready + waiting for redelivery)
+    queue_depth: list[tuple[float, list[int]]] = field(default_factory=list)
     forwarded: dict[int, int] = field(default_factory=dict)  # queue mode: request id → times it reached the sink
     deliveries: int = 0                                       # queue mode: deliveries to handlers
 
@@ -271,6 +272,7 @@ def simulate_queue(config: ChainConfig, seed: int = 0,
     models = [_ServiceModel(spec, sim) for spec in config.services]
     queues: list[deque] = [deque() for _ in range(n)]
     idle = [config.workers_per_service] * n
+    retrying = [0] * n                       # nacked messages the broker holds until their redelivery
     outcomes: list[RequestOutcome] = []
     run = ChainRun("queue", seed, outcomes)
 
@@ -315,9 +317,14 @@ def simulate_queue(config: ChainConfig, seed: int = 0,
             if isinstance(result, dict) and "request_id" in result:
                 publish(stage + 1, {"request_id": result["request_id"], "stage": stage + 1})
         if not acked:                        # leave it with the broker: redeliver later
-            sim.schedule(config.retry_delay_ms, publish, stage, message)
+            retrying[stage] += 1
+            sim.schedule(config.retry_delay_ms, redeliver, stage, message)
         idle[stage] += 1
         dispatch(stage)
+
+    def redeliver(stage: int, message: dict) -> None:
+        retrying[stage] -= 1
+        publish(stage, message)
 
     def arrive(request_id: int) -> None:
         outcome = RequestOutcome(request_id, sim.now)
@@ -327,7 +334,7 @@ def simulate_queue(config: ChainConfig, seed: int = 0,
         sim.schedule(config.publish_latency_ms, publish, 0, {"request_id": request_id, "stage": 0})
 
     def sample() -> None:
-        depth = [len(q) for q in queues]
+        depth = [len(q) + r for q, r in zip(queues, retrying)]
         run.queue_depth.append((sim.now, depth))
         if sim.now < config.duration_ms + config.drain_ms:
             sim.schedule(sample_every_ms, sample)

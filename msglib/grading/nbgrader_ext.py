@@ -1,0 +1,37 @@
+"""nbgrader plug-ins the course's ``nbgrader_config.py`` names.
+
+Kept apart from the rest of ``msglib.grading`` because importing it imports
+nbgrader, which learners' kernels do not need.
+"""
+from __future__ import annotations
+
+from nbgrader.preprocessors import LimitOutput
+from traitlets import Integer
+
+
+class LimitOutputBytes(LimitOutput):
+    """nbgrader's LimitOutput caps lines; one line can still be megabytes.
+
+    After the line limit, cap each cell's stream text at ``max_bytes`` so a
+    submission that prints megabytes cannot bloat the gradebook, the autograded
+    notebook or the feedback.
+    """
+
+    max_bytes = Integer(100_000, help="maximum characters of stream output kept per cell").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type != "code":
+            return cell, resources
+        budget = self.max_bytes
+        kept = []
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                if budget <= 0:
+                    continue
+                if len(output.text) > budget:
+                    output.text = output.text[:budget] + "\n... output truncated by the grader (too large) ...\n"
+                budget -= len(output.text)
+            kept.append(output)
+        cell.outputs = kept
+        return cell, resources

@@ -1,0 +1,1 @@
+"""Plots and widgets used by the notebooks, one module per course area."""
