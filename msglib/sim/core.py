@@ -52,6 +52,10 @@ class Simulation:
         self._queue: list[Timer] = []
         self._seq = itertools.count()
         self.events_run = 0
+        # True while an event's callback runs. Code that would "block" by
+        # running the simulation (Future.get, flush) checks it: re-entering
+        # the scheduler from inside a callback would run events out of order.
+        self.in_callback = False
 
     # -- randomness ---------------------------------------------------------
     def random(self, name: str) -> random.Random:
@@ -92,7 +96,11 @@ class Simulation:
                 continue
             self.now = timer.time
             self.events_run += 1
-            timer.callback(*timer.args)
+            self.in_callback = True
+            try:
+                timer.callback(*timer.args)
+            finally:
+                self.in_callback = False
             return True
         return False
 
@@ -115,3 +123,28 @@ class Simulation:
         if until is not None and self.now < until and (max_events is None or ran < max_events):
             self.now = until
         return ran
+
+    def run_until(self, done: Callable[[], bool], until: float | None = None) -> bool:
+        """Run events until ``done()`` is true, the queue empties or the clock
+        would pass ``until``. Returns ``done()``.
+
+        This is how client code outside the simulation "waits" (a future's
+        ``get()``, a producer's ``flush()``): it runs simulated time forward
+        until the thing it waits for has happened.
+        """
+        if self.in_callback:
+            raise RuntimeError(
+                "cannot wait for the simulation from inside a simulation callback; "
+                "use a callback (e.g. future.add_callback) instead of a blocking call")
+        while not done():
+            if not self._queue:
+                break
+            head = self._queue[0]
+            if head.cancelled:
+                heapq.heappop(self._queue)
+                continue
+            if until is not None and head.time > until:
+                self.now = max(self.now, until)
+                break
+            self.step()
+        return done()
