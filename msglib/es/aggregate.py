@@ -1,0 +1,160 @@
+"""Aggregates: objects whose state is the fold of their events.
+
+An aggregate never sets its state directly. A command method checks the
+invariants against the current state, then *records* an event; recording
+applies the event (the same code that replay runs) and keeps it as pending
+until the repository appends it. So:
+
+    state after commands == replay(stored events + pending events)
+
+Handlers are methods named ``when_<EventType>(self, data)``. ``apply`` picks
+one by the event's type; ``replay`` applies a stream of events in order.
+``apply`` is also the seam the course's exercises replace.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
+
+from msglib.es.errors import StreamNotFoundError, UnknownEventTypeError
+from msglib.es.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+from msglib.es.store import EventStore
+
+A = TypeVar("A", bound="Aggregate")
+
+
+class Aggregate:
+    """Base class: an id, a version, pending events, and apply/replay.
+
+    Invariant: ``version`` = number of events applied (stored + pending);
+    the stored part is ``version - len(pending)``.
+    """
+
+    stream_prefix: ClassVar[str] = "aggregate"
+    _handlers: ClassVar[dict[str, Callable[[Any, dict], None]]] = {}
+
+    def __init__(self, id: str) -> None:
+        if not isinstance(id, str) or not id:
+            raise ValueError(f"{type(self).__name__} id must be a non-empty string, got {id!r}")
+        self.id = id
+        self.version = 0
+        self.pending: list[NewEvent] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Dispatch table built once per class: "Deposited" -> when_Deposited.
+        handlers: dict[str, Callable[[Any, dict], None]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                if name.startswith("when_") and callable(fn):
+                    handlers[name[5:]] = fn
+        cls._handlers = handlers
+
+    @property
+    def stream(self) -> str:
+        return f"{self.stream_prefix}-{self.id}"
+
+    # -- recording ----------------------------------------------------------
+    def record(self, event_type: str, event_id: str | None = None, **data: Any) -> NewEvent:
+        """Apply a new event to this object and keep it as pending."""
+        event = NewEvent(event_type, data, event_id=event_id)
+        self.apply(event)
+        self.version += 1
+        self.pending.append(event)
+        return event
+
+    def apply(self, event: NewEvent | RecordedEvent) -> None:
+        """Change state by one event (does not touch ``version``)."""
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            raise UnknownEventTypeError(type(self).__name__, event.type, getattr(event, "stream", None),
+                                        getattr(event, "version", None), getattr(event, "schema_version", None))
+        handler(self, event.data)
+
+    @classmethod
+    def replay(cls: type[A], id: str, events: Iterable[RecordedEvent], start: A | None = None) -> A:
+        """Rebuild an aggregate from its stored events (optionally on top of a snapshot's object)."""
+        aggregate = start if start is not None else cls(id)
+        apply = aggregate.apply
+        version = aggregate.version
+        for event in events:
+            apply(event)
+            version += 1
+        aggregate.version = version
+        return aggregate
+
+    def collect_pending(self) -> list[NewEvent]:
+        """Hand over (and forget) the pending events."""
+        events, self.pending = self.pending, []
+        return events
+
+    # -- snapshots ----------------------------------------------------------
+    def snapshot_state(self) -> dict[str, Any]:
+        """The state to store in a snapshot (JSON-able). Default: every public attribute
+        except id, version and pending."""
+        return {k: v for k, v in vars(self).items() if k not in ("id", "version", "pending")
+                and not k.startswith("_")}
+
+    @classmethod
+    def from_snapshot(cls: type[A], id: str, version: int, state: dict[str, Any]) -> A:
+        aggregate = cls(id)
+        for key, value in state.items():
+            setattr(aggregate, key, value)
+        aggregate.version = version
+        return aggregate
+
+    def __repr__(self) -> str:
+        state = ", ".join(f"{k}={v!r}" for k, v in self.snapshot_state().items())
+        return f"{type(self).__name__}(id={self.id!r}, version={self.version}, {state})"
+
+
+class Repository:
+    """Loads aggregates of one class from an EventStore and saves their pending events.
+
+    ``snapshot_every=N`` stores a snapshot whenever a save crosses a multiple
+    of N events, so a load replays at most about N events.
+    """
+
+    def __init__(self, store: EventStore, cls: type[A], *, snapshot_every: int | None = None) -> None:
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1 or None, got {snapshot_every}")
+        self.store = store
+        self.cls = cls
+        self.snapshot_every = snapshot_every
+        self.events_replayed = 0  # how many events the loads so far replayed (to see snapshots work)
+
+    def stream_of(self, id: str) -> str:
+        return f"{self.cls.stream_prefix}-{id}"
+
+    def load(self, id: str, *, as_of_version: int | None = None, as_of_time: float | None = None,
+             use_snapshots: bool = True) -> A:
+        """The aggregate as of now, as of a version, or as of a point in time."""
+        stream = self.stream_of(id)
+        start = None
+        after = 0
+        if use_snapshots and self.snapshot_every is not None:
+            snap = self.store.latest_snapshot(stream, max_version=as_of_version, until=as_of_time)
+            if snap is not None:
+                start = self.cls.from_snapshot(id, snap.version, snap.state)
+                after = snap.version
+        events = self.store.read_stream(stream, after_version=after, to_version=as_of_version, until=as_of_time)
+        if start is None and not events:
+            raise StreamNotFoundError(stream)
+        self.events_replayed += len(events)
+        return self.cls.replay(id, events, start)
+
+    def exists(self, id: str) -> bool:
+        return self.store.stream_version(self.stream_of(id)) > 0
+
+    def save(self, aggregate: A, *, correlation_id: str | None = None,
+             causation_id: str | None = None) -> AppendResult | None:
+        """Append the aggregate's pending events, expecting the version it was loaded at."""
+        if not aggregate.pending:
+            return None
+        expected = aggregate.version - len(aggregate.pending)
+        result = self.store.append(aggregate.stream, aggregate.pending, expected if expected else NO_STREAM,
+                                   correlation_id=correlation_id, causation_id=causation_id)
+        aggregate.pending = []
+        every = self.snapshot_every
+        if every is not None and result.last_version // every > (result.first_version - 1) // every:
+            self.store.save_snapshot(aggregate.stream, aggregate.version, aggregate.snapshot_state())
+        return result

@@ -1,0 +1,83 @@
+"""Event shapes: what a writer hands the store, and what a reader gets back.
+
+A stream's version counts its events: the first event is version 1 and an
+empty (absent) stream is at version 0. (KurrentDB numbers revisions from 0;
+msglib counts like the ``eventsourcing`` library, so "version" = "how many
+events".) The global position orders every event of every stream: the
+``$all`` order, starting at 1.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+# Expected-version values for EventStore.append (besides an exact int >= 0).
+ANY = "any"                      # no check at all
+NO_STREAM = "no_stream"          # the stream must not exist yet (same as exact 0)
+STREAM_EXISTS = "stream_exists"  # the stream must have at least one event
+
+ExpectedVersion = Union[int, str]
+
+
+class NewEvent:
+    """An event about to be appended: a type name, JSON-able data, a unique id.
+
+    The id is what makes a retried append idempotent: appending the same ids
+    again to the same stream stores them once.
+    """
+
+    __slots__ = ("type", "data", "event_id", "metadata")
+
+    def __init__(self, type: str, data: dict[str, Any] | None = None, *,
+                 event_id: str | None = None, metadata: dict[str, Any] | None = None) -> None:
+        if not isinstance(type, str) or not type:
+            raise ValueError(f"event type must be a non-empty string, got {type!r}")
+        self.type = type
+        self.data = {} if data is None else data
+        self.event_id = event_id if event_id is not None else str(uuid.uuid4())
+        self.metadata = metadata
+
+    def __repr__(self) -> str:
+        return f"NewEvent({self.type!r}, {self.data!r})"
+
+
+@dataclass(slots=True)
+class RecordedEvent:
+    """An event as stored: where it sits (stream, version, position) plus what it says."""
+
+    position: int            # place in the global $all order
+    stream: str
+    version: int             # 1-based place in its stream
+    type: str
+    data: dict[str, Any]
+    event_id: str
+    timestamp: float         # seconds, from the store's clock at append time
+    schema_version: int = 1  # after upcasting: the current schema of this type
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append stored. ``idempotent`` is True when nothing new was written
+    because the very same events (same ids) were already there."""
+
+    stream: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    idempotent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state at ``version`` of ``stream``, so replay can start there."""
+
+    stream: str
+    version: int
+    state: dict[str, Any]
+    schema_version: int
+    timestamp: float

@@ -1,0 +1,141 @@
+"""Aggregates: the bank account and the order, replay, snapshots, temporal loads, unknown events."""
+import pytest
+
+from msglib.es import (AccountClosedError, BankAccount, DomainError, EventStore, InsufficientFundsError, NewEvent,
+                       Order, Repository, StreamNotFoundError, UnknownEventTypeError)
+
+
+@pytest.fixture
+def store():
+    t = [0.0]
+    s = EventStore(":memory:", clock=lambda: t[0])
+    s.tick = t
+    return s
+
+
+def test_commands_record_pending_events_and_replay_gives_the_same_state(store):
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(100)
+    acc.withdraw(30)
+    assert [e.type for e in acc.pending] == ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn"]
+    assert (acc.version, acc.balance) == (3, 70)
+    repo = Repository(store, BankAccount)
+    repo.save(acc)
+    assert acc.pending == []
+    loaded = repo.load("a1")
+    assert (loaded.version, loaded.balance, loaded.owner) == (3, 70, "ada")
+    assert store.read_stream("account-a1")[0].data == {"owner": "ada"}
+
+
+def test_bank_invariants_refuse_with_reasons(store):
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(10)
+    with pytest.raises(InsufficientFundsError, match="cannot withdraw 11, the balance is 10"):
+        acc.withdraw(11)
+    for bad in (0, -5, 1.5, "10", True):
+        with pytest.raises(DomainError, match="positive integer"):
+            acc.deposit(bad)
+    with pytest.raises(DomainError, match="withdraw or transfer the remaining 10"):
+        acc.close()
+    acc.withdraw(10)
+    acc.close()
+    for action in (lambda: acc.deposit(1), lambda: acc.withdraw(1), acc.close):
+        with pytest.raises(AccountClosedError, match="'a1' is closed"):
+            action()
+    assert acc.version == 4  # opened, deposited, withdrawn, closed: refused commands recorded nothing
+    with pytest.raises(DomainError, match="never opened"):
+        BankAccount("zz").deposit(5)
+    with pytest.raises(DomainError, match="owner"):
+        BankAccount.open("a2", "")
+
+
+def test_transfer_ids_make_steps_idempotent():
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(50, transfer_id="t1:credit")
+    acc.deposit(50, transfer_id="t1:credit")
+    acc.withdraw(20, transfer_id="t2:debit")
+    acc.withdraw(20, transfer_id="t2:debit")
+    assert acc.balance == 30 and acc.version == 3
+
+
+def test_order_lifecycle_and_refusals():
+    o = Order.place("o1", "ada", [{"sku": "pen", "qty": 2, "price": 150}, {"sku": "ink", "qty": 1, "price": 5}])
+    assert o.total == 305 and o.status == "placed"
+    with pytest.raises(DomainError, match="only a paid order can"):
+        o.ship()
+    with pytest.raises(DomainError, match="does not match the total 305"):
+        o.pay(300)
+    o.pay(305)
+    o.ship()
+    with pytest.raises(DomainError, match="is shipped, so it cannot cancel"):
+        o.cancel()
+    for items, msg in [([], "at least one item"), ([{"sku": "", "qty": 1, "price": 1}], "sku"),
+                       ([{"sku": "a", "qty": 0, "price": 1}], "quantity"),
+                       ([{"sku": "a", "qty": 1, "price": -1}], "price")]:
+        with pytest.raises(DomainError, match=msg):
+            Order.place("o2", "ada", items)
+    with pytest.raises(DomainError, match="never placed"):
+        Order("o3").pay(1)
+
+
+def test_unknown_event_type_names_the_type_and_the_upcaster_hook(store):
+    store.append("account-a1", [NewEvent("AccountOpened", {"owner": "ada"}), NewEvent("Deposited", {"cents": 5})])
+    with pytest.raises(UnknownEventTypeError) as info:
+        Repository(store, BankAccount).load("a1")
+    msg = str(info.value)
+    assert "'Deposited'" in msg and "register_upcaster" in msg and "version 2" in msg
+    store.register_upcaster("Deposited", 1, lambda d: ("MoneyDeposited", {"amount": d["cents"]}))
+    assert Repository(store, BankAccount).load("a1").balance == 5
+
+
+def test_loading_a_missing_stream_is_a_clear_error(store):
+    with pytest.raises(StreamNotFoundError, match="'account-nope' has no events"):
+        Repository(store, BankAccount).load("nope")
+
+
+def test_snapshots_shorten_replay_and_give_the_same_state(store):
+    repo = Repository(store, BankAccount, snapshot_every=10)
+    acc = BankAccount.open("a1", "ada")
+    repo.save(acc)
+    for i in range(1, 26):
+        acc = repo.load("a1")
+        acc.deposit(i, transfer_id=f"t{i}" if i % 5 == 0 else None)
+        repo.save(acc)
+    snaps = [r[0] for r in store.connection.execute("SELECT version FROM snapshots ORDER BY version")]
+    assert snaps == [10, 20]
+    repo.events_replayed = 0
+    with_snap = repo.load("a1")
+    assert repo.events_replayed == 6   # versions 21..26
+    without = repo.load("a1", use_snapshots=False)
+    assert with_snap.snapshot_state() == without.snapshot_state() and with_snap.version == without.version == 26
+    assert with_snap.balance == sum(range(1, 26))
+
+
+def test_temporal_load_as_of_version_and_time(store):
+    repo = Repository(store, BankAccount, snapshot_every=2)
+    acc = BankAccount.open("a1", "ada")
+    repo.save(acc)
+    for t, amount in [(10, 5), (20, 7), (30, 11)]:
+        store.tick[0] = t
+        acc = repo.load("a1")
+        acc.deposit(amount)
+        repo.save(acc)
+    assert repo.load("a1", as_of_version=2).balance == 5
+    assert repo.load("a1", as_of_version=3).balance == 12
+    assert repo.load("a1", as_of_time=25).balance == 12
+    assert repo.load("a1", as_of_time=0).balance == 0
+
+
+def test_save_with_stale_version_raises_concurrency_error(store):
+    from msglib.es import ConcurrencyError
+    repo = Repository(store, BankAccount)
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(10)
+    repo.save(acc)
+    first, second = repo.load("a1"), repo.load("a1")
+    first.withdraw(10)
+    second.withdraw(10)
+    repo.save(first)
+    with pytest.raises(ConcurrencyError, match="expected version 2 but the stream is at version 3"):
+        repo.save(second)
+    assert repo.load("a1").balance == 0
