@@ -1,0 +1,10 @@
+"""History checkers: judge what a run did, not how it did it.
+
+``check(history)`` finds lost acknowledged writes, duplicates, inconsistent
+offsets, reordering and reads past the high-water mark in a send/poll history
+(see ``msglib.check.kafka``); ``divergences`` compares replicas' logs.
+"""
+from msglib.check.kafka import ALL_KINDS, LOSS_KINDS, Anomaly, CheckResult, check
+from msglib.check.replicas import Divergence, divergences
+
+__all__ = ["check", "CheckResult", "Anomaly", "ALL_KINDS", "LOSS_KINDS", "divergences", "Divergence"]
