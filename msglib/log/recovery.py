@@ -1,0 +1,221 @@
+"""Opening a log directory, and recovering it after a crash.
+
+A crash can leave a segment with a half-written batch at its end (a *torn
+write*), or bytes that never reached the disk. What Kafka does on open, and
+msglib too:
+
+1. finish or undo interrupted compaction swaps (``.swap`` files are completed,
+   ``.cleaned`` files deleted);
+2. if the log was not closed cleanly (no ``.clean-shutdown`` marker), validate
+   every batch from the *recovery point* on -- the offset up to which data was
+   known to be flushed: header sanity, size, CRC-32C, increasing offsets;
+3. cut the segment at the first invalid batch and delete every later segment
+   (nothing after a hole can be trusted), rebuilding the indexes of what was
+   validated;
+4. check the indexes of the other segments and rebuild any that are missing
+   or wrong.
+
+Only unflushed data can be lost, and nothing past the last valid batch is
+ever kept. The :class:`RecoveryReport` says what happened, in words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .epoch_cache import LeaderEpochCache
+from .errors import CorruptRecordError
+from .segment import SegmentRecovery
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .log import Log
+
+
+@dataclass
+class RecoveryReport:
+    """What opening the log found and did."""
+
+    clean_shutdown: bool
+    recovery_point: int = 0                  # from the checkpoint: everything below was flushed
+    segments_loaded: int = 0
+    recovered: list[SegmentRecovery] = field(default_factory=list)   # segments validated batch by batch
+    truncated_bytes: int = 0
+    deleted_segments: list[str] = field(default_factory=list)        # after a corrupt or torn batch
+    rebuilt_indexes: list[str] = field(default_factory=list)         # "<file>: why"
+    completed_swaps: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    log_start_offset: int = 0
+    log_end_offset: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.truncated_bytes > 0 or bool(self.deleted_segments)
+
+    @property
+    def first_problem(self) -> SegmentRecovery | None:
+        for r in self.recovered:
+            if r.problem:
+                return r
+        return None
+
+    def summary(self) -> str:
+        lines = [f"{'clean' if self.clean_shutdown else 'UNCLEAN'} shutdown; {self.segments_loaded} segments; "
+                 f"offsets {self.log_start_offset}..{self.log_end_offset}"]
+        if not self.clean_shutdown:
+            batches = sum(r.batches for r in self.recovered)
+            lines.append(f"validated {batches} batches in {len(self.recovered)} segments from the recovery "
+                         f"point {self.recovery_point}")
+        for r in self.recovered:
+            if r.problem:
+                lines.append(f"{r.segment}: cut {r.truncated_bytes} bytes at position {r.position}: {r.problem}")
+        for name in self.deleted_segments:
+            lines.append(f"deleted {name}: it came after the cut")
+        for what in self.rebuilt_indexes:
+            lines.append(f"rebuilt index {what}")
+        for name in self.completed_swaps:
+            lines.append(f"completed an interrupted compaction swap: {name}")
+        for name in self.removed_files:
+            lines.append(f"removed leftover file {name}")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _read_int(log: "Log", name: str, report: RecoveryReport) -> int | None:
+    data = log.storage.read_file(name)
+    if data is None:
+        return None
+    try:
+        return int(data.decode().strip())
+    except ValueError:
+        report.notes.append(f"ignored unreadable checkpoint {name}")
+        return None
+
+
+def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
+    """Open ``log``'s storage: load or recover its segments and checkpoints."""
+    from .log import CLEAN_SHUTDOWN, EPOCH_CHECKPOINT, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT
+
+    storage = log.storage
+    clean = storage.exists(CLEAN_SHUTDOWN) and not full_recovery
+    report = RecoveryReport(clean_shutdown=storage.exists(CLEAN_SHUTDOWN))
+    if storage.exists(CLEAN_SHUTDOWN):
+        storage.delete(CLEAN_SHUTDOWN)      # from now on, a crash is an unclean shutdown
+
+    # 1. Interrupted compaction and leftover temporary files.
+    swapped_bases = set()
+    for name in storage.list():
+        if name.endswith(".swap"):
+            final = name[: -len(".swap")]
+            storage.delete(final)
+            storage.rename(name, final)
+            report.completed_swaps.append(final)
+            swapped_bases.add(final[:20])
+        elif name.endswith(".cleaned") or name.endswith(".tmp"):
+            storage.delete(name)
+            report.removed_files.append(name)
+
+    names = storage.list()
+    bases = sorted(int(n[:20]) for n in names if n.endswith(".log") and len(n) == 24 and n[:20].isdigit())
+    base_names = {f"{b:020d}" for b in bases}
+    for n in names:                          # indexes without a .log file
+        if (n.endswith(".index") or n.endswith(".timeindex")) and n.split(".")[0] not in base_names:
+            storage.delete(n)
+            report.removed_files.append(n)
+
+    recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
+    start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
+    report.recovery_point = recovery_point
+
+    # 2-4. Segments, oldest first.
+    segments = []
+    needs_epoch_rebuild_from = None
+    for i, base in enumerate(bases):
+        seg = log._new_segment(base)
+        next_base = bases[i + 1] if i + 1 < len(bases) else None
+        past_recovery_point = next_base is None or next_base > recovery_point
+        must_validate = not clean and (past_recovery_point or full_recovery)
+        if full_recovery:
+            must_validate = True
+        if f"{base:020d}" in swapped_bases:
+            must_validate = True
+        if not must_validate:
+            problem = seg.check_indexes()
+            if problem is None:
+                try:
+                    seg.scan(seg._last_indexed_position())
+                except CorruptRecordError as exc:
+                    problem = f"{seg.name}.log: {exc.reason}"
+            if problem is None and len(seg.time_index) and seg.time_index.offsets[-1] >= max(seg.next_offset, 1) \
+                    and seg.size:
+                problem = f"{seg.name}.timeindex: entry offset {seg.time_index.offsets[-1]} past the segment end"
+            if problem is not None:
+                report.rebuilt_indexes.append(problem)
+                must_validate = True
+        if must_validate:
+            result = seg.recover(verify_crc=True)
+            if segments and result.batches and seg.base_offset < segments[-1].next_offset:
+                result.problem = result.problem or "segment overlaps the previous one"
+            report.recovered.append(result)
+            report.truncated_bytes += result.truncated_bytes
+            if needs_epoch_rebuild_from is None:
+                needs_epoch_rebuild_from = len(segments)
+            if result.problem:
+                segments.append(seg)
+                for later in bases[i + 1:]:
+                    doomed = log._new_segment(later)
+                    report.truncated_bytes += doomed.size
+                    report.deleted_segments.append(doomed.file_name)
+                    doomed.delete()
+                break
+        segments.append(seg)
+    report.segments_loaded = len(segments)
+
+    # Drop empty trailing segments left by a cut, except one to append to.
+    while len(segments) > 1 and segments[-1].size == 0 and segments[-2].size > 0 \
+            and segments[-1].base_offset <= segments[-2].next_offset and report.truncated:
+        seg = segments.pop()
+        report.deleted_segments.append(seg.file_name)
+        seg.delete()
+
+    if not segments:
+        start = start_checkpoint or 0
+        segments = [log._new_segment(start)]
+    log.segments = segments
+    last = segments[-1]
+    log._log_end_offset = max(last.next_offset, last.base_offset)
+    start = max(start_checkpoint or 0, segments[0].base_offset)
+    log._log_start_offset = min(start, log._log_end_offset)
+    log.recovery_point = log._log_end_offset
+
+    # The leader epoch cache: load the checkpoint, or rebuild it from the batches.
+    cache = log.leader_epoch_cache
+    data = storage.read_file(EPOCH_CHECKPOINT)
+    entries = None
+    if data is not None:
+        try:
+            entries = LeaderEpochCache.parse(data)
+        except (ValueError, IndexError):
+            report.notes.append("leader-epoch-checkpoint was unreadable: rebuilt from the batches")
+    rebuild_from = 0 if entries is None else needs_epoch_rebuild_from
+    cache.entries = list(entries or [])
+    if rebuild_from is not None and (entries is not None or any(s.size for s in segments)):
+        for seg in segments[rebuild_from:]:
+            for _, h in seg.batch_headers():
+                if h.partition_leader_epoch >= 0 and h.partition_leader_epoch > cache.latest_epoch:
+                    cache.entries.append((h.partition_leader_epoch, h.base_offset))
+    cache.truncate_from_end(log._log_end_offset)
+    cache.truncate_from_start(log._log_start_offset)
+    if entries != cache.entries:
+        log._save_epoch_checkpoint()
+
+    log._write_checkpoint(RECOVERY_POINT_CHECKPOINT, log.recovery_point)
+    if not report.clean_shutdown or report.truncated:
+        for seg in segments:
+            seg.sync()
+    report.log_start_offset = log._log_start_offset
+    report.log_end_offset = log._log_end_offset
+    return report

@@ -1,0 +1,254 @@
+"""Where a log's files live: in memory or on disk, behind one small interface.
+
+A partition's log is a directory of files (``00000000000000000000.log``,
+``.index``, ``.timeindex``, checkpoints). The log code only ever asks a
+:class:`Storage` for named files and then appends, reads at a position,
+truncates and syncs them, so the same code runs on:
+
+* :class:`MemoryStorage` -- a dict of ``bytearray``s. The notebooks' fast
+  default. Each file remembers how many of its bytes were *synced*;
+  :meth:`MemoryStorage.crash` throws the rest away, which is exactly what a
+  power cut does to data still in the OS page cache. So durability lessons
+  (and the simulated cluster's broker crashes) work without touching a disk.
+* :class:`DiskStorage` -- real files in a real directory. Writes go straight
+  to the OS (no Python-side buffer), so a ``kill -9`` loses nothing that was
+  written; :meth:`FileHandle.sync` is ``fsync``, which also survives a power cut.
+"""
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+
+class FileHandle(Protocol):
+    """One open file of a log directory."""
+
+    name: str
+
+    def size(self) -> int: ...
+    def append(self, data: bytes) -> int: ...          # returns the position it was written at
+    def read(self, position: int, size: int) -> bytes: ...
+    def truncate(self, size: int) -> None: ...
+    def sync(self) -> None: ...                        # make everything written so far durable
+    def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    """A directory of named files."""
+
+    description: str
+
+    def open(self, name: str) -> FileHandle: ...       # creates the file if missing
+    def exists(self, name: str) -> bool: ...
+    def list(self) -> list[str]: ...                   # sorted names
+    def delete(self, name: str) -> None: ...
+    def rename(self, old: str, new: str) -> None: ...
+    def read_file(self, name: str) -> bytes | None: ...
+    def write_file(self, name: str, data: bytes) -> None: ...  # atomic replace, durable
+
+
+# --------------------------------------------------------------------------- memory
+class MemoryFile:
+    """A file held in a ``bytearray``; ``synced`` bytes survive :meth:`MemoryStorage.crash`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.data = bytearray()
+        self.synced = 0
+        self.closed = False
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def append(self, data: bytes) -> int:
+        position = len(self.data)
+        self.data += data
+        return position
+
+    def read(self, position: int, size: int) -> bytes:
+        return bytes(self.data[position:position + size])
+
+    def view(self) -> memoryview:
+        """Zero-copy access to the whole file (memory backend only)."""
+        return memoryview(self.data)
+
+    def truncate(self, size: int) -> None:
+        del self.data[size:]
+        self.synced = min(self.synced, size)
+
+    def sync(self) -> None:
+        self.synced = len(self.data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryStorage:
+    """A log directory in memory. ``crash()`` simulates losing power."""
+
+    def __init__(self, description: str = "memory") -> None:
+        self.description = description
+        self.files: dict[str, MemoryFile] = {}
+
+    def open(self, name: str) -> MemoryFile:
+        f = self.files.get(name)
+        if f is None:
+            f = self.files[name] = MemoryFile(name)
+        f.closed = False
+        return f
+
+    def exists(self, name: str) -> bool:
+        return name in self.files
+
+    def list(self) -> list[str]:
+        return sorted(self.files)
+
+    def delete(self, name: str) -> None:
+        self.files.pop(name, None)
+
+    def rename(self, old: str, new: str) -> None:
+        f = self.files.pop(old)
+        f.name = new
+        self.files[new] = f
+
+    def read_file(self, name: str) -> bytes | None:
+        f = self.files.get(name)
+        return None if f is None else bytes(f.data)
+
+    def write_file(self, name: str, data: bytes) -> None:
+        f = MemoryFile(name)
+        f.data += data
+        f.synced = len(f.data)
+        self.files[name] = f
+
+    def crash(self) -> dict[str, int]:
+        """Lose every byte that was not synced (a power cut). Returns bytes lost per file.
+
+        Directory entries (file creations, renames, deletes) count as durable:
+        Kafka fsyncs the directory when it rolls a segment, and modelling
+        that here would add nothing to the lessons.
+        """
+        lost = {}
+        for f in self.files.values():
+            if len(f.data) > f.synced:
+                lost[f.name] = len(f.data) - f.synced
+                del f.data[f.synced:]
+        return lost
+
+    def total_bytes(self) -> int:
+        return sum(len(f.data) for f in self.files.values())
+
+    def __repr__(self) -> str:
+        return f"MemoryStorage({self.description!r}, {len(self.files)} files)"
+
+
+# --------------------------------------------------------------------------- disk
+class DiskFile:
+    """A real file, written with ``os.pwrite`` (no user-space buffer to lose on kill -9)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.name = os.path.basename(path)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._size = os.fstat(self.fd).st_size
+
+    def size(self) -> int:
+        return self._size
+
+    def append(self, data: bytes) -> int:
+        position = self._size
+        view = memoryview(data)
+        written = 0
+        while written < len(view):  # pwrite may write less than asked
+            written += os.pwrite(self.fd, view[written:], position + written)
+        self._size += written
+        return position
+
+    def read(self, position: int, size: int) -> bytes:
+        return os.pread(self.fd, size, position)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+        self._size = min(self._size, size)
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class DiskStorage:
+    """A log directory on disk, e.g. ``/data/orders-0``."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = os.path.abspath(directory)
+        os.makedirs(self.directory, exist_ok=True)
+        self.description = self.directory
+        self._open: dict[str, DiskFile] = {}
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    def open(self, name: str) -> DiskFile:
+        f = self._open.get(name)
+        if f is None or f.fd < 0:
+            f = self._open[name] = DiskFile(self._path(name))
+        return f
+
+    def exists(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def list(self) -> list[str]:
+        return sorted(os.listdir(self.directory))
+
+    def delete(self, name: str) -> None:
+        f = self._open.pop(name, None)
+        if f is not None:
+            f.close()
+        try:
+            os.remove(self._path(name))
+        except FileNotFoundError:
+            pass
+
+    def rename(self, old: str, new: str) -> None:
+        for n in (old, new):
+            f = self._open.pop(n, None)
+            if f is not None:
+                f.close()
+        os.replace(self._path(old), self._path(new))
+        self._sync_directory()
+
+    def read_file(self, name: str) -> bytes | None:
+        try:
+            with open(self._path(name), "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def write_file(self, name: str, data: bytes) -> None:
+        """Write-then-rename, fsynced: after a crash the file is either old or new, never half."""
+        tmp = self._path(name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._path(name))
+        self._sync_directory()
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        for f in self._open.values():
+            f.close()
+        self._open.clear()
+
+    def __repr__(self) -> str:
+        return f"DiskStorage({self.directory!r})"
