@@ -31,6 +31,8 @@ from .recovery import RecoveryReport
 from .retention import SegmentInfo, deletable_segments
 from .segment import LogSegment, OffsetIndex, TimeIndex, floor_lookup, segment_name
 from .storage import DiskStorage, MemoryStorage
+from .partitioner import DefaultPartitioner, RoundRobinPartitioner, default_partition, murmur2
+from .topic import RecordMetadata, Topic
 
 __all__ = [
     "LogConfig", "CleanerStats", "should_retain", "UNDEFINED_EPOCH", "UNDEFINED_EPOCH_OFFSET",
@@ -40,4 +42,5 @@ __all__ = [
     "BatchHeader", "Compression", "ControlType", "Record", "RecordBatch", "TimestampType", "iter_batches",
     "read_header", "RecoveryReport", "SegmentInfo", "deletable_segments", "LogSegment", "OffsetIndex",
     "TimeIndex", "floor_lookup", "segment_name", "DiskStorage", "MemoryStorage",
+    "DefaultPartitioner", "RoundRobinPartitioner", "default_partition", "murmur2", "RecordMetadata", "Topic",
 ]
