@@ -18,7 +18,7 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.solution_directory = "generated_solutions"
 c.CourseDirectory.db_url = os.environ.get("MSGLIB_GRADEBOOK_URL", "sqlite:///" + os.path.join(HERE, "gradebook.db"))
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis",
-                            ".pytest_cache", "*.log", "*.index", "*.timeindex", "data"]
+                            ".pytest_cache", "*.orig", "*.log", "*.index", "*.timeindex", "data"]
 
 # Each cell gets this many seconds; a notebook's worst case is cells x timeout.
 c.Execute.timeout = int(os.environ.get("MSGLIB_CELL_TIMEOUT", "60"))
@@ -43,6 +43,7 @@ c.Autograde.autograde_preprocessors = [
 # Feedback must not show hidden tests (nbgrader shows them by default).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "msglib.grading.nbgrader_ext.ScrubHiddenTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -107,7 +107,8 @@ def _guarded(fn: Callable, exercise: str, seed: int) -> Callable:
         except CheckFailed:
             raise
         except Exception as exc:
-            raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", seed=seed,
+            case = f"delivery of {args[0]!r}" if args and isinstance(args[0], dict) else None
+            raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case, seed=seed,
                               exercise=exercise) from None
     return run
 
@@ -155,7 +156,13 @@ class _Delivery:
                 f"returned {'ack (True)' if self.acked else 'nack (False)'}")
 
 
-def _recording(fn: Callable, deliveries: list[_Delivery], seed: int) -> Callable:
+def _recording(fn: Callable, deliveries: list[_Delivery], seed: int, errors: list[CheckFailed]) -> Callable:
+    """Wrap the learner's handler to record what it does with each delivery.
+
+    The simulation treats a handler that raises as a crashed consumer (no ack,
+    redelivery), which is right for the system but would hide the learner's
+    bug; the first such error is kept and reported after the run.
+    """
     def wrapped(message: dict, service: Callable, forward: Callable) -> bool:
         d = _Delivery(dict(message))
         deliveries.append(d)
@@ -174,14 +181,21 @@ def _recording(fn: Callable, deliveries: list[_Delivery], seed: int) -> Callable
             d.forwarded.append(result)
             forward(result)
 
-        d.acked = bool(_guarded(fn, EX_HANDLE, seed)(message, watched_service, watched_forward))
+        try:
+            d.acked = bool(_guarded(fn, EX_HANDLE, seed)(message, watched_service, watched_forward))
+        except CheckFailed as exc:
+            errors.append(exc)
+            raise
         return d.acked
     return wrapped
 
 
 def _check_queue_run(fn: Callable, config: ChainConfig, seed: int) -> None:
     deliveries: list[_Delivery] = []
-    run = chain.simulate_queue(config, seed, handle=_recording(fn, deliveries, seed))
+    errors: list[CheckFailed] = []
+    run = chain.simulate_queue(config, seed, handle=_recording(fn, deliveries, seed, errors))
+    if errors:
+        raise errors[0]
     for d in deliveries:  # the first wrong delivery is the smallest case
         succeeded = any(d.calls)
         if not d.calls and d.acked:

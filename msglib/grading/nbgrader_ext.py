@@ -35,3 +35,19 @@ class LimitOutputBytes(LimitOutput):
             kept.append(output)
         cell.outputs = kept
         return cell, resources
+
+
+class ScrubHiddenTracebacks(LimitOutput.__bases__[0]):  # NbGraderPreprocessor
+    """Feedback: reduce a hidden test cell's error to one line (``Name: message``).
+
+    nbgrader's ClearHiddenTests removes the hidden block from the cell, but an
+    IPython traceback quotes the failing lines, hidden ones included. Run this
+    before ClearHiddenTests (it recognises the cells by their hidden block).
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources

@@ -6,11 +6,13 @@ from typing import Any
 from msglib.chain import ChainConfig, ChainRun, percentile, simulate
 
 
-def plot_chain_length(lengths: list[int] = [1, 2, 3, 4, 5, 6, 8, 10], failure_prob: float = 0.02,
+def plot_chain_length(lengths: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10), failure_prob: float = 0.02,
                       seed: int = 0, ax=None, **config: Any):
     """Availability and median client latency as the chain grows, RPC vs queue."""
     import matplotlib.pyplot as plt
 
+    config.setdefault("duration_ms", 4_000)
+    lengths = list(lengths)
     rows = {mode: [simulate(ChainConfig.uniform(n, failure_prob=failure_prob, **config), mode, seed).summary()
                    for n in lengths] for mode in ("rpc", "queue")}
     if ax is None:

@@ -1,0 +1,45 @@
+"""``python -m msglib <command>``: the course's command line.
+
+    doctor                 check this machine's setup and say how to fix what is wrong
+    check PATH...          learner self-check: run your notebook(s), report each exercise
+    release [MODULE...]    instructor: generate notebooks/ from solutions/ with nbgrader
+    grade [MODULE...]      instructor: autograde submitted/, export grades, write feedback
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m msglib", description="msglib course tools")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("doctor", help="check Python, packages, the kernel and the Jupyter extensions")
+    chk = sub.add_parser("check", help="run your notebook(s) and report each exercise")
+    chk.add_argument("paths", nargs="+", help="a notebook or a module folder, e.g. notebooks/00_why_messaging")
+    chk.add_argument("--timeout", type=int, default=120, help="seconds per cell (default 120)")
+    rel = sub.add_parser("release", help="generate the student release notebooks/ from solutions/")
+    rel.add_argument("modules", nargs="*", help="module ids (default: all)")
+    grd = sub.add_parser("grade", help="autograde every submission in submitted/, export grades and feedback")
+    grd.add_argument("modules", nargs="*", help="module ids (default: every module that has submissions)")
+    grd.add_argument("--student-timeout", type=int, default=900,
+                     help="wall-clock seconds allowed per submission before it is stopped (default 900)")
+    grd.add_argument("--no-verify", action="store_true", help="skip the independent re-run of each submission")
+    grd.add_argument("--out", default="grades", help="folder for the CSV files and the report (default grades/)")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "doctor":
+        from msglib.doctor import main as doctor
+        return doctor()
+    if args.cmd == "check":
+        from msglib.grading.selfcheck import main as check
+        return check(args.paths, timeout=args.timeout)
+    if args.cmd == "release":
+        from msglib.grading.pipeline import release
+        return release(args.modules)
+    from msglib.grading.pipeline import grade
+    return grade(args.modules, student_timeout=args.student_timeout, verify=not args.no_verify, out=args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Running notebooks and reading their graded cells (shared by self-check, verification and tests)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from msglib.authoring import cell_role
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class CellResult:
+    """One graded cell after execution."""
+
+    grade_id: str
+    exercise: str
+    kind: str                 # "test", "hidden", "manual" or "solution"
+    points: float
+    passed: bool | None       # None: not run / not autograded
+    message: str = ""         # the first failure in plain words
+    changed: bool = False     # the learner edited this test cell
+
+
+@dataclass
+class NotebookResult:
+    path: Path
+    cells: list[CellResult] = field(default_factory=list)
+    error: str | None = None  # the notebook could not be run at all (timeout, kernel died, bad JSON)
+
+    def by_exercise(self) -> dict[str, list[CellResult]]:
+        out: dict[str, list[CellResult]] = {}
+        for c in self.cells:
+            out.setdefault(c.exercise, []).append(c)
+        return out
+
+
+def exercise_of(grade_id: str) -> str:
+    """``00-call_chain-hidden2`` → ``00-call_chain``."""
+    return re.sub(r"-(test|hidden)\d*$", "", grade_id)
+
+
+def failure_message(cell) -> str:
+    """The first error or stderr text of an executed cell, without ANSI codes or traceback noise."""
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            tb = [ANSI.sub("", line) for line in out.get("traceback", [])]
+            if len(tb) == 1:          # CheckFailed renders itself as one block (no traceback)
+                return tb[0]
+            return f"{out.ename}: {ANSI.sub('', out.evalue)}"
+        if out.output_type == "stream" and out.name == "stderr":
+            text = out.text.strip().splitlines()
+            return "wrote to stderr (the grader counts that as a failure): " + (text[0] if text else "")
+    return ""
+
+
+def cell_passed(cell) -> bool:
+    """nbgrader's rule: a test cell fails on any error output or any stderr output."""
+    return not any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")
+                   for o in cell.get("outputs", []))
+
+
+def test_cell_changed(cell) -> bool:
+    """True if a locked cell's source no longer matches the checksum stored at release."""
+    from nbgrader.utils import compute_checksum  # imported late: nbgrader is heavy
+
+    meta = cell.metadata.get("nbgrader", {})
+    return "checksum" in meta and meta["checksum"] != compute_checksum(cell)
+
+
+def execute(nb, cwd: Path, timeout: int = 60) -> str | None:
+    """Run ``nb`` in place in a fresh kernel; errors are kept as outputs. Returns a fatal problem or None."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute()
+    except CellTimeoutError:
+        return f"a cell ran longer than {timeout} s and could not be interrupted"
+    except DeadKernelError:
+        return "the kernel died while running the notebook"
+    return None
+
+
+def collect(nb, path: Path) -> NotebookResult:
+    """Read every graded cell's outcome from an executed notebook."""
+    result = NotebookResult(path)
+    for cell in nb.cells:
+        kind, ex, points = cell_role(cell)
+        meta = cell.metadata.get("nbgrader", {})
+        if kind not in ("test", "hidden", "manual") or not meta.get("grade"):
+            continue
+        grade_id = meta.get("grade_id", ex or "?")
+        if kind == "manual":
+            answered = cell.source.strip() not in ("", "YOUR ANSWER HERE")
+            result.cells.append(CellResult(grade_id, ex or grade_id, kind, points or 0.0, None,
+                                           "answered" if answered else "not answered yet"))
+            continue
+        ran = cell.get("execution_count") is not None or bool(cell.get("outputs"))
+        passed = cell_passed(cell) if ran else None
+        result.cells.append(CellResult(grade_id, exercise_of(grade_id), kind, points or 0.0, passed,
+                                       failure_message(cell) if ran else "not run", test_cell_changed(cell)))
+    return result
+
+
+def read(path: Path):
+    return nbformat.read(str(path), as_version=4)
