@@ -134,6 +134,7 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     segments = []
     needs_epoch_rebuild_from = None
     for i, base in enumerate(bases):
+        missing = [f"{base:020d}{ext}" for ext in (".index", ".timeindex") if not storage.exists(f"{base:020d}{ext}")]
         seg = log._new_segment(base)
         next_base = bases[i + 1] if i + 1 < len(bases) else None
         past_recovery_point = next_base is None or next_base > recovery_point
@@ -143,7 +144,7 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
         if f"{base:020d}" in swapped_bases:
             must_validate = True
         if not must_validate:
-            problem = seg.check_indexes()
+            problem = f"{missing[0]}: missing" if missing else seg.check_indexes()
             if problem is None:
                 try:
                     seg.scan(seg._last_indexed_position())
