@@ -285,7 +285,7 @@ class EventStore:
         return [row[0] for row in rows]
 
     def _decode(self, rows: Iterable[tuple]) -> list[RecordedEvent]:
-        loads = json.loads
+        loads = _loads
         upcasters = self._upcasters
         out = []
         for position, stream, version, type_, data, event_id, ts, schema, corr, cause, meta in rows:
@@ -397,6 +397,27 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for the text this store wrote with ``json.dumps``.
+
+    Decoding is the hot spot of every read; ``json.loads`` spends most of its
+    time on argument checks and whitespace regexes around the C scanner that
+    does the real work. Rows hold exactly what ``json.dumps`` wrote (no
+    surrounding whitespace), so calling the scanner and insisting that it
+    consumed the whole text accepts and rejects the same inputs.
+    """
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        raise ValueError("no JSON value at character 0") from None
+    if end != len(text):
+        raise ValueError(f"extra data after the JSON value at character {end}")
+    return value
 
 
 def _check_expected(expected: ExpectedVersion) -> None:
