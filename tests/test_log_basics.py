@@ -184,3 +184,12 @@ def test_offsets_for_times():
     assert log.offsets_for_times(190) == (9, 190)
     assert log.offsets_for_times(191) is None
     assert log.offsets_for_times(-2) == (0, -1) and log.offsets_for_times(-1) == (10, -1)
+
+
+def test_follower_gap_only_allowed_on_compacted_logs():
+    batch = RecordBatch([Record(b"k", b"v", 0)], base_offset=5)
+    with pytest.raises(UnexpectedAppendOffsetError, match="gap"):
+        Log().append_as_follower(batch)
+    compacted = Log(config=LogConfig(cleanup_policy="compact"))
+    compacted.append_as_follower(batch)
+    assert compacted.log_end_offset == 6 and compacted.read(0).records()[0].offset == 5

@@ -234,12 +234,17 @@ class Log:
     def append_as_follower(self, batch: RecordBatch | bytes) -> LogAppendInfo:
         """Append a batch that already has offsets and an epoch (replication).
 
-        Its base offset must be >= the LEO (normally == LEO; > LEO only after
-        the leader compacted a whole batch away).
+        Its base offset must equal the LEO -- or, on a compacted log, may be
+        above it (the leader's cleaner removed whole batches, leaving a gap).
         """
         self._check_open()
         data = batch.encode() if isinstance(batch, RecordBatch) else bytes(batch)
         h = self._validate(data)
+        if h.base_offset > self._log_end_offset and not self.config.compact:
+            raise UnexpectedAppendOffsetError(
+                f"follower append of offsets {h.base_offset}..{h.last_offset} would leave a gap after the log "
+                f"end offset {self._log_end_offset}; fetch from {self._log_end_offset} instead (only a compacted "
+                f"log has gaps)")
         if h.base_offset < self._log_end_offset:
             raise UnexpectedAppendOffsetError(
                 f"follower append of offsets {h.base_offset}..{h.last_offset} but the log already ends at "
@@ -358,7 +363,7 @@ class Log:
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.storage, base_offset, index_interval_bytes=self.config.index_interval_bytes,
                           max_index_entries=self.config.max_index_entries, created_ms=self.clock(),
-                          index_lookup=self._lookup)
+                          index_lookup=self._lookup, contiguous=not self.config.compact)
 
     def _lookup(self, index: Sequence[tuple[int, int]], target: int) -> int:
         return self.index_lookup(index, target)
@@ -393,6 +398,8 @@ class Log:
         while i < len(self.segments):
             seg = self.segments[i]
             raw = seg.read(fetch_offset, max_bytes, max_offset, min_one)
+            if raw is not None and not raw:
+                return empty             # a limit (max_offset, max_bytes) stopped the read
             if raw:
                 batches = [self._decode_at(data, seg, pos, verify) for pos, data in raw]
                 return FetchData(batches, fetch_offset, self._log_start_offset, self._log_end_offset)

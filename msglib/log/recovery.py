@@ -153,13 +153,30 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
             if problem is None and len(seg.time_index) and seg.time_index.offsets[-1] >= max(seg.next_offset, 1) \
                     and seg.size:
                 problem = f"{seg.name}.timeindex: entry offset {seg.time_index.offsets[-1]} past the segment end"
+            if problem is None and seg.contiguous and next_base is not None and seg.next_offset != next_base:
+                problem = (f"{seg.file_name}: ends at offset {seg.next_offset - 1} but the next segment starts "
+                           f"at {next_base}")
             if problem is not None:
                 report.rebuilt_indexes.append(problem)
                 must_validate = True
+        if must_validate and segments and seg.base_offset < segments[-1].next_offset:
+            report.notes.append(f"{seg.file_name} starts at {seg.base_offset}, inside the previous segment "
+                                f"(which ends at {segments[-1].next_offset - 1}): it and later segments deleted")
+            for later in bases[i:]:
+                doomed = seg if later == base else log._new_segment(later)
+                report.truncated_bytes += doomed.size
+                report.deleted_segments.append(doomed.file_name)
+                doomed.delete()
+            break
         if must_validate:
-            result = seg.recover(verify_crc=True)
-            if segments and result.batches and seg.base_offset < segments[-1].next_offset:
-                result.problem = result.problem or "segment overlaps the previous one"
+            previous_epoch = -1
+            if segments and segments[-1].size:
+                previous_epoch = max(h.partition_leader_epoch for _, h in segments[-1].batch_headers())
+            result = seg.recover(verify_crc=True, previous_epoch=previous_epoch)
+            if not result.problem and seg.contiguous and next_base is not None and seg.next_offset != next_base:
+                result.problem = (f"the segment ends at offset {seg.next_offset - 1} but the next one starts at "
+                                  f"{next_base}: the offsets between are missing")
+                result.position = result.valid_bytes
             report.recovered.append(result)
             report.truncated_bytes += result.truncated_bytes
             if needs_epoch_rebuild_from is None:

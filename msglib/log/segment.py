@@ -223,6 +223,7 @@ class SegmentRecovery:
     truncated_bytes: int = 0
     problem: str | None = None     # why the tail was cut, if it was
     position: int | None = None    # where
+    last_epoch: int = -1           # the leader epoch of the last valid batch
 
 
 class LogSegment:
@@ -230,8 +231,10 @@ class LogSegment:
 
     def __init__(self, storage: Storage, base_offset: int, *, index_interval_bytes: int = 4096,
                  max_index_entries: int = 10 * 1024 * 1024 // 8, created_ms: float = 0,
-                 index_lookup: Callable[[Sequence[tuple[int, int]], int], int] | None = None) -> None:
+                 index_lookup: Callable[[Sequence[tuple[int, int]], int], int] | None = None,
+                 contiguous: bool = False) -> None:
         self.storage = storage
+        self.contiguous = contiguous      # offsets have no gaps (the log is never compacted)
         self.base_offset = base_offset
         self.name = segment_name(base_offset)
         self.index_interval_bytes = index_interval_bytes
@@ -332,20 +335,51 @@ class LogSegment:
     def find(self, offset: int, start_position: int = 0) -> tuple[int, BatchHeader] | None:
         """The (position, header) of the first batch whose last offset >= ``offset``, or None.
 
-        Starts scanning at the index entry chosen by ``index_lookup``.
+        Starts scanning at the index entry chosen by ``index_lookup``. With
+        ``contiguous`` set (logs that are never compacted), every scanned batch
+        must continue the offsets of the one before -- a batch whose offsets
+        were corrupted is reported instead of returned.
         """
         position = max(self.index_lookup(self.offset_index, offset), start_position)
         end = self.size
+        expected_base, expected_last = self._expected_at(position)
         while position < end:
             h = self._header_at(position)
+            self._check_within(h, position)
+            if self.contiguous:
+                if (expected_base is not None and h.base_offset != expected_base) or \
+                        (expected_last is not None and h.last_offset != expected_last):
+                    raise CorruptRecordError(
+                        f"batch offsets {h.base_offset}..{h.last_offset} do not continue the log "
+                        f"(expected {'base ' + str(expected_base) if expected_base is not None else ''}"
+                        f"{'last ' + str(expected_last) if expected_last is not None else ''})",
+                        self.file_name, position)
+                expected_base, expected_last = h.next_offset, None
             if h.last_offset >= offset:
                 return position, h
             position += h.size
         return None
 
+    def _check_within(self, h: BatchHeader, position: int) -> None:
+        if h.last_offset >= self.next_offset or h.base_offset < self.base_offset:
+            raise CorruptRecordError(f"batch claims offsets {h.base_offset}..{h.last_offset} but this segment "
+                                     f"holds {self.base_offset}..{self.next_offset - 1}", self.file_name, position)
+
+    def _expected_at(self, position: int) -> tuple[int | None, int | None]:
+        """What the batch at ``position`` must hold: (base offset, last offset), each None if unknown."""
+        if position == 0:
+            return self.base_offset, None
+        i = bisect_right(self.offset_index.positions, position) - 1
+        if i >= 0 and self.offset_index.positions[i] == position:
+            return None, self.offset_index.offsets[i]
+        return None, None
+
     def read(self, offset: int, max_bytes: int, max_offset: int | None = None,
-             min_one: bool = True) -> list[tuple[int, bytes]]:
+             min_one: bool = True) -> list[tuple[int, bytes]] | None:
         """Raw batches starting with the one holding ``offset``: [(position, bytes)].
+
+        None when no batch in this segment reaches ``offset`` (look in the next
+        segment); an empty list when a limit stopped the read.
 
         Stops before ``max_bytes`` would be exceeded (but returns at least one
         batch when ``min_one``, so one big batch cannot block a reader), and
@@ -353,7 +387,7 @@ class LogSegment:
         """
         found = self.find(offset)
         if found is None:
-            return []
+            return None
         position, h = found
         end = self.size
         want = min(max(max_bytes, h.size), end - position)
@@ -361,6 +395,7 @@ class LogSegment:
         out: list[tuple[int, bytes]] = []
         total = 0
         pos = 0
+        expected = h.base_offset
         while position + pos < end:
             if pos + HEADER_SIZE > len(chunk):
                 break
@@ -368,6 +403,11 @@ class LogSegment:
             problem = check_header(h, end - position - pos)
             if problem:
                 raise CorruptRecordError(problem, self.file_name, position + pos)
+            self._check_within(h, position + pos)
+            if self.contiguous and out and h.base_offset != expected:
+                raise CorruptRecordError(f"batch base offset {h.base_offset} does not continue the log "
+                                         f"(expected {expected})", self.file_name, position + pos)
+            expected = h.next_offset
             if max_offset is not None and h.last_offset >= max_offset:
                 break
             if total + h.size > max_bytes and (out or not min_one):
@@ -490,11 +530,13 @@ class LogSegment:
             return f"{self.name}.timeindex: {problem}"
         return None
 
-    def recover(self, verify_crc: bool = True) -> SegmentRecovery:
+    def recover(self, verify_crc: bool = True, previous_epoch: int = -1) -> SegmentRecovery:
         """Validate every batch; cut the file at the first bad one; rebuild both indexes.
 
         A batch is valid when its header is sane, it fits in the file, its
-        CRC matches, and its offsets continue the ones before it.
+        CRC matches, its offsets continue the ones before it (without gaps
+        when ``contiguous``), and its leader epoch is not below the previous
+        batch's (``previous_epoch`` carries it over from the segment before).
         """
         report = SegmentRecovery(self.name + ".log")
         self.offset_index.reset()
@@ -518,6 +560,12 @@ class LogSegment:
                 if problem is None and h.base_offset < self.next_offset:
                     problem = (f"batch base offset {h.base_offset} is below the expected "
                                f"{self.next_offset} (offsets must increase)")
+                if problem is None and self.contiguous and h.base_offset != self.next_offset:
+                    problem = (f"batch base offset {h.base_offset} leaves a gap after {self.next_offset - 1} "
+                               f"in a log that is never compacted")
+                if problem is None and h.partition_leader_epoch < previous_epoch:
+                    problem = (f"leader epoch {h.partition_leader_epoch} is below the previous batch's "
+                               f"{previous_epoch} (epochs never decrease along a log)")
                 if problem is None and h.last_offset - self.base_offset > INT32_MAX:
                     problem = f"offset {h.last_offset} too far from segment base {self.base_offset}"
                 if problem is None and verify_crc:
@@ -541,9 +589,11 @@ class LogSegment:
             if self.first_batch_timestamp is None:
                 self.first_batch_timestamp = h.max_timestamp
             self.next_offset = h.next_offset
+            previous_epoch = max(previous_epoch, h.partition_leader_epoch)
             report.batches += 1
             position += h.size
         report.valid_bytes = position
+        report.last_epoch = previous_epoch
         self.bytes_since_last_index_entry = position - last_entry_position
         return report
 
