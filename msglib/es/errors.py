@@ -22,9 +22,9 @@ class ConcurrencyError(EventStoreError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
-        shown = "no stream" if actual == 0 else f"version {actual}"
+        shown = "does not exist yet (version 0)" if actual == 0 else f"is at version {actual}"
         super().__init__(
-            f"stream {stream!r}: expected version {expected!r} but the stream is at {shown}; "
+            f"stream {stream!r}: expected version {expected!r} but the stream {shown}; "
             f"another writer appended first - reload the stream, decide again and retry"
         )
 
