@@ -5,8 +5,9 @@ themselves honest without a notebook.)
 """
 import pytest
 
-from msglib.grading import CheckFailed, ex07
+from msglib.grading import CheckFailed, ex07, ex08
 from tests.wrong.ex07 import WRONG as WRONG07
+from tests.wrong.ex08 import WRONG as WRONG08
 
 # What the module 07 notebook's locked cell imports: the namespace solution cells run in.
 PRELUDE07 = """
@@ -65,6 +66,72 @@ CHECKS07 = {
 }
 
 
+PRELUDE08 = """
+from msglib.cqrs import read_checkpoint, save_checkpoint
+"""
+
+REFERENCE08 = {
+    "08-handlers": ("handle", '''
+def handle(conn, event):
+    order_id = event.stream[len("order-"):]
+    if event.type == "OrderPlaced":
+        user = event.data["user_id"]
+        conn.execute("INSERT INTO user_stats_orders (order_id, user_id) VALUES (?, ?)", (order_id, user))
+        conn.execute("INSERT INTO user_stats (user_id, orders_placed) VALUES (?, 1) "
+                     "ON CONFLICT(user_id) DO UPDATE SET orders_placed = orders_placed + 1", (user,))
+        return
+    row = conn.execute("SELECT user_id, paid FROM user_stats_orders WHERE order_id = ?", (order_id,)).fetchone()
+    if row is None:
+        return
+    user, paid = row
+    if event.type == "OrderPaid":
+        conn.execute("UPDATE user_stats_orders SET paid = ? WHERE order_id = ?", (event.data["amount"], order_id))
+        conn.execute("UPDATE user_stats SET orders_paid = orders_paid + 1, total_spent = total_spent + ? "
+                     "WHERE user_id = ?", (event.data["amount"], user))
+    elif event.type == "OrderShipped":
+        conn.execute("UPDATE user_stats SET orders_shipped = orders_shipped + 1 WHERE user_id = ?", (user,))
+    elif event.type == "OrderCancelled":
+        conn.execute("UPDATE user_stats SET orders_cancelled = orders_cancelled + 1, "
+                     "total_spent = total_spent - ? WHERE user_id = ?", (paid, user))
+'''),
+    "08-process_batch": ("process_batch", '''
+def process_batch(conn, projection, events):
+    conn.execute("BEGIN")
+    try:
+        for event in events:
+            projection.handle(conn, event)
+        save_checkpoint(conn, projection.name, events[-1].position)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+'''),
+    "08-wait_for": ("wait_for", '''
+def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
+    deadline = clock() + timeout
+    while True:
+        checkpoint = read_checkpoint()
+        if checkpoint >= position:
+            return checkpoint
+        if clock() >= deadline:
+            raise TimeoutError(f"read model at {checkpoint}, not yet at {position} after {timeout} s")
+        sleep(poll)
+'''),
+}
+
+CHECKS08 = {
+    "08-handlers": (ex08.check_handlers, ex08.hidden_handlers),
+    "08-process_batch": (ex08.check_process_batch, ex08.hidden_process_batch),
+    "08-wait_for": (ex08.check_wait_for, ex08.hidden_wait_for),
+}
+
+REFERENCE = {**REFERENCE07, **REFERENCE08}
+CHECKS = {**CHECKS07, **CHECKS08}
+PRELUDE = {ex: PRELUDE07 if ex.startswith("07") else PRELUDE08 for ex in REFERENCE}
+WRONG = {**WRONG07, **WRONG08}
+
+
 def define(prelude, source, name):
     ns = {}
     exec(prelude, ns)
@@ -72,23 +139,23 @@ def define(prelude, source, name):
     return ns[name]
 
 
-@pytest.mark.parametrize("ex", sorted(REFERENCE07))
+@pytest.mark.parametrize("ex", sorted(REFERENCE))
 def test_reference_passes_visible_and_hidden_checks(ex):
-    name, src = REFERENCE07[ex]
-    fn = define(PRELUDE07, src, name)
-    visible, hidden = CHECKS07[ex]
+    name, src = REFERENCE[ex]
+    fn = define(PRELUDE[ex], src, name)
+    visible, hidden = CHECKS[ex]
     visible(fn)
     hidden(fn)
 
 
-CASES = [(ex, i, mistake, src) for ex, items in WRONG07.items() for i, (mistake, src) in enumerate(items)]
+CASES = [(ex, i, mistake, src) for ex, items in WRONG.items() for i, (mistake, src) in enumerate(items)]
 
 
 @pytest.mark.parametrize("ex,i,mistake,src", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_known_wrong_implementation_is_rejected(ex, i, mistake, src):
-    name = REFERENCE07[ex][0]
-    fn = define(PRELUDE07, src, name)
-    visible, hidden = CHECKS07[ex]
+    name = REFERENCE[ex][0]
+    fn = define(PRELUDE[ex], src, name)
+    visible, hidden = CHECKS[ex]
     with pytest.raises(CheckFailed) as info:
         visible(fn)
         hidden(fn)
@@ -96,7 +163,7 @@ def test_known_wrong_implementation_is_rejected(ex, i, mistake, src):
 
 
 def test_every_exercise_has_three_wrong_implementations():
-    assert all(len(WRONG07[ex]) >= 3 for ex in REFERENCE07)
+    assert all(len(WRONG[ex]) >= 3 for ex in REFERENCE)
 
 
 def test_not_implemented_reads_as_a_finding():
