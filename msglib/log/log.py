@@ -472,6 +472,7 @@ class Log:
             removed += seg.size
             seg.delete()
         removed += self.active_segment.truncate_to(offset)
+        self.active_segment.sync()       # a truncation must be durable, or a crash could undo it
         self._log_end_offset = offset
         self.recovery_point = min(self.recovery_point, offset)
         self._unflushed_records = 0

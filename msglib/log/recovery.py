@@ -206,7 +206,17 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     last = segments[-1]
     log._log_end_offset = max(last.next_offset, last.base_offset)
     start = max(start_checkpoint or 0, segments[0].base_offset)
-    log._log_start_offset = min(start, log._log_end_offset)
+    if start > log._log_end_offset:
+        # Everything left is below the checkpointed start (a crash lost the tail after a
+        # delete_records): restart empty at the start, so offsets are never reused.
+        report.notes.append(f"the log ended at {log._log_end_offset}, below its start offset {start}: "
+                            f"restarted empty at {start}")
+        for seg in segments:
+            seg.delete()
+        segments = [log._new_segment(start)]
+        log.segments = segments
+        log._log_end_offset = start
+    log._log_start_offset = start
     log.recovery_point = log._log_end_offset
 
     # The leader epoch cache: load the checkpoint, or rebuild it from the batches.
