@@ -139,3 +139,13 @@ def test_save_with_stale_version_raises_concurrency_error(store):
     with pytest.raises(ConcurrencyError, match="expected version 2 but the stream is at version 3"):
         repo.save(second)
     assert repo.load("a1").balance == 0
+
+
+def test_an_old_event_shape_is_reported_with_the_upcaster_hook(store):
+    from msglib.es import EventSchemaError
+    store.append("account-old", [NewEvent("AccountOpened", {"owner": "bob"}),
+                                 NewEvent("MoneyDeposited", {"amount_eur": 12.5})])
+    with pytest.raises(EventSchemaError) as info:
+        Repository(store, BankAccount).load("old")
+    msg = str(info.value)
+    assert "no field 'amount'" in msg and "version 2" in msg and "register_upcaster('MoneyDeposited', from_schema=1" in msg

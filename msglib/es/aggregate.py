@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
-from msglib.es.errors import StreamNotFoundError, UnknownEventTypeError
+from msglib.es.errors import EventSchemaError, StreamNotFoundError, UnknownEventTypeError
 from msglib.es.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from msglib.es.store import EventStore
 
@@ -68,7 +68,12 @@ class Aggregate:
         if handler is None:
             raise UnknownEventTypeError(type(self).__name__, event.type, getattr(event, "stream", None),
                                         getattr(event, "version", None), getattr(event, "schema_version", None))
-        handler(self, event.data)
+        try:
+            handler(self, event.data)
+        except KeyError as missing:
+            raise EventSchemaError(type(self).__name__, event.type, missing.args[0] if missing.args else "?",
+                                   event.data, getattr(event, "stream", None), getattr(event, "version", None),
+                                   getattr(event, "schema_version", None)) from None
 
     @classmethod
     def replay(cls: type[A], id: str, events: Iterable[RecordedEvent], start: A | None = None) -> A:

@@ -70,6 +70,21 @@ class UnknownEventTypeError(EventStoreError):
         )
 
 
+class EventSchemaError(EventStoreError):
+    """An event of a known type lacks a field its handler needs: it was stored in an older shape."""
+
+    def __init__(self, aggregate: str, event_type: str, missing: str, data: dict, stream: str | None,
+                 version: int | None, schema_version: int | None) -> None:
+        self.aggregate = aggregate
+        self.event_type = event_type
+        where = f" (stream {stream!r} version {version}, schema {schema_version})" if stream is not None else ""
+        super().__init__(
+            f"{aggregate} cannot apply {event_type!r}{where}: its data {data!r} has no field {missing!r}. "
+            f"If the event's shape changed since it was stored, register an upcaster: "
+            f"store.register_upcaster({event_type!r}, from_schema={schema_version or 1}, upcast=fn)."
+        )
+
+
 class StreamNotFoundError(EventStoreError):
     """Loading an aggregate whose stream has no events."""
 
