@@ -22,11 +22,13 @@ import copy
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,9 +142,8 @@ def repair_submission(folder: Path, known: dict[str, set[str]]) -> list[str]:
     for path in sorted(folder.glob("*.ipynb")):
         try:
             nb = nbformat.read(str(path), as_version=4)
-        except Exception as exc:
-            notes.append(f"{path.name} is not a readable notebook ({type(exc).__name__})")
-            continue
+        except Exception:
+            continue  # unreadable: nbgrader reports it, and so does the integrity scan
         ids = known.get(path.stem, set())
         seen: set[str] = set()
         changed = False
@@ -229,8 +230,9 @@ def _cell_timeout() -> int:
     return int(os.environ.get("MSGLIB_CELL_TIMEOUT", "60"))
 
 
-def grade_student(root: Path, module: str, student: str, *, student_timeout: float, verify_run: bool,
-                  logs: Path, known: dict[str, set[str]]) -> StudentResult:
+def grade_student(root: Path, module: str, student: str, *, student_timeout: float, logs: Path,
+                  known: dict[str, set[str]]) -> StudentResult:
+    """Repair, autograde (own process, wall-clock limit) and scan one submission."""
     result = StudentResult(student, module)
     start = time.monotonic()
     result.flags += repair_submission(root / "submitted" / student / module, known)
@@ -239,28 +241,47 @@ def grade_student(root: Path, module: str, student: str, *, student_timeout: flo
     if rc == -9:
         result.status, result.detail = "timeout", f"stopped after {student_timeout:g} s (endless loop?)"
     elif rc != 0:
-        errors = [ln for ln in out.splitlines() if "ERROR" in ln or "Error" in ln]
         result.status = "error"
-        result.detail = (errors[-1] if errors else out.strip().splitlines()[-1:] or ["unknown error"])[0][-300:]
-    graded = sorted((root / "autograded" / student / module).glob("*.ipynb"))
-    for path in graded:
-        nb = nbformat.read(str(path), as_version=4)
+        result.detail = _error_summary(out)
+    for path in sorted((root / "submitted" / student / module).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as exc:
+            result.flags.append(f"{path.name} could not be read: {type(exc).__name__}")
+            continue
         result.flags += [f"{path.name} {f}" for f in scan_notebook(nb)]
-        if verify_run and result.status == "ok":
-            rerun = verify(path, _cell_timeout())
-            original = {c.metadata["nbgrader"]["grade_id"]: cell_passed(c) for c in nb.cells
-                        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-                        and not c.metadata["nbgrader"].get("solution")}
-            for gid, passed in original.items():
-                if passed and not rerun.get(gid, False):
-                    result.overridden.append(f"{path.stem}:{gid}")
-            if result.overridden:
-                _override_scores(root, module, student, result.overridden)
-                result.flags.append("tests passed only in nbgrader's run, not in the independent re-run (msglib "
-                                    "modified, or the function under test redefined outside its solution cell): "
-                                    + ", ".join(result.overridden) + " set to 0")
     result.seconds = time.monotonic() - start
     return result
+
+
+def _error_summary(log: str) -> str:
+    """The exception nbgrader died of, in one line (e.g. ``CellTimeoutError: A cell timed out ...``)."""
+    found = re.findall(r"^\s*(?:[\w]+\.)*(\w+(?:Error|Exception)): (.*)$", log, flags=re.M)
+    if found:
+        name, message = found[-1]
+        return f"{name}: {message}"[:300]
+    errors = [ln for ln in log.splitlines() if "| ERROR]" in ln]
+    return (errors[-1] if errors else "nbgrader failed without a message")[:300]
+
+
+def _graded_notebooks(root: Path, module: str, student: str) -> list[Path]:
+    return sorted((root / "autograded" / student / module).glob("*.ipynb"))
+
+
+def _test_cells_passed(nb) -> dict[str, bool]:
+    return {c.metadata["nbgrader"]["grade_id"]: cell_passed(c) for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution")}
+
+
+def verify_student(root: Path, result: StudentResult) -> list[str]:
+    """Independent re-run: the test cells that passed for nbgrader but fail here (``notebook:grade_id``)."""
+    lost = []
+    for path in _graded_notebooks(root, result.module, result.student):
+        original = _test_cells_passed(nbformat.read(str(path), as_version=4))
+        rerun = verify(path, _cell_timeout())
+        lost += [f"{path.stem}:{gid}" for gid, ok in original.items() if ok and not rerun.get(gid, False)]
+    return lost
 
 
 def _gradebook(root: Path):
@@ -361,16 +382,28 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
             print(text, file=sys.stderr)
             return 1
     results: list[StudentResult] = []
-    for m in mods:
-        known = _known_grade_ids(root, m)
-        students = sorted(p.parent.name for p in submitted.glob(f"*/{m}") if p.is_dir())
-        for student in students:
-            r = grade_student(root, m, student, student_timeout=student_timeout, verify_run=verify, logs=logs,
-                              known=known)
-            results.append(r)
-            mark = {"ok": "graded", "error": "ERROR", "timeout": "TIMEOUT"}[r.status]
-            print(f"{m}  {student:<24} {mark:<8} {r.seconds:6.1f}s  {r.detail}"
-                  + (f"  [{len(r.flags)} flag(s)]" if r.flags else ""), flush=True)
+    # nbgrader writes the gradebook, so submissions are autograded one at a time; the independent
+    # re-runs only read, so they run beside the next autograde.
+    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
+        pending = []
+        for m in mods:
+            known = _known_grade_ids(root, m)
+            students = sorted(p.parent.name for p in submitted.glob(f"*/{m}") if p.is_dir())
+            for student in students:
+                r = grade_student(root, m, student, student_timeout=student_timeout, logs=logs, known=known)
+                results.append(r)
+                mark = {"ok": "graded", "error": "ERROR", "timeout": "TIMEOUT"}[r.status]
+                print(f"{m}  {student:<24} {mark:<8} {r.seconds:6.1f}s  {r.detail}"
+                      + (f"  [{len(r.flags)} flag(s)]" if r.flags else ""), flush=True)
+                if verify and r.status == "ok":
+                    pending.append((r, pool.submit(verify_student, root, r)))
+        for r, future in pending:
+            r.overridden = future.result()
+            if r.overridden:
+                _override_scores(root, r.module, r.student, r.overridden)
+                r.flags.append("tests passed only in nbgrader's run, not in the independent re-run (msglib "
+                               "modified, or the function under test redefined outside its solution cell): "
+                               + ", ".join(r.overridden) + " set to 0")
     rc_export, text = nbgrader(["export", "--to", str(outdir / "grades.csv")], root)
     path = export_grades(root, outdir, results)
     for m in mods:

@@ -1,0 +1,66 @@
+# The course's task runner. Everything installs itself into .venv on first use.
+#   make lab       set up and open the course in JupyterLab (learners)
+#   make test      set up and run every test (what CI runs)
+# More: make help
+
+SHELL  := /bin/bash
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# nbgrader shells out to `alembic` and `jupyter`: the venv's bin/ must come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+export MPLBACKEND ?= Agg
+PYTEST_WORKERS ?= 2
+LAB_ARGS ?=
+
+.PHONY: help setup lab test test-fast release check grade doctor lint bench clean
+
+help:
+	@echo "make lab        set up (first time only) and open the course in JupyterLab"
+	@echo "make test       set up and run every test: msglib, notebooks, release drift, grading"
+	@echo "make check NB=notebooks/00_why_messaging   self-check your work (visible tests)"
+	@echo "make release    instructors: regenerate notebooks/ from solutions/ with nbgrader"
+	@echo "make grade      instructors: autograde submitted/, export grades/, write feedback/"
+	@echo "make doctor     diagnose the setup;  make lint  check notebook conventions;  make bench  benchmarks"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "msglib needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[course]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+release: setup
+	$(BIN)/python -m msglib release
+
+NB ?= notebooks
+check: setup
+	$(BIN)/python -m msglib check $(NB)
+
+grade: setup
+	$(BIN)/python -m msglib grade
+
+doctor: setup
+	$(BIN)/python -m msglib doctor
+
+lint: setup
+	$(BIN)/python -m msglib.authoring lint solutions/
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[course,bench]"
+	@for b in benchmarks/bench_*.py; do m=$${b%.py}; $(BIN)/python -m $${m//\//.} || exit 1; done
+
+clean:
+	rm -rf autograded feedback grades generated_solutions gradebook.db .pytest_cache

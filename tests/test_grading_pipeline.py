@@ -1,0 +1,317 @@
+"""Grading you can trust: the real nbgrader, on throwaway course folders.
+
+* every module: the reference earns full marks, the untouched release 0, each
+  known-wrong implementation loses points on its exercise;
+* module 00 through the instructor's `grade` pipeline: tampered, hostile,
+  endless and broken submissions gain nothing they did not earn, are reported
+  by name, and the batch goes on; a correct solution that warns keeps full marks;
+  feedback shows no hidden tests; grades export per exercise.
+
+Each protection has a test here that fails if the protection is removed.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from msglib.grading import pipeline
+from tests.conftest import ROOT, make_course
+from tests.exercise_harness import wrong_implementations
+
+pytestmark = pytest.mark.slow
+CELL_TIMEOUT = 5
+MODULE = "00_why_messaging"
+NB_NAME = f"{MODULE}.ipynb"
+
+
+@pytest.fixture(autouse=True)
+def _short_cell_timeout(monkeypatch):
+    monkeypatch.setenv("MSGLIB_CELL_TIMEOUT", str(CELL_TIMEOUT))
+
+
+def _release_nb(module: str, name: str | None = None):
+    return nbformat.read(str(ROOT / "notebooks" / module / (name or f"{module}.ipynb")), as_version=4)
+
+
+def _source_nb(module: str, name: str | None = None):
+    return nbformat.read(str(ROOT / "solutions" / module / (name or f"{module}.ipynb")), as_version=4)
+
+
+def _cell(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _solve(nb, module: str, name: str | None = None):
+    """The release notebook with every answer cell filled in from the instructor's source."""
+    source = _source_nb(module, name)
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            _cell(nb, meta["grade_id"]).source = cell.source
+    return nb
+
+
+def _submit(course: Path, student: str, module: str, nb=None, *, raw: str | None = None, name: str | None = None):
+    folder = course / "submitted" / student / module
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{module}.ipynb")
+    if raw is not None:
+        path.write_text(raw)
+    else:
+        nbformat.write(nb, str(path))
+
+
+def _scores(course: Path, module: str, student: str) -> dict[str, tuple[float | None, bool]]:
+    """grade id → (score, needs_manual_grade); {} if the submission was not graded."""
+    with pipeline._gradebook(course) as gb:
+        try:
+            sub = gb.find_submission(module, student)
+        except Exception:
+            return {}
+        return {g.name: (g.score, g.needs_manual_grade) for nb in sub.notebooks for g in nb.grades}
+
+
+def _exercise_score(scores, exercise: str) -> float:
+    return sum(s or 0.0 for gid, (s, _) in scores.items() if gid == exercise or gid.startswith(exercise + "-"))
+
+
+def _autograded_points(nb) -> dict[str, float]:
+    """exercise → points of its autograded (test/hidden) cells."""
+    out: dict[str, float] = {}
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            ex = meta["grade_id"].rsplit("-", 1)[0]
+            out[ex] = out.get(ex, 0.0) + meta["points"]
+    return out
+
+
+# -- every module: reference, blank, known-wrong implementations ---------------------------------
+
+MODULES = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_reference_full_marks_blank_zero_and_every_wrong_implementation_loses_points(module, tmp_path):
+    course = make_course(tmp_path, [module])
+    assert pipeline.release(root=course) == 0
+    names = sorted(p.name for p in (ROOT / "solutions" / module).glob("*.ipynb"))
+    wrong = wrong_implementations(module[:2])
+    rounds = max((len(v) for v in wrong.values()), default=0)
+    for name in names:
+        _submit(course, "ref", module, _source_nb(module, name), name=name)
+        _submit(course, "blank", module, _release_nb(module, name), name=name)
+        for k in range(rounds):
+            nb = _solve(_release_nb(module, name), module, name)
+            for ex, items in wrong.items():
+                cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ex]
+                if cells and k < len(items):
+                    cells[0].source = items[k][1]
+            _submit(course, f"wrong{k}", module, nb, name=name)
+    rc, out = pipeline.nbgrader(["autograde", module, "--force"], course, timeout=1200)
+    assert rc == 0, out[-3000:]
+    points = {}
+    for name in names:
+        points.update(_autograded_points(_source_nb(module, name)))
+    ref, blank = _scores(course, module, "ref"), _scores(course, module, "blank")
+    for ex, pts in points.items():
+        assert _exercise_score(ref, ex) == pts, f"reference loses points on {ex}: {ref}"
+    assert sum(s or 0.0 for s, _ in blank.values()) == 0, f"the untouched release earns points: {blank}"
+    for k in range(rounds):
+        got = _scores(course, module, f"wrong{k}")
+        for ex, items in wrong.items():
+            if k < len(items):
+                assert _exercise_score(got, ex) < points[ex], \
+                    f"{ex}: known-wrong implementation #{k} ({items[k][0]}) keeps full marks"
+
+
+# -- module 00 through the instructor's pipeline: tampering, hostility, failures ---------------------
+
+WRONG_CALL_CHAIN = "def call_chain(calls):\n    return 0.0\n"
+SOLUTION_CALL_CHAIN = _cell(_source_nb(MODULE), "00-call_chain").source
+
+
+def _scenario(name: str):
+    """(notebook or raw text) for each submission scenario."""
+    nb = _solve(_release_nb(MODULE), MODULE)
+    if name == "edit_test":           # wrong answer, visible and hidden tests replaced by `pass`
+        _cell(nb, "00-call_chain").source = WRONG_CALL_CHAIN
+        _cell(nb, "00-call_chain-test").source = "pass"
+        _cell(nb, "00-call_chain-hidden").source = "pass"
+    elif name == "delete_test":       # wrong call_chain, correct handle; all test cells deleted
+        _cell(nb, "00-call_chain").source = WRONG_CALL_CHAIN
+        nb.cells = [c for c in nb.cells if not (c.metadata.get("nbgrader", {}).get("grade")
+                                               and not c.metadata["nbgrader"].get("solution"))]
+    elif name == "rename_test":       # correct answers; a test cell's grade id renamed (copy-paste accident)
+        cell = _cell(nb, "00-call_chain-test")
+        cell.metadata["nbgrader"]["grade_id"] = "my_test"
+        cell.source = "pass"
+    elif name == "monkeypatch":       # wrong answer; the checks replaced from the learner's own cell
+        _cell(nb, "00-call_chain").source = WRONG_CALL_CHAIN + (
+            "import msglib.grading.ex00 as ex00\n"
+            "ex00.check_call_chain = lambda *a, **k: None\n"
+            "ex00.hidden_call_chain = lambda *a, **k: None\n")
+    elif name == "redefine":          # wrong answer in the solution cell, the right one pasted in a later cell
+        _cell(nb, "00-call_chain").source = WRONG_CALL_CHAIN
+        index = nb.cells.index(_cell(nb, "00-call_chain"))
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(SOLUTION_CALL_CHAIN.replace("### ", "# ")))
+    elif name == "loop":              # an endless loop in one exercise
+        _cell(nb, "00-call_chain").source = "def call_chain(calls):\n    while True:\n        pass\n"
+    elif name == "loop_nasty":        # an endless loop that swallows the interrupt
+        _cell(nb, "00-call_chain").source = (
+            "def call_chain(calls):\n    while True:\n        try:\n            while True:\n"
+            "                pass\n        except KeyboardInterrupt:\n            pass\n")
+    elif name == "megabytes":         # correct, but prints megabytes
+        _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN + "\nprint('x' * 5_000_000)\n"
+    elif name == "import_fail":       # a module that does not exist
+        _cell(nb, "00-call_chain").source = "import numpyy\n" + SOLUTION_CALL_CHAIN
+    elif name == "warns":             # correct, but warns and writes to stderr on every call
+        _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN.replace(
+            "    total = 0.0\n",
+            "    import sys, warnings\n    warnings.warn('deprecated', DeprecationWarning)\n"
+            "    print('debug', file=sys.stderr)\n    total = 0.0\n")
+    elif name == "corrupt":
+        return json.dumps(nb)[: 5000]
+    return nb
+
+
+SCENARIOS = ["edit_test", "delete_test", "rename_test", "monkeypatch", "redefine", "loop", "loop_nasty",
+             "megabytes", "import_fail", "warns", "corrupt"]
+# Each group is graded in its own course folder (pytest-xdist runs groups side by side).
+GROUPS = {
+    "tamper": ["edit_test", "delete_test", "rename_test", "monkeypatch", "redefine"],
+    "hostile": ["loop", "loop_nasty", "corrupt"],
+    "noisy": ["megabytes", "import_fail", "warns"],
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, request):
+    cache = {}
+
+    def run(group: str):
+        if group not in cache:
+            os.environ["MSGLIB_CELL_TIMEOUT"] = str(CELL_TIMEOUT)
+            course = make_course(tmp_path_factory.mktemp(group), [MODULE])
+            for name in GROUPS[group]:
+                scenario = _scenario(name)
+                if isinstance(scenario, str):
+                    _submit(course, name, MODULE, raw=scenario)
+                else:
+                    _submit(course, name, MODULE, scenario)
+            start = time.monotonic()
+            rc = pipeline.grade([MODULE], student_timeout=150, root=course)
+            elapsed = time.monotonic() - start
+            report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())}
+            cache[group] = (course, rc, report, elapsed)
+        return cache[group]
+    return run
+
+
+FULL = 5.0  # each exercise: 2 visible + 3 hidden points
+
+
+def test_edited_test_cells_are_restored_and_run(graded):
+    course, _, report, _ = graded("tamper")
+    scores = _scores(course, MODULE, "edit_test")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL
+    assert report["edit_test"]["status"] == "ok"
+
+
+def test_deleted_test_cells_are_put_back_and_graded_not_left_for_manual_grading(graded):
+    course, _, _, _ = graded("tamper")
+    scores = _scores(course, MODULE, "delete_test")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL  # the restored tests ran on the correct handler
+    assert not any(manual for gid, (_, manual) in scores.items() if gid.endswith(("-test", "-hidden")))
+
+
+def test_a_renamed_test_cell_is_repaired_graded_and_flagged(graded):
+    course, _, report, _ = graded("tamper")
+    scores = _scores(course, MODULE, "rename_test")
+    assert report["rename_test"]["status"] == "ok"
+    assert _exercise_score(scores, "00-call_chain") == FULL
+    assert any("unknown grade id 'my_test'" in f for f in report["rename_test"]["flags"])
+
+
+def test_monkeypatching_the_checks_gains_nothing_and_is_flagged(graded):
+    course, _, report, _ = graded("tamper")
+    scores = _scores(course, MODULE, "monkeypatch")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL
+    flags = " ".join(report["monkeypatch"]["flags"])
+    assert "assigns into msglib" in flags and "independent re-run" in flags
+
+
+def test_redefining_the_function_outside_its_solution_cell_gains_nothing(graded):
+    course, _, report, _ = graded("tamper")
+    scores = _scores(course, MODULE, "redefine")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert any("independent re-run" in f for f in report["redefine"]["flags"])
+
+
+def test_an_endless_loop_costs_only_its_exercise(graded):
+    course, _, report, elapsed = graded("hostile")
+    scores = _scores(course, MODULE, "loop")
+    assert report["loop"]["status"] == "ok"
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL
+
+
+def test_a_loop_that_swallows_the_interrupt_is_stopped_reported_and_the_batch_goes_on(graded):
+    course, rc, report, elapsed = graded("hostile")
+    assert report["loop_nasty"]["status"] in ("error", "timeout")
+    assert sum(s or 0 for s, _ in _scores(course, MODULE, "loop_nasty").values()) == 0
+    assert any("KeyboardInterrupt" in f for f in report["loop_nasty"]["flags"])
+    assert report["corrupt"]["status"] == "error"          # graded after loop_nasty: the batch went on
+    assert "NotJSONError" in report["corrupt"]["detail"]
+    assert "CellTimeoutError" in report["loop_nasty"]["detail"] or report["loop_nasty"]["status"] == "timeout"
+    assert report["loop_nasty"]["seconds"] < 150            # within the configured per-submission limit
+    rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+    assert {r["student_id"] for r in rows} == set(GROUPS["hostile"])
+    assert all(r["needs_review"] == "True" for r in rows if r["student_id"] != "loop")
+
+
+def test_printing_megabytes_is_truncated_and_scored_normally(graded):
+    course, _, _, _ = graded("noisy")
+    scores = _scores(course, MODULE, "megabytes")
+    assert _exercise_score(scores, "00-call_chain") == FULL
+    size = (course / "autograded" / "megabytes" / MODULE / NB_NAME).stat().st_size
+    assert size < 1_000_000, f"autograded notebook is {size} bytes"
+
+
+def test_an_import_failure_costs_only_its_exercise(graded):
+    course, _, report, _ = graded("noisy")
+    scores = _scores(course, MODULE, "import_fail")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL
+
+
+def test_a_correct_solution_that_warns_keeps_full_marks(graded):
+    course, _, _, _ = graded("noisy")
+    scores = _scores(course, MODULE, "warns")
+    assert _exercise_score(scores, "00-call_chain") == FULL
+
+
+def test_grades_export_per_exercise_and_feedback_hides_hidden_tests(graded):
+    course, _, _, _ = graded("noisy")
+    rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+    assert {"00-call_chain", "00-queue_handler", "00-reflect_latency"} <= set(rows[0])
+    assert (course / "grades" / "grades.csv").exists()
+    import re
+    hidden_names = {m for c in _source_nb(MODULE).cells if "### BEGIN HIDDEN TESTS" in c.source
+                    for m in re.findall(r"hidden_\w+", c.source)}
+    assert hidden_names
+    pages = list((course / "feedback").rglob("*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text()
+        assert "BEGIN HIDDEN TESTS" not in text
+        assert not any(name in text for name in hidden_names), f"{page} shows a hidden test"
