@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 # Expected-version values for EventStore.append (besides an exact int >= 0).
 ANY = "any"                      # no check at all
@@ -58,7 +58,7 @@ class RecordedEvent:
     schema_version: int = 1  # after upcasting: the current schema of this type
     correlation_id: str | None = None
     causation_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # read-only when empty
 
 
 @dataclass(frozen=True, slots=True)

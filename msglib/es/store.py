@@ -36,7 +36,8 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from msglib.es.errors import ConcurrencyError, CorruptEventError, DuplicateEventError, EventStoreError
 from msglib.es.events import (ANY, NO_STREAM, STREAM_EXISTS, AppendResult, ExpectedVersion, NewEvent,
@@ -291,7 +292,7 @@ class EventStore:
         for position, stream, version, type_, data, event_id, ts, schema, corr, cause, meta in rows:
             try:
                 payload = loads(data)
-                metadata = loads(meta) if meta else {}
+                metadata = loads(meta) if meta else _NO_METADATA
             except (TypeError, ValueError) as exc:
                 raise CorruptEventError(stream, version, position, f"data is not valid JSON ({exc})") from None
             if type(payload) is not dict:
@@ -400,6 +401,7 @@ class EventStore:
 
 
 _scan_once = json.JSONDecoder().scan_once
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, read-only: most events carry no metadata
 
 
 def _loads(text: str) -> Any:
