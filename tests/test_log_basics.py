@@ -193,3 +193,12 @@ def test_follower_gap_only_allowed_on_compacted_logs():
     compacted = Log(config=LogConfig(cleanup_policy="compact"))
     compacted.append_as_follower(batch)
     assert compacted.log_end_offset == 6 and compacted.read(0).records()[0].offset == 5
+
+
+def test_log_append_time_overrides_record_timestamps():
+    log = Log(config=LogConfig(message_timestamp_type="LogAppendTime"), clock=lambda: 5000)
+    info = log.append([Record(None, b"a", 1), Record(None, b"b", 2)])
+    assert info.log_append_time == 5000
+    assert [r.timestamp for r in log.records()] == [5000, 5000]
+    (batch,) = list(log.batches())                  # the CRC was recomputed: it still verifies
+    assert batch.timestamp_type.name == "LOG_APPEND_TIME" and batch.max_timestamp == 5000

@@ -116,6 +116,7 @@ class FetchData(list):
         return sum(b.size_in_bytes for b in self)
 
 
+_OFFSET_LENGTH_EPOCH = struct.Struct(">qii")   # base_offset, batch_length, partition_leader_epoch
 _PARTITION_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 
 
@@ -218,18 +219,21 @@ class Log:
                                      f"deltas up to {h.last_offset_delta}; a producer batch has deltas 0..n-1")
         if self.config.compact:
             self._check_keys(data)
-        buf = bytearray(data)
-        struct.pack_into(">q", buf, 0, self._log_end_offset)      # offsets start at the LEO
-        struct.pack_into(">i", buf, 12, leader_epoch)             # outside the CRC: no recompute
-        log_append_time = -1
         if self.config.message_timestamp_type == "LogAppendTime":
-            log_append_time = now
+            buf = bytearray(data)
             attributes = struct.unpack_from(">h", buf, ATTRIBUTES_OFFSET)[0] | TIMESTAMP_TYPE_BIT
             struct.pack_into(">h", buf, ATTRIBUTES_OFFSET, attributes)
             struct.pack_into(">q", buf, 35, now)                  # max_timestamp = append time
             struct.pack_into(">I", buf, CRC_OFFSET, crc32c(memoryview(buf)[ATTRIBUTES_OFFSET:]))
-        data = bytes(buf)
-        return self._append_bytes(data, read_header(data), log_append_time)
+            data = bytes(buf)
+            h = read_header(data)
+        # Offsets start at the LEO; the batch is stamped with the leader's epoch. Both fields
+        # are outside the CRC, so only the first 16 bytes change: they are written separately
+        # and the rest of the caller's bytes go to the file without being copied.
+        head = _OFFSET_LENGTH_EPOCH.pack(self._log_end_offset, h.batch_length, leader_epoch)
+        h = h._replace(base_offset=self._log_end_offset, partition_leader_epoch=leader_epoch)
+        log_append_time = now if self.config.message_timestamp_type == "LogAppendTime" else -1
+        return self._append_bytes((head, memoryview(data)[16:]), h, log_append_time)
 
     def append_as_follower(self, batch: RecordBatch | bytes) -> LogAppendInfo:
         """Append a batch that already has offsets and an epoch (replication).
@@ -298,10 +302,10 @@ class Log:
                     "Compacted topic cannot accept message without key: compaction keeps the latest value "
                     "per key, so every record needs one (or use cleanup_policy='delete')")
 
-    def _append_bytes(self, data: bytes, h: Any, log_append_time: int) -> LogAppendInfo:
+    def _append_bytes(self, data: bytes | tuple, h: Any, log_append_time: int) -> LogAppendInfo:
         now = self.clock()
         seg = self.active_segment
-        rolled = seg.should_roll(len(data), h.max_timestamp, h.last_offset, now, self.config.segment_bytes,
+        rolled = seg.should_roll(h.size, h.max_timestamp, h.last_offset, now, self.config.segment_bytes,
                                  self.config.segment_ms, self.config.segment_jitter_ms)
         if rolled is None and h.base_offset > self._log_end_offset and seg.size > 0 \
                 and h.last_offset - seg.base_offset > 2**31 - 1:
@@ -316,7 +320,7 @@ class Log:
         self._maybe_flush(now)
         return LogAppendInfo(h.base_offset, h.last_offset, h.record_count, h.max_timestamp,
                              seg.offset_of_max_timestamp if seg.max_timestamp == h.max_timestamp else h.last_offset,
-                             log_append_time, len(data), self._log_start_offset, h.partition_leader_epoch, rolled)
+                             log_append_time, h.size, self._log_start_offset, h.partition_leader_epoch, rolled)
 
     # ------------------------------------------------------------------ durability
     def _maybe_flush(self, now: float) -> None:

@@ -42,12 +42,13 @@ from __future__ import annotations
 import gzip
 import struct
 from collections import namedtuple
+from operator import itemgetter
 from enum import IntEnum
 from typing import Any, Iterable, Iterator, Sequence
 
 from .crc import crc32c
 from .errors import CorruptRecordError, RecordTypeError, UnsupportedCompressionError
-from .varint import decode_varint, varint
+from .varint import VARINT, decode_unsigned as _decode_unsigned, decode_varint, encode_varint, varint
 
 MAGIC = 2
 NO_TIMESTAMP = -1
@@ -94,42 +95,53 @@ class ControlType(IntEnum):
 
 
 # --------------------------------------------------------------------------- records
-class Record:
+class Record(tuple):
     """One record: an offset in its partition, a timestamp, a key, a value, headers.
 
     ``key``/``value`` are ``bytes`` or ``None`` (a null value with a key is a
     tombstone: "delete this key" for compacted topics). ``headers`` is a tuple of
     ``(str, bytes | None)`` pairs. ``offset`` is -1 until the log assigns one.
+
+    A Record is an immutable tuple ``(key, value, timestamp, headers, offset)``:
+    reading a log creates millions of them, and a tuple is the cheapest
+    Python object that can hold five fields.
     """
 
-    __slots__ = ("key", "value", "timestamp", "headers", "offset")
+    __slots__ = ()
 
-    def __init__(self, key: bytes | None = None, value: bytes | None = None,
-                 timestamp: int | None = None, headers: Sequence[tuple[str, bytes | None]] = (),
-                 offset: int = -1) -> None:
-        self.key = key
-        self.value = value
-        self.timestamp = timestamp
-        self.headers = headers
-        self.offset = offset
+    def __new__(cls, key: bytes | None = None, value: bytes | None = None, timestamp: int | None = None,
+                headers: Sequence[tuple[str, bytes | None]] = (), offset: int = -1) -> "Record":
+        return _new_record(cls, (key, value, timestamp, headers if type(headers) is tuple else tuple(headers),
+                                 offset))
+
+    key = property(itemgetter(0), doc="bytes or None")
+    value = property(itemgetter(1), doc="bytes, or None for a tombstone")
+    timestamp = property(itemgetter(2), doc="ms since the epoch (None until set)")
+    headers = property(itemgetter(3), doc="tuple of (str, bytes | None)")
+    offset = property(itemgetter(4), doc="the record's offset in its partition (-1 until appended)")
 
     @property
     def is_tombstone(self) -> bool:
-        return self.value is None
+        return self[1] is None
 
-    def __eq__(self, other: Any) -> bool:
-        if not isinstance(other, Record):
-            return NotImplemented
-        return (self.offset, self.timestamp, self.key, self.value, tuple(self.headers)) == \
-               (other.offset, other.timestamp, other.key, other.value, tuple(other.headers))
+    def replace(self, **changes: Any) -> "Record":
+        """A copy with some fields changed: ``r.replace(offset=5)``."""
+        fields = dict(zip(("key", "value", "timestamp", "headers", "offset"), self))
+        fields.update(changes)
+        return Record(**fields)
 
-    def __hash__(self) -> int:
-        return hash((self.offset, self.key, self.value))
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)
 
     def __repr__(self) -> str:
-        hdr = f", headers={tuple(self.headers)!r}" if self.headers else ""
-        return (f"Record(offset={self.offset}, timestamp={self.timestamp}, "
-                f"key={self.key!r}, value={self.value!r}{hdr})")
+        hdr = f", headers={self[3]!r}" if self[3] else ""
+        return (f"Record(offset={self[4]}, timestamp={self[2]}, "
+                f"key={self[0]!r}, value={self[1]!r}{hdr})")
+
+
+_new_record = tuple.__new__
+# UNZIGZAG[z] = the signed value of the zigzag-encoded z, for every 1- and 2-byte varint.
+UNZIGZAG = [(z >> 1) ^ -(z & 1) for z in range(1 << 14)]
 
 
 def as_record(item: Any) -> Record:
@@ -155,40 +167,48 @@ def encode_records(records: Sequence[Record], base_offset: int, base_timestamp: 
 
     Offset deltas are 0, 1, 2... unless ``keep_offsets`` (compaction keeps each
     record's own offset, leaving gaps). Records without a timestamp must have
-    been given one before this is called.
+    been given one before this is called. Small varints come from the
+    precomputed ``VARINT`` table: this loop is the producer's hot path.
     """
     parts: list[bytes] = []
     append = parts.append
+    cache = VARINT
+    lo, hi = -len(cache) // 2, len(cache) // 2
+    join = b"".join
     for i, r in enumerate(records):
-        key = r.key
-        value = r.value
+        key, value, timestamp, headers, offset = r
         if key is None:
-            kpart = b"\x01"                       # varint(-1): null key
+            kpart = b"\x01"                      # varint(-1): null key
         else:
             if type(key) is not bytes:
                 key = _check_bytes("key", key)
-            kpart = varint(len(key)) + key
+            n = len(key)
+            kpart = (cache[n] if n < hi else encode_varint(n)) + key
         if value is None:
             vpart = b"\x01"
         else:
             if type(value) is not bytes:
                 value = _check_bytes("value", value)
-            vpart = varint(len(value)) + value
-        if r.headers:
-            hparts = [varint(len(r.headers))]
-            for hkey, hvalue in r.headers:
+            n = len(value)
+            vpart = (cache[n] if n < hi else encode_varint(n)) + value
+        if headers:
+            hparts = [varint(len(headers))]
+            for hkey, hvalue in headers:
                 hk = hkey.encode("utf-8")
                 hparts.append(varint(len(hk)) + hk)
                 hvalue = _check_bytes("header value", hvalue)
                 hparts.append(b"\x01" if hvalue is None else varint(len(hvalue)) + hvalue)
-            hpart = b"".join(hparts)
+            hpart = join(hparts)
         else:
-            hpart = b"\x00"                       # zero headers
-        delta = r.offset - base_offset if keep_offsets else i
-        body = b"".join((b"\x00", varint(r.timestamp - base_timestamp), varint(delta), kpart, vpart, hpart))
-        append(varint(len(body)))
+            hpart = b"\x00"                      # zero headers
+        delta = offset - base_offset if keep_offsets else i
+        ts_delta = timestamp - base_timestamp
+        body = join((b"\x00", cache[ts_delta] if lo <= ts_delta < hi else encode_varint(ts_delta),
+                     cache[delta] if delta < hi else encode_varint(delta), kpart, vpart, hpart))
+        n = len(body)
+        append(cache[n] if n < hi else encode_varint(n))
         append(body)
-    return b"".join(parts)
+    return join(parts)
 
 
 def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp: int,
@@ -200,44 +220,63 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
     """
     records: list[Record] = []
     append = records.append
+    new = _new_record
+    zz = UNZIGZAG
     pos = 0
     try:
         for _ in range(count):
-            b = payload[pos]                      # record length
+            # Each varint: one byte (< 0x80) or two bytes inline, longer ones by decode_varint.
+            b = payload[pos]                      # record length -> where the record ends
             if b < 0x80:
-                length = (b >> 1) ^ -(b & 1)
+                length = zz[b]
                 pos += 1
+            elif payload[pos + 1] < 0x80:
+                length = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
             else:
                 length, pos = decode_varint(payload, pos)
             end = pos + length
-            pos += 1                              # record attributes: unused
-            b = payload[pos]                      # timestamp delta
+            b = payload[pos + 1]                  # skip the attributes byte (unused); timestamp delta
             if b < 0x80:
-                ts_delta = (b >> 1) ^ -(b & 1)
-                pos += 1
+                ts_delta = zz[b]
+                pos += 2
             else:
-                ts_delta, pos = decode_varint(payload, pos)
+                ts_delta, pos = decode_varint(payload, pos + 1)
             b = payload[pos]                      # offset delta
             if b < 0x80:
-                off_delta = (b >> 1) ^ -(b & 1)
+                off_delta = zz[b]
                 pos += 1
+            elif payload[pos + 1] < 0x80:
+                off_delta = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
             else:
                 off_delta, pos = decode_varint(payload, pos)
-            b = payload[pos]                      # key length
-            if b < 0x80:
-                klen = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                klen, pos = decode_varint(payload, pos)
-            if klen < 0:
+            b = payload[pos]                      # key length (-1, one byte 0x01: null)
+            if b == 1:
                 key = None
-            else:
-                key = payload[pos:pos + klen]
-                pos += klen
-            b = payload[pos]                      # value length
-            if b < 0x80:
-                vlen = (b >> 1) ^ -(b & 1)
+                klen = -1
                 pos += 1
+            else:
+                if b < 0x80:
+                    klen = zz[b]
+                    pos += 1
+                elif payload[pos + 1] < 0x80:
+                    klen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                    pos += 2
+                else:
+                    klen, pos = decode_varint(payload, pos)
+                if klen < 0:
+                    key = None
+                else:
+                    key = payload[pos:pos + klen]
+                    pos += klen
+            b = payload[pos]                      # value length (-1: null)
+            if b < 0x80:
+                vlen = zz[b]
+                pos += 1
+            elif payload[pos + 1] < 0x80:
+                vlen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
             else:
                 vlen, pos = decode_varint(payload, pos)
             if vlen < 0:
@@ -263,14 +302,15 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                         pos += hvlen
                     hlist.append((hkey, hvalue))
                 headers = tuple(hlist)
-            if pos != end or klen > length or vlen > length:
+            if pos != end:
                 raise CorruptRecordError(f"record length {length} does not match its fields")
-            ts = base_timestamp + ts_delta if log_append_time is None else log_append_time
-            append(Record(key, value, ts, headers, base_offset + off_delta))
+            append(new(Record, (key, value, base_timestamp + ts_delta, headers, base_offset + off_delta)))
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(f"cannot decode record #{len(records)}: {exc}") from None
     if pos != len(payload):
         raise CorruptRecordError(f"{len(payload) - pos} bytes left over after {count} records")
+    if log_append_time is not None:       # LogAppendTime: every record shows the broker's time
+        records = [new(Record, (r[0], r[1], log_append_time, r[3], r[4])) for r in records]
     return records
 
 
@@ -403,14 +443,15 @@ class RecordBatch:
                  compression: int = Compression.NONE, timestamp: int | None = None,
                  timestamp_type: int = TimestampType.CREATE_TIME, delete_horizon_ms: int | None = None,
                  keep_offsets: bool = False) -> None:
-        recs = [as_record(r) for r in records]
+        recs = [r if type(r) is Record else as_record(r) for r in records]
         if not recs:
             raise ValueError("a RecordBatch needs at least one record")
         # Records without a timestamp take the batch's (the producer's "now").
-        fill = NO_TIMESTAMP if timestamp is None else timestamp
-        for i, r in enumerate(recs):
-            if r.timestamp is None:
-                recs[i] = r = Record(r.key, r.value, fill, r.headers, r.offset)
+        timestamps = [r[2] for r in recs]
+        if None in timestamps:
+            fill = NO_TIMESTAMP if timestamp is None else timestamp
+            recs = [r if r[2] is not None else Record(r[0], r[1], fill, r[3], r[4]) for r in recs]
+            timestamps = [r[2] for r in recs]
         self.base_offset = base_offset
         self.partition_leader_epoch = partition_leader_epoch
         self.producer_id = producer_id
@@ -423,8 +464,8 @@ class RecordBatch:
             attrs |= TRANSACTIONAL_BIT
         if is_control:
             attrs |= CONTROL_BIT
-        first_ts = recs[0].timestamp
-        self.max_timestamp = max(r.timestamp for r in recs)
+        first_ts = timestamps[0]
+        self.max_timestamp = max(timestamps)
         if delete_horizon_ms is not None:
             attrs |= DELETE_HORIZON_BIT
             self.base_timestamp = delete_horizon_ms

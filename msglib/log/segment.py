@@ -294,7 +294,7 @@ class LogSegment:
         return None
 
     # -- append ----------------------------------------------------------------------
-    def append(self, data: bytes, header: BatchHeader) -> int:
+    def append(self, data: bytes | tuple, header: BatchHeader) -> int:
         """Append one validated batch; maybe add index entries first. Returns its position.
 
         The index rule (Kafka's): if more than ``index.interval.bytes`` were
@@ -311,7 +311,7 @@ class LogSegment:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self.bytes_since_last_index_entry = 0
         self.log.append(data)
-        self.bytes_since_last_index_entry += len(data)
+        self.bytes_since_last_index_entry += header.size
         if self.first_batch_timestamp is None:
             self.first_batch_timestamp = header.max_timestamp
         self.next_offset = header.next_offset

@@ -26,7 +26,7 @@ class FileHandle(Protocol):
     name: str
 
     def size(self) -> int: ...
-    def append(self, data: bytes) -> int: ...          # returns the position it was written at
+    def append(self, data: bytes | tuple) -> int: ...  # bytes or a tuple of buffers; returns the position
     def read(self, position: int, size: int) -> bytes: ...
     def truncate(self, size: int) -> None: ...
     def sync(self) -> None: ...                        # make everything written so far durable
@@ -60,9 +60,13 @@ class MemoryFile:
     def size(self) -> int:
         return len(self.data)
 
-    def append(self, data: bytes) -> int:
+    def append(self, data: bytes | tuple) -> int:
         position = len(self.data)
-        self.data += data
+        if type(data) is tuple:
+            for part in data:
+                self.data += part
+        else:
+            self.data += data
         return position
 
     def read(self, position: int, size: int) -> bytes:
@@ -155,8 +159,18 @@ class DiskFile:
     def size(self) -> int:
         return self._size
 
-    def append(self, data: bytes) -> int:
+    def append(self, data: bytes | tuple) -> int:
         position = self._size
+        if type(data) is tuple:     # several buffers in one system call, without joining them first
+            total = sum(len(part) for part in data)
+            written = os.pwritev(self.fd, data, position)
+            if written < total:     # rare: finish the rest the simple way
+                self._size += written
+                rest = b"".join(bytes(part) for part in data)[written:]
+                self.append(rest)
+                return position
+            self._size += written
+            return position
         view = memoryview(data)
         written = 0
         while written < len(view):  # pwrite may write less than asked

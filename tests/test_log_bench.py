@@ -1,0 +1,11 @@
+"""The log benchmark script runs (tiny counts; no timing is asserted)."""
+from benchmarks import bench_log
+
+
+def test_bench_log_quick_runs(capsys):
+    bench_log.main(["--quick"])
+    out = capsys.readouterr().out
+    for name in ("log.append_preencoded_disk", "log.encode_append", "log.read_decode", "log.memory_ratio",
+                 "log.kill9_trials", "log.corruption_trials"):
+        assert name in out
+    assert "not recorded" in out          # a quick run never overwrites the real figures
