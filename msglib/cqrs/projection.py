@@ -162,7 +162,8 @@ class ReadYourWritesTimeout(TimeoutError):
         self.position, self.checkpoint = position, checkpoint
         super().__init__(
             f"read model {name!r} did not reach position {position} within {timeout} s "
-            f"(it is at {checkpoint}, {position - checkpoint} events behind); the write succeeded - "
+            f"(it is at {checkpoint}, {position - checkpoint} event{'' if position - checkpoint == 1 else 's'} "
+            f"behind); the write succeeded - "
             f"show a 'pending' state or retry the read later")
 
 
