@@ -168,3 +168,16 @@ def test_compaction_rule_is_pluggable():
     log.compaction_rule = should_retain
     log.compact(now_ms=0)
     assert kv(log) == [(1, b"a", b"2")]
+
+
+def test_compacting_a_delete_policy_log_is_refused():
+    log = Log(clock=lambda: 0)
+    log.append([Record(b"a", b"1")])
+    with pytest.raises(ValueError, match="cleanup_policy='compact'"):
+        log.compact()
+
+
+def test_min_compaction_lag_zero_cleans_records_with_future_timestamps():
+    log = compacted_log([(b"a", b"1"), (b"a", b"2")])
+    log.compact(now_ms=-5)                      # records stamped 0 are "in the future": lag 0 ignores it
+    assert kv(log) == [(1, b"a", b"2")]

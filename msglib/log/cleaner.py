@@ -81,7 +81,8 @@ def cleanable_segments(log: "Log", now_ms: float, upper_bound: int | None) -> li
     for seg in log.segments[:-1]:
         if log.next_offset_of(seg) > limit:
             break
-        if seg.max_timestamp >= 0 and now_ms - seg.max_timestamp < log.config.min_compaction_lag_ms:
+        lag = log.config.min_compaction_lag_ms
+        if lag > 0 and seg.max_timestamp > now_ms - lag:
             break                       # too recent: it and everything after stay dirty
         out.append(seg)
     return out

@@ -565,6 +565,10 @@ class Log:
     def compact(self, now_ms: float | None = None, upper_bound: int | None = None) -> cleaner.CleanerStats:
         """Run one compaction pass (see ``cleaner.py``). ``upper_bound``: the LSO / high watermark."""
         self._check_open()
+        if not self.config.compact:
+            raise ValueError("this log's cleanup_policy is 'delete': compaction would leave gaps in offsets "
+                             "that such a log promises not to have; open it with "
+                             "LogConfig(cleanup_policy='compact') (or 'compact,delete')")
         now = self.clock() if now_ms is None else now_ms
         return cleaner.clean(self, now, self.compaction_rule, upper_bound)
 
