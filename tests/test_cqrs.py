@@ -134,7 +134,7 @@ def run_with_kills(store, projection, path, kill_at, batch):
             raise Killed(point)
 
     for _ in range(len(kill_at) + 1):
-        runner = ProjectionRunner(store, projection, path, batch_size=batch, fault=fault)
+        runner = ProjectionRunner(store, projection, path, batch_size=batch, fault=fault, synchronous="OFF")
         try:
             runner.catch_up()
             runner.close()
@@ -257,3 +257,8 @@ def test_runner_rejects_bad_configuration():
         ProjectionRunner(store, UserStats(), batch_size=0)
     with pytest.raises(ValueError, match="isolation_level=None"):
         ProjectionRunner(store, UserStats(), sqlite3.connect(":memory:"))
+
+
+def test_runner_synchronous_setting_is_validated(tmp_path):
+    with pytest.raises(ValueError, match="synchronous"):
+        ProjectionRunner(EventStore(":memory:"), UserStats(), tmp_path / "r.db", synchronous="sometimes")

@@ -164,7 +164,7 @@ def _run_batch_case(fn: Callable, seed: int, n: int, kills: int, batch: int) -> 
         path = Path(tmp) / "read.db"
         for _ in range(kills + 2):
             runner = ProjectionRunner(store, WatchedStats(), path, batch_size=batch, process_batch=guarded,
-                                      fault=fault)
+                                      fault=fault, synchronous="OFF")
             try:
                 runner.catch_up(max_events=head + 1)
                 runner.close()
