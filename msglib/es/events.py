@@ -9,6 +9,7 @@ events".) The global position orders every event of every stream: the
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
@@ -20,13 +21,23 @@ STREAM_EXISTS = "stream_exists"  # the stream must have at least one event
 ExpectedVersion = Union[int, str]
 
 
+def new_event_id() -> str:
+    """A unique event id: 48 bits of milliseconds, then 80 random bits, as 32 hex digits.
+
+    Like a UUIDv7, ids made later sort later, so the store's unique index on
+    event ids grows at its right edge: an append dirties one index page,
+    not one random page per event (which costs real I/O on every commit).
+    The time only orders ids; nothing relies on it being exact.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 class NewEvent:
     """An event about to be appended: a type name, JSON-able data, a unique id.
 
     The id is what makes a retried append idempotent: appending the same ids
-    again to the same stream stores them once. By default it is 128 random
-    bits as 32 hex digits (a UUID4's entropy, at a tenth of ``uuid4()``'s cost);
-    any unique string will do.
+    again to the same stream stores them once. Any unique string will do; the
+    default is time-ordered like a UUIDv7 (see ``new_event_id``).
     """
 
     __slots__ = ("type", "data", "event_id", "metadata")
@@ -37,7 +48,7 @@ class NewEvent:
             raise ValueError(f"event type must be a non-empty string, got {type!r}")
         self.type = type
         self.data = {} if data is None else data
-        self.event_id = event_id if event_id is not None else os.urandom(16).hex()
+        self.event_id = event_id if event_id is not None else new_event_id()
         self.metadata = metadata
 
     def __repr__(self) -> str:
