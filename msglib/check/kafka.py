@@ -148,10 +148,12 @@ class _KeyLog:
 
     def __init__(self) -> None:
         self.at: dict[int, dict[Any, int]] = defaultdict(dict)
+        self._where: dict[Any, set[int]] = defaultdict(set)  # value -> offsets holding it
         self._offsets: list[int] | None = None
 
     def add(self, offset: int, value: Any, op_index: int) -> None:
         self.at[offset].setdefault(value, op_index)
+        self._where[value].add(offset)
         self._offsets = None
 
     @property
@@ -165,7 +167,7 @@ class _KeyLog:
         return bisect_left(self.offsets, offset)
 
     def offsets_of(self, value: Any) -> list[int]:
-        return [o for o in self.offsets if value in self.at[o]]
+        return sorted(self._where.get(value, ()))
 
 
 def check(history: History, allowed: Iterable[str] = ()) -> CheckResult:

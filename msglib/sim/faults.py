@@ -205,22 +205,25 @@ def random_schedule(seed: int | random.Random, nodes: list[str], duration_ms: fl
                     kinds: Iterable[str] = ("crash", "partition", "cut", "pause", "slow"),
                     max_down: int | None = None, power_loss: bool = False,
                     slow_ms: tuple[float, float] = (20.0, 200.0),
-                    heal_at_end: bool = True) -> FaultSchedule:
+                    heal_at_end: bool = True, network_only: Iterable[str] = ()) -> FaultSchedule:
     """Draw a random fault schedule over ``nodes`` from a seed.
 
     Faults arrive with exponential gaps (mean ``mean_interval_ms``). Each step
     either starts a fault of one of ``kinds`` or undoes one in progress
     (restart a crashed node, heal a cut, resume a paused node...).
-    ``max_down`` caps how many nodes are crashed at once. With
+    ``max_down`` caps how many nodes are crashed at once. Nodes in
+    ``network_only`` (say, a controller that must not crash) only take part
+    in partitions and cuts. With
     ``heal_at_end`` the schedule ends, at ``duration_ms``, by undoing every
     fault still in force, so the system can recover before it is checked.
     """
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    everyone = list(nodes) + [n for n in network_only if n not in nodes]
     kinds = list(kinds)
     unknown = set(kinds) - {"crash", "partition", "cut", "pause", "slow"}
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; use crash, partition, cut, pause, slow")
-    if len(nodes) < 2 and ({"partition", "cut"} & set(kinds)):
+    if len(everyone) < 2 and ({"partition", "cut"} & set(kinds)):
         raise ValueError("partition and cut need at least two nodes")
     crashed: list[str] = []
     paused: list[str] = []
@@ -270,13 +273,13 @@ def random_schedule(seed: int | random.Random, nodes: list[str], duration_ms: fl
             slowed.append(n)
             sched.add(t, Slow(n, round(rng.uniform(*slow_ms), 1)))
         elif kind == "cut":
-            a, b = rng.sample(nodes, 2)
+            a, b = rng.sample(everyone, 2)
             cuts.append((a, b))
             sched.add(t, Cut(a, b))
         else:  # partition: a random non-empty proper subset against the rest
-            shuffled = nodes[:]
+            shuffled = everyone[:]
             rng.shuffle(shuffled)
-            k = rng.randint(1, len(nodes) - 1)
+            k = rng.randint(1, len(everyone) - 1)
             sched.add(t, Partition((tuple(sorted(shuffled[:k])), tuple(sorted(shuffled[k:])))))
             partitioned = True
     if heal_at_end:

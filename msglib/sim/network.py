@@ -239,3 +239,15 @@ class Network:
             if n not in self.nodes:
                 known = ", ".join(sorted(self.nodes))
                 raise ValueError(f"no node named {n!r} on this network (known: {known})")
+
+
+class Endpoint(Node):
+    """A node whose messages go to a plain function: how clients join the network
+    without becoming nodes themselves (a producer's ``send`` is not a network send)."""
+
+    def __init__(self, name: str, network: Network, handler: Callable[[str, Any], None]) -> None:
+        super().__init__(name, network)
+        self._handler = handler
+
+    def on_message(self, src: str, msg: Any) -> None:
+        self._handler(src, msg)

@@ -1,0 +1,462 @@
+"""KafkaProducer over the simulated cluster, shaped like kafka-python's.
+
+::
+
+    producer = KafkaProducer(cluster=cluster, acks="all", linger_ms=5,
+                             value_serializer=lambda v: json.dumps(v).encode())
+    future = producer.send("orders", {"id": 1}, key=b"customer-7")
+    meta = future.get()          # runs the simulation until the answer arrives
+    producer.flush()
+
+What happens to a record: ``send`` serialises it, picks its partition (the
+key's murmur2 hash, like Kafka; sticky when there is no key) and appends it
+to that partition's open batch (``accumulator.py``). The *sender* (here:
+:meth:`_drain`, run whenever something may be ready) groups the ready batches
+by leader broker, one ProduceRequest per broker, at most
+``max_in_flight_requests_per_connection`` unanswered per broker.
+
+A retriable failure puts the batch back at the front of its queue after
+``retry_backoff_ms``, until ``retries`` or ``delivery_timeout_ms`` run out.
+Without idempotence a retry can write the batch twice (its first attempt
+was written, but the answer was lost) or after a later batch (reordering).
+With ``enable_idempotence`` the producer gets a producer id, numbers each
+partition's records from 0, and keeps the numbers on retries; the leader
+drops what it already has and refuses gaps (see ``check_sequence``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from msglib.client import errors as E
+from msglib.client.accumulator import ProducerBatch, RecordAccumulator
+from msglib.client.future import FutureRecordMetadata, RecordMetadata
+from msglib.client.metadata import ClientMetadata
+from msglib.cluster import protocol as p
+from msglib.cluster.controller import broker_node
+from msglib.cluster.protocol import TopicPartition
+from msglib.log.partitioner import DefaultPartitioner
+from msglib.log.records import Compression, Record
+from msglib.sim.history import FAIL, INFO, OK
+from msglib.sim.network import Endpoint
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "bootstrap_servers": None,  # broker ids to ask for metadata first (default: all)
+    "client_id": None,
+    "key_serializer": None,
+    "value_serializer": None,
+    "acks": -1,
+    "enable_idempotence": True,
+    "retries": math.inf,
+    "batch_size": 16384,
+    "linger_ms": 0,
+    "partitioner": None,
+    "max_in_flight_requests_per_connection": 5,
+    "delivery_timeout_ms": 120_000,
+    "request_timeout_ms": 30_000,
+    "retry_backoff_ms": 100,
+    "max_block_ms": 60_000,
+    "max_request_size": 1_048_576,
+    "compression_type": None,
+    "history": None,  # msglib: record every send (invoke and outcome) into this History
+}
+
+# Client timers scaled like ClusterConfig.fast() (used by Cluster when its timers are fast).
+FAST_CLIENT_DEFAULTS = {"request_timeout_ms": 300, "delivery_timeout_ms": 3_000, "retry_backoff_ms": 20,
+                        "max_block_ms": 3_000}
+
+_COMPRESSION = {None: Compression.NONE, "none": Compression.NONE, "gzip": Compression.GZIP}
+
+
+class KafkaProducer:
+    """Sends records to a simulated :class:`~msglib.cluster.Cluster`. See the module docstring."""
+
+    def __init__(self, cluster=None, **configs: Any) -> None:
+        if cluster is None:
+            raise ValueError("KafkaProducer needs the simulated cluster: KafkaProducer(cluster=cluster, ...) "
+                             "or cluster.producer(...)")
+        unknown = set(configs) - set(DEFAULT_CONFIG)
+        if unknown:
+            raise ValueError(f"Unrecognized configs: {sorted(unknown)}")
+        explicit = set(configs)
+        self.config = dict(DEFAULT_CONFIG, **configs)
+        c = self.config
+        if c["acks"] == "all":
+            c["acks"] = -1
+        if c["acks"] not in (0, 1, -1):
+            raise E.KafkaConfigurationError(f"acks must be 0, 1, 'all' or -1, not {c['acks']!r}")
+        if c["compression_type"] not in _COMPRESSION:
+            raise E.KafkaConfigurationError(f"compression_type {c['compression_type']!r}: msglib supports "
+                                            f"None or 'gzip'")
+        if c["enable_idempotence"]:
+            conflicts = []
+            if c["acks"] != -1:
+                conflicts.append(f"acks={c['acks']} (needs 'all')")
+            if c["retries"] == 0:
+                conflicts.append("retries=0 (needs > 0)")
+            if c["max_in_flight_requests_per_connection"] > 5:
+                conflicts.append("max_in_flight_requests_per_connection > 5 (the broker remembers 5 batches)")
+            if conflicts:
+                if "enable_idempotence" in explicit:
+                    raise E.KafkaConfigurationError("enable_idempotence=True conflicts with " + ", ".join(conflicts))
+                c["enable_idempotence"] = False  # the default gives way to explicit settings (Kafka 3.x)
+        if c["delivery_timeout_ms"] < c["linger_ms"] + c["request_timeout_ms"]:
+            raise E.KafkaConfigurationError("delivery_timeout_ms should be >= linger_ms + request_timeout_ms")
+        name = c["client_id"] or cluster.next_client_name("producer")
+        c["client_id"] = name
+        self.name = name
+        self.node = Endpoint(name, cluster.network, self._on_message)  # our address on the network
+        self.sim = self.node.sim
+        self.cluster = cluster
+        self.acks: int = c["acks"]
+        self.idempotent: bool = c["enable_idempotence"]
+        self.history = c["history"]
+        self.partitioner: Callable = c["partitioner"] or DefaultPartitioner(
+            seed=self.sim.random(f"partitioner/{name}").randrange(2**32), sticky_bytes=c["batch_size"])
+        bootstrap = c["bootstrap_servers"] if c["bootstrap_servers"] is not None else cluster.broker_ids
+        self.metadata = ClientMetadata(self.node, bootstrap, c["request_timeout_ms"], c["retry_backoff_ms"],
+                                       on_update=self._on_metadata)
+        self.accumulator = RecordAccumulator(c["batch_size"])
+        self._serializers = {"key": c["key_serializer"], "value": c["value_serializer"]}
+        self._linger_ms = c["linger_ms"]
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
+        self.closed = False
+        self._flushing = False
+        self._drain_scheduled = False
+        self._tick_scheduled = False
+        self._waiting_metadata: list[tuple] = []  # sends for topics whose partitions we do not know yet
+        self._in_flight: dict[int, dict[int, list[ProducerBatch]]] = {}  # broker -> request id -> batches
+        self._request_ids = 0
+        # idempotence
+        self.producer_id = -1
+        self.producer_epoch = 0
+        self._next_seq: dict[TopicPartition, int] = {}
+        self._last_acked_seq: dict[TopicPartition, int] = {}
+        self._inflight_per_tp: dict[TopicPartition, int] = {}
+        self._pid_request: int | None = None
+        if self.idempotent:
+            self._init_producer_id()
+
+    # -- the public API -------------------------------------------------------------------------
+    def send(self, topic: str, value: Any = None, key: Any = None, headers: list | None = None,
+             partition: int | None = None, timestamp_ms: int | None = None) -> FutureRecordMetadata:
+        """Queue a record; returns a future of its :class:`RecordMetadata`."""
+        if self.closed:
+            raise E.IllegalStateError("cannot send after the producer is closed")
+        if key is None and value is None:
+            raise ValueError("need at least one of key or value")
+        key_bytes = key if key is None or (type(key) is bytes and self._serializers["key"] is None) \
+            else self._serialize("key", key)
+        value_bytes = value if value is None or (type(value) is bytes and self._serializers["value"] is None) \
+            else self._serialize("value", value)
+        if headers:
+            if not isinstance(headers, list) or not all(
+                    isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
+                    and (h[1] is None or isinstance(h[1], bytes)) for h in headers):
+                raise TypeError("headers must be a list of (str, bytes) tuples")
+            headers = tuple(headers)
+        else:
+            headers = ()
+        now = self.sim.now
+        record = Record(key_bytes, value_bytes, int(now) if timestamp_ms is None else timestamp_ms, headers)
+        future = FutureRecordMetadata(self.sim)
+        n = self.metadata.num_partitions(topic)
+        if n is None:
+            self._waiting_metadata.append((topic, partition, record, future, value, now))
+            self.metadata.request_update()
+            self._schedule_tick()
+        else:
+            self._append(topic, n, partition, record, future, value, now)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send everything now (no lingering) and wait until every send so far completed."""
+        self._flushing = True
+        self._wake()
+        until = None if timeout is None else self.sim.now + timeout * 1000.0
+        done = self.sim.run_until(lambda: not self._unfinished(), until=until)
+        self._flushing = False
+        if not done:
+            raise E.KafkaTimeoutError(f"flush did not finish within {timeout} s of simulated time")
+
+    def close(self, timeout: float | None = None) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            self.closed = True
+
+    def _unfinished(self) -> int:
+        """Batches not yet answered: queued, in flight, or waiting for metadata."""
+        return (self.accumulator.pending() + sum(len(b) for r in self._in_flight.values() for b in r.values())
+                + len(self._waiting_metadata))
+
+    def partitions_for(self, topic: str) -> set[int] | None:
+        n = self.metadata.num_partitions(topic)
+        return None if n is None else set(range(n))
+
+    def metrics(self) -> dict:
+        return {"unfinished_batches": self._unfinished(), "queued_batches": self.accumulator.pending(),
+                "in_flight_requests": sum(len(r) for r in self._in_flight.values()),
+                "producer_id": self.producer_id, "producer_epoch": self.producer_epoch}
+
+    # -- appending ---------------------------------------------------------------------------
+    def _serialize(self, what: str, obj: Any) -> bytes | None:
+        if obj is None:
+            return None
+        fn = self._serializers[what]
+        data = fn(obj) if fn is not None else obj
+        if type(data) is not bytes and not isinstance(data, bytes):
+            raise TypeError(f"{what} must be bytes, got {type(obj).__name__}; pass {what}_serializer= to "
+                            f"turn it into bytes")
+        return data
+
+    def _append(self, topic: str, n: int, partition: int | None, record: Record, future: FutureRecordMetadata,
+                original: Any, sent_ms: float) -> None:
+        if partition is None:
+            partition = self.partitioner(record.key, n, len(record.value or b""))
+        elif not 0 <= partition < n:
+            future.failure(E.UnknownTopicOrPartitionError(f"{topic} has partitions 0..{n - 1}, not {partition}"))
+            return
+        tp = self._tps.get((topic, partition))
+        if tp is None:
+            tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
+        batch, is_new = self.accumulator.append(tp, record, future, self.sim.now)
+        if self.history is not None:
+            value = original if isinstance(original, (int, str)) else repr(original)
+            batch.history_ops.append(self.history.invoke(sent_ms, self.name, "send",
+                                                         {"key": str(tp), "value": value}))
+        if self._linger_ms == 0 or batch.is_full:
+            self._wake()
+        elif is_new:
+            self.node.after(self._linger_ms, self._wake)
+
+    def _on_metadata(self) -> None:
+        waiting, self._waiting_metadata = self._waiting_metadata, []
+        for item in waiting:
+            n = self.metadata.num_partitions(item[0])
+            if n is None:
+                self._waiting_metadata.append(item)
+            else:
+                self._append(item[0], n, *item[1:])
+        self._wake()
+
+    # -- the sender ---------------------------------------------------------------------------
+    def _wake(self) -> None:
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.node.after(0.0, self._drain)
+
+    def _schedule_tick(self) -> None:
+        """While anything is unfinished, look again every retry_backoff_ms (expiries, backoffs)."""
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            self.node.after(self.config["retry_backoff_ms"], self._tick)
+
+    def _tick(self) -> None:
+        self._tick_scheduled = False
+        now = self.sim.now
+        expired = [it for it in self._waiting_metadata if now - it[5] > self.config["max_block_ms"]]
+        for it in expired:
+            self._waiting_metadata.remove(it)
+            it[3].failure(E.KafkaTimeoutError(f"Failed to update metadata after {self.config['max_block_ms']} ms "
+                                              f"(does topic {it[0]!r} exist?)"))
+        if self._waiting_metadata:
+            self.metadata.request_update()
+        self._drain()
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        if self.idempotent and self.producer_id < 0:
+            self._schedule_tick()
+            return  # wait for a producer id
+        now = self.sim.now
+        self._expire_batches(now)
+        while True:
+            requests: dict[int, dict[TopicPartition, ProducerBatch]] = {}
+            for tp, queue in self.accumulator.queues.items():
+                if not queue or not self._ready(queue, now):
+                    continue
+                leader = self.metadata.leader(tp)
+                if leader is None:
+                    self.metadata.request_update()
+                    continue
+                if len(self._in_flight.get(leader, {})) >= self.config["max_in_flight_requests_per_connection"]:
+                    continue
+                batch = queue[0]
+                if self.idempotent and batch.attempts > 0 and self._inflight_per_tp.get(tp, 0) > 0:
+                    continue  # a retry waits until nothing of its partition is in flight (keeps order)
+                queue.popleft()
+                requests.setdefault(leader, {})[tp] = batch
+            if not requests:
+                break
+            for broker, batches in requests.items():
+                self._send_request(broker, batches)
+        if self.accumulator.pending() or self._waiting_metadata or self._in_flight:
+            self._schedule_tick()
+
+    def _ready(self, queue, now: float) -> bool:
+        batch = queue[0]
+        if batch.retry_at_ms > now:
+            return False
+        return (batch.is_full or len(queue) > 1 or self._flushing or self.closed
+                or now - batch.created_ms >= self.config["linger_ms"] or batch.attempts > 0)
+
+    def _send_request(self, broker: int, batches: dict[TopicPartition, ProducerBatch]) -> None:
+        self._request_ids += 1
+        rid = self._request_ids
+        compression = _COMPRESSION[self.config["compression_type"]]
+        wire = {}
+        for tp, batch in batches.items():
+            batch.closed = True
+            batch.attempts += 1
+            if self.idempotent:
+                if batch.producer_epoch != self.producer_epoch or batch.base_sequence < 0:
+                    self._assign_sequence(batch)
+                self._inflight_per_tp[tp] = self._inflight_per_tp.get(tp, 0) + 1
+            wire[tp] = batch.encode(compression)
+        self.node.send(broker_node(broker), p.ProduceRequest(rid, self.acks, self.config["request_timeout_ms"], wire))
+        if self.acks == 0:  # nobody will answer: done as soon as it is sent
+            for tp, batch in batches.items():
+                batch.maybe_written = True
+                self._complete(batch, -1)
+            return
+        self._in_flight.setdefault(broker, {})[rid] = list(batches.values())
+        self.node.after(self.config["request_timeout_ms"], self._request_timeout, broker, rid)
+
+    def _assign_sequence(self, batch: ProducerBatch) -> None:
+        seq = self._next_seq.get(batch.tp, 0)
+        batch.producer_id, batch.producer_epoch, batch.base_sequence = self.producer_id, self.producer_epoch, seq
+        self._next_seq[batch.tp] = (seq + batch.record_count) % (1 << 31)
+
+    # -- answers ------------------------------------------------------------------------------
+    def _on_message(self, src: str, msg) -> None:
+        if isinstance(msg, p.ProduceResponse):
+            self._on_produce_response(src, msg)
+        elif isinstance(msg, p.MetadataResponse):
+            self.metadata.on_response(msg)
+        elif isinstance(msg, p.InitProducerIdResponse):
+            self._on_producer_id(msg)
+
+    def _take_in_flight(self, broker: int, rid: int) -> list[ProducerBatch] | None:
+        batches = self._in_flight.get(broker, {}).pop(rid, None)
+        if batches is not None and self.idempotent:
+            for b in batches:
+                self._inflight_per_tp[b.tp] -= 1
+        return batches
+
+    def _on_produce_response(self, src: str, resp: p.ProduceResponse) -> None:
+        broker = int(src[1:])
+        batches = self._take_in_flight(broker, resp.request_id)
+        if batches is None:
+            return  # we gave up on this request already (timeout); its answer comes too late
+        for batch in batches:
+            result = resp.results.get(batch.tp)
+            if result is None or result.error is not None:
+                self._failed(batch, result.error if result else p.REQUEST_TIMED_OUT)
+            else:
+                self._complete(batch, result.base_offset)
+        self._wake()
+
+    def _request_timeout(self, broker: int, rid: int) -> None:
+        batches = self._take_in_flight(broker, rid)
+        if batches is None:
+            return
+        self.metadata.request_update()  # Kafka drops the connection and refreshes metadata
+        for batch in batches:
+            self._failed(batch, p.REQUEST_TIMED_OUT)
+        self._wake()
+
+    def _complete(self, batch: ProducerBatch, base_offset: int) -> None:
+        if self.idempotent and base_offset >= 0:
+            self._last_acked_seq[batch.tp] = batch.base_sequence + batch.record_count - 1
+        ops = batch.history_ops
+        tp = batch.tp
+        make = tuple.__new__  # RecordMetadata(...) without the keyword machinery: one per record
+        for i, (record, future) in enumerate(zip(batch.records, batch.futures)):
+            offset = base_offset + i if base_offset >= 0 else -1
+            if ops:
+                inv = ops[i]
+                self.history.complete(inv, self.sim.now, OK, dict(inv.value, offset=offset))
+            key, value, headers = record.key, record.value, record.headers
+            future.success(make(RecordMetadata, (
+                tp.topic, tp.partition, tp, offset, record.timestamp, None,
+                -1 if key is None else len(key), -1 if value is None else len(value),
+                sum(len(k) + len(v or b"") for k, v in headers) if headers else -1)))
+
+    def _failed(self, batch: ProducerBatch, code: str) -> None:
+        exc = E.for_code(code)
+        name = code.partition(":")[0]
+        if name not in p.DEFINITELY_NOT_APPENDED:
+            batch.maybe_written = True
+        retriable = exc.retriable
+        if self.idempotent and name in (p.OUT_OF_ORDER_SEQUENCE_NUMBER, p.INVALID_PRODUCER_EPOCH):
+            if batch.producer_epoch < self.producer_epoch:
+                retriable = True  # numbered before an epoch bump: it gets new numbers when resent
+                batch.base_sequence = -1
+            elif name == p.OUT_OF_ORDER_SEQUENCE_NUMBER and \
+                    batch.base_sequence != self._last_acked_seq.get(batch.tp, -1) + 1:
+                retriable = True  # an earlier batch is missing; it is being retried, this one follows
+        if exc.invalid_metadata:
+            self.metadata.request_update()
+        now = self.sim.now
+        out_of_time = now - batch.created_ms >= self.config["delivery_timeout_ms"]
+        if retriable and batch.attempts <= self.config["retries"] and not out_of_time:
+            batch.retry_at_ms = now + self.config["retry_backoff_ms"]
+            self.accumulator.requeue(batch)
+            self._schedule_tick()
+            return
+        if out_of_time and retriable:
+            exc = E.KafkaTimeoutError(f"expired after {self.config['delivery_timeout_ms']} ms "
+                                      f"(last error: {name})")
+        self._give_up(batch, exc)
+        if self.idempotent and name == p.OUT_OF_ORDER_SEQUENCE_NUMBER and not retriable:
+            self._bump_epoch()
+
+    def _give_up(self, batch: ProducerBatch, exc: BaseException) -> None:
+        for i, future in enumerate(batch.futures):
+            future.maybe_written = batch.maybe_written
+            if batch.history_ops:
+                inv = batch.history_ops[i]
+                self.history.complete(inv, self.sim.now, INFO if batch.maybe_written else FAIL,
+                                      error=type(exc).__name__)
+            future.failure(exc)
+
+    def _expire_batches(self, now: float) -> None:
+        limit = self.config["delivery_timeout_ms"]
+        for tp, queue in self.accumulator.queues.items():
+            while queue and now - queue[0].created_ms >= limit:
+                batch = queue.popleft()
+                self._give_up(batch, E.KafkaTimeoutError(
+                    f"expired after {limit} ms in the accumulator ({batch.record_count} records for {tp})"))
+                if self.idempotent and batch.base_sequence >= 0:
+                    self._bump_epoch()  # its sequence numbers would leave a gap
+
+    # -- idempotence: the producer id ----------------------------------------------------------
+    def _init_producer_id(self) -> None:
+        self._request_ids += 1
+        self._pid_request = rid = self._request_ids
+        brokers = self.metadata.bootstrap
+        target = brokers[(rid - 1) % len(brokers)]
+        self.node.send(broker_node(target), p.InitProducerIdRequest(rid))
+        self.node.after(self.config["request_timeout_ms"], self._pid_timeout, rid)
+
+    def _pid_timeout(self, rid: int) -> None:
+        if self._pid_request == rid and self.producer_id < 0:
+            self._init_producer_id()
+
+    def _on_producer_id(self, resp: p.InitProducerIdResponse) -> None:
+        if resp.request_id != self._pid_request or self.producer_id >= 0:
+            return
+        self.producer_id, self.producer_epoch = resp.producer_id, resp.producer_epoch
+        self._wake()
+
+    def _bump_epoch(self) -> None:
+        """After a sequence gap we cannot repair: start numbering again under a new epoch (KIP-360)."""
+        self.producer_epoch += 1
+        self._next_seq.clear()
+        self._last_acked_seq.clear()
+        for queue in self.accumulator.queues.values():
+            for batch in queue:
+                batch.base_sequence = -1

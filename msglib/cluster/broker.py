@@ -1,0 +1,526 @@
+"""A broker: hosts partition replicas, serves producers and consumers, replicates by fetching.
+
+The broker is a simulated node; everything it does is a reaction to a
+message or a timer:
+
+- **heartbeat** (timer): tell the controller we are alive and how much of the
+  metadata log we applied; apply what comes back (become leader, become
+  follower, take a new ISR).
+- **ProduceRequest**: the leader appends each batch (``Partition.append_to_leader``).
+  acks=0: no answer. acks=1: answer now. acks=all: park the request as a
+  *delayed produce* until the HW passes the batch (or it times out, or
+  leadership is lost).
+- **FetchRequest** from a follower: record its position, maybe move the HW
+  and the ISR, send what follows. With nothing to send, the fetch is parked
+  until data arrives or ``replica_fetch_wait_max_ms`` passes (long polling).
+  From a consumer (``replica_id=-1``): only records below the HW.
+- **Follower side** (per partition it follows): on a leader change, first
+  find where its log and the new leader's agree (OffsetsForLeaderEpoch and
+  ``truncation_offset``, or the old truncate-to-HW rule), truncate, then
+  fetch in a loop.
+
+What survives a crash is on the :class:`BrokerDisk`: each partition's log
+files, the HW checkpoint and the producer-id counter. With ``power_loss``
+the log files lose what the simulated OS had not written back yet.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from msglib.cluster import protocol as p
+from msglib.cluster.config import ClusterConfig
+from msglib.cluster.controller import CONTROLLER, broker_node
+from msglib.cluster.partition import Partition
+from msglib.cluster.policies import Policies
+from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.log import Log, OffsetOutOfRangeError, RecordBatch
+from msglib.log.storage import MemoryStorage
+from msglib.sim.network import Network, Node
+
+TraceFn = Callable[[int, TopicPartition, "Partition", str], None]
+
+
+@dataclass
+class BrokerDisk:
+    """What a broker keeps across crashes."""
+
+    storages: dict[TopicPartition, MemoryStorage] = field(default_factory=dict)
+    hw_checkpoint: dict[TopicPartition, int] = field(default_factory=dict)
+    producer_id_counter: int = 0
+
+
+@dataclass
+class _FetchSession:
+    """A follower's replication of one partition from one leader in one epoch."""
+
+    leader: int
+    leader_epoch: int
+    request_id: int = -1  # the request we are waiting for (-1: none)
+    truncation_rounds: int = 0
+
+
+@dataclass
+class _DelayedProduce:
+    src: str
+    request_id: int
+    results: dict[TopicPartition, p.PartitionProduceResult]
+    waiting: dict[TopicPartition, int]  # partition -> HW it must reach
+    done: bool = False
+
+
+class Broker(Node):
+    def __init__(self, broker_id: int, network: Network, config: ClusterConfig, policies: Policies,
+                 trace: TraceFn | None = None) -> None:
+        super().__init__(broker_node(broker_id), network)
+        self.broker_id = broker_id
+        self.config = config
+        self.policies = policies
+        self.trace = trace
+        self.disk = BrokerDisk()
+        self._handlers = {
+            p.HeartbeatResponse: self._on_heartbeat_response,
+            p.ProduceRequest: self._on_produce,
+            p.FetchRequest: self._on_fetch,
+            p.FetchResponse: self._on_fetch_response,
+            p.OffsetsForLeaderEpochRequest: self._on_epoch_request,
+            p.OffsetsForLeaderEpochResponse: self._on_epoch_response,
+            p.AlterPartitionResponse: self._on_alter_partition_response,
+            p.MetadataRequest: self._on_metadata,
+            p.InitProducerIdRequest: self._on_init_producer_id,
+        }
+        self._boot()
+
+    # -- life cycle -----------------------------------------------------------------------
+    def _boot(self) -> None:
+        """Start (or restart): open the logs found on disk, start the timers."""
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self.metadata: dict[TopicPartition, PartitionState] = {}
+        self.metadata_offset = 0
+        self.sessions: dict[TopicPartition, _FetchSession] = {}
+        self.delayed: dict[TopicPartition, list[_DelayedProduce]] = defaultdict(list)
+        self.parked: dict[TopicPartition, list[tuple[str, p.FetchRequest, list]]] = defaultdict(list)
+        self.pending_alter: dict[TopicPartition, int] = {}
+        self._ids = itertools.count()
+        for tp in self.disk.storages:
+            self.partitions[tp] = self._open(tp)
+        self._heartbeat()
+        self.after(self.config.replica_lag_time_max_ms / 2, self._isr_timer)
+        self.after(self.config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_timer)
+        self.after(self.config.os_writeback_interval_ms, self._writeback_timer)
+
+    def _open(self, tp: TopicPartition) -> Partition:
+        storage = self.disk.storages.setdefault(tp, MemoryStorage(f"{self.name}/{tp}"))
+        log = Log(config=self.config.log, storage=storage, clock=lambda: self.sim.now,
+                  topic=tp.topic, partition=tp.partition)
+        part = Partition(self.broker_id, tp, log, self.config, self.policies,
+                         high_watermark=self.disk.hw_checkpoint.get(tp, 0))
+        return part
+
+    def on_crash(self, power_loss: bool) -> None:
+        for part in self.partitions.values():
+            part.log.abandon()
+        if power_loss:
+            for storage in self.disk.storages.values():
+                storage.crash()
+        self.partitions = {}
+        self.sessions = {}
+        self.delayed = defaultdict(list)
+        self.parked = defaultdict(list)
+
+    def on_restart(self) -> None:
+        self._boot()
+
+    def on_message(self, src: str, msg) -> None:
+        self._handlers[type(msg)](src, msg)
+
+    def _emit(self, part: Partition, event: str) -> None:
+        if self.trace is not None:
+            self.trace(self.broker_id, part.tp, part, event)
+
+    # -- timers ---------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        self.send(CONTROLLER, p.BrokerHeartbeat(self.broker_id, self.incarnation, self.metadata_offset))
+        self.after(self.config.broker_heartbeat_interval_ms, self._heartbeat)
+
+    def _isr_timer(self) -> None:
+        for part in self.partitions.values():
+            if part.is_leader:
+                self._leader_progress(part)
+        self.after(self.config.replica_lag_time_max_ms / 2, self._isr_timer)
+
+    def _checkpoint_timer(self) -> None:
+        for tp, part in self.partitions.items():
+            self.disk.hw_checkpoint[tp] = part.high_watermark
+        self.after(self.config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_timer)
+
+    def _writeback_timer(self) -> None:
+        for part in self.partitions.values():
+            if part.log.unflushed_records:
+                part.log.flush()
+        self.after(self.config.os_writeback_interval_ms, self._writeback_timer)
+
+    # -- metadata -------------------------------------------------------------------------
+    def _on_heartbeat_response(self, src: str, resp: p.HeartbeatResponse) -> None:
+        if resp.metadata_offset <= self.metadata_offset:
+            return  # an old or duplicated answer
+        latest: dict[TopicPartition, PartitionState] = {}
+        for st in resp.records:
+            latest[st.tp] = st  # only the newest state of each partition matters
+        self.metadata_offset = resp.metadata_offset
+        for st in latest.values():
+            self.apply_partition_state(st)
+
+    def apply_partition_state(self, st: PartitionState) -> None:
+        old = self.metadata.get(st.tp)
+        if old is not None and (st.leader_epoch, st.partition_epoch) < (old.leader_epoch, old.partition_epoch):
+            return
+        self.metadata[st.tp] = st
+        if self.broker_id not in st.replicas:
+            return
+        part = self.partitions.get(st.tp)
+        if part is None:
+            part = self.partitions[st.tp] = self._open(st.tp)
+        if (st.leader_epoch, st.partition_epoch) <= (part.leader_epoch, part.partition_epoch):
+            return  # already applied (e.g. through an AlterPartition answer)
+        if st.leader == self.broker_id:
+            if part.is_leader and part.leader_epoch == st.leader_epoch:
+                part.update_state(st)
+                self._leader_progress(part)
+            else:
+                self._become_leader(part, st)
+        elif st.leader_epoch != part.leader_epoch or part.role is None or part.is_leader:
+            self._become_follower(part, st)
+        else:
+            part.update_state(st)
+
+    def _become_leader(self, part: Partition, st: PartitionState) -> None:
+        self.sessions.pop(part.tp, None)
+        part.make_leader(st, self.sim.now)
+        self._emit(part, "leader")
+        self._leader_progress(part)
+
+    def _become_follower(self, part: Partition, st: PartitionState) -> None:
+        was_leader = part.is_leader
+        part.make_follower(st)
+        if was_leader:
+            self._fail_delayed(part.tp, p.NOT_LEADER_OR_FOLLOWER)
+        self._answer_parked(part.tp, error=p.NOT_LEADER_OR_FOLLOWER)
+        self.pending_alter.pop(part.tp, None)
+        self._emit(part, "follower")
+        self.sessions.pop(part.tp, None)
+        if st.leader != NO_LEADER:
+            self._start_session(part)
+
+    # -- leader: produce ------------------------------------------------------------------
+    def _on_produce(self, src: str, req: p.ProduceRequest) -> None:
+        results: dict[TopicPartition, p.PartitionProduceResult] = {}
+        waiting: dict[TopicPartition, int] = {}
+        for tp, data in req.batches.items():
+            part = self.partitions.get(tp)
+            if part is None or not part.is_leader:
+                results[tp] = p.PartitionProduceResult(p.NOT_LEADER_OR_FOLLOWER)
+                continue
+            try:
+                batch = RecordBatch.decode(data)
+            except Exception as exc:  # a corrupt batch is refused, nothing appended
+                results[tp] = p.PartitionProduceResult(p.CORRUPT_MESSAGE + f": {exc}")
+                continue
+            error, first, last = part.append_to_leader(batch, req.acks)
+            results[tp] = p.PartitionProduceResult(error, first, part.log.log_start_offset)
+            if error is None:
+                self._emit(part, "append")
+                if req.acks == -1:
+                    waiting[tp] = last + 1
+                self._wake_parked(part)
+        if req.acks == 0:
+            return
+        dp = _DelayedProduce(src, req.request_id, results, waiting)
+        if waiting:
+            for tp in waiting:
+                self.delayed[tp].append(dp)
+            self.after(req.timeout_ms, self._expire_produce, dp)
+            for tp in list(waiting):
+                self._check_delayed(self.partitions[tp])
+        else:
+            self._respond_produce(dp)
+
+    def _check_delayed(self, part: Partition) -> None:
+        """Answer every delayed produce whose records in ``part`` are now committed."""
+        pending = self.delayed.get(part.tp)
+        if not pending:
+            return
+        still = []
+        for dp in pending:
+            need = dp.waiting.get(part.tp)
+            if dp.done or need is None:
+                continue
+            if part.high_watermark >= need:
+                del dp.waiting[part.tp]
+                if len(part.isr) < part.effective_min_isr:
+                    # Committed, but by a smaller ISR than required: say so (the data stays).
+                    dp.results[part.tp] = p.PartitionProduceResult(p.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                                                                   dp.results[part.tp].base_offset)
+                if not dp.waiting:
+                    self._respond_produce(dp)
+            else:
+                still.append(dp)
+        self.delayed[part.tp] = still
+
+    def _fail_delayed(self, tp: TopicPartition, error: str) -> None:
+        for dp in self.delayed.pop(tp, []):
+            if dp.done or tp not in dp.waiting:
+                continue
+            del dp.waiting[tp]
+            dp.results[tp] = p.PartitionProduceResult(error)
+            if not dp.waiting:
+                self._respond_produce(dp)
+
+    def _expire_produce(self, dp: _DelayedProduce) -> None:
+        if dp.done:
+            return
+        for tp in dp.waiting:
+            dp.results[tp] = p.PartitionProduceResult(p.REQUEST_TIMED_OUT)
+        dp.waiting.clear()
+        self._respond_produce(dp)
+
+    def _respond_produce(self, dp: _DelayedProduce) -> None:
+        dp.done = True
+        self.send(dp.src, p.ProduceResponse(dp.request_id, dp.results))
+
+    # -- leader: HW and ISR ---------------------------------------------------------------
+    def _leader_progress(self, part: Partition) -> None:
+        """After anything that may move the HW or the ISR: move them, answer who waited."""
+        if part.maybe_advance_high_watermark():
+            self._emit(part, "hw")
+            self._check_delayed(part)
+            self._wake_parked(part)
+        want = part.wanted_isr(self.sim.now)
+        if want is not None:
+            part.pending_isr = want
+            request_id = next(self._ids)
+            self.pending_alter[part.tp] = request_id
+            self.send(CONTROLLER, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch,
+                                                   part.partition_epoch, tuple(sorted(want))))
+            self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
+            self._emit(part, "isr-proposed")
+
+    def _alter_timeout(self, tp: TopicPartition, request_id: int) -> None:
+        if self.pending_alter.get(tp) == request_id:  # no answer: forget the proposal, try again later
+            del self.pending_alter[tp]
+            part = self.partitions.get(tp)
+            if part is not None:
+                part.pending_isr = None
+
+    def _on_alter_partition_response(self, src: str, resp: p.AlterPartitionResponse) -> None:
+        part = self.partitions.get(resp.tp)
+        self.pending_alter.pop(resp.tp, None)
+        if part is None or not part.is_leader:
+            return
+        part.pending_isr = None
+        st = resp.state
+        if resp.error is None and st is not None and st.leader_epoch == part.leader_epoch \
+                and st.partition_epoch > part.partition_epoch:
+            self.metadata[st.tp] = st
+            part.update_state(st)
+            self._emit(part, "isr")
+            self._leader_progress(part)
+
+    # -- leader: fetches ------------------------------------------------------------------
+    def _on_fetch(self, src: str, req: p.FetchRequest, parked: bool = False) -> None:
+        part = self.partitions.get(req.tp)
+        error = self._check_leader(part, req.current_leader_epoch)
+        if error is None and req.replica_id >= 0 and req.replica_id not in part.replicas:
+            error = p.NOT_LEADER_OR_FOLLOWER
+        if error is not None:
+            self.send(src, p.FetchResponse(req.request_id, req.tp, error))
+            return
+        log = part.log
+        if not log.log_start_offset <= req.fetch_offset <= log.log_end_offset:
+            self.send(src, p.FetchResponse(req.request_id, req.tp, p.OFFSET_OUT_OF_RANGE,
+                                           high_watermark=part.high_watermark,
+                                           log_start_offset=log.log_start_offset,
+                                           log_end_offset=log.log_end_offset))
+            return
+        follower = req.replica_id >= 0
+        if follower and not parked:
+            part.record_follower_fetch(req.replica_id, req.fetch_offset, self.sim.now)
+            self._leader_progress(part)
+        limit = None if follower else part.high_watermark  # consumers see only committed records
+        batches = log.read(req.fetch_offset, req.max_bytes, max_offset=limit)
+        if not batches and req.max_wait_ms > 0 and not parked:
+            entry = (src, req, [False])
+            self.parked[req.tp].append(entry)
+            self.after(req.max_wait_ms, self._park_timeout, req.tp, entry)
+            return
+        self.send(src, p.FetchResponse(req.request_id, req.tp, None, list(batches), part.high_watermark,
+                                       log.log_start_offset, log.log_end_offset))
+
+    def _check_leader(self, part: Partition | None, epoch: int) -> str | None:
+        if part is None or not part.is_leader:
+            return p.NOT_LEADER_OR_FOLLOWER
+        if epoch >= 0 and epoch < part.leader_epoch:
+            return p.FENCED_LEADER_EPOCH  # the asker is behind
+        if epoch > part.leader_epoch:
+            return p.UNKNOWN_LEADER_EPOCH  # we are behind
+        return None
+
+    def _wake_parked(self, part: Partition) -> None:
+        """New data (or a higher HW): answer the fetches that were waiting for it."""
+        waiting = self.parked.get(part.tp)
+        if not waiting:
+            return
+        keep = []
+        for entry in waiting:
+            src, req, done = entry
+            if done[0]:
+                continue
+            limit = part.log_end_offset if req.replica_id >= 0 else part.high_watermark
+            if limit > req.fetch_offset:
+                done[0] = True
+                self._on_fetch(src, req, parked=True)
+            else:
+                keep.append(entry)
+        self.parked[part.tp] = keep
+
+    def _park_timeout(self, tp: TopicPartition, entry) -> None:
+        src, req, done = entry
+        if done[0]:
+            return
+        done[0] = True
+        self.parked[tp] = [e for e in self.parked[tp] if e is not entry]
+        self._on_fetch(src, req, parked=True)
+
+    def _answer_parked(self, tp: TopicPartition, error: str) -> None:
+        for src, req, done in self.parked.pop(tp, []):
+            if not done[0]:
+                done[0] = True
+                self.send(src, p.FetchResponse(req.request_id, tp, error))
+
+    def _on_epoch_request(self, src: str, req: p.OffsetsForLeaderEpochRequest) -> None:
+        part = self.partitions.get(req.tp)
+        error = self._check_leader(part, req.current_leader_epoch)
+        if error is not None:
+            self.send(src, p.OffsetsForLeaderEpochResponse(req.request_id, req.tp, error))
+            return
+        epoch, end = part.log.leader_epoch_cache.end_offset_for(req.leader_epoch, part.log_end_offset)
+        self.send(src, p.OffsetsForLeaderEpochResponse(req.request_id, req.tp, None, epoch, end))
+
+    # -- follower: truncate, then fetch -------------------------------------------------------
+    def _start_session(self, part: Partition) -> None:
+        session = self.sessions[part.tp] = _FetchSession(part.leader, part.leader_epoch)
+        if self.config.truncation == "high_watermark":
+            # Before KIP-101: anything above our HW might not be on the new leader, so drop it.
+            # (The HW lags the leader's by a fetch round trip: this is what loses data.)
+            if part.truncate_to(part.high_watermark):
+                self._emit(part, "truncate")
+            self._send_fetch(part, session)
+        else:
+            self._ask_epoch_end(part, session)
+
+    def _ask_epoch_end(self, part: Partition, session: _FetchSession) -> None:
+        epoch = part.log.leader_epoch_cache.latest_epoch
+        if epoch < 0:  # nothing stamped in our log: nothing to compare, just fetch
+            self._send_fetch(part, session)
+            return
+        session.request_id = rid = next(self._ids)
+        self.send(broker_node(session.leader), p.OffsetsForLeaderEpochRequest(
+            rid, self.broker_id, part.tp, session.leader_epoch, epoch))
+        self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session, rid, True)
+
+    def _send_fetch(self, part: Partition, session: _FetchSession) -> None:
+        session.request_id = rid = next(self._ids)
+        self.send(broker_node(session.leader), p.FetchRequest(
+            rid, self.broker_id, part.tp, part.log_end_offset, session.leader_epoch,
+            self.config.replica_fetch_max_bytes, self.config.replica_fetch_wait_max_ms))
+        self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session, rid, False)
+
+    def _current(self, tp: TopicPartition, request_id: int) -> tuple[Partition, _FetchSession] | None:
+        session = self.sessions.get(tp)
+        part = self.partitions.get(tp)
+        if session is None or part is None or session.request_id != request_id:
+            return None  # an answer to a session that has since ended, or a duplicate
+        return part, session
+
+    def _session_timeout(self, tp: TopicPartition, session: _FetchSession, request_id: int,
+                         truncating: bool) -> None:
+        if self.sessions.get(tp) is session and session.request_id == request_id:
+            part = self.partitions[tp]
+            (self._ask_epoch_end if truncating else self._send_fetch)(part, session)
+
+    def _retry_later(self, part: Partition, session: _FetchSession, truncating: bool) -> None:
+        session.request_id = rid = next(self._ids)  # nothing outstanding; this id marks the retry
+        self.after(self.config.replica_fetch_backoff_ms, self._session_timeout, part.tp, session, rid, truncating)
+
+    def _on_epoch_response(self, src: str, resp: p.OffsetsForLeaderEpochResponse) -> None:
+        cur = self._current(resp.tp, resp.request_id)
+        if cur is None:
+            return
+        part, session = cur
+        if resp.error is not None:
+            self._retry_later(part, session, truncating=True)
+            return
+        if resp.leader_epoch < 0:  # the leader knows no such epoch: fall back to our HW
+            offset, done = part.high_watermark, True
+        else:
+            epochs = list(part.log.leader_epoch_cache.entries)
+            offset, done = self.policies.truncation_offset(epochs, part.log_end_offset, resp.leader_epoch,
+                                                            resp.end_offset)
+            if not isinstance(offset, int) or offset < 0:
+                raise ValueError(f"truncation_offset returned offset {offset!r}; it must be an int >= 0")
+        if part.truncate_to(offset):
+            self._emit(part, "truncate")
+        session.truncation_rounds += 1
+        if done or part.log.leader_epoch_cache.latest_epoch < 0:
+            self._send_fetch(part, session)
+        else:
+            self._ask_epoch_end(part, session)
+
+    def _on_fetch_response(self, src: str, resp: p.FetchResponse) -> None:
+        cur = self._current(resp.tp, resp.request_id)
+        if cur is None:
+            return
+        part, session = cur
+        if resp.error == p.OFFSET_OUT_OF_RANGE:
+            if part.log_end_offset > resp.log_end_offset:
+                part.truncate_to(resp.log_end_offset)  # the leader has less than we do
+            elif part.log_end_offset < resp.log_start_offset:
+                part.truncate_fully_and_start_at(resp.log_start_offset)
+            self._emit(part, "truncate")
+            self._send_fetch(part, session)
+            return
+        if resp.error is not None:
+            self._retry_later(part, session, truncating=False)
+            return
+        part.append_as_follower(resp.batches, resp.high_watermark)
+        self._emit(part, "fetch")
+        self._send_fetch(part, session)
+
+    # -- clients' side requests ----------------------------------------------------------------
+    def _on_metadata(self, src: str, req: p.MetadataRequest) -> None:
+        parts = {tp: st for tp, st in self.metadata.items() if req.topics is None or tp.topic in req.topics}
+        self.send(src, p.MetadataResponse(req.request_id, parts))
+
+    def _on_init_producer_id(self, src: str, req: p.InitProducerIdRequest) -> None:
+        # Unique without asking anyone: a per-broker counter (on disk) times 1000, plus our id.
+        self.disk.producer_id_counter += 1
+        pid = self.disk.producer_id_counter * 1000 + self.broker_id
+        self.send(src, p.InitProducerIdResponse(req.request_id, pid, 0))
+
+    # -- for tests and notebooks -------------------------------------------------------------
+    def read_committed(self, tp: TopicPartition, offset: int = 0) -> list:
+        """Records below the HW on this replica (a direct look, no network)."""
+        part = self.partitions[tp]
+        out = []
+        while offset < part.high_watermark:
+            try:
+                data = part.log.read(offset, max_offset=part.high_watermark)
+            except OffsetOutOfRangeError:
+                break
+            if not data:
+                break
+            out += [r for r in data.records() if r.offset < part.high_watermark]
+            offset = data.next_offset
+        return out
