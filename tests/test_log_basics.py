@@ -202,3 +202,26 @@ def test_log_append_time_overrides_record_timestamps():
     assert [r.timestamp for r in log.records()] == [5000, 5000]
     (batch,) = list(log.batches())                  # the CRC was recomputed: it still verifies
     assert batch.timestamp_type.name == "LOG_APPEND_TIME" and batch.max_timestamp == 5000
+
+
+def test_roll_when_the_index_is_full():
+    # 24 bytes: 3 offset-index entries (8 bytes) but only 2 time-index entries (12 bytes), as in Kafka
+    log = Log(config=LogConfig(segment_index_bytes=24, index_interval_bytes=0))
+    infos = [log.append(hundred_byte_batch(i)) for i in range(5)]
+    # batches 1 and 2 are indexed (the first of a segment never is); then the time index is full
+    assert [i.rolled for i in infos] == [None, None, None, "index full", None]
+    assert log.base_offsets == [0, 3]
+
+
+def test_size_roll_is_exactly_kafkas_rule():
+    log = Log(config=LogConfig(segment_bytes=300))
+    assert [log.append(hundred_byte_batch(i)).rolled for i in range(4)] == [None, None, None, "segment.bytes"]
+    assert log.segments[0].size == 300          # a batch that exactly fills the segment still fits
+
+
+def test_gzip_batches_through_the_log():
+    log = Log(config=LogConfig(index_interval_bytes=0))
+    for i in range(5):
+        log.append(RecordBatch([Record(b"k", b"compressible " * 20, i)] * 3, compression=1))
+    assert [r.offset for r in log.records()] == list(range(15))
+    assert log.read(7).records()[0].value == b"compressible " * 20
