@@ -205,12 +205,17 @@ def test_log_append_time_overrides_record_timestamps():
 
 
 def test_roll_when_the_index_is_full():
-    # 24 bytes: 3 offset-index entries (8 bytes) but only 2 time-index entries (12 bytes), as in Kafka
+    # 24 bytes: room for 3 offset-index entries (8 bytes each). All batches share one timestamp, so the
+    # time index (an entry only when the timestamp grows) holds a single entry and never fills first.
     log = Log(config=LogConfig(segment_index_bytes=24, index_interval_bytes=0))
     infos = [log.append(hundred_byte_batch(i)) for i in range(5)]
-    # batches 1 and 2 are indexed (the first of a segment never is); then the time index is full
-    assert [i.rolled for i in infos] == [None, None, None, "index full", None]
-    assert log.base_offsets == [0, 3]
+    # batches 1, 2 and 3 are indexed (the first of a segment never is); then the offset index is full
+    assert [i.rolled for i in infos] == [None, None, None, None, "index full"]
+    assert log.base_offsets == [0, 4]
+    # With growing timestamps the time index (12-byte entries: only 2 fit) fills first.
+    timed = Log(config=LogConfig(segment_index_bytes=24, index_interval_bytes=0))
+    rolled = [timed.append([Record(None, b"x", t)]).rolled for t in range(5)]
+    assert rolled == [None, None, None, "index full", None]
 
 
 def test_size_roll_is_exactly_kafkas_rule():
