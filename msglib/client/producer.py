@@ -189,7 +189,7 @@ class KafkaProducer:
 
     def _unfinished(self) -> int:
         """Batches not yet answered: queued, in flight, or waiting for metadata."""
-        return (self.accumulator.pending() + sum(len(b) for r in self._in_flight.values() for b in r.values())
+        return (self.accumulator.pending() + sum(len(b) for r in self._in_flight.values() for b, _ in r.values())
                 + len(self._waiting_metadata))
 
     def partitions_for(self, topic: str) -> set[int] | None:
@@ -230,7 +230,7 @@ class KafkaProducer:
         if self._linger_ms == 0 or batch.is_full:
             self._wake()
         elif is_new:
-            self.node.after(self._linger_ms, self._wake)
+            self.node.after(self._linger_ms, self._drain)
 
     def _on_metadata(self) -> None:
         waiting, self._waiting_metadata = self._waiting_metadata, []
@@ -322,8 +322,8 @@ class KafkaProducer:
                 batch.maybe_written = True
                 self._complete(batch, -1)
             return
-        self._in_flight.setdefault(broker, {})[rid] = list(batches.values())
-        self.node.after(self.config["request_timeout_ms"], self._request_timeout, broker, rid)
+        timer = self.node.after(self.config["request_timeout_ms"], self._request_timeout, broker, rid)
+        self._in_flight.setdefault(broker, {})[rid] = (list(batches.values()), timer)
 
     def _assign_sequence(self, batch: ProducerBatch) -> None:
         seq = self._next_seq.get(batch.tp, 0)
@@ -340,8 +340,12 @@ class KafkaProducer:
             self._on_producer_id(msg)
 
     def _take_in_flight(self, broker: int, rid: int) -> list[ProducerBatch] | None:
-        batches = self._in_flight.get(broker, {}).pop(rid, None)
-        if batches is not None and self.idempotent:
+        entry = self._in_flight.get(broker, {}).pop(rid, None)
+        if entry is None:
+            return None
+        batches, timer = entry
+        timer.cancel()
+        if self.idempotent:
             for b in batches:
                 self._inflight_per_tp[b.tp] -= 1
         return batches

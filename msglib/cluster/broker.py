@@ -38,6 +38,7 @@ from msglib.cluster.policies import Policies
 from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.log import Log, OffsetOutOfRangeError, RecordBatch
 from msglib.log.storage import MemoryStorage
+from msglib.sim.core import Timer
 from msglib.sim.network import Network, Node
 
 TraceFn = Callable[[int, TopicPartition, "Partition", str], None]
@@ -60,6 +61,12 @@ class _FetchSession:
     leader_epoch: int
     request_id: int = -1  # the request we are waiting for (-1: none)
     truncation_rounds: int = 0
+    timer: Timer | None = None  # resends the request if no answer comes
+
+    def arm(self, timer: Timer) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = timer
 
 
 @dataclass
@@ -69,6 +76,7 @@ class _DelayedProduce:
     results: dict[TopicPartition, p.PartitionProduceResult]
     waiting: dict[TopicPartition, int]  # partition -> HW it must reach
     done: bool = False
+    timer: Timer | None = None
 
 
 class Broker(Node):
@@ -241,7 +249,7 @@ class Broker(Node):
         if waiting:
             for tp in waiting:
                 self.delayed[tp].append(dp)
-            self.after(req.timeout_ms, self._expire_produce, dp)
+            dp.timer = self.after(req.timeout_ms, self._expire_produce, dp)
             for tp in list(waiting):
                 self._check_delayed(self.partitions[tp])
         else:
@@ -288,6 +296,8 @@ class Broker(Node):
 
     def _respond_produce(self, dp: _DelayedProduce) -> None:
         dp.done = True
+        if dp.timer is not None:
+            dp.timer.cancel()
         self.send(dp.src, p.ProduceResponse(dp.request_id, dp.results))
 
     # -- leader: HW and ISR ---------------------------------------------------------------
@@ -301,14 +311,14 @@ class Broker(Node):
         if want is not None:
             part.pending_isr = want
             request_id = next(self._ids)
-            self.pending_alter[part.tp] = request_id
             self.send(CONTROLLER, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch,
                                                    part.partition_epoch, tuple(sorted(want))))
-            self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
+            timer = self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
+            self.pending_alter[part.tp] = (request_id, timer)
             self._emit(part, "isr-proposed")
 
     def _alter_timeout(self, tp: TopicPartition, request_id: int) -> None:
-        if self.pending_alter.get(tp) == request_id:  # no answer: forget the proposal, try again later
+        if self.pending_alter.get(tp, (None,))[0] == request_id:  # no answer: forget it, try again later
             del self.pending_alter[tp]
             part = self.partitions.get(tp)
             if part is not None:
@@ -316,7 +326,9 @@ class Broker(Node):
 
     def _on_alter_partition_response(self, src: str, resp: p.AlterPartitionResponse) -> None:
         part = self.partitions.get(resp.tp)
-        self.pending_alter.pop(resp.tp, None)
+        pending = self.pending_alter.pop(resp.tp, None)
+        if pending is not None:
+            pending[1].cancel()
         if part is None or not part.is_leader:
             return
         part.pending_isr = None
@@ -351,9 +363,9 @@ class Broker(Node):
         limit = None if follower else part.high_watermark  # consumers see only committed records
         batches = log.read(req.fetch_offset, req.max_bytes, max_offset=limit)
         if not batches and req.max_wait_ms > 0 and not parked:
-            entry = (src, req, [False])
+            entry = (src, req, [False, None])  # [answered?, the timer that answers it empty]
             self.parked[req.tp].append(entry)
-            self.after(req.max_wait_ms, self._park_timeout, req.tp, entry)
+            entry[2][1] = self.after(req.max_wait_ms, self._park_timeout, req.tp, entry)
             return
         self.send(src, p.FetchResponse(req.request_id, req.tp, None, list(batches), part.high_watermark,
                                        log.log_start_offset, log.log_end_offset))
@@ -380,6 +392,7 @@ class Broker(Node):
             limit = part.log_end_offset if req.replica_id >= 0 else part.high_watermark
             if limit > req.fetch_offset:
                 done[0] = True
+                done[1].cancel()
                 self._on_fetch(src, req, parked=True)
             else:
                 keep.append(entry)
@@ -397,6 +410,7 @@ class Broker(Node):
         for src, req, done in self.parked.pop(tp, []):
             if not done[0]:
                 done[0] = True
+                done[1].cancel()
                 self.send(src, p.FetchResponse(req.request_id, tp, error))
 
     def _on_epoch_request(self, src: str, req: p.OffsetsForLeaderEpochRequest) -> None:
@@ -428,20 +442,25 @@ class Broker(Node):
         session.request_id = rid = next(self._ids)
         self.send(broker_node(session.leader), p.OffsetsForLeaderEpochRequest(
             rid, self.broker_id, part.tp, session.leader_epoch, epoch))
-        self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session, rid, True)
+        session.arm(self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session,
+                               rid, True))
 
     def _send_fetch(self, part: Partition, session: _FetchSession) -> None:
         session.request_id = rid = next(self._ids)
         self.send(broker_node(session.leader), p.FetchRequest(
             rid, self.broker_id, part.tp, part.log_end_offset, session.leader_epoch,
             self.config.replica_fetch_max_bytes, self.config.replica_fetch_wait_max_ms))
-        self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session, rid, False)
+        session.arm(self.after(self.config.replica_socket_timeout_ms, self._session_timeout, part.tp, session,
+                               rid, False))
 
     def _current(self, tp: TopicPartition, request_id: int) -> tuple[Partition, _FetchSession] | None:
         session = self.sessions.get(tp)
         part = self.partitions.get(tp)
         if session is None or part is None or session.request_id != request_id:
             return None  # an answer to a session that has since ended, or a duplicate
+        if session.timer is not None:
+            session.timer.cancel()
+            session.timer = None
         return part, session
 
     def _session_timeout(self, tp: TopicPartition, session: _FetchSession, request_id: int,
@@ -452,7 +471,8 @@ class Broker(Node):
 
     def _retry_later(self, part: Partition, session: _FetchSession, truncating: bool) -> None:
         session.request_id = rid = next(self._ids)  # nothing outstanding; this id marks the retry
-        self.after(self.config.replica_fetch_backoff_ms, self._session_timeout, part.tp, session, rid, truncating)
+        session.arm(self.after(self.config.replica_fetch_backoff_ms, self._session_timeout, part.tp, session, rid,
+                               truncating))
 
     def _on_epoch_response(self, src: str, resp: p.OffsetsForLeaderEpochResponse) -> None:
         cur = self._current(resp.tp, resp.request_id)

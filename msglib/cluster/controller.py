@@ -59,7 +59,7 @@ class Controller(Node):
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self.metadata_log: list[PartitionState] = []
         self.elections: list[dict] = []  # every leader change, for notebooks and tests
-        self.after(self.config.broker_heartbeat_interval_ms, self._check_sessions)
+        self.after(self.config.broker_session_timeout_ms / 3, self._check_sessions)
 
     # -- admin ---------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
@@ -128,7 +128,7 @@ class Controller(Node):
         for b, reg in self.brokers.items():
             if not reg.fenced and self.sim.now - reg.last_heartbeat_ms > self.config.broker_session_timeout_ms:
                 self._fence(b, "session expired")
-        self.after(self.config.broker_heartbeat_interval_ms, self._check_sessions)
+        self.after(self.config.broker_session_timeout_ms / 3, self._check_sessions)
 
     def _alive(self) -> set[int]:
         return {b for b, reg in self.brokers.items() if not reg.fenced}
