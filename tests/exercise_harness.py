@@ -57,12 +57,15 @@ def run_module(path: Path, replacements: dict[str, str] | None = None) -> dict[s
                 ns["__solution_error__"] = exc
         elif kind in ("test", "hidden"):
             gid = cell.metadata["nbgrader"]["grade_id"]
+            err = io.StringIO()
             try:
-                with contextlib.redirect_stdout(io.StringIO()):
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
                     exec(compile(cell.source, f"<{gid}>", "exec"), ns)
-                results[gid] = (True, "")
             except Exception as exc:
                 results[gid] = (False, f"{type(exc).__name__}: {exc}")
+            else:
+                # nbgrader's rule: any stderr output in a test cell scores 0
+                results[gid] = (not err.getvalue(), f"wrote to stderr: {err.getvalue()[:200]}" if err.getvalue() else "")
     return results
 
 

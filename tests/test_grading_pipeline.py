@@ -1,7 +1,11 @@
 """Grading you can trust: the real nbgrader, on throwaway course folders.
 
-* every module: the reference earns full marks, the untouched release 0, each
-  known-wrong implementation loses points on its exercise;
+* every module: the reference earns full marks, the untouched release 0, and a
+  submission made of known-wrong implementations (the first one of every exercise)
+  loses points on every exercise. All the known-wrong implementations go
+  through the same test cells in-process in tests/test_exercises.py, with
+  nbgrader's stderr rule; one round through the real nbgrader per module keeps
+  the two honest without paying a kernel run per mistake;
 * module 00 through the instructor's `grade` pipeline: tampered, hostile,
   endless and broken submissions gain nothing they did not earn, are reported
   by name, and the batch goes on; a correct solution that warns keeps full marks;
@@ -103,7 +107,7 @@ def test_reference_full_marks_blank_zero_and_every_wrong_implementation_loses_po
     assert pipeline.release(root=course) == 0
     names = sorted(p.name for p in (ROOT / "solutions" / module).glob("*.ipynb"))
     wrong = wrong_implementations(module[:2])
-    rounds = max((len(v) for v in wrong.values()), default=0)
+    rounds = min(1, max((len(v) for v in wrong.values()), default=0))
     for name in names:
         _submit(course, "ref", module, _source_nb(module, name), name=name)
         _submit(course, "blank", module, _release_nb(module, name), name=name)

@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from msglib.chain import ChainConfig, ChainRun, percentile, simulate
+from msglib.viz import figure
 
 
+@figure
 def plot_chain_length(lengths: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10), failure_prob: float = 0.02,
                       seed: int = 0, ax=None, **config: Any):
     """Availability and median client latency as the chain grows, RPC vs queue."""
@@ -46,6 +48,7 @@ def _bucket(values: list[tuple[float, float]], width: float, end: float) -> tupl
     return xs, [s / c if c else float("nan") for s, c in zip(sums, counts)]
 
 
+@figure
 def plot_outage(n: int = 3, down: int = 2, start_ms: float = 2_000, end_ms: float = 5_000, seed: int = 0,
                 duration_ms: float = 8_000, axes=None, **config: Any):
     """One service goes down for a while: what the client sees, and where the work waits."""
@@ -90,6 +93,7 @@ def summary_table(runs: dict[str, ChainRun]) -> str:
     return "\n".join(lines)
 
 
+@figure
 def explore():
     """Sliders for chain length, failure probability and an outage; redraws both architectures."""
     import ipywidgets as widgets
