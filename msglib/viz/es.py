@@ -12,6 +12,7 @@ from msglib.cqrs.read_models import OrderSummaries
 from msglib.cqrs.workload import random_order_commands
 from msglib.es import BankAccount, EventStore, Repository
 from msglib.sim import Simulation
+from msglib.viz import figure
 
 
 # -- module 07 ---------------------------------------------------------------------
@@ -29,6 +30,7 @@ def balance_history(store: EventStore, account_id: str) -> list[tuple[float, int
     return rows
 
 
+@figure
 def plot_balance_over_time(store: EventStore, account_id: str, as_of: list[float] = (), ax=None):
     """The balance as a step function of time; dots mark ``Repository.load(as_of_time=t)`` answers."""
     import matplotlib.pyplot as plt
@@ -84,6 +86,7 @@ def replay_cost(lengths: tuple[int, ...] = (10, 100, 300, 1000, 3000), snapshot_
     return out
 
 
+@figure
 def plot_replay_cost(rows: list[dict[str, float]] | None = None, axes=None, **kwargs: Any):
     import matplotlib.pyplot as plt
 
@@ -107,6 +110,7 @@ def plot_replay_cost(rows: list[dict[str, float]] | None = None, axes=None, **kw
     return fig
 
 
+@figure
 def explore_time_travel(store: EventStore, account_id: str):
     """A slider over the account's versions: the state as of each version, and the event that made it."""
     import ipywidgets as widgets
@@ -195,6 +199,7 @@ def simulate_lag(duration_s: float = 30.0, commands_per_s: float = 20.0, project
     return run
 
 
+@figure
 def plot_lag(run: LagRun | None = None, axes=None, **kwargs: Any):
     import matplotlib.pyplot as plt
 
@@ -220,6 +225,7 @@ def plot_lag(run: LagRun | None = None, axes=None, **kwargs: Any):
     return fig
 
 
+@figure
 def explore_lag():
     """Sliders: command rate, projection speed, and the outage."""
     import ipywidgets as widgets
