@@ -38,6 +38,7 @@ from .storage import FileHandle, Storage
 INT32_MAX = 2**31 - 1
 OFFSET_ENTRY = struct.Struct(">ii")   # relative offset, position
 TIME_ENTRY = struct.Struct(">qi")     # timestamp, relative offset
+_SCAN = struct.Struct(">qi4xb6xi")     # base_offset, batch_length, magic, last_offset_delta of a batch header
 
 
 def segment_name(base_offset: int) -> str:
@@ -343,21 +344,35 @@ class LogSegment:
         position = max(self.index_lookup(self.offset_index, offset), start_position)
         end = self.size
         expected_base, expected_last = self._expected_at(position)
+        # Read the stretch to scan in one piece (about index.interval.bytes), and look at just the
+        # four header fields the scan needs; the full header is parsed only for the batch found.
+        chunk, chunk_start = b"", position
         while position < end:
-            h = self._header_at(position)
-            self._check_within(h, position)
+            p = position - chunk_start
+            if p + HEADER_SIZE > len(chunk):
+                chunk_start, p = position, 0
+                chunk = self.log.read(position, min(end - position, self.index_interval_bytes + 16384))
+                if len(chunk) < HEADER_SIZE:
+                    self._header_at(position)            # raises: a truncated header
+            base, length, magic, last_delta = _SCAN.unpack_from(chunk, p)
+            size = length + 12
+            if magic != 2 or length < HEADER_SIZE - 12 or size > end - position or last_delta < 0 \
+                    or base < self.base_offset or base + last_delta >= self.next_offset:
+                h = self._header_at(position)            # raises with the precise reason
+                self._check_within(h, position)
+                raise CorruptRecordError("batch offsets do not fit this segment", self.file_name, position)
             if self.contiguous:
-                if (expected_base is not None and h.base_offset != expected_base) or \
-                        (expected_last is not None and h.last_offset != expected_last):
+                if (expected_base is not None and base != expected_base) or \
+                        (expected_last is not None and base + last_delta != expected_last):
                     raise CorruptRecordError(
-                        f"batch offsets {h.base_offset}..{h.last_offset} do not continue the log "
+                        f"batch offsets {base}..{base + last_delta} do not continue the log "
                         f"(expected {'base ' + str(expected_base) if expected_base is not None else ''}"
                         f"{'last ' + str(expected_last) if expected_last is not None else ''})",
                         self.file_name, position)
-                expected_base, expected_last = h.next_offset, None
-            if h.last_offset >= offset:
-                return position, h
-            position += h.size
+                expected_base, expected_last = base + last_delta + 1, None
+            if base + last_delta >= offset:
+                return position, read_header(chunk, p)
+            position += size
         return None
 
     def _check_within(self, h: BatchHeader, position: int) -> None:
@@ -399,26 +414,31 @@ class LogSegment:
         while position + pos < end:
             if pos + HEADER_SIZE > len(chunk):
                 break
-            h = read_header(chunk, pos)
-            problem = check_header(h, end - position - pos)
-            if problem:
-                raise CorruptRecordError(problem, self.file_name, position + pos)
-            self._check_within(h, position + pos)
-            if self.contiguous and out and h.base_offset != expected:
-                raise CorruptRecordError(f"batch base offset {h.base_offset} does not continue the log "
+            base, length, magic, last_delta = _SCAN.unpack_from(chunk, pos)
+            size = length + 12
+            last = base + last_delta
+            if magic != 2 or length < HEADER_SIZE - 12 or size > end - position - pos or last_delta < 0 \
+                    or base < self.base_offset or last >= self.next_offset:
+                h = read_header(chunk, pos)          # find the precise reason
+                problem = check_header(h, end - position - pos)
+                if problem:
+                    raise CorruptRecordError(problem, self.file_name, position + pos)
+                self._check_within(h, position + pos)
+            if self.contiguous and out and base != expected:
+                raise CorruptRecordError(f"batch base offset {base} does not continue the log "
                                          f"(expected {expected})", self.file_name, position + pos)
-            expected = h.next_offset
-            if max_offset is not None and h.last_offset >= max_offset:
+            expected = last + 1
+            if max_offset is not None and last >= max_offset:
                 break
-            if total + h.size > max_bytes and (out or not min_one):
+            if total + size > max_bytes and (out or not min_one):
                 break
-            if pos + h.size > len(chunk):
+            if pos + size > len(chunk):
                 if out:
                     break
-                chunk = self.log.read(position, h.size)   # a single batch bigger than max_bytes
-            out.append((position + pos, chunk[pos:pos + h.size] if (pos or h.size != len(chunk)) else chunk))
-            total += h.size
-            pos += h.size
+                chunk = self.log.read(position, size)    # a single batch bigger than max_bytes
+            out.append((position + pos, chunk[pos:pos + size] if (pos or size != len(chunk)) else chunk))
+            total += size
+            pos += size
         return out
 
     def batch_headers(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
