@@ -83,3 +83,11 @@ def test_the_checker_points_at_the_lost_write_with_its_seed():
     assert len(sub) < len(r.history) / 5, "the story is much shorter than the history"
     assert str(r.params["seed"]) in r.summary()
     assert "acknowledged" in anomaly.message
+
+
+def test_idempotent_producer_over_a_lossy_network_gets_every_write_in_exactly_once():
+    """Lost answers are retried and recognised as duplicates (the producer keeps at most 5
+    unresolved batches per partition, the number the leader remembers)."""
+    for seed in (3, 8):
+        r = run_scenario(seed, faults=None, loss=0.05, duration_ms=2000)
+        assert r.acked == r.stats["sent"] and r.duplicated == 0 and r.check.valid, r.summary()

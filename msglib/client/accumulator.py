@@ -43,6 +43,7 @@ class ProducerBatch:
         self.base_sequence = NO_SEQUENCE
         self.maybe_written = False  # did some attempt possibly reach the log?
         self.closed = False  # no more appends (it was drained once)
+        self.done = False  # answered: succeeded, or failed for good
         self._encoded: bytes | None = None
         self._encoded_key: tuple | None = None
 

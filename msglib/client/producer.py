@@ -26,6 +26,7 @@ drops what it already has and refuses gaps (see ``check_sequence``).
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any, Callable
 
 from msglib.client import errors as E
@@ -133,6 +134,10 @@ class KafkaProducer:
         self._next_seq: dict[TopicPartition, int] = {}
         self._last_acked_seq: dict[TopicPartition, int] = {}
         self._inflight_per_tp: dict[TopicPartition, int] = {}
+        # Per partition: every batch sent since the oldest one still unanswered, in sequence
+        # order. At most max_in_flight of them: the leader remembers its last 5 batches per
+        # producer, so a retry of the oldest is still recognised as a duplicate.
+        self._window: dict[TopicPartition, deque[ProducerBatch]] = {}
         self._pid_request: int | None = None
         if self.idempotent:
             self._init_producer_id()
@@ -273,6 +278,7 @@ class KafkaProducer:
             return  # wait for a producer id
         now = self.sim.now
         self._expire_batches(now)
+        max_window = self.config["max_in_flight_requests_per_connection"]
         while True:
             requests: dict[int, dict[TopicPartition, ProducerBatch]] = {}
             for tp, queue in self.accumulator.queues.items():
@@ -285,8 +291,11 @@ class KafkaProducer:
                 if len(self._in_flight.get(leader, {})) >= self.config["max_in_flight_requests_per_connection"]:
                     continue
                 batch = queue[0]
-                if self.idempotent and batch.attempts > 0 and self._inflight_per_tp.get(tp, 0) > 0:
-                    continue  # a retry waits until nothing of its partition is in flight (keeps order)
+                if self.idempotent:
+                    if batch.attempts > 0 and self._inflight_per_tp.get(tp, 0) > 0:
+                        continue  # a retry waits until nothing of its partition is in flight (keeps order)
+                    if batch.base_sequence < 0 and len(self._window.get(tp, ())) >= max_window:
+                        continue  # five batches of this partition unresolved: wait (see _window)
                 queue.popleft()
                 requests.setdefault(leader, {})[tp] = batch
             if not requests:
@@ -329,6 +338,14 @@ class KafkaProducer:
         seq = self._next_seq.get(batch.tp, 0)
         batch.producer_id, batch.producer_epoch, batch.base_sequence = self.producer_id, self.producer_epoch, seq
         self._next_seq[batch.tp] = (seq + batch.record_count) % (1 << 31)
+        self._window.setdefault(batch.tp, deque()).append(batch)
+
+    def _resolved(self, batch: ProducerBatch) -> None:
+        """The batch has its final answer: slide its partition's window past answered batches."""
+        batch.done = True
+        window = self._window.get(batch.tp)
+        while window and window[0].done:
+            window.popleft()
 
     # -- answers ------------------------------------------------------------------------------
     def _on_message(self, src: str, msg) -> None:
@@ -373,8 +390,9 @@ class KafkaProducer:
         self._wake()
 
     def _complete(self, batch: ProducerBatch, base_offset: int) -> None:
-        if self.idempotent and base_offset >= 0:
-            self._last_acked_seq[batch.tp] = batch.base_sequence + batch.record_count - 1
+        if self.idempotent and base_offset >= 0 and batch.producer_epoch == self.producer_epoch:
+            last = batch.base_sequence + batch.record_count - 1
+            self._last_acked_seq[batch.tp] = max(last, self._last_acked_seq.get(batch.tp, -1))
         ops = batch.history_ops
         tp = batch.tp
         make = tuple.__new__  # RecordMetadata(...) without the keyword machinery: one per record
@@ -388,6 +406,7 @@ class KafkaProducer:
                 tp.topic, tp.partition, tp, offset, record.timestamp, None,
                 -1 if key is None else len(key), -1 if value is None else len(value),
                 sum(len(k) + len(v or b"") for k, v in headers) if headers else -1)))
+        self._resolved(batch)
 
     def _failed(self, batch: ProducerBatch, code: str) -> None:
         exc = E.for_code(code)
@@ -395,13 +414,23 @@ class KafkaProducer:
         if name not in p.DEFINITELY_NOT_APPENDED:
             batch.maybe_written = True
         retriable = exc.retriable
-        if self.idempotent and name in (p.OUT_OF_ORDER_SEQUENCE_NUMBER, p.INVALID_PRODUCER_EPOCH):
+        bump = False
+        if self.idempotent:
             if batch.producer_epoch < self.producer_epoch:
-                retriable = True  # numbered before an epoch bump: it gets new numbers when resent
+                if batch.maybe_written:  # it may be in the log under the old epoch: resending could duplicate
+                    self._give_up(batch, E.KafkaTimeoutError(f"outcome unknown ({name}) when the producer "
+                                                             f"epoch was bumped; not resent"))
+                    return
+                retriable = True  # certainly not written: it gets new numbers in the new epoch
                 batch.base_sequence = -1
-            elif name == p.OUT_OF_ORDER_SEQUENCE_NUMBER and \
-                    batch.base_sequence != self._last_acked_seq.get(batch.tp, -1) + 1:
-                retriable = True  # an earlier batch is missing; it is being retried, this one follows
+            elif name == p.OUT_OF_ORDER_SEQUENCE_NUMBER:
+                if self._sequence_acked(batch):  # a later batch got in, so this one did
+                    self._written_but_unanswered(batch)
+                    return
+                if batch.base_sequence != self._last_acked_seq.get(batch.tp, -1) + 1:
+                    retriable = True  # an earlier batch is missing; it is being retried, this one follows
+                else:
+                    bump = True  # the broker lost batches it had acknowledged: a gap we cannot fill
         if exc.invalid_metadata:
             self.metadata.request_update()
         now = self.sim.now
@@ -411,14 +440,19 @@ class KafkaProducer:
             self.accumulator.requeue(batch)
             self._schedule_tick()
             return
+        if self.idempotent and self._sequence_acked(batch):
+            self._written_but_unanswered(batch)
+            return
         if out_of_time and retriable:
             exc = E.KafkaTimeoutError(f"expired after {self.config['delivery_timeout_ms']} ms "
                                       f"(last error: {name})")
+            bump = self.idempotent  # its sequence numbers would leave a gap for the batches after it
         self._give_up(batch, exc)
-        if self.idempotent and name == p.OUT_OF_ORDER_SEQUENCE_NUMBER and not retriable:
+        if bump:
             self._bump_epoch()
 
     def _give_up(self, batch: ProducerBatch, exc: BaseException) -> None:
+        self._resolved(batch)
         for i, future in enumerate(batch.futures):
             future.maybe_written = batch.maybe_written
             if batch.history_ops:
@@ -427,15 +461,32 @@ class KafkaProducer:
                                       error=type(exc).__name__)
             future.failure(exc)
 
+    def _sequence_acked(self, batch: ProducerBatch) -> bool:
+        """Was a batch numbered after this one acknowledged (same epoch)? The leader appends an
+        idempotent producer's batches strictly in sequence order, so then this one is in the log."""
+        if batch.base_sequence < 0 or batch.producer_epoch != self.producer_epoch:
+            return False
+        return self._last_acked_seq.get(batch.tp, -1) >= batch.base_sequence + batch.record_count - 1
+
+    def _written_but_unanswered(self, batch: ProducerBatch) -> None:
+        batch.maybe_written = True
+        self._give_up(batch, E.KafkaTimeoutError(
+            "the batch is in the log (a later one was acknowledged) but its own answer was lost"))
+
     def _expire_batches(self, now: float) -> None:
         limit = self.config["delivery_timeout_ms"]
+        expired = []
         for tp, queue in self.accumulator.queues.items():
             while queue and now - queue[0].created_ms >= limit:
-                batch = queue.popleft()
-                self._give_up(batch, E.KafkaTimeoutError(
-                    f"expired after {limit} ms in the accumulator ({batch.record_count} records for {tp})"))
-                if self.idempotent and batch.base_sequence >= 0:
-                    self._bump_epoch()  # its sequence numbers would leave a gap
+                expired.append(queue.popleft())
+        for batch in expired:
+            if self.idempotent and self._sequence_acked(batch):
+                self._written_but_unanswered(batch)
+                continue
+            self._give_up(batch, E.KafkaTimeoutError(
+                f"expired after {limit} ms in the accumulator ({batch.record_count} records for {batch.tp})"))
+            if self.idempotent and batch.base_sequence >= 0 and batch.producer_epoch == self.producer_epoch:
+                self._bump_epoch()  # its sequence numbers would leave a gap
 
     # -- idempotence: the producer id ----------------------------------------------------------
     def _init_producer_id(self) -> None:
@@ -457,10 +508,24 @@ class KafkaProducer:
         self._wake()
 
     def _bump_epoch(self) -> None:
-        """After a sequence gap we cannot repair: start numbering again under a new epoch (KIP-360)."""
+        """After a sequence gap we cannot repair: number again from 0 under a new epoch (KIP-360).
+
+        Waiting batches that were never written get new numbers. One that *may*
+        have been written cannot be resent (the broker would take it as new,
+        and write it twice): it fails with an unknown outcome instead.
+        """
         self.producer_epoch += 1
         self._next_seq.clear()
         self._last_acked_seq.clear()
+        self._window.clear()  # old-epoch batches still out are settled by their own answers
+        unknown = []
         for queue in self.accumulator.queues.values():
-            for batch in queue:
-                batch.base_sequence = -1
+            for batch in list(queue):
+                if batch.maybe_written:
+                    queue.remove(batch)
+                    unknown.append(batch)
+                else:
+                    batch.base_sequence = -1
+        for batch in unknown:
+            self._give_up(batch, E.KafkaTimeoutError("outcome unknown when the producer epoch was bumped; "
+                                                     "not resent"))
