@@ -119,3 +119,19 @@ def test_non_bytes_key_or_value_is_a_clear_error():
 def test_iter_batches_over_concatenated_bytes():
     data = b"".join(RecordBatch([b"%d" % i], base_offset=i, timestamp=i).encode() for i in range(5))
     assert [b.base_offset for b in iter_batches(data)] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("codec, package", [(Compression.LZ4, "lz4"), (Compression.ZSTD, "zstandard")])
+def test_optional_codecs_roundtrip_when_installed(codec, package):
+    pytest.importorskip(package)
+    recs = [(b"k%d" % i, b"value " * 40) for i in range(30)]
+    b = RecordBatch(recs, compression=codec, timestamp=3)
+    assert b.size_in_bytes < RecordBatch(recs, timestamp=3).size_in_bytes / 4
+    d = RecordBatch.decode(b.encode())
+    assert d.compression == codec and [r.value for r in d.records] == [v for _, v in recs]
+
+
+def test_snappy_is_refused_with_a_clear_error():
+    from msglib.log import UnsupportedCompressionError
+    with pytest.raises(UnsupportedCompressionError, match="gzip, lz4 or zstd"):
+        RecordBatch([b"x"], compression=Compression.SNAPPY)

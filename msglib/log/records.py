@@ -325,7 +325,8 @@ def _codec(compression: int) -> tuple[Any, Any]:
             import lz4.frame  # type: ignore[import-not-found]
         except ImportError:
             raise UnsupportedCompressionError("lz4 compression needs the lz4 package: pip install lz4") from None
-        return lz4.frame.compress, lz4.frame.decompress
+        # Kafka's Java client reads LZ4 frames with independent blocks and no content size.
+        return (lambda data: lz4.frame.compress(data, block_linked=False, store_size=False)), lz4.frame.decompress
     if compression == Compression.ZSTD:
         try:
             import zstandard  # type: ignore[import-not-found]
