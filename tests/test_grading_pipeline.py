@@ -29,7 +29,8 @@ from tests.conftest import ROOT, make_course
 from tests.exercise_harness import wrong_implementations
 
 pytestmark = pytest.mark.slow
-CELL_TIMEOUT = 5
+CELL_TIMEOUT = 30          # generous: a slow CI machine must not fail a correct notebook
+HOSTILE_CELL_TIMEOUT = 5   # the endless-loop scenarios: keep their timeouts short
 MODULE = "00_why_messaging"
 NB_NAME = f"{MODULE}.ipynb"
 
@@ -118,8 +119,11 @@ def test_reference_full_marks_blank_zero_and_every_wrong_implementation_loses_po
                 if cells and k < len(items):
                     cells[0].source = items[k][1]
             _submit(course, f"wrong{k}", module, nb, name=name)
-    rc, out = pipeline.nbgrader(["autograde", module, "--force"], course, timeout=1200)
-    assert rc == 0, out[-3000:]
+    # the instructor's whole pipeline, independent re-run included: a correct submission must not lose points there
+    assert pipeline.grade([module], student_timeout=600, root=course) == 0
+    report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())}
+    assert all(r["status"] == "ok" for r in report.values()), report
+    assert not report["ref"]["flags"], f"the reference solution is flagged: {report['ref']['flags']}"
     points = {}
     for name in names:
         points.update(_autograded_points(_source_nb(module, name)))
@@ -201,7 +205,7 @@ def graded(tmp_path_factory, request):
 
     def run(group: str):
         if group not in cache:
-            os.environ["MSGLIB_CELL_TIMEOUT"] = str(CELL_TIMEOUT)
+            os.environ["MSGLIB_CELL_TIMEOUT"] = str(HOSTILE_CELL_TIMEOUT if group == "hostile" else CELL_TIMEOUT)
             course = make_course(tmp_path_factory.mktemp(group), [MODULE])
             for name in GROUPS[group]:
                 scenario = _scenario(name)

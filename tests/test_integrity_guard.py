@@ -12,16 +12,21 @@ def test_scan_flags_tampering_and_not_ordinary_code():
     ordinary = "import math\nfrom msglib.chain import ServiceDown\n" \
                "def call_chain(calls):\n    total = 0\n    for c in calls:\n        total += c()\n    return total\n"
     assert scan_source(ordinary) == []
+    cleanup = "def f(conn):\n    try:\n        pass\n    except BaseException:\n        conn.rollback()\n        raise\n" \
+              "runner.kill()\n"
+    assert scan_source(cleanup) == []
     flags = [f.reason for f in scan_source(
         "import msglib.grading.ex00 as ex\nex.check_call_chain = print\n"
         "from msglib.log import Log\nLog.append = None\nsetattr(ex, 'x', 1)\n"
-        "try:\n    pass\nexcept KeyboardInterrupt:\n    pass\nimport gc\nf = print.__code__\n")]
+        "try:\n    pass\nexcept KeyboardInterrupt:\n    pass\nimport gc\nf = print.__code__\nimport sys\n"
+        "sys.modules.clear()\n")]
     assert any("assigns into msglib (ex.check_call_chain)" in r for r in flags)
     assert any("assigns into msglib (Log.append)" in r for r in flags)
     assert any("setattr" in r for r in flags)
     assert any("KeyboardInterrupt" in r for r in flags)
     assert any("imports gc" in r for r in flags)
     assert any("__code__" in r for r in flags)
+    assert any("sys.modules" in r for r in flags)
 
 
 def test_guard_restores_patched_modules_classes_and_functions():

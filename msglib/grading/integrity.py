@@ -25,8 +25,10 @@ SUSPICIOUS_CALLS = {
 SUSPICIOUS_MODULES = {"importlib", "gc", "ctypes", "inspect", "signal", "builtins", "subprocess",
                       "threading", "multiprocessing", "atexit", "faulthandler", "unittest"}
 SUSPICIOUS_ATTRS = {"__code__", "__globals__", "__dict__", "__builtins__", "__class__", "__subclasses__",
-                    "_render_traceback_", "modules", "settrace", "setprofile", "_exit", "kill", "setrecursionlimit",
-                    "__defaults__", "__kwdefaults__", "f_globals", "f_locals", "f_back"}
+                    "_render_traceback_", "__defaults__", "__kwdefaults__", "f_globals", "f_locals", "f_back"}
+# attributes that are only suspicious on a particular module (``sys.modules``, ``os._exit``)
+SUSPICIOUS_MODULE_ATTRS = {("sys", "modules"), ("sys", "settrace"), ("sys", "setprofile"), ("sys", "exit"),
+                           ("sys", "setrecursionlimit"), ("os", "_exit"), ("os", "kill"), ("os", "killpg")}
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class _Scanner(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in SUSPICIOUS_ATTRS:
             self.flag(node, f"uses .{node.attr}")
+        elif isinstance(node.value, ast.Name) and (node.value.id, node.attr) in SUSPICIOUS_MODULE_ATTRS:
+            self.flag(node, f"uses {node.value.id}.{node.attr}")
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -121,8 +125,10 @@ class _Scanner(ast.NodeVisitor):
             for t in (node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]):
                 if isinstance(t, ast.Name) and t.id in ("KeyboardInterrupt", "BaseException", "SystemExit"):
                     names.append(t.id)
-        if names:
-            self.flag(node, f"catches {', '.join(names)} (can swallow the grader's interrupt of an endless loop)")
+        reraises = any(isinstance(n, ast.Raise) for n in ast.walk(ast.Module(body=node.body, type_ignores=[])))
+        if names and not reraises:  # cleaning up and re-raising is fine; swallowing is not
+            self.flag(node, f"catches {', '.join(names)} without re-raising (can swallow the grader's "
+                            "interrupt of an endless loop)")
         self.generic_visit(node)
 
 
