@@ -230,3 +230,16 @@ def test_gzip_batches_through_the_log():
         log.append(RecordBatch([Record(b"k", b"compressible " * 20, i)] * 3, compression=1))
     assert [r.offset for r in log.records()] == list(range(15))
     assert log.read(7).records()[0].value == b"compressible " * 20
+
+
+def test_control_batches_take_one_offset_and_are_never_handed_to_applications():
+    log = Log()
+    log.append(RecordBatch([Record(b"k", b"in txn", 1)] * 2, producer_id=7, producer_epoch=0, base_sequence=0,
+                           is_transactional=True))
+    marker = log.append(RecordBatch.control("commit", producer_id=7, producer_epoch=0, timestamp=2))
+    log.append([Record(b"k", b"after", 3)])
+    assert (marker.first_offset, marker.last_offset) == (2, 2)
+    assert [r.offset for r in log.records()] == [0, 1, 3]
+    batches = list(log.batches())
+    assert batches[1].is_control and batches[1].control_type.name == "COMMIT"
+    assert log.read(2).records()[0].offset == 3
