@@ -60,12 +60,15 @@ class RecoveryReport:
         return None
 
     def summary(self) -> str:
-        lines = [f"{'clean' if self.clean_shutdown else 'UNCLEAN'} shutdown; {self.segments_loaded} segments; "
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('h') else 's'}"
+
+        lines = [f"{'clean' if self.clean_shutdown else 'UNCLEAN'} shutdown; {n(self.segments_loaded, 'segment')}; "
                  f"offsets {self.log_start_offset}..{self.log_end_offset}"]
         if not self.clean_shutdown:
             batches = sum(r.batches for r in self.recovered)
-            lines.append(f"validated {batches} batches in {len(self.recovered)} segments from the recovery "
-                         f"point {self.recovery_point}")
+            lines.append(f"validated {n(batches, 'batch')} in {n(len(self.recovered), 'segment')} from the "
+                         f"recovery point {self.recovery_point}")
         for r in self.recovered:
             if r.problem:
                 lines.append(f"{r.segment}: cut {r.truncated_bytes} bytes at position {r.position}: {r.problem}")
