@@ -36,7 +36,7 @@ class Follower:
 
     log_end_offset: int = -1  # -1: no fetch from it since this replica became leader
     last_caught_up_ms: float = 0.0
-    last_fetch_ms: float = 0.0
+    last_fetch_ms: float = -1e18  # never
     last_fetch_leader_leo: int = -1
 
 
@@ -186,7 +186,8 @@ class Partition:
         """The ISR the policy wants, if it differs from the current one and no change is pending."""
         if not self.is_leader or self.pending_isr is not None:
             return None
-        states = {r: FollowerState(f.log_end_offset, f.last_caught_up_ms) for r, f in self.followers.items()}
+        states = {r: FollowerState(f.log_end_offset, f.last_caught_up_ms, f.last_fetch_ms)
+                  for r, f in self.followers.items()}
         want = self.policies.update_isr(
             self.isr, self.broker_id, states, now_ms=now, leader_log_end_offset=self.log_end_offset,
             high_watermark=self.high_watermark, leader_epoch_start_offset=self.epoch_start_offset,

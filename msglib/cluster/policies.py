@@ -73,6 +73,7 @@ class FollowerState(NamedTuple):
 
     log_end_offset: int  # the follower's fetch offset (-1: has not fetched from this leader yet)
     last_caught_up_ms: float  # last time the follower had everything the leader had
+    last_fetch_ms: float  # last time it fetched at all
 
 
 def update_isr(isr: Collection[int], leader: int, followers: Mapping[int, FollowerState], *,
@@ -83,9 +84,11 @@ def update_isr(isr: Collection[int], leader: int, followers: Mapping[int, Follow
     - A member stays while it is caught up (its LEO equals the leader's) or
       was caught up within the last ``replica_lag_time_max_ms``. This covers
       both a follower that stopped fetching and one that fetches too slowly.
-    - A non-member joins once its LEO reaches the high-water mark *and* the
-      start of the leader's current epoch (so it holds nothing from an older
-      leader that this one truncated away).
+    - A non-member joins once it is fetching (it fetched within the last
+      ``replica_lag_time_max_ms``: Kafka decides this *on* a fetch) and its LEO
+      has reached the high-water mark *and* the start of the leader's current
+      epoch (so it holds nothing from an older leader that this one truncated
+      away).
     The leader always stays in its own ISR.
     """
     new = {leader}
@@ -94,7 +97,8 @@ def update_isr(isr: Collection[int], leader: int, followers: Mapping[int, Follow
             caught_up = f.log_end_offset == leader_log_end_offset
             if caught_up or now_ms - f.last_caught_up_ms <= replica_lag_time_max_ms:
                 new.add(replica)
-        elif f.log_end_offset >= high_watermark and f.log_end_offset >= leader_epoch_start_offset:
+        elif (now_ms - f.last_fetch_ms <= replica_lag_time_max_ms and f.log_end_offset >= high_watermark
+              and f.log_end_offset >= leader_epoch_start_offset):
             new.add(replica)
     return new
 

@@ -27,7 +27,7 @@ from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER
 from msglib.cluster.policies import Policies
 from msglib.cluster.protocol import TopicPartition
-from msglib.sim.faults import FaultSchedule, random_schedule
+from msglib.sim.faults import Crash, FaultSchedule, Pause, Restart, Resume, Slow, random_schedule
 from msglib.sim.history import History
 
 RUNNER = "msglib.cluster.scenario:run_scenario"
@@ -108,6 +108,10 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
         schedule = random_schedule(cluster.sim.random("faults"), nodes, duration_ms,
                                    mean_interval_ms=fault_interval_ms, kinds=fault_kinds, max_down=max_down,
                                    power_loss=power_loss, network_only=[CONTROLLER] if controller_faults else ())
+    elif faults == "leader_failure":
+        schedule = leader_failure_schedule(cluster.sim.random("faults"), leader=cluster.node(cluster.leader("t")),
+                                           followers=[cluster.node(b) for b in cluster.broker_ids
+                                                      if b != cluster.leader("t")], duration_ms=duration_ms)
     elif faults:
         schedule = faults if isinstance(faults, FaultSchedule) else FaultSchedule.from_json(faults)
     else:
@@ -148,8 +152,47 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
 # -- many runs ---------------------------------------------------------------------------------
 # A short, fault-heavy run: enough sends and faults that each configuration
 # shows what it promises within ~300 simulated ms.
-TABLE_SCENARIO = dict(duration_ms=300.0, send_interval_ms=6.0, fault_interval_ms=60.0,
-                      fault_kinds=("crash", "pause", "partition"))
+def leader_failure_schedule(rng, leader: str, followers: list[str], duration_ms: float = 400.0) -> FaultSchedule:
+    """The failure that replication exists for, drawn from a seed: followers fall behind, then the leader dies.
+
+    Sometimes the network to the followers is slow (they lag a little);
+    one follower pauses, and often the other one too, long enough or not to
+    leave the ISR; the leader crashes; the followers come back; the old leader
+    restarts near the end. Whether an acknowledged write survives depends on
+    acks, min.insync.replicas and unclean election: exactly the table's question.
+    """
+    f = list(followers)
+    rng.shuffle(f)
+    sched = FaultSchedule()
+    if rng.random() < 0.5:
+        lag = round(rng.uniform(5.0, 30.0), 1)
+        for node in f:
+            sched.add(0.0, Slow(node, lag))
+    t1 = rng.uniform(0.0, 0.15 * duration_ms)
+    sched.add(t1, Pause(f[0]))
+    paused = [f[0]]
+    t2 = t1
+    if len(f) > 1 and rng.random() < 0.6:
+        t2 = t1 + rng.uniform(0.0, 0.2 * duration_ms)
+        sched.add(t2, Pause(f[1]))
+        paused.append(f[1])
+    t3 = t2 + rng.uniform(0.0, 0.4 * duration_ms)
+    sched.add(t3, Crash(leader))
+    for node in paused:
+        sched.add(t3 + rng.uniform(5.0, 20.0), Resume(node))
+    sched.add(min(duration_ms, t3 + rng.uniform(0.2, 0.4) * duration_ms), Restart(leader))
+    for node in f:
+        sched.add(duration_ms, Slow(node, 0.0))
+    return sched
+
+
+# Short runs, timers scaled for them, and the leader-failure nemesis: each run
+# costs a few ms, so the table's 12 cells x 200 seeds take seconds.
+TABLE_SCENARIO = dict(duration_ms=300.0, send_interval_ms=12.0, read_interval_ms=1000.0, faults="leader_failure",
+                      cluster_overrides=dict(replica_lag_time_max_ms=60, broker_heartbeat_interval_ms=40,
+                                             broker_session_timeout_ms=130, replica_fetch_wait_max_ms=100,
+                                             replica_high_watermark_checkpoint_interval_ms=200,
+                                             os_writeback_interval_ms=200))
 
 
 def _summarise(args: tuple) -> dict:
