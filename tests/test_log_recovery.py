@@ -200,3 +200,18 @@ def test_follower_batches_roundtrip_through_disk(tmp_path):
     follower.close()
     again = Log(directory=str(tmp_path / "f-0"), config=CFG)
     assert [b.encode() for b in again.batches()] == [b.encode() for b in leader.batches()]
+
+
+def test_many_segments_do_not_exhaust_file_descriptors(tmp_path):
+    from msglib.log import DiskStorage
+    storage = DiskStorage(str(tmp_path / "many-0"), max_open_files=12)
+    log = Log(storage=storage, config=LogConfig(segment_bytes=200, flush_messages=1))
+    for i in range(60):                                  # 60 segments = 180 files
+        log.append([Record(None, b"value-%d" % i + b"." * 100, i)])
+    assert len(log.segments) == 60
+    assert sum(1 for f in storage._open.values() if f.fd >= 0) <= 12
+    assert [r.value[:9] for r in log.records()][::20] == [b"value-0..", b"value-20.", b"value-40."]
+    log.truncate_to(30)
+    log.close()
+    again = Log(directory=str(tmp_path / "many-0"), config=LogConfig(segment_bytes=200))
+    assert again.log_end_offset == 30 and again.recovery_report.clean_shutdown

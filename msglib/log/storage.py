@@ -148,22 +148,39 @@ class MemoryStorage:
 
 # --------------------------------------------------------------------------- disk
 class DiskFile:
-    """A real file, written with ``os.pwrite`` (no user-space buffer to lose on kill -9)."""
+    """A real file, written with ``os.pwrite`` (no user-space buffer to lose on kill -9).
 
-    def __init__(self, path: str) -> None:
+    The file descriptor is opened on first use and may be closed by its
+    :class:`DiskStorage` when too many are open (a log of thousands of
+    segments must not run out of descriptors); it reopens on the next use.
+    """
+
+    def __init__(self, path: str, storage: "DiskStorage | None" = None) -> None:
         self.path = path
         self.name = os.path.basename(path)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.storage = storage
+        self.fd = -1
+        self._fd()
         self._size = os.fstat(self.fd).st_size
+        self._dirty = False         # written since the last fsync
+
+    def _fd(self) -> int:
+        if self.fd < 0:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if self.storage is not None:
+                self.storage._opened(self)
+        return self.fd
 
     def size(self) -> int:
         return self._size
 
     def append(self, data: bytes | tuple) -> int:
+        fd = self.fd if self.fd >= 0 else self._fd()
         position = self._size
+        self._dirty = True
         if type(data) is tuple:     # several buffers in one system call, without joining them first
             total = sum(len(part) for part in data)
-            written = os.pwritev(self.fd, data, position)
+            written = os.pwritev(fd, data, position)
             if written < total:     # rare: finish the rest the simple way
                 self._size += written
                 rest = b"".join(bytes(part) for part in data)[written:]
@@ -174,21 +191,26 @@ class DiskFile:
         view = memoryview(data)
         written = 0
         while written < len(view):  # pwrite may write less than asked
-            written += os.pwrite(self.fd, view[written:], position + written)
+            written += os.pwrite(fd, view[written:], position + written)
         self._size += written
         return position
 
     def read(self, position: int, size: int) -> bytes:
-        return os.pread(self.fd, size, position)
+        return os.pread(self.fd if self.fd >= 0 else self._fd(), size, position)
 
     def truncate(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
+        os.ftruncate(self._fd(), size)
         self._size = min(self._size, size)
+        self._dirty = True
 
     def sync(self) -> None:
-        os.fsync(self.fd)
+        if self._dirty:
+            os.fsync(self._fd())
+            self._dirty = False
 
     def close(self) -> None:
+        # Closing loses nothing: written bytes are in the OS's page cache, and a later
+        # fsync through a new descriptor flushes them (fsync is per file, not per descriptor).
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -197,19 +219,30 @@ class DiskFile:
 class DiskStorage:
     """A log directory on disk, e.g. ``/data/orders-0``."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, max_open_files: int = 128) -> None:
         self.directory = os.path.abspath(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.description = self.directory
         self._open: dict[str, DiskFile] = {}
+        self.max_open_files = max_open_files
+        self._descriptors: dict[int, DiskFile] = {}   # files with an open descriptor, oldest first
+
+    def _opened(self, f: DiskFile) -> None:
+        """Track open descriptors; close the least recently opened beyond ``max_open_files``."""
+        self._descriptors[id(f)] = f
+        while len(self._descriptors) > self.max_open_files:
+            oldest = next(iter(self._descriptors.values()))
+            del self._descriptors[id(oldest)]
+            if oldest is not f:
+                oldest.close()
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
 
     def open(self, name: str) -> DiskFile:
         f = self._open.get(name)
-        if f is None or f.fd < 0:
-            f = self._open[name] = DiskFile(self._path(name))
+        if f is None:
+            f = self._open[name] = DiskFile(self._path(name), self)
         return f
 
     def exists(self, name: str) -> bool:
@@ -222,6 +255,7 @@ class DiskStorage:
         f = self._open.pop(name, None)
         if f is not None:
             f.close()
+            self._descriptors.pop(id(f), None)
         try:
             os.remove(self._path(name))
         except FileNotFoundError:
@@ -232,6 +266,7 @@ class DiskStorage:
             f = self._open.pop(n, None)
             if f is not None:
                 f.close()
+                self._descriptors.pop(id(f), None)
         os.replace(self._path(old), self._path(new))
         self._sync_directory()
 
@@ -263,6 +298,7 @@ class DiskStorage:
         for f in self._open.values():
             f.close()
         self._open.clear()
+        self._descriptors.clear()
 
     def __repr__(self) -> str:
         return f"DiskStorage({self.directory!r})"
