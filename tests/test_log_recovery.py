@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from msglib.log import CorruptRecordError, Log, LogConfig, MemoryStorage, Record, RecordBatch
+from msglib.log import CorruptRecordError, Log, LogConfig, MemoryStorage, Record
 
 
 def fill(log, n, per_batch=1, epoch=0):

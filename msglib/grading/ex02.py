@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from msglib.grading.core import CheckFailed, call_learner, require_callable, seeds
 from msglib.log import (Log, LogConfig, Record, RecordBatch, SegmentInfo, Topic, choose_segment,
-                        deletable_segments, default_partition, floor_lookup, should_retain)
+                        deletable_segments, default_partition, floor_lookup)
 
 EX_LOOKUP = "02-sparse_index_lookup"
 EX_SEGMENT = "02-choose_segment"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Protocol
 
-from .records import Record, RecordBatch
+from .records import Record
 from .segment import LogSegment
 
 if TYPE_CHECKING:  # pragma: no cover

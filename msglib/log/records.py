@@ -48,7 +48,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from .crc import crc32c
 from .errors import CorruptRecordError, RecordTypeError, UnsupportedCompressionError
-from .varint import VARINT, decode_unsigned as _decode_unsigned, decode_varint, encode_varint, varint
+from .varint import VARINT, decode_varint, encode_varint, varint
 
 MAGIC = 2
 NO_TIMESTAMP = -1

@@ -14,7 +14,6 @@ Every trial is seeded; a failure raises :class:`TrialFailed` with the seed.
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

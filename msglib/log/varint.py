@@ -48,23 +48,6 @@ def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint longer than 10 bytes")
 
 
-def decode_unsigned(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode the raw (still zigzagged) varint at ``pos``; return (z, position after it)."""
-    shift = 0
-    z = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("varint runs past the end of the data")
-        byte = data[pos]
-        pos += 1
-        z |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return z, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
-
-
 # Encoding the same small numbers (lengths, offset deltas) millions of times is
 # the hot loop of the producer path, so the encodings of -16384..16383 are
 # precomputed once. ``VARINT[n]`` is ``encode_varint(n)`` for that range

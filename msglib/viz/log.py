@@ -82,6 +82,7 @@ def hexdump_batch(data: bytes, max_records: int = 3) -> str:
     for i in range(min(count, max_records)):
         lines.append(f"  record #{i}:")
         start = pos
+        last_length = -1
         for name in ("length", "attributes", "timestamp_delta", "offset_delta", "key_length", "key",
                      "value_length", "value", "header_count"):
             if name == "attributes":
