@@ -192,10 +192,6 @@ class Log:
             infos.append(SegmentInfo(s.base_offset, self.next_offset_of(s), s.size, s.largest_timestamp))
         return infos
 
-    def __len__(self) -> int:
-        """Offsets in [log_start_offset, log_end_offset) (records, plus gaps left by compaction)."""
-        return self._log_end_offset - self._log_start_offset
-
     def __repr__(self) -> str:
         where = self.topic if self.topic is None else f"{self.topic}-{self.partition}"
         return (f"Log({where or self.storage.description}, offsets {self._log_start_offset}.."
