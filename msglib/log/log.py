@@ -65,7 +65,7 @@ class LogAppendInfo:
     last_offset: int
     record_count: int
     max_timestamp: int
-    offset_of_max_timestamp: int
+    offset_of_max_timestamp: int  # the batch's last offset (Kafka's "shallow" offset for v2 batches)
     log_append_time: int          # -1 unless message_timestamp_type=LogAppendTime
     size_in_bytes: int
     log_start_offset: int
@@ -186,10 +186,13 @@ class Log:
     def segment_infos(self) -> list[SegmentInfo]:
         """What the retention rule sees, oldest first (an empty active segment is left out)."""
         infos = []
-        for i, s in enumerate(self.segments):
-            if i == len(self.segments) - 1 and s.size == 0:
+        segments = self.segments
+        for i, s in enumerate(segments):
+            last = i == len(segments) - 1
+            if last and s.size == 0:
                 break
-            infos.append(SegmentInfo(s.base_offset, self.next_offset_of(s), s.size, s.largest_timestamp))
+            upper = self._log_end_offset if last else segments[i + 1].base_offset
+            infos.append(SegmentInfo(s.base_offset, upper, s.size, s.largest_timestamp))
         return infos
 
     def __repr__(self) -> str:
@@ -303,9 +306,6 @@ class Log:
         seg = self.active_segment
         rolled = seg.should_roll(h.size, h.max_timestamp, h.last_offset, now, self.config.segment_bytes,
                                  self.config.segment_ms, self.config.segment_jitter_ms)
-        if rolled is None and h.base_offset > self._log_end_offset and seg.size > 0 \
-                and h.last_offset - seg.base_offset > 2**31 - 1:
-            rolled = "offset overflow"
         if rolled:
             seg = self.roll(h.base_offset)
         seg.append(data, h)
@@ -314,8 +314,7 @@ class Log:
             self.leader_epoch_cache.assign(h.partition_leader_epoch, h.base_offset)
         self._unflushed_records += h.record_count
         self._maybe_flush(now)
-        return LogAppendInfo(h.base_offset, h.last_offset, h.record_count, h.max_timestamp,
-                             seg.offset_of_max_timestamp if seg.max_timestamp == h.max_timestamp else h.last_offset,
+        return LogAppendInfo(h.base_offset, h.last_offset, h.record_count, h.max_timestamp, h.last_offset,
                              log_append_time, h.size, self._log_start_offset, h.partition_leader_epoch, rolled)
 
     # ------------------------------------------------------------------ durability
@@ -329,9 +328,11 @@ class Log:
     def flush(self) -> None:
         """fsync every segment holding unflushed data; the recovery point becomes the LEO."""
         self._check_open()
-        for seg in self.segments:
-            if self.next_offset_of(seg) > self.recovery_point or seg is self.active_segment:
-                seg.sync()
+        # Newest first, down to the segment holding the old recovery point: older ones are durable.
+        for seg in reversed(self.segments):
+            seg.sync()
+            if seg.base_offset <= self.recovery_point:
+                break
         self.recovery_point = self._log_end_offset
         self._unflushed_records = 0
         self._last_flush_ms = self.clock()
