@@ -158,6 +158,8 @@ class RetryTopicPipeline:
     topic's consumer sleeps until its head record is due.
     """
 
+    FETCH_BYTES = 4096
+
     def __init__(self, sim: Simulation, topology: RetryTopology, handler: Callable[[RetryRecord], Any], *,
                  partitions: int = 1, router: Router = route_failure, classifier: Classifier = is_transient,
                  poll_interval_ms: float = 10.0, timeout_ms: float | None = None,
@@ -228,16 +230,20 @@ class RetryTopicPipeline:
         self._wakeup.pop(key, None)
         log = self.topics[topic][partition]
         while self.position[key] < log.log_end_offset:
-            for record in log.read(self.position[key]).records():
-                if record.offset < self.position[key]:
+            # a small fetch: a paused retry topic must not decode what it cannot consume yet
+            for batch in log.read(self.position[key], max_bytes=self.FETCH_BYTES):
+                if batch.is_control:
                     continue
-                due = _hget(record.headers, BACKOFF_TIMESTAMP)
-                if due is not None and float(due) > self.sim.now:
-                    # pause this partition until the head record is due; other topics keep flowing
-                    self._wake(topic, partition, float(due) - self.sim.now)
-                    return
-                self.position[key] = record.offset + 1
-                self._consume(topic, partition, record)
+                for record in batch.records:
+                    if record.offset < self.position[key]:
+                        continue
+                    due = _hget(record.headers, BACKOFF_TIMESTAMP)
+                    if due is not None and float(due) > self.sim.now:
+                        # pause this partition until the head record is due; other topics keep flowing
+                        self._wake(topic, partition, float(due) - self.sim.now)
+                        return
+                    self.position[key] = record.offset + 1
+                    self._consume(topic, partition, record)
 
     def _consume(self, topic: str, partition: int, record: Record) -> None:
         headers = {k: (v.decode() if v is not None else None) for k, v in record.headers}

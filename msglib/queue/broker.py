@@ -103,9 +103,6 @@ class _Entry:
     expires_at: float | None
     redelivered: bool = False
 
-    def __lt__(self, other: "_Entry") -> bool:
-        return self.seq < other.seq
-
 
 @dataclass
 class _Unacked:
@@ -133,7 +130,8 @@ class Queue:
         self.broker = broker
         self.name = name
         self.arguments = dict(arguments)
-        self.ready: list[_Entry] = []              # a heap ordered by seq (FIFO, requeues keep their place)
+        # a heap of (seq, entry): FIFO by seq, and a requeued message goes back to its old place
+        self.ready: list[tuple[int, _Entry]] = []
         self.unacked: dict[int, _Unacked] = {}
         self.consumers: list[Consumer] = []
         self.next_consumer = 0                     # whose turn it is (round-robin)
@@ -150,6 +148,8 @@ class Queue:
         key = "x-" + name
         if key in self.arguments:
             return self.arguments[key]
+        if not self.broker.policies:
+            return default
         policy = self.broker.policy_for(self.name)
         if policy is not None and name in policy:
             return policy[name]
@@ -182,7 +182,7 @@ class Queue:
 
     def ready_messages(self) -> list[Message]:
         """The ready messages in delivery order (a copy, for inspection)."""
-        return [e.message for e in sorted(self.ready)]
+        return [e.message for _, e in sorted(self.ready)]
 
     def __repr__(self) -> str:
         return (f"Queue({self.name!r}, {self.type}, ready={self.messages_ready}, "
@@ -378,11 +378,12 @@ class Broker:
         ttls = [t for t in (q.setting("message-ttl"), msg.expiration) if t is not None]
         expires_at = self.sim.now + min(ttls) if ttls else None
         entry = _Entry(next(self._seq), msg, self.sim.now, expires_at)
-        heapq.heappush(q.ready, entry)
-        self._log("enqueue", q.name, msg)
+        heapq.heappush(q.ready, (entry.seq, entry))
+        if self.trace:
+            self._log("enqueue", q.name, msg)
         if limit is not None:
             while len(q.ready) > limit:            # drop-head: the oldest make room for the newest
-                head = heapq.heappop(q.ready)
+                _, head = heapq.heappop(q.ready)
                 self._dead_letter(q, head.message, "maxlen")
         self._schedule_dispatch(q)
         if expires_at is not None:
@@ -399,8 +400,8 @@ class Broker:
         """
         if q.deleted:
             return
-        while q.ready and q.ready[0].expires_at is not None and q.ready[0].expires_at <= self.sim.now:
-            entry = heapq.heappop(q.ready)
+        while q.ready and q.ready[0][1].expires_at is not None and q.ready[0][1].expires_at <= self.sim.now:
+            _, entry = heapq.heappop(q.ready)
             msg = entry.message
             self._log("expired", q.name, msg)
             self._dead_letter(q, msg, "expired")
@@ -511,7 +512,7 @@ class Broker:
                 raise DispatchError(f"the dispatcher chose consumer {c.tag!r}, which already holds "
                                     f"{views[i].unacked} unacked messages with prefetch={c.prefetch}")
             q.next_consumer = (i + 1) % len(q.consumers)
-            entry = heapq.heappop(q.ready)
+            _, entry = heapq.heappop(q.ready)
             self._deliver(q, entry, c)
 
     def _deliver(self, q: Queue, entry: _Entry, c: Consumer | None) -> Delivery:
@@ -520,7 +521,9 @@ class Broker:
         q.stats["delivered"] += 1
         if entry.redelivered:
             q.stats["redelivered"] += 1
-        self._log("deliver", q.name, entry.message, consumer=d.consumer_tag, tag=tag, redelivered=entry.redelivered)
+        if self.trace:
+            self._log("deliver", q.name, entry.message, consumer=d.consumer_tag, tag=tag,
+                      redelivered=entry.redelivered)
         if c is not None and c.auto_ack:
             q.stats["acked"] += 1               # at-most-once: the broker forgets it now
         else:
@@ -544,7 +547,7 @@ class Broker:
         self._expire(q)
         if not q.ready:
             return None
-        entry = heapq.heappop(q.ready)
+        _, entry = heapq.heappop(q.ready)
         d = self._deliver(q, entry, None)
         if auto_ack:
             q.unacked.pop(d.delivery_tag, None)
@@ -560,7 +563,8 @@ class Broker:
             self._forget(u, tag)
             self._tag_queue.pop(tag, None)
             q.stats["acked"] += 1
-            self._log("ack", q.name, u.entry.message, tag=tag)
+            if self.trace:
+                self._log("ack", q.name, u.entry.message, tag=tag)
             self._schedule_dispatch(q)
 
     def nack(self, delivery_tag: int, requeue: bool = True, multiple: bool = False) -> None:
@@ -612,7 +616,7 @@ class Broker:
                 return
         entry.redelivered = True
         q.stats["requeued"] += 1
-        heapq.heappush(q.ready, entry)
+        heapq.heappush(q.ready, (entry.seq, entry))
         self._log("requeue", q.name, msg, tag=tag)
         self._schedule_dispatch(q)
 

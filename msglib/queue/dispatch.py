@@ -16,13 +16,11 @@ plugs a learner's dispatcher in with ``Broker(dispatcher=...)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 
-@dataclass(frozen=True)
-class ConsumerView:
-    """What a dispatcher may look at: a consumer's tag, its limit and its load."""
+class ConsumerView(NamedTuple):
+    """What a dispatcher may look at: a consumer's tag, its limit and its load (read-only)."""
 
     tag: str
     prefetch: int        # 0 = unlimited

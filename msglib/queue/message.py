@@ -44,8 +44,9 @@ class Message:
 
     def copy(self) -> "Message":
         """An independent copy: each queue a message is routed to holds its own."""
+        deaths = copy.deepcopy(self.deaths) if self.deaths else []
         return Message(self.body, self.routing_key, dict(self.headers), self.message_id, self.expiration,
-                       self.timestamp, self.exchange, list(self.routing_keys), copy.deepcopy(self.deaths),
+                       self.timestamp, self.exchange, list(self.routing_keys), deaths,
                        dict(self.first_death) if self.first_death else None, self.delivery_count)
 
     def death_count(self, queue: str | None = None, reason: str | None = None) -> int:
