@@ -215,3 +215,16 @@ def test_many_segments_do_not_exhaust_file_descriptors(tmp_path):
     log.close()
     again = Log(directory=str(tmp_path / "many-0"), config=LogConfig(segment_bytes=200))
     assert again.log_end_offset == 30 and again.recovery_report.clean_shutdown
+
+
+def test_disk_storage_works_without_positional_io(tmp_path, monkeypatch):
+    # Windows has no os.pread/pwrite/pwritev: the storage falls back to seek + read/write.
+    for name in ("pread", "pwrite", "pwritev"):
+        monkeypatch.delattr(os, name, raising=False)
+    d = str(tmp_path / "w-0")
+    log = Log(directory=d, config=CFG)
+    fill(log, 20)
+    expected = values(log)
+    log.truncate_to(15)
+    log.close()
+    assert values(Log(directory=d, config=CFG)) == expected[:15]

@@ -147,6 +147,25 @@ class MemoryStorage:
 
 
 # --------------------------------------------------------------------------- disk
+# Positional reads and writes (pread/pwrite) exist on Linux and macOS; elsewhere (Windows) the
+# same is done with a seek first. O_BINARY stops Windows from translating line endings.
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
+
+def _pread(fd: int, size: int, position: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, position)
+    os.lseek(fd, position, os.SEEK_SET)
+    return os.read(fd, size)
+
+
+def _pwrite(fd: int, data: bytes | memoryview, position: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, position)
+    os.lseek(fd, position, os.SEEK_SET)
+    return os.write(fd, data)
+
+
 class DiskFile:
     """A real file, written with ``os.pwrite`` (no user-space buffer to lose on kill -9).
 
@@ -166,7 +185,7 @@ class DiskFile:
 
     def _fd(self) -> int:
         if self.fd < 0:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = os.open(self.path, _OPEN_FLAGS, 0o644)
             if self.storage is not None:
                 self.storage._opened(self)
         return self.fd
@@ -178,6 +197,8 @@ class DiskFile:
         fd = self.fd if self.fd >= 0 else self._fd()
         position = self._size
         self._dirty = True
+        if type(data) is tuple and not hasattr(os, "pwritev"):
+            data = b"".join(data)
         if type(data) is tuple:     # several buffers in one system call, without joining them first
             total = sum(len(part) for part in data)
             written = os.pwritev(fd, data, position)
@@ -191,12 +212,12 @@ class DiskFile:
         view = memoryview(data)
         written = 0
         while written < len(view):  # pwrite may write less than asked
-            written += os.pwrite(fd, view[written:], position + written)
+            written += _pwrite(fd, view[written:], position + written)
         self._size += written
         return position
 
     def read(self, position: int, size: int) -> bytes:
-        return os.pread(self.fd if self.fd >= 0 else self._fd(), size, position)
+        return _pread(self.fd if self.fd >= 0 else self._fd(), size, position)
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._fd(), size)
@@ -288,9 +309,15 @@ class DiskStorage:
         self._sync_directory()
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
+        """Make renames and new files durable (POSIX; Windows cannot open a directory, and needs not)."""
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            return
         try:
             os.fsync(fd)
+        except OSError:
+            pass
         finally:
             os.close(fd)
 
