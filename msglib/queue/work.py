@@ -125,8 +125,8 @@ class DeliveryRecord:
         again = " (redelivered)" if self.redelivered else ""
         lost = ", then the connection dropped before the ack reached the broker" if self.ack_lost else ""
         calls = ", ".join(self.answered) or "nothing"
-        return (f"t={self.time:.0f} ms {self.message_id}{again} to {self.worker}: process() {self.outcome}, "
-                f"the handler answered {calls}{lost}")
+        work = f"process() {self.outcome}" if self.outcome else "process() not called"
+        return f"t={self.time:.0f} ms {self.message_id}{again} to {self.worker}: {work}, the handler answered {calls}{lost}"
 
 
 @dataclass
