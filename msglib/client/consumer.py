@@ -184,6 +184,8 @@ class KafkaConsumer:
         self._woken = False
         self._rr = 0
         self._iterator_records: list[ConsumerRecord] = []
+        # (time, partitions owned from then on): who owned what when, for timelines and checks
+        self.assignment_log: list[tuple[float, tuple[TopicPartition, ...]]] = [(self.sim.now, ())]
         self.stats = {"records": 0, "polls": 0, "commits": 0, "commit_failures": 0}
         if topics:
             self.subscribe(topics)
@@ -332,13 +334,18 @@ class KafkaConsumer:
             self._forget(tp)
         for tp in new:
             self._positions.setdefault(tp, None)
-        self._assignment = new
+        self._set_assignment(new)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assignment)
 
     # ------------------------------------------------------------------ rebalance callbacks (from membership.py)
     _previous_assignment: list[TopicPartition] = []
+
+    def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
+        self._assignment = sorted(set(tps))
+        if tuple(self._assignment) != self.assignment_log[-1][1]:
+            self.assignment_log.append((self.sim.now, tuple(self._assignment)))
 
     def _forget(self, tp: TopicPartition) -> None:
         self._positions.pop(tp, None)
@@ -352,7 +359,7 @@ class KafkaConsumer:
             self._listener.on_partitions_revoked(list(tps))
         for tp in tps:
             self._forget(tp)
-        self._assignment = [tp for tp in self._assignment if tp not in set(tps)]
+        self._set_assignment(tp for tp in self._assignment if tp not in set(tps))
 
     def _lose(self, tps: list[TopicPartition], reason: str) -> None:
         self._previous_assignment = []
@@ -360,7 +367,7 @@ class KafkaConsumer:
             self._listener.on_partitions_lost(list(tps))
         for tp in tps:
             self._forget(tp)
-        self._assignment = [tp for tp in self._assignment if tp not in set(tps)]
+        self._set_assignment(tp for tp in self._assignment if tp not in set(tps))
 
     def _on_join_complete(self, assignment: list[TopicPartition], cooperative: bool) -> None:
         owned = set(self._assignment)
@@ -375,7 +382,7 @@ class KafkaConsumer:
             for tp in owned - set(assignment):  # (eager members revoked everything before joining)
                 self._forget(tp)
             added = sorted(set(assignment) - owned)
-        self._assignment = sorted(set(assignment))
+        self._set_assignment(assignment)
         for tp in added:
             self._positions[tp] = None
         self._previous_assignment = list(self._assignment)
@@ -835,6 +842,7 @@ class KafkaConsumer:
             self._coordinator.leave_group("closed")
         self._closed = True
         self.node.crash()   # stops the heartbeat "thread" and every timer of this client
+        self._set_assignment(())
 
     def crash(self) -> None:
         """msglib: the consumer's process dies now. No commit, no LeaveGroup: the group notices
@@ -844,6 +852,7 @@ class KafkaConsumer:
         self._crashed = self._closed = True
         self.node.crash()
         self._coordinator._log("crashed")
+        self._set_assignment(())   # a dead process consumes nothing (the group finds out later)
 
     @property
     def member_id(self) -> str:
