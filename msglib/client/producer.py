@@ -128,6 +128,7 @@ class KafkaProducer:
         self._waiting_metadata: list[tuple] = []  # sends for topics whose partitions we do not know yet
         self._in_flight: dict[int, dict[int, list[ProducerBatch]]] = {}  # broker -> request id -> batches
         self._request_ids = 0
+        self._requests_sent = 0
         # idempotence
         self.producer_id = -1
         self.producer_epoch = 0
@@ -204,6 +205,7 @@ class KafkaProducer:
     def metrics(self) -> dict:
         return {"unfinished_batches": self._unfinished(), "queued_batches": self.accumulator.pending(),
                 "in_flight_requests": sum(len(r) for r in self._in_flight.values()),
+                "produce_requests_sent": self._requests_sent,
                 "producer_id": self.producer_id, "producer_epoch": self.producer_epoch}
 
     # -- appending ---------------------------------------------------------------------------
@@ -313,6 +315,7 @@ class KafkaProducer:
                 or now - batch.created_ms >= self.config["linger_ms"] or batch.attempts > 0)
 
     def _send_request(self, broker: int, batches: dict[TopicPartition, ProducerBatch]) -> None:
+        self._requests_sent += 1
         self._request_ids += 1
         rid = self._request_ids
         compression = _COMPRESSION[self.config["compression_type"]]

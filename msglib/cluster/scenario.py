@@ -59,6 +59,23 @@ class ScenarioResult:
         """No anomaly at all, no divergent replica, and the cluster recovered."""
         return self.check.valid and not self.divergences and self.settled
 
+    def first_problem(self) -> tuple[str, str] | None:
+        """The most serious finding, as ``(what, story)``: what went wrong in words, and the
+        smallest sub-history that shows it (or the replicas' disagreement). None if all is well."""
+        if self.divergences:
+            d = self.divergences[0]
+            return f"replicas diverged: {d.describe()}", self.faults.describe()
+        order = ["lost-write", "unseen", "inconsistent-offsets", "duplicate", "reorder", "read-past-hw",
+                 "aborted-read"]
+        found = sorted(self.check.anomalies, key=lambda a: order.index(a.kind) if a.kind in order else len(order))
+        if found:
+            a = found[0]
+            return f"{a.kind}: {a.message}", a.sub_history(self.history).format()
+        if not self.settled:
+            return ("the cluster did not recover after every fault was healed (a partition without a leader, "
+                    "a replica that never caught up, or an ISR that never refilled)"), self.faults.describe()
+        return None
+
     def summary(self) -> str:
         seed = self.params.get("seed")
         parts = [f"seed {seed}: {self.acked} acknowledged, {self.lost} lost, {self.duplicated} duplicated",
