@@ -71,7 +71,7 @@ class ConsumerCoordinator:
         self._pending: dict[int, tuple[str, Any]] = {}   # request id -> (kind, extra)
         self._retry_at = 0.0
         self._heartbeat_out = False
-        self._heartbeat_started = False
+        self._heartbeat_timer = None
         self._owned_claim: tuple[TopicPartition, ...] = ()
         self.last_poll = self.sim.now
         self.rebalances = 0                                  # completed joins (a statistic)
@@ -242,9 +242,10 @@ class ConsumerCoordinator:
         self._log(f"generation {self.generation}: assigned {[str(tp) for tp in resp.assignment]}")
         self.consumer._on_join_complete(sorted(TopicPartition(*tp) for tp in resp.assignment),
                                         cooperative=self.rebalance_protocol == COOPERATIVE)
-        if not self._heartbeat_started:
-            self._heartbeat_started = True
-            self.node.after(self.heartbeat_interval_ms, self._heartbeat_tick)
+        # Like Kafka's clients, restart the heartbeat clock when a rebalance completes.
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+        self._heartbeat_timer = self.node.after(self.heartbeat_interval_ms, self._heartbeat_tick)
 
     # ------------------------------------------------------------------ the heartbeat thread
     def _heartbeat_tick(self) -> None:
@@ -258,7 +259,7 @@ class ConsumerCoordinator:
                 self._heartbeat_out = True
                 self._send("heartbeat", p.HeartbeatRequest(self.next_id(), self.group_id, self.generation,
                                                            self.member_id, self.group_instance_id))
-        self.node.after(self.heartbeat_interval_ms, self._heartbeat_tick)
+        self._heartbeat_timer = self.node.after(self.heartbeat_interval_ms, self._heartbeat_tick)
 
     def leave_group(self, reason: str) -> None:
         if self.member_id and self.group_instance_id is None:   # static members do not leave (KIP-345)

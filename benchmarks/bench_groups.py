@@ -1,0 +1,205 @@
+"""Benchmarks for consumer groups and the consumer.
+
+    .venv/bin/python -m benchmarks.bench_groups           # the figures below
+    .venv/bin/python -m benchmarks.bench_groups --quick   # tiny counts: proves the script runs (nothing recorded)
+
+Figures (each recorded in benchmarks/results.json by ``record``):
+
+* ``groups.rebalance_ms.<protocol>.n<N>``: simulated ms from a new member's JoinGroup until every
+  partition has an owner again and the group is Stable, for groups of N members (2N partitions),
+  with Kafka's default timers (heartbeat 3 s, initial delay 3 s); each application polls every
+  10..1000 ms (seeded: the time it spends processing a batch), so the slowest one decides when a
+  rebalance can complete -- the real cost of a rebalance; eager (range)
+  and cooperative (cooperative-sticky, both of its rebalances). Beside each
+  (``groups.stop_the_world...``), the partition-seconds with no owner: the stop-the-world cost.
+* ``groups.consume_local`` / ``groups.consume_cluster``: records/s of wall time one consumer reads
+  (poll, max_poll_records=500), from a LocalBroker and from a 3-broker cluster (RF=3). Baselines in
+  the same run: reading the same log with ``Log.records()`` (local), and msglib's minimal
+  ``LogReader.read_to_end`` (cluster, no group, no positions) -- the ratio is the consumer's cost.
+* ``groups.at_least_once_lost`` / ``groups.at_most_once_duplicated``: over ``--seeds`` seeded runs
+  with three crashes each (targets 0 and 0); beside them how many runs duplicated / lost (> 0:
+  the checks are not blind).
+* ``groups.sticky_assign_ms``: wall ms for one sticky assignment of 1,000 partitions to 100 members
+  whose previous owner left.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from benchmarks import results
+from msglib.client.consumer import KafkaConsumer
+from msglib.cluster import Cluster, ClusterConfig
+from msglib.groups import LocalBroker, Subscription, TopicPartition, sticky_assign
+from msglib.groups.workload import at_least_once_step, at_most_once_step, run_group
+from msglib.log import Record
+
+QUICK = False
+COMMAND = "python -m benchmarks.bench_groups"
+
+
+def record(name: str, value: float, unit: str, **kw) -> None:
+    if QUICK:
+        print(f"{name:<55} {value:>14,.2f} {unit}  (quick run: not recorded)")
+    else:
+        results.record(name, value, unit, command=COMMAND, **kw)
+
+
+# ------------------------------------------------------------------ rebalance time vs group size
+def rebalance(n: int, strategy: str) -> tuple[float, float, int]:
+    """(ms until everyone owns again, partition-seconds unowned, partitions moved) when member n+1 joins."""
+    b = LocalBroker(seed=n)
+    rng = b.sim.random("bench")
+    partitions = 2 * n
+    b.create_topic("t", partitions)
+    consumers: list[KafkaConsumer] = []
+    period: dict[str, float] = {}      # each application's time between polls (processing a batch)
+    next_poll: dict[str, float] = {}
+
+    def add() -> None:
+        c = b.consumer("t", group_id="g", partition_assignment_strategy=[strategy])
+        consumers.append(c)
+        period[c.name] = rng.uniform(10, 1_000)
+        next_poll[c.name] = b.sim.now
+
+    def step(ms: float) -> None:
+        end = b.sim.now + ms
+        while b.sim.now < end:
+            for c in consumers:
+                if b.sim.now >= next_poll[c.name]:
+                    c.poll(0)
+                    next_poll[c.name] = b.sim.now + period[c.name]
+            b.run(10)
+
+    for _ in range(n):
+        add()
+    step(12_000)
+    before = {tp: c.name for c in consumers for tp in c.assignment()}
+    assert len(before) == partitions, "the group did not settle before the measurement"
+    add()
+    start = b.sim.now
+    unowned_ms = 0.0
+    while b.sim.now - start < 60_000:
+        step(10)
+        owned = {tp: c.name for c in consumers for tp in c.assignment()}
+        unowned_ms += 10 * (partitions - len(owned))
+        if len(owned) == partitions and consumers[-1].assignment() and \
+                b.coordinator.group("g").state == "Stable" and all(c._coordinator.active for c in consumers):
+            moved = sum(1 for tp, who in owned.items() if before[tp] != who)
+            return b.sim.now - start, unowned_ms / 1000, moved
+    raise RuntimeError(f"no settled group after 60 s with n={n} ({strategy})")
+
+
+def rebalances(sizes: list[int]) -> None:
+    for strategy, label in (("range", "eager"), ("cooperative-sticky", "cooperative")):
+        for n in sizes:
+            ms, gap, moved = rebalance(n, strategy)
+            print(f"  {label:<12} n={n:<3} {ms:8.0f} ms to settle, {gap:6.1f} partition-s unowned, {moved} moved")
+            record(f"groups.rebalance_ms.{label}.n{n}", ms, "simulated ms", higher_is_better=False)
+            record(f"groups.stop_the_world.{label}.n{n}", gap, "partition-s without an owner", higher_is_better=False)
+
+
+# ------------------------------------------------------------------ consumption throughput
+def consume_local(records: int, repeat: int) -> None:
+    b = LocalBroker(seed=1)
+    topic = b.create_topic("t", 1)
+    batch = [Record(None, b"x" * 100) for _ in range(100)]
+    for _ in range(records // 100):
+        topic[0].append(batch)
+    best = base = 0.0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        n = sum(1 for _ in topic[0].records())
+        base = max(base, n / (time.perf_counter() - t))
+        c = b.consumer(auto_offset_reset="earliest")
+        c.assign([TopicPartition("t", 0)])
+        t = time.perf_counter()
+        got = 0
+        while got < records:
+            got += sum(len(v) for v in c.poll(timeout_ms=100).values())
+        best = max(best, got / (time.perf_counter() - t))
+        c.close()
+    record("groups.consume_local", best, "records/s (wall)", baseline=base, baseline_name="Log.records() scan")
+
+
+def consume_cluster(records: int, repeat: int) -> None:
+    cl = Cluster(3, seed=1, config=ClusterConfig.fast(min_insync_replicas=2))
+    cl.create_topic("t", 1, 3)
+    p = cl.producer(linger_ms=5, batch_size=64 * 1024)
+    for i in range(records):
+        p.send("t", b"x" * 100, partition=0)
+    p.flush()
+    tp = TopicPartition("t", 0)
+    best = base = 0.0
+    for i in range(repeat):
+        reader = cl.reader(f"reader-{i}")
+        t = time.perf_counter()
+        n = len(reader.read_to_end([tp], timeout_ms=600_000)[tp])
+        base = max(base, n / (time.perf_counter() - t))
+        c = KafkaConsumer(cluster=cl, auto_offset_reset="earliest")
+        c.assign([tp])
+        t = time.perf_counter()
+        got = 0
+        while got < records:
+            got += sum(len(v) for v in c.poll(timeout_ms=100).values())
+        best = max(best, got / (time.perf_counter() - t))
+        c.close()
+    record("groups.consume_cluster", best, "records/s (wall)", baseline=base,
+           baseline_name="LogReader.read_to_end (no group)")
+
+
+# ------------------------------------------------------------------ delivery guarantees at scale
+def guarantees(seeds: int) -> None:
+    t = time.perf_counter()
+    lost = dup_runs = 0
+    for s in range(seeds):
+        r = run_group(s, events="random", step=at_least_once_step)
+        lost += len(r.lost)
+        dup_runs += bool(r.duplicated)
+    dup = loss_runs = 0
+    for s in range(seeds):
+        r = run_group(s, events="random", step=at_most_once_step)
+        dup += len(r.duplicated)
+        loss_runs += bool(r.lost)
+    print(f"  {2 * seeds} runs in {time.perf_counter() - t:.1f} s")
+    record("groups.at_least_once_lost", lost, f"records lost over {seeds} runs with 3 crashes", target="0",
+           higher_is_better=False)
+    record("groups.at_least_once_runs_duplicating", dup_runs / seeds, "fraction of runs", target="> 0")
+    record("groups.at_most_once_duplicated", dup, f"records duplicated over {seeds} runs with 3 crashes",
+           target="0", higher_is_better=False)
+    record("groups.at_most_once_runs_losing", loss_runs / seeds, "fraction of runs", target="> 0")
+
+
+def assignor_speed(members: int, partitions: int, repeat: int) -> None:
+    topics = {"t": partitions}
+    first = sticky_assign(topics, {f"m{i:03d}": Subscription(("t",)) for i in range(members)})
+    survivors = {m: Subscription(("t",), tuple(tps), 1) for m, tps in first.items() if m != "m000"}
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        sticky_assign(topics, survivors)
+        best = min(best, time.perf_counter() - t)
+    record("groups.sticky_assign_ms", best * 1000, f"wall ms ({partitions} partitions, {members} members)",
+           higher_is_better=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    global QUICK
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, nothing recorded")
+    parser.add_argument("--seeds", type=int, default=500, help="seeded runs per delivery guarantee")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    QUICK = args.quick
+    print("rebalance time vs group size (Kafka's default timers):")
+    rebalances([2, 3] if QUICK else [2, 5, 10, 20, 50])
+    print("consumption (best of --repeat):")
+    consume_local(2_000 if QUICK else 200_000, 1 if QUICK else args.repeat)
+    consume_cluster(1_000 if QUICK else 50_000, 1 if QUICK else args.repeat)
+    print("delivery guarantees:")
+    guarantees(3 if QUICK else args.seeds)
+    assignor_speed(10 if QUICK else 100, 100 if QUICK else 1_000, 1 if QUICK else args.repeat)
+
+
+if __name__ == "__main__":
+    main()
