@@ -32,6 +32,38 @@ EX_RETENTION = "02-retention"
 EX_PARTITION = "02-partitioner"
 
 
+class _CountingSequence:
+    """A read-only sequence that counts how many items are looked at (to tell binary search from a scan)."""
+
+    def __init__(self, items: list) -> None:
+        self._items = items
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i: int) -> Any:
+        self.reads += 1
+        return self._items[i]
+
+    def __iter__(self):
+        for item in self._items:
+            self.reads += 1
+            yield item
+
+
+def _check_logarithmic(fn: Callable, items: list, target: int, name: str, exercise: str) -> None:
+    """A big sorted input: the answer must come from O(log n) reads, as a segment's index has ~1M entries."""
+    seq = _CountingSequence(items)
+    call_learner(fn, seq, target, exercise=exercise, what=f"{name} on {len(items):,} entries")
+    budget = 4 * len(items).bit_length() + 4
+    if seq.reads > budget:
+        raise CheckFailed(f"{name} looked at {seq.reads:,} of {len(items):,} entries to answer one query; binary "
+                          f"search needs about {len(items).bit_length()}",
+                          case=f"{name}(<{len(items):,} sorted entries>, {target})", exercise=exercise,
+                          hint="halve the range at each step: compare with the middle entry")
+
+
 def _short(entries: list, limit: int = 6) -> str:
     return repr(entries) if len(entries) <= limit else repr(entries[:limit])[:-1] + f", ... ({len(entries)} in all)]"
 
@@ -71,6 +103,8 @@ def _check_lookup(fn: Callable, seed_list: list[int], exercise: str) -> None:
                               f"is at position {want}", case=f"lookup({entries}, target_offset={target})",
                               exercise=exercise,
                               hint="take the last entry whose offset is <= the target; with none, start at 0")
+    big = [(10 * i, 100 * i + 7) for i in range(100_000)]
+    _check_logarithmic(fn, big, 654_321, "lookup", exercise)
     for seed in seed_list:
         rng = random.Random(seed)
         calls: list[tuple] = []
@@ -128,6 +162,7 @@ def _check_segment(fn: Callable, seed_list: list[int], exercise: str) -> None:
                               f"(base offset {bases[want]})", case=f"choose_segment({bases}, offset={offset})",
                               exercise=exercise,
                               hint="the segment holding an offset is the last one whose base offset is <= it")
+    _check_logarithmic(fn, [1000 * i for i in range(100_000)], 12_345_678, "choose_segment", exercise)
     for seed in seed_list:
         rng = random.Random(seed)
 

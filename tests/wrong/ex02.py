@@ -31,6 +31,15 @@ def lookup(index, target_offset):
             hi = mid
     return index[lo - 1][1] if len(index) else 0
 '''),
+        ("a linear scan: right answers, but reads the whole index for every lookup", '''
+def lookup(index, target_offset):
+    best = 0
+    for offset, position in index:
+        if offset > target_offset:
+            break
+        best = position
+    return best
+'''),
         ("returns the entry's offset instead of its byte position", '''
 def lookup(index, target_offset):
     best = 0
@@ -55,6 +64,13 @@ def choose_segment(base_offsets, offset):
         if base >= offset:
             return i
     return len(base_offsets) - 1
+'''),
+        ("a linear scan from the newest segment back: right answers, reads every base offset", '''
+def choose_segment(base_offsets, offset):
+    for i in range(len(base_offsets) - 1, -1, -1):
+        if base_offsets[i] <= offset:
+            return i
+    return 0
 '''),
         ("always the active (last) segment", '''
 def choose_segment(base_offsets, offset):
