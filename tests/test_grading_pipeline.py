@@ -120,7 +120,7 @@ def test_reference_full_marks_blank_zero_and_every_wrong_implementation_loses_po
                     cells[0].source = items[k][1]
             _submit(course, f"wrong{k}", module, nb, name=name)
     # the instructor's whole pipeline, independent re-run included: a correct submission must not lose points there
-    assert pipeline.grade([module], student_timeout=600, root=course) == 0
+    assert pipeline.grade([module], student_timeout=600, root=course, release_first=False) == 0
     report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())}
     assert all(r["status"] == "ok" for r in report.values()), report
     assert not report["ref"]["flags"], f"the reference solution is flagged: {report['ref']['flags']}"

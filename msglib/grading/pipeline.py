@@ -275,6 +275,12 @@ def _test_cells_passed(nb) -> dict[str, bool]:
             and not c.metadata["nbgrader"].get("solution")}
 
 
+def _any_test_passed(root: Path, result: StudentResult) -> bool:
+    """Nothing to re-check when no test passed: the re-run can only take points away."""
+    return any(any(_test_cells_passed(nbformat.read(str(p), as_version=4)).values())
+               for p in _graded_notebooks(root, result.module, result.student))
+
+
 def verify_student(root: Path, result: StudentResult) -> list[str]:
     """Independent re-run: the test cells that passed for nbgrader but fail here (``notebook:grade_id``)."""
     lost = []
@@ -360,7 +366,7 @@ def export_grades(root: Path, out: Path, results: list[StudentResult]) -> Path:
 
 
 def grade(selected: list[str] | None = None, *, student_timeout: float = 900, verify: bool = True,
-          out: str = "grades", root: Path | None = None) -> int:
+          out: str = "grades", root: Path | None = None, release_first: bool = True) -> int:
     """Autograde ``submitted/<student>/<module>/`` for every student; see the module docstring."""
     root = root or find_root()
     submitted = root / "submitted"
@@ -377,7 +383,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     outdir = root / out
     logs = outdir / "logs"
     # the gradebook must know each assignment (generate_assignment writes it; the release is deterministic)
-    for m in mods:
+    for m in (mods if release_first else []):
         rc, text = nbgrader(["generate_assignment", m, "--force"], root)
         if rc != 0:
             print(text, file=sys.stderr)
@@ -396,7 +402,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                 mark = {"ok": "graded", "error": "ERROR", "timeout": "TIMEOUT"}[r.status]
                 print(f"{m}  {student:<24} {mark:<8} {r.seconds:6.1f}s  {r.detail}"
                       + (f"  [{len(r.flags)} flag(s)]" if r.flags else ""), flush=True)
-                if verify and r.status == "ok":
+                if verify and r.status == "ok" and _any_test_passed(root, r):
                     pending.append((r, pool.submit(verify_student, root, r)))
         for r, future in pending:
             r.overridden = future.result()
