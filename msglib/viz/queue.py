@@ -192,7 +192,7 @@ def explore_work_queue():
 
 # ====================================================================== module 09
 @figure
-def plot_backoff(retries: int = 8, base_ms: float = 100.0, cap_ms: float = 5_000.0, samples: int = 300,
+def plot_backoff(retries: int = 8, base_ms: float = 100.0, cap_ms: float = 5_000.0, samples: int = 200,
                  seed: int = 0):
     """The delay before each retry under the four jitter policies (dots = seeded draws, line = ceiling)."""
     import matplotlib.pyplot as plt
