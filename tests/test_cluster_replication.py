@@ -284,3 +284,12 @@ def test_replicas_keep_their_invariants_under_random_faults():
             assert row["hw"] >= last_leader_hw.get(key, 0), row
             last_leader_hw[key] = row["hw"]
     assert c.divergences() == []
+
+
+def test_a_broker_restarting_behind_a_slow_link_still_learns_the_metadata():
+    """Regression (seed 56): an old heartbeat answer arriving after a restart once made a broker skip
+    the metadata log, so it never rejoined and kept a stale tail."""
+    from msglib.cluster.scenario import run_scenario
+
+    r = run_scenario(56)
+    assert r.settled and not r.divergences and r.check.valid, r.summary()

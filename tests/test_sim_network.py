@@ -288,3 +288,14 @@ def test_history_records_pairs_prints_saves_and_loads(tmp_path):
         h.complete(h[2], 5.0, "ok")
     with pytest.raises(ValueError, match="runner"):
         h.replay()
+
+
+def test_a_restarted_node_does_not_receive_messages_sent_to_its_previous_life():
+    sim, net, (a, b, _) = make(latency_ms=(10.0, 10.0))
+    a.send("n1", "to the old process")
+    sim.run(until=2.0)
+    b.crash()
+    b.restart()
+    a.send("n1", "to the new one")
+    sim.run()
+    assert [m for *_, m in b.got] == ["to the new one"]

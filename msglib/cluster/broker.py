@@ -172,8 +172,8 @@ class Broker(Node):
 
     # -- metadata -------------------------------------------------------------------------
     def _on_heartbeat_response(self, src: str, resp: p.HeartbeatResponse) -> None:
-        if resp.metadata_offset <= self.metadata_offset:
-            return  # an old or duplicated answer
+        if resp.start_offset != self.metadata_offset or resp.metadata_offset <= self.metadata_offset:
+            return  # an answer to an older heartbeat (or a duplicate): not a continuation of what we have
         latest: dict[TopicPartition, PartitionState] = {}
         for st in resp.records:
             latest[st.tp] = st  # only the newest state of each partition matters

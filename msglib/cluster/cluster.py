@@ -81,20 +81,21 @@ class Cluster:
             self.wait_for_leaders(tps)
         return tps
 
+    def leaders_ready(self, tps: Iterable[TopicPartition]) -> bool:
+        """Every partition in ``tps`` has a leader that is up and knows it leads."""
+        for tp in tps:
+            st = self.controller.partitions[tp]
+            if st.leader == NO_LEADER or not self.brokers[st.leader].alive:
+                return False
+            part = self.brokers[st.leader].partitions.get(tp)
+            if part is None or not part.is_leader or part.leader_epoch != st.leader_epoch:
+                return False
+        return True
+
     def wait_for_leaders(self, tps: Iterable[TopicPartition], timeout_ms: float = 10_000.0) -> bool:
         """Run until every partition in ``tps`` has a leader that knows it leads."""
         tps = list(tps)
-
-        def ready() -> bool:
-            for tp in tps:
-                st = self.controller.partitions[tp]
-                if st.leader == NO_LEADER:
-                    return False
-                part = self.brokers[st.leader].partitions.get(tp)
-                if part is None or not part.is_leader or part.leader_epoch != st.leader_epoch:
-                    return False
-            return True
-        return self.sim.run_until(ready, until=self.sim.now + timeout_ms)
+        return self.sim.run_until(lambda: self.leaders_ready(tps), until=self.sim.now + timeout_ms)
 
     def producer(self, **configs: Any):
         from msglib.client.producer import KafkaProducer

@@ -103,7 +103,7 @@ class Controller(Node):
         if reg.fenced and hb.metadata_offset >= len(self.metadata_log):
             self._unfence(hb.broker_id)
         start = min(hb.metadata_offset, len(self.metadata_log))
-        self.send(src, p.HeartbeatResponse(self.metadata_log[start:], len(self.metadata_log), reg.fenced))
+        self.send(src, p.HeartbeatResponse(self.metadata_log[start:], start, len(self.metadata_log), reg.fenced))
 
     def _on_alter_partition(self, src: str, req: p.AlterPartition) -> None:
         st = self.partitions.get(req.tp)

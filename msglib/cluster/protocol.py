@@ -76,8 +76,9 @@ class BrokerHeartbeat:
 
 @dataclass
 class HeartbeatResponse:
-    records: list[PartitionState]
-    metadata_offset: int
+    records: list[PartitionState]  # the metadata log from start_offset on
+    start_offset: int
+    metadata_offset: int  # where the log ends
     fenced: bool
 
 

@@ -10,7 +10,10 @@ Delivery is FIFO per directed link by default, like a TCP connection: a
 message never overtakes an earlier one on the same link. Kafka's clients
 rely on that ordering (an idempotent producer pipelines up to five requests
 per connection). Loss models a dropped connection: the message is gone and the
-sender finds out only by a timeout.
+sender finds out only by a timeout. A message reaches the *incarnation* of its
+destination that was running when it was sent: a process that crashed and
+restarted does not get replies meant for its previous life (its connections
+died with it).
 
 A node's timers belong to one *incarnation* of the node: a crash kills them,
 as it kills a process's threads. A paused node (a long GC pause, SIGSTOP)
@@ -166,14 +169,17 @@ class Network:
             link = (src, dst)
             when = max(when, self._link_clock.get(link, 0.0))
             self._link_clock[link] = when
-        self.sim.at(when, self._deliver, src, dst, msg)
+        node = self.nodes.get(dst)
+        self.sim.at(when, self._deliver, src, dst, msg, node.incarnation if node is not None else -1)
 
-    def _deliver(self, src: str, dst: str, msg: Any) -> None:
+    def _deliver(self, src: str, dst: str, msg: Any, incarnation: int) -> None:
         if (src, dst) in self._blocked:  # cut while the message was on the wire
             self.stats["dropped_cut"] += 1
             return
         node = self.nodes.get(dst)
-        if node is None or not node.alive:
+        # A message goes to the process that was there when it was sent (its connection):
+        # if that process died meanwhile, a restarted one does not receive it.
+        if node is None or not node.alive or node.incarnation != incarnation:
             self.stats["dropped_dead"] += 1
             return
         self.stats["delivered"] += 1
