@@ -120,6 +120,7 @@ class App:
             self.consumer.subscribe([TOPIC], listener=listener)
         self.alive = True
         self.fault: GroupEvent | None = None      # a crash or pause armed for a coming record
+        self.frozen = False                       # inside a GC pause
         self.started = run.sim.now
         self._poll_count = -1
         self._index_in_batch = 0                 # which record of the current poll's batch this is
@@ -146,6 +147,9 @@ class App:
 
     def process(self, record: Any) -> None:
         """What the application does with one record (its "side effect" is recorded as processed)."""
+        if not hasattr(record, "offset") or not hasattr(record, "partition"):
+            raise TypeError(f"process() takes a record as poll() returned it (a ConsumerRecord), not "
+                            f"{type(record).__name__} {record!r}")
         fault = self._take_fault()
         run = self.run
         if fault is not None and fault.kind == "crash":
@@ -156,8 +160,14 @@ class App:
         if fault is not None and fault.kind == "pause":
             run.note(f"{self.name} stalls {fault.duration_ms:g} ms (GC pause) at "
                      f"{record.topic}-{record.partition}@{record.offset}")
+            # Frozen: no heartbeat, no message handled, this step does not go on. The other
+            # applications keep running meanwhile (they are other processes).
             self.consumer.node.pause()
-            run.sim.run(until=run.sim.now + fault.duration_ms)
+            self.frozen = True
+            end = run.sim.now + fault.duration_ms
+            while run.sim.now < end:
+                run.round(until=end)
+            self.frozen = False
             self.consumer.node.resume()
         run.processed.append(Processed(self.name, run.sim.now, record.partition, record.offset, record.value))
         if run.history is not None:
@@ -239,7 +249,8 @@ class GroupRun:
     def __init__(self, seed: int, *, partitions: int, records: int, produce_every_ms: float, burst: int,
                  consumer_config: dict, step: Step, restart_after_ms: float | None, history: History,
                  broker: LocalBroker | None, group_config: GroupConfig | None,
-                 validate_offset_commit: Callable | None, backend: str, commit_on_revoke: bool = False) -> None:
+                 validate_offset_commit: Callable | None, backend: str, commit_on_revoke: bool = False,
+                 log_config: Any = None, retention_every_ms: float = 100.0) -> None:
         self.seed = seed
         self.commit_on_revoke = commit_on_revoke
         self.step = step
@@ -257,8 +268,12 @@ class GroupRun:
         if backend == "local":
             self.broker = broker or LocalBroker(seed, fast=True, config=group_config, history=history,
                                                 validate_offset_commit=validate_offset_commit)
-            self.broker.create_topic(TOPIC, partitions)
+            options = {"config": log_config} if log_config is not None else {}
+            self.topic = self.broker.create_topic(TOPIC, partitions, **options)
             self.coordinator = self.broker.coordinator
+            if log_config is not None and (log_config.retention_bytes >= 0 or log_config.retention_ms >= 0):
+                self.retention_every_ms = retention_every_ms
+                self.broker.sim.schedule(retention_every_ms, self._retention)
         else:
             from msglib.cluster import Cluster, ClusterConfig
             from msglib.groups.coordinator import coordinator_for
@@ -274,6 +289,12 @@ class GroupRun:
         self.produce_every_ms = produce_every_ms
         self.burst = burst
         self.rng = self.sim.random("group-workload")
+
+    def _retention(self) -> None:
+        """The broker's retention check: old segments go, and the log start offset moves up."""
+        for log in self.topic.partitions:
+            log.apply_retention()
+        self.sim.schedule(self.retention_every_ms, self._retention)
 
     def note(self, what: str) -> None:
         self.notes.append((self.sim.now, what))
@@ -308,6 +329,9 @@ class GroupRun:
 
     def live(self) -> list[App]:
         return [a for a in self.apps if a.alive]
+
+    def runnable(self) -> list[App]:
+        return [a for a in self.apps if a.alive and not a.frozen]
 
     def _apply(self, event: GroupEvent) -> None:
         live = self.live()
@@ -356,35 +380,68 @@ class GroupRun:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, consumers: int, events: list[GroupEvent], duration_ms: float, drain_ms: float,
             tick_ms: float) -> GroupRunResult:
+        """Start ``consumers`` applications and production, apply ``events`` at their times, drain, judge."""
+        self.begin(consumers)
+        self.tick_ms = tick_ms
+        self.pending = sorted(events, key=lambda e: e.time)
+        deadline = self.start_ms + duration_ms + drain_ms
+        drained = False
+        while self.sim.now < deadline:
+            self.round()
+            if self.sim.now - self.start_ms >= duration_ms and not self.pending and self._drained():
+                drained = True
+                break
+        return self.result(events, drained)
+
+    def begin(self, consumers: int) -> None:
         for _ in range(consumers):
             self.start_app()
         if self.records:
             self.sim.schedule(0.0, self._produce, 0)
-        pending = sorted(events, key=lambda e: e.time)
-        start = self.sim.now
-        deadline = start + duration_ms + drain_ms
-        drained = False
-        while self.sim.now < deadline:
-            while pending and pending[0].time <= self.sim.now - start:
-                self._apply(pending.pop(0))
-            before = self.sim.now
-            for app in list(self.live()):
-                self._step(app)
-            if self.sim.now - start >= duration_ms and not pending and self._drained():
-                drained = True
+        self.start_ms = self.sim.now
+
+    tick_ms = 5.0
+    pending: list[GroupEvent] = []
+
+    def round(self, until: float | None = None) -> None:
+        """Apply the events that are due, then every running application takes one step
+        (time moves on by at least ``tick_ms``, without passing ``until``)."""
+        while self.pending and self.pending[0].time <= self.sim.now - self.start_ms:
+            self._apply(self.pending.pop(0))
+        before = self.sim.now
+        for app in self.runnable():
+            if until is not None and self.sim.now >= until:
                 break
-            if self.sim.now == before:
-                self.sim.run(until=self.sim.now + tick_ms)
+            self._step(app)
+        if self.sim.now == before:
+            step_to = self.sim.now + self.tick_ms
+            self.sim.run(until=step_to if until is None else min(step_to, until))
+
+    def advance(self, ms: float) -> None:
+        """Let the applications run for ``ms`` of simulated time (for interactive use)."""
+        end = self.sim.now + ms
+        while self.sim.now < end:
+            self.round()
+
+    def crash_now(self, app: App) -> None:
+        """Kill an application at once (between two records), as ``kill -9`` would."""
+        self.note(f"{app.name} is killed")
+        app.consumer.crash()
+        app.alive = False
+        self.ended[app.name] = (app.started, self.sim.now, "crashed")
+
+    def result(self, events: list[GroupEvent] = (), drained: bool = False) -> GroupRunResult:
+        ended = dict(self.ended)
         for app in self.apps:
-            self.ended.setdefault(app.name, (app.started, self.sim.now, "running" if app.alive else "crashed"))
+            ended.setdefault(app.name, (app.started, self.sim.now, "running" if app.alive else "crashed"))
         committed = {p: self.coordinator.committed(GROUP, TopicPartition(TOPIC, p)) for p in range(self.partitions)}
         return GroupRunResult(
             params={}, produced=sorted(self.produced, key=lambda x: x[2]), processed=self.processed,
             history=self.history, trace=list(self.coordinator.trace),
             assignment_logs={a.name: list(a.consumer.assignment_log) for a in self.apps},
-            app_spans=dict(self.ended), events=list(events), notes=self.notes, committed=committed,
+            app_spans=ended, events=list(events), notes=list(self.notes), committed=committed,
             end_offsets=self._end_offsets(), commit_failures=self.commit_failures, drained=drained,
-            duration_ms=self.sim.now - start, start_ms=start, broker=self.broker)
+            duration_ms=self.sim.now - self.start_ms, start_ms=self.start_ms, broker=self.broker)
 
     def _step(self, app: App) -> None:
         try:
@@ -423,10 +480,12 @@ def run_group(seed: int = 0, *, partitions: int = 4, records: int = 200, consume
               restart_after_ms: float | None = 200.0, consumer_config: dict | None = None,
               group_config: GroupConfig | None = None, validate_offset_commit: Callable | None = None,
               backend: str = "local", history: History | None = None, tick_ms: float = 5.0,
-              commit_on_revoke: bool = False) -> GroupRunResult:
+              commit_on_revoke: bool = False, log_config: Any = None) -> GroupRunResult:
     """One seeded run (see the module docstring). ``events="random"`` draws three crashes from the seed.
 
-    ``commit_on_revoke``: each application commits a partition's position in
+    ``log_config`` (local backend): the topic's LogConfig; with a retention limit, retention runs
+    every 100 ms, so slow groups find their committed offsets deleted. ``commit_on_revoke``: each
+    application commits a partition's position in
     ``on_partitions_revoked`` (what manual-commit applications do with
     cooperative rebalancing, where commits during a rebalance fail).
     """
@@ -448,7 +507,8 @@ def run_group(seed: int = 0, *, partitions: int = 4, records: int = 200, consume
     run = GroupRun(seed, partitions=partitions, records=records, produce_every_ms=every, burst=burst,
                    consumer_config=consumer_config or {}, step=step, restart_after_ms=restart_after_ms,
                    history=history, broker=None, group_config=group_config,
-                   validate_offset_commit=validate_offset_commit, backend=backend, commit_on_revoke=commit_on_revoke)
+                   validate_offset_commit=validate_offset_commit, backend=backend, commit_on_revoke=commit_on_revoke,
+                   log_config=log_config)
     result = run.run(consumers, events, duration_ms, drain_ms, tick_ms)
     result.params = params
     return result

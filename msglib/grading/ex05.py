@@ -1,0 +1,632 @@
+"""Checks for module 05 (consumer groups and offsets).
+
+Each learner function runs inside the real mechanism through a seam:
+
+* ``05-range_assign``     -- ``range_assign(partitions_per_topic, subscriptions)`` is the assignor
+  the group leader runs (``FunctionAssignor("range", fn)``) in live groups whose members come
+  and go; every assignment it makes is compared with Kafka's range assignor;
+* ``05-at_least_once`` / ``05-at_most_once`` -- ``step(consumer, process)`` is every consumer
+  application's loop body in seeded group runs (``msglib.groups.workload``) with clean joins and
+  leaves, crashes in the middle of a batch, GC pauses and coordinator outages; the verdict is
+  what was lost and what was processed twice;
+* ``05-commit_fencing``   -- ``validate_offset_commit(group, member_id, generation_id)`` decides
+  every OffsetCommit on the coordinator (``GroupCoordinator(validate_offset_commit=fn)``) while
+  zombies (paused members the group removed) come back and commit;
+* ``05-starting_offset``  -- ``starting_offset(committed, bounds, policy)`` places every consumer
+  on a newly assigned partition (``KafkaConsumer(reset_position=fn)``), after retention deleted
+  what a group had committed, for new groups, and for groups that are caught up;
+* ``05-lag``              -- ``consumer_lag(committed, log_start_offset, end_offset)`` is the lag
+  monitor's rule (``LagMonitor(lag_fn=fn)``) over runs with crashes and retention.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+from msglib.client.consumer import KafkaConsumer, PartitionBounds, starting_offset as reference_start
+from msglib.client.errors import OffsetOutOfRangeError
+from msglib.grading.core import CheckFailed, call_learner, quiet, require_callable, seeds
+from msglib.groups import (COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+                           FunctionAssignor, GroupState, LocalBroker, NoOffsetForPartitionError, Subscription,
+                           TopicPartition, problems, range_assign as reference_range)
+from msglib.groups.coordinator import Group, Member
+from msglib.groups.lag import LagMonitor, consumer_lag as reference_lag
+from msglib.groups.workload import GROUP, TOPIC, GroupEvent, GroupRun, GroupRunResult, at_least_once_step, run_group
+from msglib.log import LogConfig
+from msglib.sim.history import History
+
+EX_RANGE = "05-range_assign"
+EX_ALO = "05-at_least_once"
+EX_AMO = "05-at_most_once"
+EX_FENCE = "05-commit_fencing"
+EX_START = "05-starting_offset"
+EX_LAG = "05-lag"
+
+
+def _learner_error(exc: BaseException, fn: Callable, exercise: str, case: Any, seed: int | None) -> CheckFailed:
+    if isinstance(exc, NotImplementedError):
+        return CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet (it raised "
+                           "NotImplementedError)", exercise=exercise,
+                           hint="replace `raise NotImplementedError()` with your code")
+    return CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case, seed=seed, exercise=exercise)
+
+
+# ================================================================== exercise 1: the range assignor
+def _tp_name(tp: TopicPartition) -> str:
+    return f"{tp.topic}p{tp.partition}"
+
+
+def _show(assignment: dict) -> str:
+    return "{" + ", ".join(f"{m}: [{', '.join(_tp_name(tp) for tp in sorted(tps))}]"
+                           for m, tps in sorted(assignment.items())) + "}"
+
+
+def _normalize_assignment(result: Any, case: str, seed: int | None) -> dict[str, list[TopicPartition]]:
+    if not isinstance(result, dict):
+        raise CheckFailed(f"range_assign returned {type(result).__name__}; it must return a dict "
+                          "{member_id: [TopicPartition, ...]}", case=case, seed=seed, exercise=EX_RANGE)
+    out = {}
+    for m, tps in result.items():
+        try:
+            out[m] = sorted(TopicPartition(*tp) for tp in tps)
+        except TypeError:
+            raise CheckFailed(f"the value for member {m!r} is {tps!r}; it must be a list of "
+                              "TopicPartition(topic, partition)", case=case, seed=seed, exercise=EX_RANGE) from None
+    return out
+
+
+def _range_case(ppt: dict[str, int], subs: dict[str, list[str]]) -> str:
+    return f"range_assign({ppt}, {subs})"
+
+
+def _check_range_output(ppt: dict[str, int], subs: dict[str, list[str]], result: Any, seed: int | None,
+                        where: str = "") -> None:
+    case = _range_case(ppt, subs) + where
+    got = _normalize_assignment(result, case, seed)
+    full = {m: Subscription(tuple(ts)) for m, ts in subs.items()}
+    found = problems(ppt, full, got)
+    if found:
+        raise CheckFailed(f"the assignment is not valid: {found[0]}", case=case + f" returned {_show(got)}",
+                          seed=seed, exercise=EX_RANGE)
+    expected = reference_range(ppt, full)
+    if got != expected:
+        raise CheckFailed(f"you returned {_show(got)}; the range assignor gives {_show(expected)}", case=case,
+                          seed=seed, exercise=EX_RANGE,
+                          hint="per topic: sort the subscribed members by id (as strings), give each "
+                               "partitions // members consecutive partitions, and one more to the first "
+                               "partitions % members of them")
+
+
+RANGE_VISIBLE = [  # semantics reference section J: #102, #104, #106, #107, #108
+    ({"t": 7}, {"C0": ["t"], "C1": ["t"], "C2": ["t"]}),
+    ({"t0": 3, "t1": 3}, {"C0": ["t0", "t1"], "C1": ["t0", "t1"]}),
+    ({"t": 2}, {"C0": ["t"], "C1": ["t"], "C2": ["t"]}),
+    ({"t1": 3, "t2": 2}, {"c1": ["t1"], "c2": ["t1", "t2"], "c3": ["t1"]}),
+    ({"t": 3}, {"C2": ["t"], "C10": ["t"]}),
+]
+RANGE_HIDDEN = [  # #103, #105, one member, a topic nobody takes twice
+    ({"t": 10}, {"C0": ["t"], "C1": ["t"], "C2": ["t"]}),
+    ({"t0": 7, "t1": 7}, {"C0": ["t0", "t1"], "C1": ["t0", "t1"], "C2": ["t0", "t1"]}),
+    ({"t": 5}, {"only": ["t"]}),
+    ({"a": 4, "b": 1}, {"m1": ["b"], "m2": ["a"], "m3": ["a", "b"]}),
+]
+
+
+def _random_range_case(rng: random.Random) -> tuple[dict[str, int], dict[str, list[str]]]:
+    topics = {f"t{i}": rng.randint(1, 9) for i in range(rng.randint(1, 3))}
+    members = rng.sample([f"C{i}" for i in range(13)], rng.randint(1, 6))
+    subs = {m: sorted(rng.sample(sorted(topics), rng.randint(1, len(topics)))) for m in members}
+    return topics, subs
+
+
+def _range_unit(fn: Callable, ppt: dict[str, int], subs: dict[str, list[str]], seed: int | None = None) -> None:
+    result = call_learner(fn, dict(ppt), {m: list(ts) for m, ts in subs.items()}, exercise=EX_RANGE,
+                          what=_range_case(ppt, subs), seed=seed)
+    _check_range_output(ppt, subs, result, seed)
+
+
+def _range_live(fn: Callable, seed: int, consumers: int, partitions: tuple[int, int]) -> None:
+    """A live group on two topics: members join (some subscribed to one topic only) and leave; the leader
+    runs ``fn`` at every rebalance. Every assignment is checked, then every record must be consumed."""
+    calls: list[tuple[dict, dict, Any]] = []
+    errors: list[CheckFailed] = []
+
+    def recording(ppt: dict[str, int], subs: dict[str, list[str]]) -> Any:
+        try:
+            with quiet():
+                result = fn(dict(ppt), {m: list(ts) for m, ts in subs.items()})
+        except Exception as exc:  # reported after the run, with its input
+            errors.append(_learner_error(exc, fn, EX_RANGE, _range_case(ppt, subs) + " (in a live group)", seed))
+            raise
+        calls.append((ppt, subs, result))
+        return result
+
+    b = LocalBroker(seed, fast=True)
+    b.create_topic("orders", partitions[0])
+    b.create_topic("payments", partitions[1])
+    rng = random.Random(seed)
+    for i in range(60):
+        b.send(rng.choice(["orders", "payments"]), str(i).encode(), partition=None)
+    assignor = FunctionAssignor("range", recording, simple=True)
+    live: list[KafkaConsumer] = []
+
+    def join(k: int) -> None:
+        topics = ["orders", "payments"] if k % 3 else ["orders"]
+        live.append(b.consumer(*topics, group_id="g", client_id=f"c{k}", auto_offset_reset="earliest",
+                               partition_assignment_strategy=[assignor]))
+    seen: set[tuple[str, int, int]] = set()
+
+    def run(ms: float) -> None:
+        end = b.sim.now + ms
+        while b.sim.now < end:
+            for c in live:
+                for tp, recs in c.poll(0).items():
+                    seen.update((tp.topic, tp.partition, r.offset) for r in recs)
+            b.run(10)
+    try:
+        for k in range(1, consumers + 1):
+            join(k)
+            run(120)
+        run(300)
+        for c in live[::3]:
+            c.close()
+        live[:] = [c for c in live if not c._closed]
+        run(600)
+    except CheckFailed:
+        raise
+    except Exception as exc:
+        if errors:
+            raise errors[0] from None
+        raise _learner_error(exc, fn, EX_RANGE, "a live group", seed) from None
+    if errors:
+        raise errors[0]
+    if not calls:
+        raise CheckFailed("the group never ran your assignor", seed=seed, exercise=EX_RANGE)
+    for ppt, subs, result in calls:
+        _check_range_output(ppt, subs, result, seed, where=" (a rebalance of a live group)")
+    expected = {(tp, p, o) for tp in ("orders", "payments") for p in range(b.topics[tp].num_partitions)
+                for o in range(b.topics[tp].partitions[p].log_end_offset)}
+    if seen != expected:
+        missing = sorted(expected - seen)[:3]
+        raise CheckFailed(f"the live group never consumed some records, e.g. {missing}: a partition had no owner",
+                          seed=seed, exercise=EX_RANGE)
+
+
+def check_range_assign(range_assign: Callable, seed: int | None = None) -> None:
+    """Visible check: the examples of section J, then a live group of 4 members."""
+    require_callable(range_assign, "range_assign", EX_RANGE)
+    for ppt, subs in RANGE_VISIBLE:
+        _range_unit(range_assign, ppt, subs)
+    for s in ([seed] if seed is not None else seeds(EX_RANGE, 1)):
+        _range_live(range_assign, s, consumers=4, partitions=(5, 3))
+
+
+def hidden_range_assign(range_assign: Callable, seed: int | None = None) -> None:
+    """Hidden check: more examples, 200 seeded random groups, live groups of up to 12 members."""
+    require_callable(range_assign, "range_assign", EX_RANGE)
+    for ppt, subs in RANGE_HIDDEN:
+        _range_unit(range_assign, ppt, subs)
+    for s in ([seed] if seed is not None else seeds(EX_RANGE, 2, hidden=True)):
+        rng = random.Random(s)
+        for _ in range(100):
+            ppt, subs = _random_range_case(rng)
+            _range_unit(range_assign, ppt, subs, seed=s)
+        _range_live(range_assign, s, consumers=5 + s % 8, partitions=(3 + s % 6, 2 + s % 4))
+
+
+# ================================================================== exercises 2 and 3: the commit order
+GRACEFUL = [GroupEvent(300, "join"), GroupEvent(700, "leave", 0), GroupEvent(1_000, "join"),
+            GroupEvent(1_400, "leave", 1)]
+
+
+def _crashes(seed: int, n: int = 3) -> list[GroupEvent]:
+    rng = random.Random(f"05-crashes/{seed}")
+    return sorted((GroupEvent(round(rng.uniform(150, 1_500)), "crash", rng.randrange(8)) for _ in range(n)),
+                  key=lambda e: e.time)
+
+
+def _describe_run(r: GroupRunResult) -> str:
+    p = r.params
+    events = "; ".join(e.describe() for e in r.events) or "no faults"
+    return (f"{p['partitions']} partitions, {p['consumers']} consumers, {p['records']} records; {events}\n"
+            f"what happened:\n{r.story()}")
+
+
+def _run_step(fn: Callable, exercise: str, seed: int, events: list[GroupEvent], **kw: Any) -> GroupRunResult:
+    try:
+        with quiet():
+            return run_group(seed, events=events, step=fn, **kw)
+    except CheckFailed:
+        raise
+    except Exception as exc:
+        raise _learner_error(exc, fn, exercise, f"a group run with events {[e.describe() for e in events]}",
+                             seed) from None
+
+
+def _verdict(r: GroupRunResult, exercise: str, seed: int, *, clean: bool, allow_loss: bool,
+             allow_duplicates: bool) -> None:
+    story = _describe_run(r)
+    if r.lost and not r.drained and len(r.lost) > len(r.produced) // 4:
+        raise CheckFailed("the group stopped consuming: " + r.first_loss() + f". At the end the committed offsets "
+                          f"were {r.committed}, the partitions' ends {r.end_offsets}", case=story, seed=seed,
+                          exercise=exercise, hint="after a failed commit (CommitFailedError) the consumer rejoins "
+                                                  "the group at its next poll(): make sure every step polls")
+    checks = [("dup", not allow_duplicates or clean), ("loss", not allow_loss or clean)]
+    if exercise == EX_AMO:
+        checks.reverse()   # at-most-once: a duplicate is the worse news
+    for kind, enforced in checks:
+        if not enforced:
+            continue
+        if kind == "loss" and r.lost:
+            what = ("records were lost in a run without crashes: " if clean else "records were lost: ")
+            raise CheckFailed(what + r.first_loss(), case=story, seed=seed, exercise=exercise,
+                              hint="a record may only be committed once it has been processed" if not clean else
+                              "process every record poll() returns, in every partition")
+        if kind == "dup" and r.duplicated:
+            what = ("in a run without crashes, " if clean else "under crashes, ") + r.first_duplicate()
+            raise CheckFailed(what, case=story, seed=seed, exercise=exercise,
+                              hint="commit before processing, so a crash can never hand processed records to "
+                                   "the next owner" if not clean else
+                              "commit the positions after each batch (consumer.commit()), so whoever takes a "
+                              "partition over starts right after the last record you handled")
+    if not r.drained:
+        raise CheckFailed("the group never committed the end of the topic: after the last records were handled, "
+                          f"the committed offsets were {r.committed}, the ends {r.end_offsets}", case=story,
+                          seed=seed, exercise=exercise, hint="call consumer.commit() in every step that polled "
+                                                             "records")
+
+
+def _check_guarantee(fn: Callable, exercise: str, seed: int, events: list[GroupEvent], clean: bool,
+                     **kw: Any) -> None:
+    r = _run_step(fn, exercise, seed, events, **kw)
+    if exercise == EX_ALO:
+        _verdict(r, exercise, seed, clean=clean, allow_loss=False, allow_duplicates=True)
+    else:
+        _verdict(r, exercise, seed, clean=clean, allow_loss=True, allow_duplicates=False)
+
+
+def _hidden_guarantee(fn: Callable, exercise: str, seed: int | None) -> None:
+    for i, s in enumerate([seed] if seed is not None else seeds(exercise, 2, hidden=True)):
+        shape = dict(partitions=2 + s % 5, consumers=1 + s % 4, records=120 + s % 150,
+                     consumer_config={"max_poll_records": 3 + s % 20})
+        _check_guarantee(fn, exercise, s, GRACEFUL[: 2 + i % 3], True, **shape)
+        _check_guarantee(fn, exercise, s, _crashes(s, 3 + i), False, **shape)
+        zombie = [GroupEvent(400 + s % 500, "pause", s % 4, duration_ms=900), GroupEvent(1_200, "crash", 1)]
+        _check_guarantee(fn, exercise, s, zombie, False, **shape)
+        outage = [GroupEvent(500, "coordinator_crash", duration_ms=300), GroupEvent(800, "crash", 0)]
+        _check_guarantee(fn, exercise, s, outage, False, **shape)
+
+
+def check_at_least_once(step: Callable, seed: int | None = None) -> None:
+    """Visible check: clean joins and leaves (exactly once), then three crashes (nothing lost)."""
+    require_callable(step, "at_least_once", EX_ALO)
+    for s in ([seed] if seed is not None else seeds(EX_ALO, 1)):
+        _check_guarantee(step, EX_ALO, s, GRACEFUL, True)
+        _check_guarantee(step, EX_ALO, s, _crashes(s), False)
+
+
+def hidden_at_least_once(step: Callable, seed: int | None = None) -> None:
+    """Hidden check: varied groups, more crashes, zombies after GC pauses, a coordinator outage."""
+    require_callable(step, "at_least_once", EX_ALO)
+    _hidden_guarantee(step, EX_ALO, seed)
+
+
+def check_at_most_once(step: Callable, seed: int | None = None) -> None:
+    """Visible check: clean joins and leaves (exactly once), then three crashes (nothing twice)."""
+    require_callable(step, "at_most_once", EX_AMO)
+    for s in ([seed] if seed is not None else seeds(EX_AMO, 1)):
+        _check_guarantee(step, EX_AMO, s, GRACEFUL, True)
+        _check_guarantee(step, EX_AMO, s, _crashes(s), False)
+
+
+def hidden_at_most_once(step: Callable, seed: int | None = None) -> None:
+    require_callable(step, "at_most_once", EX_AMO)
+    _hidden_guarantee(step, EX_AMO, seed)
+
+
+# ================================================================== exercise 4: fencing commits
+S, P, C, E, D = (GroupState.STABLE, GroupState.PREPARING_REBALANCE, GroupState.COMPLETING_REBALANCE,
+                 GroupState.EMPTY, GroupState.DEAD)
+
+# (group state, group generation, members, request member id, request generation, expected)
+FENCING_VISIBLE = [
+    (S, 4, ["m1", "m2"], "m1", 4, None),
+    (S, 4, ["m1", "m2"], "m1", 3, ILLEGAL_GENERATION),
+    (S, 4, ["m1", "m2"], "m9", 4, UNKNOWN_MEMBER_ID),
+    (C, 4, ["m1", "m2"], "m1", 4, REBALANCE_IN_PROGRESS),
+    (P, 4, ["m1", "m2"], "m2", 4, None),
+    (E, 5, [], "", -1, None),
+    (D, 5, [], "m1", 5, COORDINATOR_NOT_AVAILABLE),
+]
+FENCING_HIDDEN = [
+    (S, 7, ["a"], "", -1, UNKNOWN_MEMBER_ID),        # no id, no generation, but the group has members
+    (E, 3, [], "a", 3, UNKNOWN_MEMBER_ID),           # a member id for a group that has none
+    (E, 3, [], "a", -1, None),                      # generation -1 on an Empty group: accepted, whatever the id
+    (C, 6, ["a", "b"], "b", 6, REBALANCE_IN_PROGRESS),
+    (C, 4, ["m1"], "m9", 4, UNKNOWN_MEMBER_ID),      # membership is checked before the state
+    (C, 4, ["m1"], "m1", 3, ILLEGAL_GENERATION),
+    (P, 4, ["m1"], "m1", 3, ILLEGAL_GENERATION),
+    (P, 4, ["m1"], "gone", 4, UNKNOWN_MEMBER_ID),    # removed, same generation number: still fenced
+    (S, 9, ["m1", "m2", "m3"], "m3", 9, None),
+    (S, 2, ["m1"], "m1", 3, ILLEGAL_GENERATION),     # from the future: also wrong
+    (D, 1, ["m1"], "m1", 1, COORDINATOR_NOT_AVAILABLE),
+    (D, 0, [], "", -1, COORDINATOR_NOT_AVAILABLE),
+]
+
+
+def _fencing_group(state: GroupState, generation: int, members: list[str]) -> Group:
+    g = Group("g", state=state, generation_id=generation)
+    for m in members:
+        g.members[m] = Member(m, None, "consumer", 10_000, 30_000, [])
+    return g
+
+
+def _fencing_case(state, generation, members, member_id, req_gen) -> str:
+    return (f"group state {state}, generation {generation}, members {members}; an OffsetCommit from "
+            f"member_id={member_id!r} with generation_id={req_gen}")
+
+
+def _fencing_unit(fn: Callable, cases: list) -> None:
+    for state, generation, members, member_id, req_gen, expected in cases:
+        case = _fencing_case(state, generation, members, member_id, req_gen)
+        got = call_learner(fn, _fencing_group(state, generation, members), member_id, req_gen, exercise=EX_FENCE,
+                           what=case)
+        if got != expected:
+            verdict = "accept it (None)" if expected is None else f"refuse it with {expected}"
+            raise CheckFailed(f"you returned {got!r}; the coordinator must {verdict}", case=case, exercise=EX_FENCE,
+                              hint="Dead first; then generation -1 on an Empty group is a consumer without "
+                                   "membership; otherwise the member must be known and on the group's generation; "
+                                   "and while CompletingRebalance, members must sync before they commit")
+
+
+def _guarded_validator(fn: Callable, seed: int, errors: list) -> Callable:
+    def validate(group: Group, member_id: str, generation_id: int) -> Any:
+        try:
+            with quiet():
+                return fn(group, member_id, generation_id)
+        except Exception as exc:
+            case = _fencing_case(group.state, group.generation_id, sorted(group.members), member_id, generation_id)
+            errors.append(_learner_error(exc, fn, EX_FENCE, case + " (in a live group)", seed))
+            return COORDINATOR_NOT_AVAILABLE
+    return validate
+
+
+def _fencing_live(fn: Callable, seed: int, events: list[GroupEvent], **kw: Any) -> None:
+    errors: list[CheckFailed] = []
+    r = run_group(seed, events=events, validate_offset_commit=_guarded_validator(fn, seed, errors), **kw)
+    if errors:
+        raise errors[0]
+    story = _describe_run(r)
+    for e in r.trace:
+        if e["event"] == "commit" and e["member"] and \
+                (e["member"] not in e["members"] or e["member_generation"] != e["generation"]):
+            why = "it had been removed from the group" if e["member"] not in e["members"] else \
+                f"it was on generation {e['member_generation']}, the group on {e['generation']}"
+            raise CheckFailed(f"at t={e['time']:.0f} ms a zombie's commit was accepted: {e['member']} committed "
+                              f"{e['offsets']} although {why}. Its partitions belong to someone else now, and this "
+                              "commit can move their offsets backwards (records processed again) or forwards "
+                              "(records never processed)", case=story, seed=seed, exercise=EX_FENCE)
+        if e["event"] == "commit rejected" and e["member"] in e["members"] and \
+                e["member_generation"] == e["generation"] and e["state"] in (str(S), str(P)):
+            raise CheckFailed(f"at t={e['time']:.0f} ms a commit from a current member ({e['member']}, generation "
+                              f"{e['generation']}, group {e['state']}) was refused with {e['error']}: it owns those "
+                              "partitions, and its processed records will be processed again", case=story,
+                              seed=seed, exercise=EX_FENCE)
+    if r.lost:
+        raise CheckFailed("records were lost: " + r.first_loss(), case=story, seed=seed, exercise=EX_FENCE)
+
+
+def check_commit_fencing(validate_offset_commit: Callable, seed: int | None = None) -> None:
+    """Visible check: the cases of section I#95, then a group where a paused member comes back as a zombie."""
+    require_callable(validate_offset_commit, "validate_offset_commit", EX_FENCE)
+    _fencing_unit(validate_offset_commit, FENCING_VISIBLE)
+    for s in ([seed] if seed is not None else seeds(EX_FENCE, 1)):
+        _fencing_live(validate_offset_commit, s, [GroupEvent(500, "pause", 0, duration_ms=1_000)])
+        _fencing_live(validate_offset_commit, s, GRACEFUL)
+
+
+def hidden_commit_fencing(validate_offset_commit: Callable, seed: int | None = None) -> None:
+    require_callable(validate_offset_commit, "validate_offset_commit", EX_FENCE)
+    _fencing_unit(validate_offset_commit, FENCING_HIDDEN)
+    for i, s in enumerate([seed] if seed is not None else seeds(EX_FENCE, 2, hidden=True)):
+        pauses = [GroupEvent(300 + s % 700, "pause", s % 3, duration_ms=700 + s % 900),
+                  GroupEvent(900 + s % 300, "pause", 1 + s % 3, duration_ms=800)]
+        _fencing_live(validate_offset_commit, s, pauses, consumers=2 + i, partitions=3 + s % 4)
+        _fencing_live(validate_offset_commit, s, GRACEFUL + [GroupEvent(1_200, "crash", 0)], consumers=3)
+
+
+# ================================================================== exercise 5: where a consumer starts
+B = PartitionBounds
+START_VISIBLE = [
+    (None, B(0, 10, 10), "earliest"), (None, B(0, 10, 10), "latest"), (6, B(0, 10, 10), "earliest"),
+    (6, B(0, 10, 10), "none"), (2, B(5, 10, 10), "earliest"), (2, B(5, 10, 10), "latest"),
+    (10, B(0, 10, 10), "earliest"), (None, B(0, 10, 10), "none"), (2, B(5, 10, 10), "none"),
+]
+START_HIDDEN = [
+    (14, B(0, 10, 10), "earliest"), (14, B(0, 10, 10), "latest"), (5, B(5, 10, 10), "latest"),
+    (12, B(0, 10, 15), "earliest"),            # above the high-water mark but in the log: stay
+    (None, B(3, 10, 15), "latest"),            # latest is the high-water mark, not the log end
+    (16, B(3, 10, 15), "latest"), (0, B(0, 0, 0), "latest"), (None, B(7, 7, 7), "earliest"),
+    (4, B(5, 5, 5), "earliest"), (None, B(5, 5, 5), "none"), (99, B(0, 3, 3), "none"),
+]
+
+
+def _start_case(committed, bounds, policy) -> str:
+    return (f"starting_offset(committed={committed}, bounds=PartitionBounds(log_start_offset="
+            f"{bounds.log_start_offset}, high_watermark={bounds.high_watermark}, log_end_offset="
+            f"{bounds.log_end_offset}), policy={policy!r})")
+
+
+def _start_unit(fn: Callable, cases: list) -> None:
+    for committed, bounds, policy in cases:
+        case = _start_case(committed, bounds, policy)
+        try:
+            expected: Any = reference_start(committed, bounds, policy)
+        except (NoOffsetForPartitionError, OffsetOutOfRangeError) as exc:
+            expected = type(exc)
+        try:
+            with quiet():
+                got: Any = fn(committed, bounds, policy)
+        except (NoOffsetForPartitionError, OffsetOutOfRangeError) as exc:
+            got = type(exc)
+        except Exception as exc:
+            raise _learner_error(exc, fn, EX_START, case, None) from None
+        if got != expected:
+            said = f"raised {got.__name__}" if isinstance(got, type) else f"returned {got!r}"
+            want = f"raise {expected.__name__}" if isinstance(expected, type) else f"return {expected}"
+            raise CheckFailed(f"you {said}; a consumer must {want}", case=case, exercise=EX_START,
+                              hint="a committed offset is used if log_start_offset <= committed <= log_end_offset; "
+                                   "otherwise earliest -> log start, latest -> high-water mark, none -> raise "
+                                   "(NoOffsetForPartitionError without a commit, OffsetOutOfRangeError with one)")
+
+
+def _start_live(fn: Callable, seed: int) -> None:
+    """Real consumers placed by ``fn``: after retention, for a caught-up group, for new groups."""
+    b = LocalBroker(seed, fast=True)
+    topic = b.create_topic("t", 1, config=LogConfig(segment_bytes=250, retention_bytes=500))
+    tp = TopicPartition("t", 0)
+    rng = random.Random(seed)
+    for i in range(30 + rng.randrange(20)):
+        b.send("t", f"{i:04d}".encode() * 3)
+    old = b.consumer(group_id="slow", enable_auto_commit=False)
+    old.assign([tp])
+    old.commit({tp: 1 + rng.randrange(3)})
+    caught_up = b.consumer(group_id="done", enable_auto_commit=False)
+    caught_up.assign([tp])
+    caught_up.commit({tp: topic[0].log_end_offset})
+    middle = b.consumer(group_id="middle", enable_auto_commit=False)
+    middle.assign([tp])
+    topic[0].apply_retention()
+    start, end = topic[0].log_start_offset, topic[0].log_end_offset
+    mid = (start + end) // 2
+    middle.commit({tp: mid})
+    scenarios = [
+        ("slow", "earliest", start, "the group 'slow' committed an offset that retention has deleted since"),
+        ("done", "earliest", end, "the group 'done' has consumed everything (committed = log end)"),
+        ("middle", "latest", mid, "the group 'middle' committed an offset still in the log"),
+        ("new-a", "earliest", start, "a brand-new group, auto_offset_reset='earliest'"),
+        ("new-b", "latest", end, "a brand-new group, auto_offset_reset='latest'"),
+    ]
+    for group, policy, expected, story in scenarios:
+        c = b.consumer(group_id=group, auto_offset_reset=policy, reset_position=fn, enable_auto_commit=False)
+        c.assign([tp])
+        try:
+            with quiet():
+                records = c.poll(timeout_ms=200).get(tp, [])
+                position = c.position(tp)
+        except CheckFailed:
+            raise
+        except Exception as exc:
+            raise _learner_error(exc, fn, EX_START, story, seed) from None
+        first = records[0].offset if records else position
+        case = f"{story}; the log holds offsets {start}..{end - 1}"
+        if first != expected:
+            raise CheckFailed(f"the consumer started at offset {first}; it should start at {expected}", case=case,
+                              seed=seed, exercise=EX_START)
+    n = b.consumer(group_id="strict", auto_offset_reset="none", reset_position=fn)
+    n.assign([tp])
+    try:
+        with quiet():
+            n.poll(timeout_ms=100)
+    except NoOffsetForPartitionError:
+        pass
+    except Exception as exc:
+        raise _learner_error(exc, fn, EX_START, "a new group with auto_offset_reset='none'", seed) from None
+    else:
+        raise CheckFailed("a consumer of a new group with auto_offset_reset='none' started reading; it must raise "
+                          "NoOffsetForPartitionError instead of guessing", seed=seed, exercise=EX_START)
+
+
+def check_starting_offset(starting_offset: Callable, seed: int | None = None) -> None:
+    """Visible check: the rule on nine cases, then real consumers of five groups."""
+    require_callable(starting_offset, "starting_offset", EX_START)
+    _start_unit(starting_offset, START_VISIBLE)
+    for s in ([seed] if seed is not None else seeds(EX_START, 1)):
+        _start_live(starting_offset, s)
+
+
+def hidden_starting_offset(starting_offset: Callable, seed: int | None = None) -> None:
+    require_callable(starting_offset, "starting_offset", EX_START)
+    _start_unit(starting_offset, START_HIDDEN)
+    for s in ([seed] if seed is not None else seeds(EX_START, 3, hidden=True)):
+        _start_live(starting_offset, s)
+        rng = random.Random(s)
+        cases = []
+        for _ in range(60):
+            lo = rng.randrange(0, 50)
+            hw = lo + rng.randrange(0, 30)
+            leo = hw + rng.choice([0, 0, rng.randrange(0, 5)])
+            committed = rng.choice([None, rng.randrange(0, leo + 10)])
+            cases.append((committed, B(lo, hw, leo), rng.choice(["earliest", "latest", "none"])))
+        _start_unit(starting_offset, cases)
+
+
+# ================================================================== exercise 6: lag
+LAG_VISIBLE = [(None, 0, 10), (4, 0, 10), (10, 0, 10), (None, 3, 10), (1, 3, 10), (3, 3, 3)]
+LAG_HIDDEN = [(12, 0, 10), (None, 0, 0), (0, 0, 0), (2, 5, 5), (5, 5, 9), (None, 20, 25), (24, 20, 25)]
+
+
+def _lag_case(committed, start, end) -> str:
+    return f"consumer_lag(committed={committed}, log_start_offset={start}, end_offset={end})"
+
+
+def _lag_unit(fn: Callable, cases: list, seed: int | None = None, where: str = "") -> None:
+    for committed, start, end in cases:
+        case = _lag_case(committed, start, end) + where
+        got = call_learner(fn, committed, start, end, exercise=EX_LAG, what=case, seed=seed)
+        expected = reference_lag(committed, start, end)
+        if got != expected or isinstance(got, bool):
+            raise CheckFailed(f"you returned {got!r}; the lag is {expected}", case=case, seed=seed, exercise=EX_LAG,
+                              hint="records the group still has to consume: end - committed, never below 0; "
+                                   "with nothing committed (None) or a commit below the log start, every record "
+                                   "still in the log counts (end - log_start_offset)")
+
+
+def _lag_live(fn: Callable, seed: int) -> None:
+    """Your rule as a lag monitor's (``LagMonitor(lag_fn=...)``) over a run with a crash, a slow restart
+    and retention deleting what the group has not consumed yet."""
+    problems_found: list[CheckFailed] = []
+
+    def learner_rule(committed, start, end):
+        case = _lag_case(committed, start, end) + " (a sample of a live lag monitor)"
+        expected = reference_lag(committed, start, end)
+        try:
+            with quiet():
+                got = fn(committed, start, end)
+        except Exception as exc:
+            problems_found.append(_learner_error(exc, fn, EX_LAG, case, seed))
+            return expected
+        if (got != expected or isinstance(got, bool)) and not problems_found:
+            problems_found.append(CheckFailed(f"you returned {got!r}; the lag is {expected}", case=case, seed=seed,
+                                              exercise=EX_LAG))
+        return got if isinstance(got, int) else expected
+    run = GroupRun(seed, partitions=2, records=200, produce_every_ms=30, burst=6, consumer_config={},
+                   step=at_least_once_step, restart_after_ms=700, history=History(), broker=None, group_config=None,
+                   validate_offset_commit=None, backend="local",
+                   log_config=LogConfig(segment_bytes=300, retention_bytes=700))
+    monitor = LagMonitor(run.broker, run.coordinator, GROUP, [TopicPartition(TOPIC, p) for p in range(2)],
+                         interval_ms=25, lag_fn=learner_rule).start()
+    run.run(1, [GroupEvent(250, "crash", 0)], 1_000, 3_000, 5.0)
+    monitor.stop()
+    if problems_found:
+        raise problems_found[0]
+
+
+def check_lag(consumer_lag: Callable, seed: int | None = None) -> None:
+    """Visible check: six cases, then every sample of a lag monitor over a run with a crash and retention."""
+    require_callable(consumer_lag, "consumer_lag", EX_LAG)
+    _lag_unit(consumer_lag, LAG_VISIBLE)
+    for s in ([seed] if seed is not None else seeds(EX_LAG, 1)):
+        _lag_live(consumer_lag, s)
+
+
+def hidden_lag(consumer_lag: Callable, seed: int | None = None) -> None:
+    require_callable(consumer_lag, "consumer_lag", EX_LAG)
+    _lag_unit(consumer_lag, LAG_HIDDEN)
+    for s in ([seed] if seed is not None else seeds(EX_LAG, 2, hidden=True)):
+        _lag_live(consumer_lag, s)
+
+
+__all__ = ["check_range_assign", "hidden_range_assign", "check_at_least_once", "hidden_at_least_once",
+           "check_at_most_once", "hidden_at_most_once", "check_commit_fencing", "hidden_commit_fencing",
+           "check_starting_offset", "hidden_starting_offset", "check_lag", "hidden_lag"]
