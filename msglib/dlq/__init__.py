@@ -7,6 +7,7 @@ Read it in this order:
 * ``retry.py``        -- one consumer retrying with backoff, then the DLQ (Celery-style)
 * ``retry_topics.py`` -- non-blocking retries through ``main-retry-1000``... ``main-dlt`` on msglib.log
 * ``deadletters.py``  -- the DLQ you work in: inspect, redrive, alert on depth
+* ``sequenced.py``    -- a DLQ that parks per key, so each key's order survives failures
 
 RabbitMQ's dead-letter exchanges (``x-death``) and SQS's redrive policy live
 with their brokers in :mod:`msglib.queue`. :func:`msglib.check.dlq.check_dlq`
@@ -20,6 +21,7 @@ from msglib.dlq.classify import (DeserializationError, ExceptionClassifier, Http
 from msglib.dlq.deadletters import Alert, DeadLetter, DeadLetterQueue, DepthAlarm
 from msglib.dlq.retry import Plan, RetryMessage, RetryProcessor, ScriptedHandler, make_workload, run_workload
 from msglib.dlq.retry_topics import RetryRecord, RetryTopicPipeline, RetryTopology, route_failure
+from msglib.dlq.sequenced import Parked, SequencedDeadLetterQueue, SequencedProcessor
 
 __all__ = [
     "Backoff", "ExponentialBackoff", "FixedBackoff", "celery_countdown", "decorrelated_jitter", "equal_jitter",
@@ -29,4 +31,5 @@ __all__ = [
     "Alert", "DeadLetter", "DeadLetterQueue", "DepthAlarm",
     "Plan", "RetryMessage", "RetryProcessor", "ScriptedHandler", "make_workload", "run_workload",
     "RetryRecord", "RetryTopicPipeline", "RetryTopology", "route_failure",
+    "Parked", "SequencedDeadLetterQueue", "SequencedProcessor",
 ]
