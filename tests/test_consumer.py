@@ -389,3 +389,17 @@ def test_cluster_consumer_survives_a_leader_crash(cluster):
     p.flush()
     later = [r.value for r in drain(c, polls=40, timeout_ms=50)]
     assert first + later == list(range(0, 30, 2)) + list(range(30, 40))
+
+
+def test_offsets_for_times_on_a_local_topic():
+    b = LocalBroker(seed=1, fast=True)
+    b.create_topic("t", 1)
+    for i in range(5):
+        b.send("t", b"x", timestamp=1_000 * i)
+    c = b.consumer()
+    c.assign([TP0])
+    found = c.offsets_for_times({TP0: 2_500})
+    assert found[TP0].offset == 3 and found[TP0].timestamp == 3_000
+    assert c.offsets_for_times({TP0: 10_000}) == {TP0: None}
+    with pytest.raises(ValueError):
+        c.offsets_for_times({TP0: -5})

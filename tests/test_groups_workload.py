@@ -130,3 +130,17 @@ def test_lag_monitor_rises_while_a_member_is_down_and_drains_to_zero():
     total = monitor.total()
     assert result.drained and total[-1][1] == 0
     assert max(lag for t, lag in total if 200 < t < 600) > max(lag for t, lag in total if t < 150)
+
+
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_no_partition_ever_has_two_owners_under_churn_without_pauses(strategy):
+    for seed in range(3):
+        events = random_events(seed, 2_000, kinds=("join", "leave", "crash"), count=6)
+        r = run_group(seed, events=events, consumers=2, partitions=5, commit_on_revoke=True,
+                      consumer_config={"partition_assignment_strategy": [strategy]})
+        assert r.lost == [], r.story()
+        spans = ownership_intervals(r)
+        for p in range(5):
+            mine = sorted((s, e, a) for a, q, s, e in spans if q == p and e > s)
+            for (s1, e1, a1), (s2, e2, a2) in zip(mine, mine[1:]):
+                assert e1 <= s2, f"P{p} owned by {a1} and {a2} at once ({s2:.0f}..{e1:.0f} ms), seed {seed}"

@@ -89,6 +89,8 @@ ConsumerRecord = namedtuple("ConsumerRecord", [
     "topic", "partition", "leader_epoch", "offset", "timestamp", "timestamp_type", "key", "value", "headers",
     "checksum", "serialized_key_size", "serialized_value_size", "serialized_header_size"])
 
+OffsetAndTimestamp = namedtuple("OffsetAndTimestamp", ["offset", "timestamp", "leader_epoch"])
+
 PartitionBounds = namedtuple("PartitionBounds", ["log_start_offset", "high_watermark", "log_end_offset"])
 PartitionBounds.__doc__ = """Where a partition's log stands: the first offset still readable, the end consumers
 may read to (the high-water mark), and the end of the log (the next offset to be written)."""
@@ -607,6 +609,24 @@ class KafkaConsumer:
         """The high-water mark of each partition (the LSO under read_committed)."""
         return {tp: self._visible_end(b) for tp, b in self._bounds(partitions, timeout_ms).items()}
 
+    def offsets_for_times(self, timestamps: dict) -> dict:
+        """``{tp: OffsetAndTimestamp(offset, timestamp, leader_epoch) or None}``: the earliest record of each
+        partition with a timestamp >= the one given. (LocalBroker/Topic only: msglib's brokers do not
+        serve ListOffsets by timestamp yet.)"""
+        self._check_open()
+        if not isinstance(self._fetcher, _TopicFetcher):
+            raise NotImplementedError("offsets_for_times needs ListOffsets by timestamp, which msglib's simulated "
+                                      "brokers do not serve yet; it works on a LocalBroker or a Topic")
+        out = {}
+        for tp, ts in timestamps.items():
+            tp = TopicPartition(*tp)
+            if not isinstance(ts, int) or ts < 0:
+                raise ValueError(f"timestamps must be ints >= 0 (ms), got {ts!r} for {tp}")
+            log = self._fetcher._log(tp)
+            found = log.offsets_for_times(ts) if log is not None else None
+            out[tp] = None if found is None else OffsetAndTimestamp(found[0], found[1], -1)
+        return out
+
     def highwater(self, partition: TopicPartition) -> int | None:
         """The high-water mark the last fetch of ``partition`` saw (None before the first)."""
         return self._highwater.get(TopicPartition(*partition))
@@ -1058,5 +1078,5 @@ class _ClusterFetcher(_Fetcher):
         self._finish(entry, msg, bounds)
 
 
-__all__ = ["KafkaConsumer", "ConsumerRecord", "ConsumerRebalanceListener", "PartitionBounds", "starting_offset",
+__all__ = ["KafkaConsumer", "ConsumerRecord", "OffsetAndTimestamp", "ConsumerRebalanceListener", "PartitionBounds", "starting_offset",
            "OffsetAndMetadata", "TopicPartition", "DEFAULT_CONFIG"]
