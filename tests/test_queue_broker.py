@@ -577,3 +577,34 @@ def test_same_seed_same_trace():
         b.sim.run()
         return b.events, [d.body for d in got]
     assert run() == run()
+
+
+def test_at_least_once_dead_lettering_keeps_the_message_until_the_target_takes_it():  # [12]
+    b = make()
+    args = {"x-queue-type": "quorum", "x-overflow": "reject-publish", "x-dead-letter-exchange": "dlx",
+            "x-dead-letter-strategy": "at-least-once"}
+    b.declare_queue("work", args)
+    b.publish("", "work", "x")
+    b.nack(b.get("work").delivery_tag, requeue=False)
+    assert b.queues["work"].messages_dlx == 1 and not b.queues["work"].dropped   # the DLX does not exist yet
+    b.sim.run(until=5_000)
+    b.declare_exchange("dlx", "fanout")
+    b.declare_queue("dead", {"x-max-length": 0, "x-overflow": "reject-publish"})
+    b.bind("dead", "dlx")
+    b.sim.run(until=10_000)
+    assert b.queues["work"].messages_dlx == 1            # the target is full: still held, still retried
+    b.delete_queue("dead")
+    b.declare_queue("dead")
+    b.bind("dead", "dlx")
+    b.sim.run(until=12_000)
+    assert b.queues["work"].messages_dlx == 0
+    [msg] = b.queues["dead"].ready_messages()
+    assert msg.headers["x-death"][0]["count"] == 1       # one death, however many tries it took
+
+
+def test_at_least_once_needs_quorum_and_reject_publish():
+    b = make()
+    with pytest.raises(PreconditionFailed, match="reject-publish"):
+        b.declare_queue("q", {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once"})
+    with pytest.raises(PreconditionFailed, match="at-most-once"):
+        b.declare_queue("q", {"x-dead-letter-strategy": "maybe"})

@@ -30,6 +30,8 @@ Queue arguments (``declare_queue(name, arguments={...})``), as RabbitMQ names th
 ``x-dead-letter-routing-key`` their routing key (default: the original keys)
 ``x-delivery-limit``       quorum queues: returns allowed before dead-lettering
                            (default 20; -1 = no limit)
+``x-dead-letter-strategy`` ``at-most-once`` (default: drop if the DLX cannot take it) or
+                           ``at-least-once`` (quorum + ``reject-publish``: keep and retry)
 ========================== ===================================================
 
 Everything runs on a :class:`msglib.sim.Simulation`: deliveries, TTLs and
@@ -56,7 +58,7 @@ DEFAULT_QUORUM_DELIVERY_LIMIT = 20   # RabbitMQ 4.0 and later
 # arguments a queue accepts: name -> check of the value
 _NON_NEGATIVE = ("message-ttl", "expires", "max-length")
 QUEUE_ARGUMENTS = ("queue-type", "message-ttl", "expires", "max-length", "overflow", "dead-letter-exchange",
-                   "dead-letter-routing-key", "delivery-limit")
+                   "dead-letter-routing-key", "delivery-limit", "dead-letter-strategy")
 
 
 class BrokerError(Exception):
@@ -141,6 +143,7 @@ class Queue:
                                       "requeued": 0}
         self.dead_lettered: dict[str, int] = {}    # reason -> count (sent to the DLX)
         self.dropped: dict[str, int] = {}          # reason -> count (no DLX, cycle, missing DLX...)
+        self.messages_dlx = 0                      # at-least-once: dead letters waiting for their target
         self._dispatch_pending = False
 
     # -- settings: a queue argument wins over a policy -------------------------------
@@ -197,6 +200,8 @@ class Broker:
     seams module 01's exercises plug into. ``trace=True`` records every
     step in ``broker.events`` as ``(time, kind, queue, message_id, detail)``.
     """
+
+    DLX_RETRY_MS = 1_000.0     # at-least-once dead-lettering: how often a refused dead letter is retried
 
     def __init__(self, sim: Simulation | None = None, *, topic_matcher: TopicMatcher = topic_matches,
                  dispatcher: Dispatcher = round_robin, delivery_delay_ms: float = 0.0,
@@ -408,14 +413,23 @@ class Broker:
 
     # ------------------------------------------------------------------ dead letters
     def _dead_letter(self, q: Queue, msg: Message, reason: str) -> None:
-        """``msg`` leaves ``q`` for ``reason``: republish it to the queue's DLX, or drop it."""
+        """``msg`` leaves ``q`` for ``reason``: republish it to the queue's DLX, or drop it.
+
+        At-most-once (the default): if the DLX is missing or routes nowhere,
+        the message is dropped and counted. At-least-once
+        (``x-dead-letter-strategy``): the source queue keeps it and tries
+        again every ``DLX_RETRY_MS`` until every target queue took it. A
+        target that took it on an earlier try then holds a duplicate.
+        """
         dlx = q.setting("dead-letter-exchange")
         if dlx is None:
             q.dropped[reason] = q.dropped.get(reason, 0) + 1
             self._log("dropped", q.name, msg, reason=reason)
             return
-        ex = self.exchanges.get(dlx)
-        if ex is None:                               # at-most-once dead-lettering: lost, but counted
+        # like RabbitMQ, at-least-once applies only to quorum queues with reject-publish (else at-most-once)
+        at_least_once = (q.setting("dead-letter-strategy", "at-most-once") == "at-least-once"
+                         and q.type == "quorum" and q.setting("overflow") == "reject-publish")
+        if dlx not in self.exchanges and not at_least_once:   # lost, but counted
             q.dropped["dlx-missing"] = q.dropped.get("dlx-missing", 0) + 1
             self._log("dropped", q.name, msg, reason=reason, why=f"dead-letter exchange {dlx!r} does not exist")
             return
@@ -430,9 +444,14 @@ class Broker:
         msg.exchange = dlx
         msg.delivery_count = 0
         msg.headers.pop("x-delivery-count", None)
-        targets = self._route(ex, keys, msg.headers)
-        self._log("dead-lettered", q.name, msg, reason=reason, exchange=dlx, to=targets)
-        if not targets:
+        self._forward_dead_letter(q, msg, keys, at_least_once)
+
+    def _forward_dead_letter(self, q: Queue, msg: Message, keys: list[str], at_least_once: bool) -> None:
+        ex = self.exchanges.get(msg.exchange)
+        targets = self._route(ex, keys, msg.headers) if ex is not None else []
+        self._log("dead-lettered", q.name, msg, exchange=msg.exchange, to=targets)
+        refused = not targets
+        if not targets and not at_least_once:
             q.dropped["dlx-unroutable"] = q.dropped.get("dlx-unroutable", 0) + 1
         for name in targets:
             target = self.queues[name]
@@ -441,7 +460,17 @@ class Broker:
                 self._log("dropped", name, msg, reason="cycle")
                 continue
             target.stats["published"] += 1
-            self._enqueue(target, msg.copy())
+            if not self._enqueue(target, msg.copy()):
+                refused = True
+        if refused and at_least_once:
+            q.messages_dlx += 1                    # still the source queue's responsibility
+            self.sim.schedule(self.DLX_RETRY_MS, self._retry_dead_letter, q, msg, keys)
+
+    def _retry_dead_letter(self, q: Queue, msg: Message, keys: list[str]) -> None:
+        if q.deleted:
+            return
+        q.messages_dlx -= 1
+        self._forward_dead_letter(q, msg, keys, True)
 
     # ------------------------------------------------------------------ consumers
     def consume(self, queue: str, callback: Callable[[Delivery], Any], *, prefetch: int = 0,
@@ -692,6 +721,15 @@ def _validate_arguments(name: str, arguments: dict) -> None:
     if arguments.get("x-overflow", "drop-head") not in OVERFLOW_MODES:
         raise PreconditionFailed(f"queue {name!r}: x-overflow must be one of {OVERFLOW_MODES}, "
                                  f"got {arguments['x-overflow']!r}")
+    strategy = arguments.get("x-dead-letter-strategy")
+    if strategy is not None:
+        if strategy not in ("at-most-once", "at-least-once"):
+            raise PreconditionFailed(f"queue {name!r}: x-dead-letter-strategy is 'at-most-once' or 'at-least-once', "
+                                     f"got {strategy!r}")
+        if strategy == "at-least-once" and (qtype != "quorum" or arguments.get("x-overflow") != "reject-publish"):
+            raise PreconditionFailed(f"queue {name!r}: at-least-once dead-lettering needs a quorum queue with "
+                                     "'x-overflow': 'reject-publish' (so the source can refuse new messages while "
+                                     "it holds dead letters)")
     if "x-delivery-limit" in arguments:
         if qtype != "quorum":
             raise PreconditionFailed(f"queue {name!r}: x-delivery-limit needs a quorum queue; add "
