@@ -317,7 +317,6 @@ class KafkaConsumer:
         self._subscription = None
         self._pattern = None
         self._user_assignment = False
-        self._previous_assignment = []
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Consume exactly these partitions, without group membership (no rebalances)."""
@@ -342,7 +341,6 @@ class KafkaConsumer:
         return set(self._assignment)
 
     # ------------------------------------------------------------------ rebalance callbacks (from membership.py)
-    _previous_assignment: list[TopicPartition] = []
 
     def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
         self._assignment = sorted(set(tps))
@@ -356,7 +354,6 @@ class KafkaConsumer:
         self._paused.discard(tp)
 
     def _revoke(self, tps: list[TopicPartition]) -> None:
-        self._previous_assignment = list(self._assignment)
         if self._listener is not None:
             self._listener.on_partitions_revoked(list(tps))
         for tp in tps:
@@ -364,7 +361,6 @@ class KafkaConsumer:
         self._set_assignment(tp for tp in self._assignment if tp not in set(tps))
 
     def _lose(self, tps: list[TopicPartition], reason: str) -> None:
-        self._previous_assignment = []
         if self._listener is not None:
             self._listener.on_partitions_lost(list(tps))
         for tp in tps:
@@ -387,7 +383,6 @@ class KafkaConsumer:
         self._set_assignment(assignment)
         for tp in added:
             self._positions[tp] = None
-        self._previous_assignment = list(self._assignment)
         if self._listener is not None:
             self._listener.on_partitions_assigned(added)
 
