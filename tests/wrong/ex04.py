@@ -1,0 +1,150 @@
+"""Known-wrong implementations for module 04's exercises: mistakes learners really make.
+
+Each entry replaces the exercise's solution cell; the checks must reject every one.
+"""
+
+WRONG = {
+    "04-high_watermark": [
+        ("the largest LEO instead of the smallest: records count as committed before the followers have them", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    if len(isr_log_end_offsets) < min_insync_replicas:
+        return high_watermark
+    return max(high_watermark, max(isr_log_end_offsets.values()))
+'''),
+        ("forgets that the HW never goes down", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    if len(isr_log_end_offsets) < min_insync_replicas:
+        return high_watermark
+    return min(isr_log_end_offsets.values())
+'''),
+        ("off by one: the last replicated record is never committed", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    if len(isr_log_end_offsets) < min_insync_replicas:
+        return high_watermark
+    return max(high_watermark, min(isr_log_end_offsets.values()) - 1)
+'''),
+        ("ignores min.insync.replicas (the HW moves with an ISR of one)", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    return max(high_watermark, min(isr_log_end_offsets.values()))
+'''),
+        ("uses the leader's own LEO only (acks=all becomes acks=1)", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    if len(isr_log_end_offsets) < min_insync_replicas:
+        return high_watermark
+    return max(high_watermark, max(isr_log_end_offsets.values()))  # the leader has the most
+'''),
+    ],
+    "04-isr": [
+        ("never shrinks: a stopped follower blocks every acks=all write", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = set(isr) | {leader}
+    for replica, f in followers.items():
+        if f.log_end_offset >= high_watermark and f.log_end_offset >= leader_epoch_start_offset:
+            new.add(replica)
+    return new
+'''),
+        ("never lets a follower back in", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr and (f.log_end_offset == leader_log_end_offset
+                               or now_ms - f.last_caught_up_ms <= replica_lag_time_max_ms):
+            new.add(replica)
+    return new
+'''),
+        ("lets a fetching follower back in before it reaches the high-water mark", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr:
+            if f.log_end_offset == leader_log_end_offset or now_ms - f.last_caught_up_ms <= replica_lag_time_max_ms:
+                new.add(replica)
+        elif now_ms - f.last_fetch_ms <= replica_lag_time_max_ms:
+            new.add(replica)
+    return new
+'''),
+        ("judges lag by the last fetch, not the last time it was caught up (a slow follower never leaves)", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr:
+            if now_ms - f.last_fetch_ms <= replica_lag_time_max_ms:
+                new.add(replica)
+        elif (now_ms - f.last_fetch_ms <= replica_lag_time_max_ms and f.log_end_offset >= high_watermark
+              and f.log_end_offset >= leader_epoch_start_offset):
+            new.add(replica)
+    return new
+'''),
+    ],
+    "04-elect_leader": [
+        ("ignores the ISR: the first alive replica leads, even one that missed committed records", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    for r in replicas:
+        if r in alive:
+            return r
+    return None
+'''),
+        ("ignores liveness: the first ISR member, even a dead one", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    for r in replicas:
+        if r in isr:
+            return r
+    return None
+'''),
+        ("never falls back to an unclean election, even when it is enabled", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    for r in replicas:
+        if r in isr and r in alive:
+            return r
+    return None
+'''),
+        ("picks by broker id instead of assignment order", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    candidates = sorted(r for r in replicas if r in isr and r in alive)
+    if candidates:
+        return candidates[0]
+    if unclean_leader_election_enable:
+        alive_replicas = sorted(r for r in replicas if r in alive)
+        return alive_replicas[0] if alive_replicas else None
+    return None
+'''),
+    ],
+    "04-truncation": [
+        ("KIP-101 only: trusts the leader's end offset even for an epoch the follower never had", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    return min(leader_end_offset, log_end_offset), True
+'''),
+        ("forgets its own end of the epoch (only min of the leader's end and its LEO)", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    mine = [e for e, _ in epochs]
+    if leader_epoch in mine:
+        return min(leader_end_offset, log_end_offset), True
+    below = [(e, start) for e, start in epochs if e < leader_epoch]
+    if not below:
+        return min(leader_end_offset, log_end_offset), True
+    i = epochs.index(below[-1])
+    end = epochs[i + 1][1] if i + 1 < len(epochs) else log_end_offset
+    return min(end, log_end_offset), False
+'''),
+        ("truncates to the leader's answer but never below its own log end (uses max)", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    return max(leader_end_offset, log_end_offset), True
+'''),
+        ("stops after one question: never asks again", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    ends = {}
+    for i, (e, start) in enumerate(epochs):
+        ends[e] = epochs[i + 1][1] if i + 1 < len(epochs) else log_end_offset
+    if leader_epoch in ends:
+        return min(leader_end_offset, ends[leader_epoch], log_end_offset), True
+    below = [e for e, _ in epochs if e < leader_epoch]
+    if below:
+        return min(ends[below[-1]], log_end_offset), True
+    return min(leader_end_offset, log_end_offset), True
+'''),
+    ],
+}
