@@ -188,6 +188,12 @@ def test_checker_findings():
                     ("dead-letter", {"id": "a", "attempts": 3}, "ok"))
     assert check_dlq(many, max_attempts=2).counts == {"too-many-attempts": 1}
     assert check_dlq(many, max_attempts=3).valid
+    early = _history(("publish", {"id": "a"}, "ok"), ("attempt", {"id": "a", "attempt": 1}, "fail"),
+                     ("dead-letter", {"id": "a", "attempts": 1, "reason": "max-attempts"}, "ok"))
+    assert check_dlq(early, max_attempts=3).counts == {"gave-up-early": 1}
+    permanent = _history(("publish", {"id": "a"}, "ok"), ("attempt", {"id": "a", "attempt": 1}, "fail"),
+                         ("dead-letter", {"id": "a", "attempts": 1, "reason": "permanent"}, "ok"))
+    assert check_dlq(permanent, max_attempts=3).valid
     after = _history(("publish", {"id": "a"}, "ok"), ("attempt", {"id": "a", "attempt": 1}, "fail"),
                      ("dead-letter", {"id": "a", "attempts": 1}, "ok"), ("attempt", {"id": "a", "attempt": 2}, "ok"))
     assert "attempt-after-dlq" in check_dlq(after).counts

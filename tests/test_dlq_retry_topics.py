@@ -134,6 +134,7 @@ def test_global_timeout_goes_straight_to_the_dlt():  # [25]
     p.run()
     assert [a.topic for a in p.attempts] == ["orders", "orders-retry-1000", "orders-retry-2000"]
     assert len(p.records("orders-dlt")) == 1
+    assert check_dlq(p.history).valid                    # a timeout is not giving up early
 
 
 def test_dlt_strategies():  # [26]

@@ -23,6 +23,7 @@ Findings, each an :class:`~msglib.check.kafka.Anomaly` naming its witness ops:
 ``dlq-duplicate``         dead-lettered twice with no redrive in between
 ``attempts-mismatch``     a dead letter claims n attempts, the history shows m
 ``too-many-attempts``     more than ``max_attempts`` attempts in one life
+``gave-up-early``         dead-lettered for ``max-attempts`` before using them all
 ``attempt-after-dlq``     an attempt of a message sitting in the DLQ
 ``never-published``       activity for an id nobody published
 ========================  =====================================================
@@ -35,7 +36,7 @@ from msglib.check.kafka import Anomaly
 from msglib.sim.history import OK, History
 
 DLQ_KINDS = ("lost", "processed-twice", "processed-and-dead", "dlq-duplicate", "attempts-mismatch",
-             "too-many-attempts", "attempt-after-dlq", "never-published")
+             "too-many-attempts", "gave-up-early", "attempt-after-dlq", "never-published")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _Life:
     ok: list[int] = field(default_factory=list)
     dead: list[int] = field(default_factory=list)
     claimed: int | None = None                     # the attempts its dead letter claims
+    reason: str | None = None                      # why it was dead-lettered
 
 
 @dataclass
@@ -130,6 +132,7 @@ def check_dlq(history: History, *, max_attempts: int | None = None) -> DlqCheckR
             life = current(mid, invoke.index)
             life.dead.append(invoke.index)
             life.claimed = v.get("attempts")
+            life.reason = v.get("reason")
             if in_dlq.get(mid):
                 anomalies.append(Anomaly("dlq-duplicate", mid, f"{mid} was dead-lettered twice without a redrive "
                                          "in between", life.dead[-2:] if len(life.dead) > 1 else [invoke.index], [mid]))
@@ -152,6 +155,10 @@ def check_dlq(history: History, *, max_attempts: int | None = None) -> DlqCheckR
                 anomalies.append(Anomaly("attempts-mismatch", mid,
                                          f"the dead letter of {mid} says {life.claimed} attempts; the history "
                                          f"shows {len(life.attempts)}", life.dead[:1] + life.attempts, [mid]))
+            if (max_attempts is not None and life.dead and life.reason == "max-attempts"
+                    and len(life.attempts) < max_attempts):
+                anomalies.append(Anomaly("gave-up-early", mid, f"{mid} was dead-lettered for max-attempts after "
+                                         f"{len(life.attempts)} of {max_attempts} attempts", life.attempts, [mid]))
             if max_attempts is not None and len(life.attempts) > max_attempts:
                 anomalies.append(Anomaly("too-many-attempts", mid, f"{mid} was attempted {len(life.attempts)} "
                                          f"times; at most {max_attempts} are allowed", life.attempts, [mid]))

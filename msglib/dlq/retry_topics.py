@@ -299,7 +299,8 @@ class RetryTopicPipeline:
         if to_dlt:
             op = self.history.invoke(self.sim.now, "consumer", "dead-letter",
                                      {"id": rr.message_id, "attempts": rr.attempt,
-                                      "reason": "permanent" if not transient else "max-attempts"})
+                                      "reason": "permanent" if not transient else
+                                      ("timeout" if timed_out else "max-attempts")})
         self._produce(destination, None, record.key.decode() if record.key else None, headers, rr.partition,
                       value=record.value)
         if to_dlt:
