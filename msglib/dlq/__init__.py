@@ -9,6 +9,7 @@ Read it in this order:
 * ``deadletters.py``  -- the DLQ you work in: inspect, redrive, alert on depth
 * ``sequenced.py``    -- a DLQ that parks per key, so each key's order survives failures
 * ``celery.py``       -- Celery's ``task.retry()``, ``autoretry_for``, ``Ignore``/``Reject`` on msglib's broker
+* ``connect.py``      -- Kafka Connect's ``errors.tolerance``, retry timeout and DLQ topic for a sink task
 
 RabbitMQ's dead-letter exchanges (``x-death``) and SQS's redrive policy live
 with their brokers in :mod:`msglib.queue`. :func:`msglib.check.dlq.check_dlq`
