@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from msglib.check.dlq import check_dlq
 from msglib.dlq import (DeadLetter, DeadLetterQueue, DepthAlarm, ExponentialBackoff, FixedBackoff, HttpError,
-                        Plan, RetryProcessor, run_workload)
+                        RetryProcessor, run_workload)
 from msglib.sim import History, Simulation
 
 

@@ -23,7 +23,7 @@ Times are simulated ms; Celery's settings are in seconds, so they are converted.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from msglib.dlq.backoff import celery_countdown

@@ -27,7 +27,7 @@ The next hop is decided by ``router(topology, failed_topic, now_ms, fatal) ->
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from msglib.dlq.backoff import ExponentialBackoff, FixedBackoff

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from msglib.check.dlq import check_dlq
 from msglib.dlq import (DeserializationError, ExponentialBackoff, FixedBackoff, HttpError, MessageConversionError,
                         PermanentError, RetryProcessor, RetryTopicPipeline, RetryTopology, TransientError,
-                        exponential_ceiling, is_transient, make_workload, route_failure)
+                        exponential_ceiling, make_workload, route_failure)
 from msglib.dlq.retry import ScriptedHandler, RetryMessage
 from msglib.grading.core import CheckFailed, call_learner, quiet, require_callable, seeds
 from msglib.queue.sqs import DAY, ORIGINAL_ID, QueueUnavailable, RedrivePolicy, SqsQueue
