@@ -48,10 +48,18 @@ CASES = [(path, ex, i, mistake, src)
 
 @pytest.mark.parametrize("path,ex,i,mistake,src", CASES, ids=[f"{c[1]}-{c[2]}" for c in CASES])
 def test_known_wrong_implementation_loses_points(path, ex, i, mistake, src):
-    results = run_module(path, {ex: src})
-    mine = {gid: r for gid, r in results.items() if gid.startswith(ex + "-")}
-    assert mine, f"no test cells found for {ex}"
-    assert not all(ok for ok, _ in mine.values()), f"{ex}: the wrong implementation '{mistake}' passes every check"
-    # the other exercises are unaffected (exercises are independent)
-    others = {gid: r for gid, r in results.items() if not gid.startswith(ex + "-")}
-    assert all(ok for ok, _ in others.values()), f"replacing {ex} broke other exercises: {others}"
+    results = run_module(path, {ex: src}, only=ex)
+    assert results, f"no test cells found for {ex}"
+    assert not all(ok for ok, _ in results.values()), f"{ex}: the wrong implementation '{mistake}' passes every check"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_one_wrong_exercise_costs_no_points_elsewhere(path):
+    """Exercises are independent: with one answer wrong, every other exercise still passes all its checks."""
+    wrong = wrong_implementations(path.parent.name[:2])
+    if not wrong:
+        pytest.skip("no known-wrong implementations")
+    for ex, items in wrong.items():
+        results = run_module(path, {ex: items[0][1]})
+        broken = {gid: msg for gid, (ok, msg) in results.items() if not ok and not gid.startswith(ex + "-")}
+        assert not broken, f"a wrong {ex} made other exercises fail: {broken}"
