@@ -243,3 +243,41 @@ def test_control_batches_take_one_offset_and_are_never_handed_to_applications():
     batches = list(log.batches())
     assert batches[1].is_control and batches[1].control_type.name == "COMMIT"
     assert log.read(2).records()[0].offset == 3
+
+
+def test_leader_append_refuses_a_batch_whose_deltas_do_not_match_its_count():
+    log = Log()
+    log.append([b"a"])
+    batch = RecordBatch([Record(None, b"x", 0, offset=0), Record(None, b"y", 0, offset=3)], keep_offsets=True)
+    with pytest.raises(CorruptRecordError, match="deltas 0..n-1"):
+        log.append(batch)
+    assert (log.log_end_offset, [r.value for r in log.records()]) == (1, [b"a"])
+
+
+def test_a_batch_bigger_than_a_segment_is_refused_naming_segment_bytes():
+    log = Log(config=LogConfig(segment_bytes=150))
+    with pytest.raises(RecordTooLargeError, match="segment_bytes"):
+        log.append([Record(None, b"x" * 200)])
+    assert log.log_end_offset == 0 and log.size_in_bytes == 0
+
+
+def test_follower_batch_too_far_from_the_segment_base_rolls_a_new_segment():
+    # Relative offsets are stored in 4 bytes: a compacted follower that jumps 2**31 ahead must roll.
+    log = Log(config=LogConfig(cleanup_policy="compact"))
+    log.append_as_follower(RecordBatch([Record(b"k", b"v", 0)], base_offset=0))
+    far = 2**31 + 5
+    info = log.append_as_follower(RecordBatch([Record(b"k", b"w", 0)], base_offset=far))
+    assert info.rolled == "offset overflow"
+    assert log.base_offsets == [0, far]
+    assert [r.offset for r in log.records()] == [0, far]
+
+
+def test_truncation_lowers_the_recovery_point():
+    log = Log(config=LogConfig(segment_bytes=250))
+    for i in range(6):
+        log.append(hundred_byte_batch(i))
+    log.flush()
+    assert log.recovery_point == 6
+    log.truncate_to(3)
+    # Offsets 3.. may be written again: they are not flushed data any more.
+    assert log.recovery_point == 3

@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from msglib.log import (Compression, ControlType, CorruptRecordError, Record, RecordBatch, RecordTypeError,
-                        iter_batches)
+                        iter_batches, read_header)
 from msglib.log.crc import crc32c, crc32c_python
 from msglib.log.varint import decode_varint, encode_varint, varint
 
@@ -135,3 +135,15 @@ def test_snappy_is_refused_with_a_clear_error():
     from msglib.log import UnsupportedCompressionError
     with pytest.raises(UnsupportedCompressionError, match="gzip, lz4 or zstd"):
         RecordBatch([b"x"], compression=Compression.SNAPPY)
+
+
+def test_unknown_compression_codec_id_is_reported():
+    from msglib.log.records import check_header
+    h = read_header(RecordBatch([Record(None, b"x", 0)]).encode())
+    assert check_header(h._replace(attributes=h.attributes | 0x07)) == "unknown compression codec id 7"
+
+
+def test_last_sequence_wraps_at_two_to_the_31():
+    batch = RecordBatch([Record(None, b"%d" % i, 0) for i in range(3)], producer_id=7, producer_epoch=0,
+                        base_sequence=2**31 - 2)
+    assert batch.last_sequence == 0          # 2**31-2, 2**31-1, then 0 (Kafka's sequence wraparound)

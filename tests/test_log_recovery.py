@@ -228,3 +228,54 @@ def test_disk_storage_works_without_positional_io(tmp_path, monkeypatch):
     log.truncate_to(15)
     log.close()
     assert values(Log(directory=d, config=CFG)) == expected[:15]
+
+
+def test_recovery_rebuilds_the_same_sparse_index_that_appends_built(tmp_path):
+    # 100-byte batches, an entry once *more than* 200 bytes were written since the last one.
+    from msglib.log import RecordBatch
+    d = str(tmp_path / "t-0")
+    cfg = LogConfig(index_interval_bytes=200)
+    log = Log(directory=d, config=cfg)
+    for i in range(12):
+        log.append(RecordBatch([Record(None, b"%032d" % i, 1000)]))
+    entries = log.active_segment.offset_index.entries()
+    assert entries == [(3, 300), (6, 600), (9, 900)]
+    log.abandon()
+    again = Log(directory=d, config=cfg, full_recovery=True)
+    assert again.active_segment.offset_index.entries() == entries
+
+
+def _patch_header(path, position, fmt, offset, value):
+    import struct
+    with open(path, "r+b") as f:
+        f.seek(position + offset)
+        f.write(struct.pack(fmt, value))
+
+
+def test_a_leader_epoch_going_backwards_in_the_tail_is_cut(tmp_path):
+    # The epoch field is outside the CRC: only the "epochs never decrease" rule can catch its corruption.
+    d = str(tmp_path / "t-0")
+    log = Log(directory=d, config=CFG)
+    fill(log, 6, epoch=4)
+    seg = log.active_segment
+    positions = [p for p, _ in seg.batch_headers()]
+    log.abandon()
+    _patch_header(os.path.join(d, seg.file_name), positions[-2], ">i", 12, 1)
+    again = Log(directory=d, config=CFG)
+    assert "leader epoch 1 is below" in again.recovery_report.first_problem.problem
+    assert again.log_end_offset == seg.base_offset + len(positions) - 2
+
+
+def test_a_corrupt_base_offset_is_never_returned_by_a_read(tmp_path):
+    # The base offset is outside the CRC too: a read checks that each batch continues the one before.
+    d = str(tmp_path / "t-0")
+    cfg = LogConfig(index_interval_bytes=10**6)       # no index entries: every read scans from position 0
+    log = Log(directory=d, config=cfg)
+    fill(log, 5)
+    positions = [p for p, _ in log.active_segment.batch_headers()]
+    name = log.active_segment.file_name
+    log.close()
+    _patch_header(os.path.join(d, name), positions[2], ">q", 0, 1)    # batch #2 now claims offset 1
+    again = Log(directory=d, config=cfg)
+    with pytest.raises(CorruptRecordError, match="does not continue the log"):
+        again.read(0, max_bytes=10**6)

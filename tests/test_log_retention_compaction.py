@@ -181,3 +181,26 @@ def test_min_compaction_lag_zero_cleans_records_with_future_timestamps():
     log = compacted_log([(b"a", b"1"), (b"a", b"2")])
     log.compact(now_ms=-5)                      # records stamped 0 are "in the future": lag 0 ignores it
     assert kv(log) == [(1, b"a", b"2")]
+
+
+def test_segments_emptied_by_compaction_are_removed_but_the_first_stays():
+    log = Log(config=LogConfig(cleanup_policy="compact"), clock=lambda: 0)
+    for i in range(4):                          # four segments, each one record of key a, then the active
+        log.append([Record(b"a", b"%d" % i, 0)])
+        log.roll()
+    stats = log.compact(now_ms=0)
+    # Segments 1 and 2 lost their only record: gone. Segment 0 anchors the log start; 3 holds the survivor.
+    assert stats.segments_removed == ["00000000000000000001.log", "00000000000000000002.log"]
+    assert log.base_offsets == [0, 3, 4]
+    assert kv(log) == [(3, b"a", b"3")] and log.log_start_offset == 0
+
+
+def test_retention_drops_leader_epochs_below_the_new_log_start():
+    log = Log(config=LogConfig(retention_ms=100), clock=lambda: 0)
+    for epoch in range(3):
+        log.append([Record(None, b"x", 0)], leader_epoch=epoch)
+        log.roll()
+    log.append([Record(None, b"y", 10**6)], leader_epoch=3)
+    log.apply_retention(now_ms=1000)
+    assert log.log_start_offset == 3
+    assert log.leader_epoch_cache.entries == [(3, 3)]     # epochs 0-2 began below the new start

@@ -73,3 +73,11 @@ def test_topic_on_disk_uses_topic_partition_directories(tmp_path):
     again = Topic("orders", 2, directory=str(tmp_path))
     assert sum(again.end_offsets()) == 1
     assert again[0].topic == "orders" and again[1].partition == 1
+
+
+def test_topic_passes_record_sizes_to_the_sticky_partitioner():
+    # Keyless sends stay on one partition until ~sticky_bytes of key+value went there.
+    topic = Topic("t", 4, partitioner=DefaultPartitioner(seed=1, sticky_bytes=100))
+    picks = [topic.send(b"x" * 50).partition for _ in range(6)]
+    assert picks[0] == picks[1] and picks[2] == picks[3] and picks[4] == picks[5]
+    assert picks[1] != picks[2] and picks[3] != picks[4]
