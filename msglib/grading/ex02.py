@@ -205,6 +205,8 @@ def _rule_cases() -> list[tuple[Record, dict, bool, bool, str]]:
         (Record(b"b", None, 0, offset=2), latest, True, False, "the latest record is a tombstone past its horizon"),
         (Record(b"a", None, 0, offset=3), latest, False, False, "an older tombstone"),
         (Record(b"a", b"new", 0, offset=4), latest, True, True, "a value (not a tombstone) in an expired batch"),
+        (Record(b"b", b"", 0, offset=2), latest, True, True,
+         "an empty value b'' in an expired batch (empty is a value; only None is a tombstone)"),
     ]
 
 
@@ -231,7 +233,8 @@ def _check_compaction(fn: Callable, seed_list: list[int], exercise: str) -> None
         writes = []
         for o in range(rng.randint(5, 40)):
             key = b"k%d" % rng.randint(0, 4)
-            value = None if rng.random() < 0.2 else b"v%d" % o
+            roll = rng.random()
+            value = None if roll < 0.2 else b"" if roll < 0.3 else b"v%d" % o    # b"" is a value, not a delete
             writes.append((key, value))
             for log in (mine, theirs):
                 log.append(RecordBatch([Record(key, value, o)]))
@@ -344,6 +347,14 @@ def _check_partitioner(fn: Callable, seed_list: list[int], exercise: str) -> Non
             raise CheckFailed(f"partition({key!r}, 1000) returned {got!r}; Kafka's Java client picks {want}",
                               case=f"partition({key!r}, num_partitions=1000)", exercise=exercise,
                               hint="(murmur2(key) & 0x7fffffff) % num_partitions -- mask the sign bit, not abs()")
+    for n in (1, 2, 3, 7):                 # keyless records: every answer must be a partition 0..n-1
+        for _ in range(200):
+            got = call_learner(fn, None, n, exercise=exercise, what=f"partition(None, {n})")
+            if not isinstance(got, int) or not 0 <= got < n:
+                raise CheckFailed(f"partition(None, {n}) returned {got!r}; a record without a key must still go "
+                                  f"to a partition 0..{n - 1}", case=f"partition(None, num_partitions={n})",
+                                  exercise=exercise, hint="random.randrange(n) gives 0..n-1; random.randint(0, n) "
+                                                          "includes n")
     for seed in seed_list:
         rng = random.Random(seed)
         n = rng.choice([1, 2, 3, 7, 12, 100])

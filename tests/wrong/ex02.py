@@ -103,6 +103,14 @@ def should_retain(record, latest_offset_for_key, tombstones_expired):
 def should_retain(record, latest_offset_for_key, tombstones_expired):
     return record.value is not None and record.offset >= latest_offset_for_key[record.key]
 '''),
+        ("truthiness: `not record.value` treats an empty value b'' as a tombstone", '''
+def should_retain(record, latest_offset_for_key, tombstones_expired):
+    if record.offset < latest_offset_for_key[record.key]:
+        return False
+    if not record.value and tombstones_expired:
+        return False
+    return True
+'''),
         ("strict >: drops the latest value too", '''
 def should_retain(record, latest_offset_for_key, tombstones_expired):
     if record.offset > latest_offset_for_key[record.key]:
@@ -217,6 +225,12 @@ def partition(key, num_partitions):
     if key is None:
         return random.randrange(num_partitions)
     return hash(key) % num_partitions
+'''),
+        ("random.randint(0, n) for keyless records: sometimes partition n, which does not exist", '''
+def partition(key, num_partitions):
+    if key is None:
+        return random.randint(0, num_partitions)
+    return (murmur2(key) & 0x7FFFFFFF) % num_partitions
 '''),
         ("forgets keyless records", '''
 def partition(key, num_partitions):
