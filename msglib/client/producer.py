@@ -222,7 +222,7 @@ class KafkaProducer:
     def _append(self, topic: str, n: int, partition: int | None, record: Record, future: FutureRecordMetadata,
                 original: Any, sent_ms: float) -> None:
         if partition is None:
-            partition = self.partitioner(record.key, n, len(record.value or b""))
+            partition = 0 if n == 1 else self.partitioner(record.key, n, len(record.value or b""))
         elif not 0 <= partition < n:
             future.failure(E.UnknownTopicOrPartitionError(f"{topic} has partitions 0..{n - 1}, not {partition}"))
             return

@@ -55,7 +55,6 @@ def _run(exercise: str, seed: int, policies: Policies, **scenario: Any) -> Scena
     try:
         return run_scenario(seed, policies=policies, **scenario)
     except CheckFailed as exc:
-        exc.seed = exc.seed if exc.seed is not None else seed
         raise CheckFailed(exc.what, case=exc.case, seed=seed, hint=exc.hint, exercise=exercise) from None
     except Exception as exc:  # the cluster refused a decision (e.g. a leader that is not an alive replica)
         raise CheckFailed(f"the cluster stopped: {exc}", seed=seed, exercise=exercise) from None
