@@ -397,18 +397,27 @@ class KafkaProducer:
             last = batch.base_sequence + batch.record_count - 1
             self._last_acked_seq[batch.tp] = max(last, self._last_acked_seq.get(batch.tp, -1))
         ops = batch.history_ops
+        if ops:
+            now = self.sim.now
+            for i, inv in enumerate(ops):
+                offset = base_offset + i if base_offset >= 0 else -1
+                self.history.complete(inv, now, OK, dict(inv.value, offset=offset))
         tp = batch.tp
+        topic, partition = tp
         make = tuple.__new__  # RecordMetadata(...) without the keyword machinery: one per record
-        for i, (record, future) in enumerate(zip(batch.records, batch.futures)):
-            offset = base_offset + i if base_offset >= 0 else -1
-            if ops:
-                inv = ops[i]
-                self.history.complete(inv, self.sim.now, OK, dict(inv.value, offset=offset))
+        offset = base_offset if base_offset >= 0 else -1
+        step = 1 if base_offset >= 0 else 0
+        for record, future in zip(batch.records, batch.futures):
             key, value, headers = record.key, record.value, record.headers
-            future.success(make(RecordMetadata, (
-                tp.topic, tp.partition, tp, offset, record.timestamp, None,
+            meta = make(RecordMetadata, (
+                topic, partition, tp, offset, record.timestamp, None,
                 -1 if key is None else len(key), -1 if value is None else len(value),
-                sum(len(k) + len(v or b"") for k, v in headers) if headers else -1)))
+                sum(len(k) + len(v or b"") for k, v in headers) if headers else -1))
+            if future._callbacks is None:  # nobody is waiting on a callback: resolve it in place (hot path)
+                future.value, future.is_done = meta, True
+            else:
+                future.success(meta)
+            offset += step
         self._resolved(batch)
 
     def _failed(self, batch: ProducerBatch, code: str) -> None:
