@@ -42,7 +42,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from msglib.sim.history import FAIL, INFO, INVOKE, OK, History, Op
+from msglib.sim.history import FAIL, INFO, OK, History, Op
 
 LOSS_KINDS = ("lost-write", "unseen")
 ALL_KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "reorder", "read-past-hw",

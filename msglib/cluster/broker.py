@@ -60,7 +60,6 @@ class _FetchSession:
     leader: int
     leader_epoch: int
     request_id: int = -1  # the request we are waiting for (-1: none)
-    truncation_rounds: int = 0
     timer: Timer | None = None  # resends the request if no answer comes
 
     def arm(self, timer: Timer) -> None:
@@ -492,7 +491,6 @@ class Broker(Node):
                 raise ValueError(f"truncation_offset returned offset {offset!r}; it must be an int >= 0")
         if part.truncate_to(offset):
             self._emit(part, "truncate")
-        session.truncation_rounds += 1
         if done or part.log.leader_epoch_cache.latest_epoch < 0:
             self._send_fetch(part, session)
         else:

@@ -80,12 +80,6 @@ class Controller(Node):
             leader = NO_LEADER if leader is None else leader
             self._record(PartitionState(tp, replicas, leader, 0, replicas, 0))
 
-    def topics(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for tp in self.partitions:
-            out[tp.topic] = max(out.get(tp.topic, 0), tp.partition + 1)
-        return out
-
     # -- messages ------------------------------------------------------------------------
     def on_message(self, src: str, msg) -> None:
         if isinstance(msg, p.BrokerHeartbeat):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msglib.cluster import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import FollowerState, Policies
 from msglib.cluster.producer_state import ProducerStateManager
@@ -124,8 +125,6 @@ class Partition:
         batch goes through the sequence check first: a duplicate is answered
         with the offsets it got the first time, and nothing is appended.
         """
-        from msglib.cluster import protocol as p
-
         if acks == -1 and len(self.isr) < self.effective_min_isr:
             return p.NOT_ENOUGH_REPLICAS, -1, -1
         pid = batch.producer_id

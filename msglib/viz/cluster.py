@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from msglib.sim.history import FAIL, INFO, INVOKE, NEMESIS, OK, History
+from msglib.sim.history import FAIL, INFO, NEMESIS, OK, History
 from msglib.viz import figure
 
 COLORS = {OK: "#2e7d32", FAIL: "#c62828", INFO: "#ef6c00", None: "#9e9e9e"}
