@@ -167,12 +167,43 @@ def _check_unknown_type(apply: Callable) -> None:
                       hint="raise UnknownEventTypeError or ValueError naming event.type")
 
 
+def _check_never_refuses(apply: Callable) -> None:
+    """Stored events are facts: replay must apply them even where today's rules would refuse the command.
+
+    (An older version of the code allowed an overdraft; a refund reached an account after it closed.)
+    """
+    history = [("AccountOpened", {"owner": "ada"}), ("MoneyDeposited", {"amount": 10}),
+               ("MoneyWithdrawn", {"amount": 25}), ("AccountClosed", {}), ("MoneyDeposited", {"amount": 5})]
+    events = [RecordedEvent(v, "account-a1", v, t, d, f"e{v}", 0.0) for v, (t, d) in enumerate(history, 1)]
+    case = "replay of " + " -> ".join(f"{t} {d}" for t, d in history)
+
+    class LearnerAccount(BankAccount):
+        def apply(self, event: Any) -> None:
+            apply(self, event)
+
+    try:
+        with quiet():
+            acc = LearnerAccount.replay("a1", events)
+    except NotImplementedError:
+        raise CheckFailed("`apply` is not implemented yet (it raised NotImplementedError)", exercise=EX_APPLY,
+                          hint="replace `raise NotImplementedError()` with your code") from None
+    except Exception as exc:
+        raise CheckFailed(f"apply refused a stored event ({type(exc).__name__}: {exc}); stored events already "
+                          f"happened, so replay must apply them whatever today's rules say", case=case,
+                          exercise=EX_APPLY, hint="checks belong in the command methods (withdraw, deposit), "
+                                                  "not in apply") from None
+    if (acc.balance, acc.closed, acc.version) != (-10, True, 5):
+        raise CheckFailed(f"after replay: balance {acc.balance}, closed {acc.closed}, version {acc.version}; "
+                          f"expected balance -10, closed True, version 5", case=case, exercise=EX_APPLY)
+
+
 def check_apply(apply: Callable, seed: int | None = None) -> None:
     """Visible: a hand-written history, an unknown event type, one seeded run."""
     require_callable(apply, "apply", EX_APPLY)
     _run_apply_case(apply, [("open", "ada"), ("deposit", 100, None), ("withdraw", 30, None),
                             ("withdraw", 80, None), ("withdraw_all",), ("close",), ("deposit", 5, None)], None)
     _check_unknown_type(apply)
+    _check_never_refuses(apply)
     for s in ([seed] if seed is not None else seeds(EX_APPLY, 1)):
         _run_apply_case(apply, _account_ops(random.Random(s), 25), s)
 
@@ -183,6 +214,7 @@ def hidden_apply(apply: Callable, seed: int | None = None) -> None:
     _run_apply_case(apply, [("open", "ada"), ("deposit", 40, "t1"), ("deposit", 40, "t1"),
                             ("withdraw", 30, "t2"), ("withdraw", 30, "t2"), ("withdraw", 15, None)], None)
     _check_unknown_type(apply)
+    _check_never_refuses(apply)
     for s in ([seed] if seed is not None else seeds(EX_APPLY, 8, hidden=True)):
         _run_apply_case(apply, _account_ops(random.Random(s), 40), s)
 
@@ -309,8 +341,15 @@ class _Tagging:
 
 
 def _retry_unit(fn: Callable) -> None:
-    """No race at all: one read, one append, the result returned."""
+    """No race at all: one read, one append, the result returned; and the first event of a new stream."""
     store = EventStore(":memory:")
+    fresh = _guard(fn, EX_RETRY, None, lambda: "a new stream 'n' with no events yet, nobody else writes")(
+        store, "n", lambda history: [NewEvent("AccountOpened", {"owner": "ada"})], 3)
+    if store.stream_version("n") != 1 or getattr(fresh, "last_version", None) != 1:
+        raise CheckFailed(f"appending the first event of a new stream: the stream is at version "
+                          f"{store.stream_version('n')} and you returned {fresh!r}; expected version 1 and its "
+                          f"AppendResult", case="a new stream 'n' with no events yet, nobody else writes",
+                          exercise=EX_RETRY, hint="an empty history means version 0 (history[-1] does not exist)")
     store.append("s", NewEvent("MoneyDeposited", {"amount": 1}))
     calls: list[int] = []
 
@@ -373,6 +412,11 @@ def _run_upcast_case(fn: Callable, amounts: list[float], seed: int | None) -> No
                           hint="build and return a new dict") from None
     for event, a in zip(upcast_events, amounts):
         want = _reference_upcast({"amount_eur": a})
+        amount = event.data.get("amount")
+        if event.data == want and type(amount) is not int:
+            raise CheckFailed(f"upcast gave amount {amount!r}, a {type(amount).__name__}; schema 2 stores an int "
+                              f"number of cents", case=f"stored v1 event data {{'amount_eur': {a!r}}}", seed=seed,
+                              exercise=EX_UPCAST, hint="round(x) returns an int; round(x, 2) returns a float")
         if event.data != want:
             raise CheckFailed(f"upcast gave {event.data!r}, expected {want!r} (integer cents, currency EUR)",
                               case=f"stored v1 event data {{'amount_eur': {a!r}}}", seed=seed, exercise=EX_UPCAST,

@@ -80,6 +80,27 @@ def apply(account, event):
     if "transfer_id" in data:
         account.transfers.add(data["transfer_id"])
 '''),
+        ("re-checks the business rules in apply: a stored overdraft or a late deposit stops the replay", '''
+def apply(account, event):
+    data = event.data
+    if event.type == "AccountOpened":
+        account.owner = data["owner"]
+        account.opened = True
+    elif event.type == "MoneyDeposited":
+        if account.closed:
+            raise AccountClosedError(f"account {account.id} is closed")
+        account.balance += data["amount"]
+    elif event.type == "MoneyWithdrawn":
+        if data["amount"] > account.balance:
+            raise DomainError("insufficient funds")
+        account.balance -= data["amount"]
+    elif event.type == "AccountClosed":
+        account.closed = True
+    else:
+        raise UnknownEventTypeError("BankAccount", event.type, event.stream, event.version)
+    if "transfer_id" in data:
+        account.transfers.add(data["transfer_id"])
+'''),
     ],
     "07-append_retry": [
         ("appends with expected_version=ANY (no concurrency check at all)", '''
@@ -132,6 +153,19 @@ def append_with_retry(store, stream, decide, max_attempts=5):
     history = store.read_stream(stream)
     return store.append(stream, decide(history), expected_version=history[-1].version + 1)
 '''),
+        ("history[-1] on a new stream: the first event of a stream can never be appended", '''
+def append_with_retry(store, stream, decide, max_attempts=5):
+    for attempt in range(1, max_attempts + 1):
+        history = store.read_stream(stream)
+        events = decide(history)
+        if not events:
+            return None
+        try:
+            return store.append(stream, events, expected_version=history[-1].version)
+        except ConcurrencyError:
+            if attempt == max_attempts:
+                raise
+'''),
     ],
     "07-upcaster": [
         ("truncates instead of rounding: 12.29 euros becomes 1228 cents", '''
@@ -150,6 +184,10 @@ def upcast_deposit_v1(data):
 def upcast_deposit_v1(data):
     data["amount"] = round(data.pop("amount_eur") * 100)
     data["currency"] = "EUR"
+'''),
+        ("round(x, 2): the right number of cents, but a float (1250.0), not an int", '''
+def upcast_deposit_v1(data):
+    return {"amount": round(data["amount_eur"] * 100, 2), "currency": "EUR"}
 '''),
     ],
     "07-saga": [
