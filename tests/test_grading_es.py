@@ -11,8 +11,8 @@ from tests.wrong.ex08 import WRONG as WRONG08
 
 # What the module 07 notebook's locked cell imports: the namespace solution cells run in.
 PRELUDE07 = """
-from msglib.es import ANY, NO_STREAM, BankAccount, ConcurrencyError, EventStore, NewEvent, Repository
-from msglib.es import UnknownEventTypeError
+from msglib.es import (ANY, NO_STREAM, AccountClosedError, BankAccount, ConcurrencyError, DomainError, EventStore,
+                       NewEvent, Repository, UnknownEventTypeError)
 """
 
 REFERENCE07 = {

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from msglib.cqrs.commands import CommandHandler, CommandRejected, Deposit, OpenAccount
 from msglib.cqrs.projection import Killed, ProjectionRunner, process_batch as reference_process_batch
 from msglib.cqrs.read_models import UserStats
 from msglib.cqrs.workload import random_order_commands, run_commands
@@ -65,7 +66,7 @@ COLUMNS = "(orders_placed, orders_paid, orders_shipped, orders_cancelled, total_
 # -- exercise 1: projection handlers ---------------------------------------------------
 
 def _run_handlers_case(fn: Callable, seed: int | None, n: int,
-                       history: Callable[[EventStore], None] | None = None) -> None:
+                       history: Callable[[EventStore], None] | None = None, story: str = "seeded order traffic") -> None:
     store = EventStore(":memory:")
     if history is not None:
         history(store)
@@ -89,10 +90,7 @@ def _run_handlers_case(fn: Callable, seed: int | None, n: int,
         got, want = UserStats.read(probe.conn), UserStats.fold([x for x in events if x.position <= e.position])
         if got != want:
             raise CheckFailed(f"after {_describe(e)}: {_first_difference(got, want)} {COLUMNS}",
-                              case=f"the first {e.position} events of " + (
-                                  "seeded order traffic" if history is None else
-                                  "o1: ada places and pays; o2: ada places; o3: bob places, pays, ships; "
-                                  "o2 cancelled; o1 cancelled"), seed=seed,
+                              case=f"the first {e.position} events of {story}", seed=seed,
                               exercise=EX_HANDLERS)
     got, want = UserStats.read(runner.conn), UserStats.fold(events)
     if got != want:
@@ -110,28 +108,58 @@ def _crafted_history(store: EventStore) -> None:
         h.handle(cmd)
 
 
+CRAFTED_STORY = ("o1: ada places and pays; o2: ada places; o3: bob places, pays, ships; o2 cancelled; "
+                 "o1 cancelled")
+
+
+def _shared_store_history(seed: int, n: int) -> Callable[[EventStore], None]:
+    """Order traffic in a store that bank accounts share: $all also carries account events."""
+    def build(store: EventStore) -> None:
+        handler = CommandHandler(store)
+        for i, command in enumerate(random_order_commands(random.Random(seed), n)):
+            if i % 4 == 0:
+                handler.handle(OpenAccount(f"a{i}", "ada"))
+                handler.handle(Deposit(f"a{i}", 100 + i))
+            try:
+                handler.handle(command)
+            except CommandRejected:
+                pass
+    return build
+
+
 def check_handlers(handle: Callable, seed: int | None = None) -> None:
     require_callable(handle, "handle", EX_HANDLERS)
-    _run_handlers_case(handle, None, 0, history=_crafted_history)
+    _run_handlers_case(handle, None, 0, history=_crafted_history, story=CRAFTED_STORY)
     for s in ([seed] if seed is not None else seeds(EX_HANDLERS, 2)):
         _run_handlers_case(handle, s, 30)
 
 
 def hidden_handlers(handle: Callable, seed: int | None = None) -> None:
     require_callable(handle, "handle", EX_HANDLERS)
-    for s in ([seed] if seed is not None else seeds(EX_HANDLERS, 5, hidden=True)):
-        _run_handlers_case(handle, s, 60)
+    for i, s in enumerate([seed] if seed is not None else seeds(EX_HANDLERS, 5, hidden=True)):
+        if i % 2:
+            _run_handlers_case(handle, s, 40, history=_shared_store_history(s, 40),
+                               story="order traffic in a store shared with bank accounts (AccountOpened, "
+                                     "MoneyDeposited events in between)")
+        else:
+            _run_handlers_case(handle, s, 60)
 
 
 # -- exercise 2: batches with the checkpoint in the same transaction ----------------------
 
-def _run_batch_case(fn: Callable, seed: int, n: int, kills: int, batch: int) -> None:
+def _run_batch_case(fn: Callable, seed: int, n: int, kills: int, batch: int,
+                    kill_points: list[int] | None = None) -> int:
+    """Project seeded order traffic with kills at seeded points (or at ``kill_points``: the k-th
+    statement/commit); restart until caught up; compare with the fold. Returns how many points were passed."""
     rng = random.Random(seed)
     store = EventStore(":memory:")
     run_commands(store, random_order_commands(rng, n))
     head = store.last_position()
     calls = [0]
-    targets = sorted(rng.sample(range(1, 6 * head), min(kills, 6 * head - 1)))
+    if kill_points is not None:
+        targets = sorted(kill_points)
+    else:
+        targets = sorted(rng.sample(range(1, 6 * head), min(kills, 6 * head - 1)))
     killed_at: list[str] = []
 
     def fault(point: str) -> None:
@@ -193,18 +221,29 @@ def _run_batch_case(fn: Callable, seed: int, n: int, kills: int, batch: int) -> 
         raise CheckFailed(f"the read model differs from the fold of the events: {_first_difference(got, want)}; "
                           f"an event was applied twice or skipped", case=case(), seed=seed, exercise=EX_BATCH,
                           hint="the read-model changes and the checkpoint must commit together")
+    return calls[0]
+
+
+def _kill_at_every_point(fn: Callable, seed: int, n: int, batch: int) -> None:
+    """A small history, killed once at each statement or commit in turn: every place a kill can land."""
+    points = _run_batch_case(fn, seed, n, kills=0, batch=batch, kill_points=[])
+    for k in range(1, points + 1):
+        _run_batch_case(fn, seed, n, kills=1, batch=batch, kill_points=[k])
 
 
 def check_process_batch(process_batch: Callable, seed: int | None = None) -> None:
     require_callable(process_batch, "process_batch", EX_BATCH)
     _run_batch_case(process_batch, 0, 20, kills=0, batch=5)
+    _kill_at_every_point(process_batch, 0, 8, batch=3)
     for s in ([seed] if seed is not None else seeds(EX_BATCH, 3)):
         _run_batch_case(process_batch, s, 25, kills=4, batch=1 + s % 4)
 
 
 def hidden_process_batch(process_batch: Callable, seed: int | None = None) -> None:
     require_callable(process_batch, "process_batch", EX_BATCH)
-    for i, s in enumerate([seed] if seed is not None else seeds(EX_BATCH, 8, hidden=True)):
+    hidden_seeds = [seed] if seed is not None else seeds(EX_BATCH, 8, hidden=True)
+    _kill_at_every_point(process_batch, hidden_seeds[0], 12, batch=4)
+    for i, s in enumerate(hidden_seeds):
         _run_batch_case(process_batch, s, 30, kills=3 + i % 5, batch=1 + i % 5)
 
 
@@ -219,12 +258,21 @@ class _FakeTime:
         self.progress = progress
         self.sleeps = 0
         self.longest = 0.0   # the longest sleep asked for
+        self.reads_since_sleep = 0
 
     def clock(self) -> float:
+        # A loop that reads the clock without calling the sleep it was given never sees time pass
+        # (e.g. it calls time.sleep): stop it with an explanation instead of hanging the notebook.
+        self.reads_since_sleep += 1
+        if self.reads_since_sleep > 100:
+            raise CheckFailed("read clock() 100 times without calling the sleep function it was given: in this "
+                              "test only that sleep lets time pass and the projection work", exercise=EX_WAIT,
+                              hint="call sleep(poll), the argument, not time.sleep")
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.sleeps += 1
+        self.reads_since_sleep = 0
         if self.sleeps > 10_000:
             raise CheckFailed("still waiting after 10,000 sleeps: the wait never gives up", exercise=EX_WAIT,
                               hint="compare clock() with the deadline computed from timeout")
@@ -270,6 +318,9 @@ def _run_wait_case(fn: Callable, seed: int, start: int, target: int, speed: int,
         raise CheckFailed(f"returned {result!r} while the checkpoint was {checkpoint[0]} < {target}: the caller "
                           f"would read a model that does not yet contain its write", case=desc, seed=seed,
                           exercise=EX_WAIT, hint="on timeout raise TimeoutError; never return as if caught up")
+    if result != checkpoint[0]:
+        raise CheckFailed(f"returned {result!r}; it should return the checkpoint it found ({checkpoint[0]}), so the "
+                          f"caller knows how fresh the read model is", case=desc, seed=seed, exercise=EX_WAIT)
     if start >= target and time_.sleeps:
         raise CheckFailed(f"slept {time_.sleeps}x although the read model was already at {start} >= {target}",
                           case=desc, seed=seed, exercise=EX_WAIT, hint="check before sleeping")

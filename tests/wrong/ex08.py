@@ -82,6 +82,26 @@ WRONG = {
         conn.execute("UPDATE user_stats SET orders_cancelled = orders_cancelled + 1, "
                      "total_spent = total_spent - ? WHERE user_id = ?", (paid, user))
 '''),
+        ("assumes every event in $all is an order event: a bank account's event in the same store crashes it",
+         _HANDLE_HEAD + '''
+    if event.type == "OrderPlaced":
+        user = event.data["user_id"]
+        conn.execute("INSERT INTO user_stats_orders (order_id, user_id) VALUES (?, ?)", (order_id, user))
+        conn.execute("INSERT INTO user_stats (user_id, orders_placed) VALUES (?, 1) "
+                     "ON CONFLICT(user_id) DO UPDATE SET orders_placed = orders_placed + 1", (user,))
+        return
+    (user, paid) = conn.execute("SELECT user_id, paid FROM user_stats_orders WHERE order_id = ?",
+                                (order_id,)).fetchone()
+    if event.type == "OrderPaid":
+        conn.execute("UPDATE user_stats_orders SET paid = ? WHERE order_id = ?", (event.data["amount"], order_id))
+        conn.execute("UPDATE user_stats SET orders_paid = orders_paid + 1, total_spent = total_spent + ? "
+                     "WHERE user_id = ?", (event.data["amount"], user))
+    elif event.type == "OrderShipped":
+        conn.execute("UPDATE user_stats SET orders_shipped = orders_shipped + 1 WHERE user_id = ?", (user,))
+    elif event.type == "OrderCancelled":
+        conn.execute("UPDATE user_stats SET orders_cancelled = orders_cancelled + 1, "
+                     "total_spent = total_spent - ? WHERE user_id = ?", (paid, user))
+'''),
     ],
     "08-process_batch": [
         ("commits each event, then the checkpoint, in separate transactions", '''
@@ -116,6 +136,14 @@ def process_batch(conn, projection, events):
 def process_batch(conn, projection, events):
     for event in events:
         projection.handle(conn, event)
+    save_checkpoint(conn, projection.name, events[-1].position)
+'''),
+        ("one transaction for the batch, but the checkpoint saved after the COMMIT (autocommit)", '''
+def process_batch(conn, projection, events):
+    conn.execute("BEGIN")
+    for event in events:
+        projection.handle(conn, event)
+    conn.execute("COMMIT")
     save_checkpoint(conn, projection.name, events[-1].position)
 '''),
     ],
@@ -155,6 +183,29 @@ def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
             return checkpoint
         sleep(poll)
     raise TimeoutError(f"read model at {read_checkpoint()}, wanted {position}")
+'''),
+        ("returns True instead of the checkpoint it found", '''
+def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
+    deadline = clock() + timeout
+    while True:
+        if read_checkpoint() >= position:
+            return True
+        if clock() >= deadline:
+            raise TimeoutError(f"read model not yet at {position}")
+        sleep(poll)
+'''),
+        ("calls time.sleep instead of the sleep it was given (the test's clock never moves)", '''
+import time
+
+def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
+    deadline = clock() + timeout
+    while True:
+        checkpoint = read_checkpoint()
+        if checkpoint >= position:
+            return checkpoint
+        if clock() >= deadline:
+            raise TimeoutError(f"read model at {checkpoint}, wanted {position}")
+        time.sleep(poll)
 '''),
     ],
 }
