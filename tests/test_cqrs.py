@@ -262,3 +262,21 @@ def test_runner_rejects_bad_configuration():
 def test_runner_synchronous_setting_is_validated(tmp_path):
     with pytest.raises(ValueError, match="synchronous"):
         ProjectionRunner(EventStore(":memory:"), UserStats(), tmp_path / "r.db", synchronous="sometimes")
+
+
+def test_read_your_writes_with_a_zero_timeout_looks_once_and_never_sleeps():
+    store = EventStore(":memory:")
+    result = CommandHandler(store).handle(PlaceOrder("o1", "ada", PEN))
+    runner = ProjectionRunner(store, OrderSummaries(), batch_size=1)
+    t, sleeps = FakeTime(), []
+
+    def sleep(dt):
+        sleeps.append(dt)
+        t.now += dt
+
+    q = OrderQueries(runner.conn, timeout=0.0, clock=t, sleep=sleep)
+    with pytest.raises(ReadYourWritesTimeout):
+        q.order("o1", min_position=result.last_position)
+    assert sleeps == []
+    runner.catch_up()
+    assert q.order("o1", min_position=result.last_position)["status"] == "placed"

@@ -149,3 +149,20 @@ def test_an_old_event_shape_is_reported_with_the_upcaster_hook(store):
         Repository(store, BankAccount).load("old")
     msg = str(info.value)
     assert "no field 'amount'" in msg and "version 2" in msg and "register_upcaster('MoneyDeposited', from_schema=1" in msg
+
+
+def test_a_save_that_crosses_a_multiple_of_snapshot_every_takes_a_snapshot(store):
+    # Three events per save: versions 1-3, 4-6, 7-9, 10-12. Version 10 is crossed inside the last save,
+    # so the snapshot is taken there (at 12), not skipped because 12 is not a multiple of 10.
+    repo = Repository(store, BankAccount, snapshot_every=10)
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(1)
+    acc.deposit(2)
+    repo.save(acc)
+    for _ in range(3):
+        acc = repo.load("a1")
+        for amount in (1, 2, 3):
+            acc.deposit(amount)
+        repo.save(acc)
+    snaps = [r[0] for r in store.connection.execute("SELECT version FROM snapshots ORDER BY version")]
+    assert snaps == [12]

@@ -222,3 +222,14 @@ def test_a_writer_holding_the_lock_blocks_position_allocation(tmp_path):
         blocked.execute("BEGIN IMMEDIATE")
     raw.execute("COMMIT")
     assert [e.position for e in holder.read_all()] == [1, 2]
+
+
+def test_a_retry_whose_events_are_not_stored_together_in_order_is_refused(store):
+    # e1 and e2 were appended separately with another event between them: [e1, e2] is not one earlier append.
+    e1, e2 = ev(i=1), ev(i=2)
+    store.append("s", e1)
+    store.append("s", ev(i=9))
+    store.append("s", e2)
+    with pytest.raises(DuplicateEventError, match="not stored together in this order"):
+        store.append("s", [e1, e2], expected_version=NO_STREAM)
+    assert store.stream_version("s") == 3
