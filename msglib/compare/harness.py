@@ -305,7 +305,8 @@ class Run:
         facts["idle consumers"] = sum(1 for ws in self.workers.values() for wk in ws if wk.processed == 0)
         if self.intake.throttled_ms:
             facts["throttled ms"] = {t: round(v, 1) for t, v in self.intake.throttled_ms.items()}
-        return Report(self.model.name, w, self.seed, stats, self.recorder.storage, facts, self.notes)
+        return Report(self.model.name, w, self.seed, stats, self.recorder.storage, facts, self.notes,
+                      self.recorder.effects)
 
 
 MODELS: dict[str, type[BrokerModel]] = {}

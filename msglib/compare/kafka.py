@@ -209,12 +209,15 @@ class KafkaModel(BrokerModel):
         return out
 
 
-def replacement_copy_bytes(topic: Topic, brokers: int = 3, replication_factor: int = 3, failed: int = 0) -> int:
+def replacement_copy_bytes(topic: Topic, brokers: int = 3, replication_factor: int = 3, failed: int = 0,
+                           payload_bytes: int | None = None) -> int:
     """Bytes a new broker must copy to replace broker ``failed`` (its partition replicas).
 
     Replicas are placed round-robin (partition p on brokers p, p+1, ... mod
     ``brokers``), as Kafka's default placement roughly does; the replacement
     fetches every replica the failed broker held from the current leaders.
+    Counts the logs' bytes on disk, or ``payload_bytes`` per record if given
+    (to compare with a model that counts payloads only).
     """
     if not 1 <= replication_factor <= brokers:
         raise ValueError(f"replication_factor must be in 1..{brokers} (the broker count), got {replication_factor}")
@@ -222,7 +225,10 @@ def replacement_copy_bytes(topic: Topic, brokers: int = 3, replication_factor: i
     for p, log in enumerate(topic.partitions):
         replicas = [(p + i) % brokers for i in range(replication_factor)]
         if failed in replicas:
-            total += log.size_in_bytes
+            if payload_bytes is None:
+                total += log.size_in_bytes
+            else:
+                total += (log.log_end_offset - log.log_start_offset) * payload_bytes
     return total
 
 

@@ -130,6 +130,7 @@ class Report:
     storage: list[tuple[float, int]]
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    effects: dict[str, list[tuple[float, int, str]]] = field(default_factory=dict, repr=False)  # raw, per subscriber
 
     def _sum(self, name: str) -> int:
         return sum(getattr(s, name) for s in self.subscribers.values())

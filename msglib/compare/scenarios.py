@@ -197,6 +197,37 @@ def storage_snapshot(model: str, subscribers: int = 3, seed: int = 0, n_messages
     return Snapshot(model, n_messages, consumed, message_bytes, r.end_bytes, seed)
 
 
+def failure_costs(n_messages: int = 1_000, message_bytes: int = 100, partitions: int = 6) -> dict[str, int]:
+    """Payload bytes copied to recover from a failed node, for the same data in Kafka and in Pulsar.
+
+    * Kafka (3 brokers, replication factor 3): a replacement broker fetches every partition
+      replica the failed one held: the data lives on the serving brokers;
+    * Pulsar, a broker fails: another broker takes the topic over and fences the last ledger:
+      nothing is copied, because brokers store nothing;
+    * Pulsar, a bookie fails: auto-recovery copies what it held from the other replicas.
+    """
+    from msglib.compare.harness import Run
+    from msglib.compare.kafka import KafkaModel, replacement_copy_bytes
+    from msglib.compare.pulsar import PulsarCluster
+
+    kafka = Run(KafkaModel, Workload(n_messages=0, subscribers=()), 0, partitions=partitions).model
+    pulsar = PulsarCluster(bookies=4, ensemble_size=3, write_quorum=3, ack_quorum=2, max_entries_per_ledger=200)
+    topic = pulsar.create_topic("events")
+    for i in range(n_messages):
+        kafka.topic.send(bytes(message_bytes), key=f"k{i % 16}".encode())
+        topic.publish(i, key=f"k{i % 16}", size=message_bytes)
+    before = pulsar.stored_bytes()
+    moved = pulsar.fail_broker(topic.owner.name)
+    assert pulsar.stored_bytes() == before
+    return {
+        "kafka: replace a broker": replacement_copy_bytes(kafka.topic, brokers=3, replication_factor=3, failed=0,
+                                                          payload_bytes=message_bytes),
+        "pulsar: a broker fails": moved["bytes copied"],
+        "pulsar: a bookie fails": pulsar.fail_bookie("bookie-0"),
+        "payload bytes": n_messages * message_bytes,
+    }
+
+
 # ---------------------------------------------------------------------------- the table
 def scorecard(seed: int = 0, models: Iterable[str] = MODEL_NAMES, subscribers: int = 10, days: float = 20) -> Table:
     """Every experiment on every model: the comparison table, measured."""
@@ -291,5 +322,6 @@ def fitting_models(req: Requirements, seed: int = 0, models: Iterable[str] = MOD
 
 
 __all__ = ["MODEL_NAMES", "Table", "compare", "ordering", "replay", "fan_out", "routing", "slow_consumer",
-           "exactly_once", "noisy_neighbour", "offline", "Snapshot", "storage_snapshot", "scorecard", "Requirements",
+           "exactly_once", "noisy_neighbour", "offline", "Snapshot", "storage_snapshot", "failure_costs", "scorecard",
+           "Requirements",
            "fit", "fitting_models"]

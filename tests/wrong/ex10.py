@@ -1,0 +1,119 @@
+"""Known-wrong implementations for module 10's exercises: mistakes learners really make.
+
+Each entry replaces the exercise's solution cell; the checks must reject every one.
+"""
+
+WRONG = {
+    "10-key_dispatch": [
+        ("a stateless hash of the key over the current consumers: keys move when a consumer crashes or joins", '''
+import zlib
+
+def choose_consumer(key, consumers):
+    c = consumers[zlib.crc32(key.encode()) % len(consumers)]
+    return c.name if c.has_room else None
+'''),
+        ("ignores the keys: the least loaded consumer with room (a plain work queue)", '''
+def choose_consumer(key, consumers):
+    free = [c for c in consumers if c.has_room]
+    if not free:
+        return None
+    return min(free, key=lambda c: len(c.keys)).name
+'''),
+        ("sticks to the key's consumer only while it has room, else sends the message elsewhere", '''
+def choose_consumer(key, consumers):
+    for c in consumers:
+        if key in c.keys and c.has_room:
+            return c.name
+    free = [c for c in consumers if c.has_room]
+    return free[0].name if free else None
+'''),
+        ("rendezvous hashing over the live consumers: stable on crashes, but a joining consumer steals keys in flight", '''
+import zlib
+
+def choose_consumer(key, consumers):
+    best = max(consumers, key=lambda c: zlib.crc32(f"{key}/{c.name}".encode()))
+    return best.name if best.has_room else None
+'''),
+        ("returns the view instead of its name", '''
+def choose_consumer(key, consumers):
+    for c in consumers:
+        if key in c.keys:
+            return c if c.has_room else None
+    free = [c for c in consumers if c.has_room]
+    return free[0] if free else None
+'''),
+    ],
+    "10-choose_broker": [
+        ("the hype answer: Kafka for everything", '''
+def choose_broker(req):
+    return "kafka"
+'''),
+        ("recites the slide: replay means Kafka, routing means RabbitMQ, otherwise SQS", '''
+def choose_broker(req):
+    if req.replay:
+        return "kafka"
+    if req.routing:
+        return "rabbitmq"
+    return "sqs"
+'''),
+        ("forgets that queues store one copy per subscriber: ignores max_copies", '''
+def choose_broker(req):
+    log_needed = req.replay or req.per_key_order
+    if log_needed and req.routing:
+        return None
+    if log_needed:
+        return "kafka"
+    if req.offline_days > 14:
+        return "rabbitmq"
+    return "sqs"
+'''),
+        ("forgets SQS's 14-day retention limit", '''
+def choose_broker(req):
+    log_needed = req.replay or req.per_key_order or (req.max_copies is not None and req.fan_out > req.max_copies)
+    if log_needed and req.routing:
+        return None
+    if log_needed:
+        return "pulsar"
+    return "sqs"
+'''),
+        ("never answers None: picks a log when log and routing needs collide", '''
+def choose_broker(req):
+    log_needed = req.replay or req.per_key_order or (req.max_copies is not None and req.fan_out > req.max_copies)
+    if log_needed:
+        return "kafka"
+    return "rabbitmq"
+'''),
+    ],
+    "10-stored_bytes": [
+        ("one copy in a queue whatever the fan-out: counts only the slowest subscriber's backlog", '''
+def stored_bytes(broker, published, consumed, message_bytes):
+    if broker in ("kafka", "pulsar"):
+        return published * message_bytes
+    return (published - min(consumed)) * message_bytes
+'''),
+        ("thinks a log deletes what every subscriber has read", '''
+def stored_bytes(broker, published, consumed, message_bytes):
+    if broker in ("kafka", "pulsar"):
+        return (published - min(consumed)) * message_bytes
+    return sum(published - c for c in consumed) * message_bytes
+'''),
+        ("a log copy per subscriber, like queues", '''
+def stored_bytes(broker, published, consumed, message_bytes):
+    if broker in ("kafka", "pulsar"):
+        return published * len(consumed) * message_bytes
+    return sum(published - c for c in consumed) * message_bytes
+'''),
+        ("counts messages, not bytes", '''
+def stored_bytes(broker, published, consumed, message_bytes):
+    if broker in ("kafka", "pulsar"):
+        return published
+    return sum(published - c for c in consumed)
+'''),
+        ("treats Pulsar as a queue", '''
+def stored_bytes(broker, published, consumed, message_bytes):
+    if broker == "kafka":
+        return published * message_bytes
+    return sum(published - c for c in consumed) * message_bytes
+'''),
+    ],
+}
