@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .epoch_cache import LeaderEpochCache
 from .errors import CorruptRecordError
-from .segment import SegmentRecovery
+from .segment import LogSegment, SegmentRecovery
 
 if TYPE_CHECKING:  # pragma: no cover
     from .log import Log
@@ -99,8 +99,8 @@ def _read_int(log: "Log", name: str, report: RecoveryReport) -> int | None:
 
 
 def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
-    """Open ``log``'s storage: load or recover its segments and checkpoints."""
-    from .log import CLEAN_SHUTDOWN, EPOCH_CHECKPOINT, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT
+    """Open ``log``'s storage: load or recover its segments and checkpoints (steps 1-4 above)."""
+    from .log import CLEAN_SHUTDOWN, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT
 
     storage = log.storage
     clean = storage.exists(CLEAN_SHUTDOWN) and not full_recovery
@@ -108,7 +108,31 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     if storage.exists(CLEAN_SHUTDOWN):
         storage.delete(CLEAN_SHUTDOWN)      # from now on, a crash is an unclean shutdown
 
-    # 1. Interrupted compaction and leftover temporary files.
+    swapped_bases = _finish_interrupted_swaps(log, report)
+    bases = _segment_bases(log, report)
+    recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
+    start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
+    report.recovery_point = recovery_point
+
+    segments, validated_from = _load_segments(log, bases, report, clean=clean, full_recovery=full_recovery,
+                                              recovery_point=recovery_point, swapped_bases=swapped_bases)
+    report.segments_loaded = len(segments)
+    _drop_empty_tail(segments, report)
+    _set_offsets(log, segments, start_checkpoint, report)
+    _restore_epoch_cache(log, validated_from, report)
+
+    log._write_checkpoint(RECOVERY_POINT_CHECKPOINT, log.recovery_point)
+    if not report.clean_shutdown or report.truncated:
+        for seg in log.segments:
+            seg.sync()
+    report.log_start_offset = log._log_start_offset
+    report.log_end_offset = log._log_end_offset
+    return report
+
+
+def _finish_interrupted_swaps(log: "Log", report: RecoveryReport) -> set[str]:
+    """Step 1: complete ``.swap`` renames, delete ``.cleaned``/``.tmp`` leftovers; return the swapped bases."""
+    storage = log.storage
     swapped_bases = set()
     for name in storage.list():
         if name.endswith(".swap"):
@@ -120,91 +144,120 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
         elif name.endswith(".cleaned") or name.endswith(".tmp"):
             storage.delete(name)
             report.removed_files.append(name)
+    return swapped_bases
 
+
+def _segment_bases(log: "Log", report: RecoveryReport) -> list[int]:
+    """The base offsets of the ``.log`` files, oldest first; index files without a ``.log`` are deleted."""
+    storage = log.storage
     names = storage.list()
     bases = sorted(int(n[:20]) for n in names if n.endswith(".log") and len(n) == 24 and n[:20].isdigit())
     base_names = {f"{b:020d}" for b in bases}
-    for n in names:                          # indexes without a .log file
+    for n in names:
         if (n.endswith(".index") or n.endswith(".timeindex")) and n.split(".")[0] not in base_names:
             storage.delete(n)
             report.removed_files.append(n)
+    return bases
 
-    recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
-    start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
-    report.recovery_point = recovery_point
 
-    # 2-4. Segments, oldest first.
-    segments = []
-    needs_epoch_rebuild_from = None
+def _trusted_segment_problem(seg: LogSegment, next_base: int | None, missing: list[str]) -> str | None:
+    """Why a segment that recovery would trust (flushed, cleanly closed) cannot be, or None.
+
+    Its index files must have existed (``missing`` lists those that did not, checked before the
+    segment was opened, which creates them empty), load and agree with the log; its batches'
+    headers must scan; and a contiguous segment must end exactly where the next one starts.
+    """
+    if missing:
+        return f"{missing[0]}: missing"
+    problem = seg.check_indexes()
+    if problem is None:
+        try:
+            seg.scan(seg._last_indexed_position())
+        except CorruptRecordError as exc:
+            problem = f"{seg.name}.log: {exc.reason}"
+    if problem is None and len(seg.time_index) and seg.time_index.offsets[-1] >= max(seg.next_offset, 1) \
+            and seg.size:
+        problem = f"{seg.name}.timeindex: entry offset {seg.time_index.offsets[-1]} past the segment end"
+    if problem is None and seg.contiguous and next_base is not None and seg.next_offset != next_base:
+        problem = (f"{seg.file_name}: ends at offset {seg.next_offset - 1} but the next segment starts "
+                   f"at {next_base}")
+    return problem
+
+
+def _delete_later(log: "Log", bases: list[int], report: RecoveryReport, first: LogSegment | None = None) -> None:
+    """Delete the segments with these bases: they come after a cut (``first`` is already open)."""
+    for base in bases:
+        doomed = first if first is not None and base == first.base_offset else log._new_segment(base)
+        report.truncated_bytes += doomed.size
+        report.deleted_segments.append(doomed.file_name)
+        doomed.delete()
+
+
+def _load_segments(log: "Log", bases: list[int], report: RecoveryReport, *, clean: bool, full_recovery: bool,
+                   recovery_point: int, swapped_bases: set[str]) -> tuple[list[LogSegment], int | None]:
+    """Steps 2-4: open each segment, oldest first, validating those a crash may have torn.
+
+    A segment is validated batch by batch when the shutdown was unclean and it reaches past the
+    recovery point, when ``full_recovery`` asks for it, when a compaction swap just replaced it,
+    or when its indexes turn out to be unusable. At the first cut, every later segment is
+    deleted: nothing after a hole can be trusted. Returns the segments and the index of the
+    first validated one (None if none was).
+    """
+    segments: list[LogSegment] = []
+    validated_from = None
     for i, base in enumerate(bases):
-        missing = [f"{base:020d}{ext}" for ext in (".index", ".timeindex") if not storage.exists(f"{base:020d}{ext}")]
+        name = f"{base:020d}"
+        missing = [name + ext for ext in (".index", ".timeindex") if not log.storage.exists(name + ext)]
         seg = log._new_segment(base)
         next_base = bases[i + 1] if i + 1 < len(bases) else None
         past_recovery_point = next_base is None or next_base > recovery_point
-        must_validate = not clean and (past_recovery_point or full_recovery)
-        if full_recovery:
-            must_validate = True
-        if f"{base:020d}" in swapped_bases:
-            must_validate = True
+        must_validate = full_recovery or (not clean and past_recovery_point) or seg.name in swapped_bases
         if not must_validate:
-            problem = f"{missing[0]}: missing" if missing else seg.check_indexes()
-            if problem is None:
-                try:
-                    seg.scan(seg._last_indexed_position())
-                except CorruptRecordError as exc:
-                    problem = f"{seg.name}.log: {exc.reason}"
-            if problem is None and len(seg.time_index) and seg.time_index.offsets[-1] >= max(seg.next_offset, 1) \
-                    and seg.size:
-                problem = f"{seg.name}.timeindex: entry offset {seg.time_index.offsets[-1]} past the segment end"
-            if problem is None and seg.contiguous and next_base is not None and seg.next_offset != next_base:
-                problem = (f"{seg.file_name}: ends at offset {seg.next_offset - 1} but the next segment starts "
-                           f"at {next_base}")
+            problem = _trusted_segment_problem(seg, next_base, missing)
             if problem is not None:
                 report.rebuilt_indexes.append(problem)
                 must_validate = True
-        if must_validate and segments and seg.base_offset < segments[-1].next_offset:
+        if not must_validate:
+            segments.append(seg)
+            continue
+        if segments and seg.base_offset < segments[-1].next_offset:
             report.notes.append(f"{seg.file_name} starts at {seg.base_offset}, inside the previous segment "
                                 f"(which ends at {segments[-1].next_offset - 1}): it and later segments deleted")
-            for later in bases[i:]:
-                doomed = seg if later == base else log._new_segment(later)
-                report.truncated_bytes += doomed.size
-                report.deleted_segments.append(doomed.file_name)
-                doomed.delete()
+            _delete_later(log, bases[i:], report, first=seg)
             break
-        if must_validate:
-            previous_epoch = -1
-            if segments and segments[-1].size:
-                previous_epoch = max(h.partition_leader_epoch for _, h in segments[-1].batch_headers())
-            result = seg.recover(verify_crc=True, previous_epoch=previous_epoch)
-            if not result.problem and seg.contiguous and next_base is not None and seg.next_offset != next_base:
-                result.problem = (f"the segment ends at offset {seg.next_offset - 1} but the next one starts at "
-                                  f"{next_base}: the offsets between are missing")
-                result.position = result.valid_bytes
-            report.recovered.append(result)
-            report.truncated_bytes += result.truncated_bytes
-            if needs_epoch_rebuild_from is None:
-                needs_epoch_rebuild_from = len(segments)
-            if result.problem:
-                segments.append(seg)
-                for later in bases[i + 1:]:
-                    doomed = log._new_segment(later)
-                    report.truncated_bytes += doomed.size
-                    report.deleted_segments.append(doomed.file_name)
-                    doomed.delete()
-                break
+        previous_epoch = -1
+        if segments and segments[-1].size:
+            previous_epoch = max(h.partition_leader_epoch for _, h in segments[-1].batch_headers())
+        result = seg.recover(verify_crc=True, previous_epoch=previous_epoch)
+        if not result.problem and seg.contiguous and next_base is not None and seg.next_offset != next_base:
+            result.problem = (f"the segment ends at offset {seg.next_offset - 1} but the next one starts at "
+                              f"{next_base}: the offsets between are missing")
+            result.position = result.valid_bytes
+        report.recovered.append(result)
+        report.truncated_bytes += result.truncated_bytes
+        if validated_from is None:
+            validated_from = len(segments)
         segments.append(seg)
-    report.segments_loaded = len(segments)
+        if result.problem:
+            _delete_later(log, bases[i + 1:], report)
+            break
+    return segments, validated_from
 
-    # Drop empty trailing segments left by a cut, except one to append to.
+
+def _drop_empty_tail(segments: list[LogSegment], report: RecoveryReport) -> None:
+    """Drop empty trailing segments left by a cut, except one to append to."""
     while len(segments) > 1 and segments[-1].size == 0 and segments[-2].size > 0 \
             and segments[-1].base_offset <= segments[-2].next_offset and report.truncated:
         seg = segments.pop()
         report.deleted_segments.append(seg.file_name)
         seg.delete()
 
+
+def _set_offsets(log: "Log", segments: list[LogSegment], start_checkpoint: int | None,
+                 report: RecoveryReport) -> None:
+    """Install the segments and derive the log start / end offsets and the recovery point."""
     if not segments:
-        start = start_checkpoint or 0
-        segments = [log._new_segment(start)]
+        segments = [log._new_segment(start_checkpoint or 0)]
     log.segments = segments
     last = segments[-1]
     log._log_end_offset = max(last.next_offset, last.base_offset)
@@ -216,23 +269,31 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
                             f"restarted empty at {start}")
         for seg in segments:
             seg.delete()
-        segments = [log._new_segment(start)]
-        log.segments = segments
+        log.segments = [log._new_segment(start)]
         log._log_end_offset = start
     log._log_start_offset = start
     log.recovery_point = log._log_end_offset
 
-    # The leader epoch cache: load the checkpoint, or rebuild it from the batches.
+
+def _restore_epoch_cache(log: "Log", validated_from: int | None, report: RecoveryReport) -> None:
+    """Load the leader-epoch checkpoint, or rebuild it from the batch headers.
+
+    Without a readable checkpoint every segment is scanned; with one, only the segments
+    that were validated (their batches may differ from what the checkpoint saw).
+    """
+    from .log import EPOCH_CHECKPOINT
+
     cache = log.leader_epoch_cache
-    data = storage.read_file(EPOCH_CHECKPOINT)
+    data = log.storage.read_file(EPOCH_CHECKPOINT)
     entries = None
     if data is not None:
         try:
             entries = LeaderEpochCache.parse(data)
         except (ValueError, IndexError):
             report.notes.append("leader-epoch-checkpoint was unreadable: rebuilt from the batches")
-    rebuild_from = 0 if entries is None else needs_epoch_rebuild_from
+    rebuild_from = 0 if entries is None else validated_from
     cache.entries = list(entries or [])
+    segments = log.segments
     if rebuild_from is not None and (entries is not None or any(s.size for s in segments)):
         for seg in segments[rebuild_from:]:
             for _, h in seg.batch_headers():
@@ -242,11 +303,3 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     cache.truncate_from_start(log._log_start_offset)
     if entries != cache.entries:
         log._save_epoch_checkpoint()
-
-    log._write_checkpoint(RECOVERY_POINT_CHECKPOINT, log.recovery_point)
-    if not report.clean_shutdown or report.truncated:
-        for seg in segments:
-            seg.sync()
-    report.log_start_offset = log._log_start_offset
-    report.log_end_offset = log._log_end_offset
-    return report
