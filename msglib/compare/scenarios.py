@@ -103,7 +103,7 @@ def ordering(model: str, consumers: int = 3, seed: int = 0, crash_prob: float = 
 
 
 @functools.lru_cache(maxsize=256)
-def replay(model: str, seed: int = 0, n_messages: int = 100) -> Report:
+def replay(model: str, seed: int = 0, n_messages: int = 60) -> Report:
     """Yesterday an existing subscriber consumed everything; today a new one asks for the history."""
     w = Workload(n_messages=n_messages, subscribers=(
         Subscriber("yesterday", 1), Subscriber("new-team", 1, joins_at=DAY, from_beginning=True)))
@@ -111,7 +111,7 @@ def replay(model: str, seed: int = 0, n_messages: int = 100) -> Report:
 
 
 @functools.lru_cache(maxsize=1024)
-def fan_out(model: str, subscribers: int, seed: int = 0, n_messages: int = 100) -> Report:
+def fan_out(model: str, subscribers: int, seed: int = 0, n_messages: int = 50) -> Report:
     """``subscribers`` independent subscribers, all offline while the messages arrive, then reading."""
     start = 4 * n_messages + 1_000.0
     subs = tuple(Subscriber(f"s{i}", 1, starts_at=start) for i in range(subscribers))
@@ -119,7 +119,7 @@ def fan_out(model: str, subscribers: int, seed: int = 0, n_messages: int = 100) 
 
 
 @functools.lru_cache(maxsize=256)
-def routing(model: str, seed: int = 0, n_messages: int = 200) -> Report:
+def routing(model: str, seed: int = 0, n_messages: int = 120) -> Report:
     """Three subscribers, each wanting a subset of the routing keys."""
     subs = (Subscriber("eu-orders", 1, pattern="order.eu.*"), Subscriber("payments", 1, pattern="*.*.paid"),
             Subscriber("refunds", 1, pattern="refund.#"))
@@ -149,7 +149,7 @@ def noisy_neighbour(model: str, seed: int = 0, noisy: bool = True, n_messages: i
 
 
 @functools.lru_cache(maxsize=1024)
-def offline(model: str, days: float, seed: int = 0, n_messages: int = 50) -> Report:
+def offline(model: str, days: float, seed: int = 0, n_messages: int = 30) -> Report:
     """A subscriber is away ``days`` days; each model keeps messages as long as it can (retention)."""
     w = Workload(n_messages=n_messages, retention_ms=(days + 1) * DAY, drain_ms=10 * SECOND,
                  subscribers=(Subscriber("app", 1, starts_at=days * DAY + 1.0),))

@@ -76,7 +76,7 @@ def _timeline(ax: Any, r: Report, keys: int, sub: str = "app") -> None:
 
 
 @figure
-def plot_storage_vs_subscribers(subscribers: Iterable[int] = (1, 2, 4, 8, 16), n_messages: int = 100,
+def plot_storage_vs_subscribers(subscribers: Iterable[int] = (1, 2, 4, 8, 16), n_messages: int = 50,
                                 message_bytes: int = 100):
     """Bytes stored while every subscriber is offline: one log read N times vs N queue copies."""
     import matplotlib.pyplot as plt
