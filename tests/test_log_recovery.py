@@ -150,6 +150,9 @@ def test_flush_ms_policy_uses_the_log_clock():
     now[0] = 150
     log.append([b"b"])
     assert log.unflushed_records == 0 and log.recovery_point == 2
+    now[0] = 250                    # exactly flush.ms after the last flush: due (Kafka flushes at >=)
+    log.append([b"c"])
+    assert log.unflushed_records == 0 and log.recovery_point == 3
 
 
 def test_epoch_checkpoint_survives_and_is_rebuilt_when_lost(tmp_path):

@@ -83,6 +83,8 @@ def test_default_rule_unit_cases():
     assert deletable_segments(segs, now_ms=251, **rule) == 2
     assert deletable_segments(segs, now_ms=251, **{**rule, "high_watermark": 19}) == 1
     assert deletable_segments(segs, now_ms=0, retention_ms=-1, retention_bytes=150, high_watermark=25) == 1
+    # The size rule stops at the high watermark too: the 100 bytes over the limit are not yet replicated.
+    assert deletable_segments(segs, now_ms=0, retention_ms=-1, retention_bytes=50, high_watermark=19) == 1
 
 
 # ---------------------------------------------------------------- compaction
@@ -204,3 +206,24 @@ def test_retention_drops_leader_epochs_below_the_new_log_start():
     log.apply_retention(now_ms=1000)
     assert log.log_start_offset == 3
     assert log.leader_epoch_cache.entries == [(3, 3)]     # epochs 0-2 began below the new start
+
+
+def test_compaction_keeps_transaction_markers():
+    # Every COMMIT marker has the same control key; compacting them as data would keep only the last one.
+    # Markers never reach the compaction rule: a learner's rule may index the offset map by key (the
+    # map holds data keys only).
+    from msglib.log import RecordBatch
+
+    def strict_rule(record, latest_offset_for_key, tombstones_expired):
+        return record.offset >= latest_offset_for_key[record.key]
+
+    log = Log(config=LogConfig(cleanup_policy="compact"), clock=lambda: 0, compaction_rule=strict_rule)
+    for i in range(3):
+        log.append(RecordBatch([Record(b"k", b"v%d" % i, 0)], producer_id=7, producer_epoch=0, base_sequence=i,
+                               is_transactional=True))
+        log.append(RecordBatch.control("commit", producer_id=7, producer_epoch=0, timestamp=0))
+    log.roll()
+    log.compact(now_ms=0)
+    markers = [b.base_offset for b in log.batches() if b.is_control]
+    assert markers == [1, 3, 5]
+    assert kv(log) == [(4, b"k", b"v2")]
