@@ -298,11 +298,13 @@ class ProviderClient:
             worker.die(f"before its call to the {job.channel} provider for {job.job_id} left")
             raise WorkerCrashed(worker.name)
         try:
-            return system.providers[worker.channel].send(user, text, idempotency_key, job=info)
+            receipt = system.providers[worker.channel].send(user, text, idempotency_key, job=info)
         finally:
             if isinstance(fault, WorkerCrash):      # after-send: the provider acted; the answer dies with us
                 worker.die(f"after the {job.channel} provider received {job.job_id}, before the answer")
                 raise WorkerCrashed(worker.name)
+        self._ctx.actions.append("sent")
+        return receipt
 
 
 class WorkerContext:

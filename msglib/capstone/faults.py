@@ -44,7 +44,7 @@ class WorkerCrash(Fault):
             raise ValueError(f"WorkerCrash.when must be one of {CRASH_POINTS}, got {self.when!r}")
 
     def describe(self) -> str:
-        return f"a {self.channel} worker crashes in its next provider call ({self.when})"
+        return f"{_a(self.channel)} worker crashes in its next provider call ({self.when})"
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,14 @@ class SlowConsumer(Fault):
             raise ValueError(f"a stall lasts > 0 ms, got {self.duration_ms}")
 
     def describe(self) -> str:
-        return f"a {self.channel} worker stalls for {self.duration_ms:g} ms inside a provider call"
+        return f"{_a(self.channel)} worker stalls for {self.duration_ms:g} ms inside a provider call"
 
 
 FAULT_KINDS = {f.kind: f for f in (WorkerCrash, RouterCrash, ProviderOutage, SlowConsumer)}
+
+
+def _a(channel: str) -> str:
+    return ("an " if channel[0] in "aeiou" else "a ") + channel
 
 
 def _check_channel(channel: str) -> None:

@@ -123,16 +123,18 @@ def job_story(history: History, job: str, limit: int = 14) -> str:
     lo, hi = ops[0].time, ops[-1].time
     faults = [op for op in history.faults() if lo - 300 <= op.time <= hi]
     lines = []
-    for op in sorted(ops + faults, key=lambda o: o.index):
-        lines.append(_describe(op))
+    # in the order things started: a handle() line comes before what it did
+    for op in sorted(ops + faults, key=lambda o: o.invoke_index if o.invoke_index is not None else o.index):
+        start = history.ops[op.invoke_index].time if op.f == "handle" and op.invoke_index is not None else op.time
+        lines.append(_describe(op, start))
     if len(lines) > limit:
         lines = lines[:limit - 1] + [f"... ({len(lines) - limit + 1} more)"]
     return "\n".join(lines)
 
 
-def _describe(op: Op) -> str:
+def _describe(op: Op, time: float | None = None) -> str:
     v = op.value if isinstance(op.value, dict) else {}
-    t = f"t={op.time:7.1f} ms  {op.process:<14}"
+    t = f"t={op.time if time is None else time:7.1f} ms  {op.process:<14}"
     if op.process == NEMESIS:
         return f"{t} FAULT: {v.get('description', op.f)}"
     if op.f == "route":
@@ -158,6 +160,8 @@ def _describe(op: Op) -> str:
             ("" if op.type == OK else f" FAILED ({op.error})")
     if op.f == "redrive":
         return f"{t} redriven from the DLQ (it was {v.get('reason')})"
+    if op.f == "park":
+        return f"{t} parked for a person to look at (it was {v.get('reason')})"
     return f"{t} {op.f} {v}"
 
 
