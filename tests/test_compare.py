@@ -136,6 +136,13 @@ def test_kafka_consumers_beyond_partitions_sit_idle():
     assert r.facts["idle consumers"] == 3 and r.missing == 0
 
 
+def test_kafka_parallelism_stops_at_the_partition_count():
+    from msglib.compare.scenarios import many_consumers
+    four, eight = many_consumers("kafka", 4), many_consumers("kafka", 8)
+    assert eight.facts["idle consumers"] == 4 and four.latency(99) == eight.latency(99)
+    assert many_consumers("rabbitmq", 8).latency(99) < many_consumers("rabbitmq", 4).latency(99)
+
+
 def test_kafka_scale_out_is_a_stop_the_world_rebalance():
     w = Workload(n_messages=300, subscribers=(Subscriber("a", 1, scale_out=(100.0,)),))
     r = run("kafka", w, 0, partitions=2)

@@ -40,6 +40,13 @@ def test_slow_consumer_and_failure_pictures():
     assert widths[1] == 0 and widths[0] > 0 and widths[2] > 0     # a Pulsar broker failure copies nothing
 
 
+def test_latency_picture_kafka_stops_at_its_partitions():
+    fig = viz.plot_latency_vs_consumers(consumers=(4, 8), partitions=4)
+    lines = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
+    assert lines["kafka (4 partitions)"][0] == lines["kafka (4 partitions)"][1]   # consumers 5..8 sit idle
+    assert lines["rabbitmq"][1] < lines["rabbitmq"][0]
+
+
 def test_explore_widget_builds():
     w = viz.explore()
     assert w is not None and len(w.children) >= 8

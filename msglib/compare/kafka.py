@@ -156,7 +156,8 @@ class KafkaModel(BrokerModel):
                 positions[p] = log.log_start_offset
             room = self.max_poll_records - len(batch)
             while room > 0 and positions[p] < log.log_end_offset:
-                data = log.read(positions[p], max_bytes=64 * 1024)
+                # about `room` records' worth (a whole batch at least): do not decode what will not be used
+                data = log.read(positions[p], max_bytes=room * (self.run.workload.message_bytes + 128))
                 if not data:
                     break
                 for r in data.records():

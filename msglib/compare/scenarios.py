@@ -11,6 +11,7 @@ run of the four models, so the table is *measured*, not recited:
 :func:`fan_out`       N subscribers are offline while messages arrive: copies stored
 :func:`routing`       subscribers want subsets ("order.eu.*"): unwanted deliveries
 :func:`slow_consumer` one of four consumers is 20x slower: the latency tail
+:func:`many_consumers` a heavy load shared by more and more consumers (Kafka: 4 partitions)
 :func:`exactly_once`  crashes between effect and ack, with the strongest guarantee asked for
 :func:`noisy_neighbour` a second tenant floods a node: the quiet tenant's latency
 :func:`offline`       a subscriber is away for N days: is anything gone?
@@ -131,6 +132,14 @@ def slow_consumer(model: str, seed: int = 0, slow: int = 1, consumers: int = 4, 
     """``slow`` of ``consumers`` consumers are 20x slower than the others (``slow=0``: the baseline)."""
     w = Workload(n_messages=n_messages, subscribers=(Subscriber("app", consumers),), slow_consumers=slow)
     return run(model, w, seed)
+
+
+@functools.lru_cache(maxsize=256)
+def many_consumers(model: str, consumers: int, seed: int = 0, partitions: int = 4, n_messages: int = 300) -> Report:
+    """A load that keeps about 3.3 consumers busy (a message every 0.3 ms, 1 ms each), shared by
+    ``consumers`` consumers. Kafka's topic has ``partitions`` partitions: its parallelism stops there."""
+    w = Workload(n_messages=n_messages, interval_ms=0.3, subscribers=(Subscriber("app", consumers),))
+    return run(model, w, seed, **({"partitions": partitions} if model == "kafka" else {}))
 
 
 @functools.lru_cache(maxsize=256)
@@ -321,7 +330,7 @@ def fitting_models(req: Requirements, seed: int = 0, models: Iterable[str] = MOD
     return [m for m in models if not fit(m, req, seed)]
 
 
-__all__ = ["MODEL_NAMES", "Table", "compare", "ordering", "replay", "fan_out", "routing", "slow_consumer",
+__all__ = ["MODEL_NAMES", "Table", "compare", "ordering", "replay", "fan_out", "routing", "slow_consumer", "many_consumers",
            "exactly_once", "noisy_neighbour", "offline", "Snapshot", "storage_snapshot", "failure_costs", "scorecard",
            "Requirements",
            "fit", "fitting_models"]

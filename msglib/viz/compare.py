@@ -5,7 +5,8 @@ from typing import Any, Iterable
 
 from msglib.compare import Subscriber, Workload, run
 from msglib.compare.metrics import Report
-from msglib.compare.scenarios import MODEL_NAMES, compare, failure_costs, fan_out, ordering, slow_consumer
+from msglib.compare.scenarios import (MODEL_NAMES, compare, failure_costs, fan_out, many_consumers, ordering,
+                                      slow_consumer)
 from msglib.viz import figure
 
 COLORS = {"kafka": "tab:blue", "rabbitmq": "tab:orange", "sqs": "tab:green", "pulsar": "tab:purple",
@@ -116,6 +117,25 @@ def plot_slow_consumer(seed: int = 0):
 
 
 @figure
+def plot_latency_vs_consumers(consumers: Iterable[int] = (2, 3, 4, 6, 8), seed: int = 0, partitions: int = 4):
+    """p99 latency of a heavy load as consumers are added; Kafka's topic has ``partitions`` partitions."""
+    import matplotlib.pyplot as plt
+
+    consumers = list(consumers)
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    for m in MODEL_NAMES:
+        reports = [many_consumers(m, c, seed, partitions) for c in consumers]
+        label = f"kafka ({partitions} partitions)" if m == "kafka" else _label(m)
+        ax.plot(consumers, [r.latency(99) for r in reports], marker=MARKERS[m], color=COLORS[m], label=label)
+    ax.set(xlabel="consumers sharing one subscriber", ylabel="p99 latency (simulated ms)", yscale="log",
+           title="a load that needs about 3.3 busy consumers")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@figure
 def plot_failure_costs(n_messages: int = 1_000, message_bytes: int = 100):
     """Bytes copied to recover from a failed node, same data: Kafka broker vs Pulsar broker vs Pulsar bookie."""
     import matplotlib.pyplot as plt
@@ -173,4 +193,5 @@ def explore():
 
 
 __all__ = ["plot_order_vs_consumers", "plot_key_timeline", "plot_storage_vs_subscribers", "plot_slow_consumer",
+           "plot_latency_vs_consumers",
            "plot_failure_costs", "explore"]
