@@ -295,6 +295,19 @@ def test_kafka_replacement_copies_the_replicas_of_the_failed_broker():
         replacement_copy_bytes(model.topic, 3, 4)
 
 
+def test_the_quick_start_and_the_doctest_run():
+    import doctest
+    import textwrap
+
+    import msglib.compare as pkg
+    from msglib.compare import harness
+
+    code = pkg.__doc__.split("Quick start::", 1)[1]
+    ns: dict = {}
+    exec(textwrap.dedent(code).replace("print(", "str("), ns)
+    assert doctest.testmod(harness, verbose=False).failed == 0
+
+
 def test_a_model_can_be_registered_and_must_implement_the_hooks():
     _load_models()
     assert set(MODEL_NAMES) <= set(MODELS)
@@ -304,3 +317,30 @@ def test_a_model_can_be_registered_and_must_implement_the_hooks():
 
     with pytest.raises(NotImplementedError):
         run(Nothing, Workload(n_messages=1))
+
+
+def test_sqs_visibility_timeout_shorter_than_the_work_duplicates_it():
+    w = Workload(n_messages=100, subscribers=(Subscriber("a", 2),), process_ms=20.0, interval_ms=1.0)
+    short = run("sqs", w, 0, visibility_timeout_ms=50.0)
+    assert short.duplicates > 0 and short.facts["late deletes"] > 0     # it reappeared while still being worked on
+    assert run("sqs", w, 0).duplicates == 0
+
+
+@pytest.mark.parametrize("kind", ["exclusive", "failover"])
+def test_pulsar_single_active_consumer_subscriptions_keep_order(kind):
+    w = Workload(n_messages=150, subscribers=(Subscriber("a", 3),), crash_prob=0.03)
+    r = run("pulsar", w, 4, subscription_type=kind)
+    assert r.order_violations == 0 and r.missing == 0 and r.facts["crashes"] > 0
+    calm = run("pulsar", w.with_(crash_prob=0.0), 4, subscription_type=kind)
+    assert calm.facts["idle consumers"] == 2          # one active consumer; the others wait (failover: standby)
+    if kind == "failover":
+        assert r.facts["idle consumers"] < 2          # after crashes, a standby took over
+
+
+def test_rabbitmq_quorum_queues_and_bad_options():
+    r = run("rabbitmq", Workload(n_messages=50), 0, queue_type="quorum")
+    assert r.delivered == 50
+    with pytest.raises(ValueError, match="subscription_type"):
+        run("pulsar", Workload(n_messages=1), subscription_type="fanout")
+    with pytest.raises(ValueError, match="partitions"):
+        run("kafka", Workload(n_messages=1), partitions=0)

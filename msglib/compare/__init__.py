@@ -16,15 +16,18 @@ copies the broker stores.
 
 Quick start::
 
-    from msglib.compare import Workload, Subscriber, run, compare
+    from msglib.compare import Workload, Subscriber, run, compare, scorecard
     w = Workload(n_messages=300, subscribers=(Subscriber("billing", consumers=3),), crash_prob=0.02)
-    run("rabbitmq", w, seed=1).order_violations
-    print(compare(w, seed=1))
+    run("rabbitmq", w, seed=1).order_violations    # competing consumers: some keys out of order
+    print(compare(w, seed=1))                      # the same workload on all four models
+    print(scorecard(seed=0))                       # every row of the classic table, measured
 """
 from msglib.compare.harness import MODELS, BrokerModel, Intake, Run, Worker, register, run
 from msglib.compare.metrics import Recorder, Report, SubscriberStats, percentile
 from msglib.compare.workload import DAY, HOUR, MINUTE, SECOND, Behaviour, Message, Subscriber, Workload, matching
+from msglib.compare.scenarios import MODEL_NAMES, Requirements, Table, compare, fit, fitting_models, scorecard
 
 __all__ = ["MODELS", "BrokerModel", "Intake", "Run", "Worker", "register", "run", "Recorder", "Report",
            "SubscriberStats", "percentile", "DAY", "HOUR", "MINUTE", "SECOND", "Behaviour", "Message", "Subscriber",
-           "Workload", "matching"]
+           "Workload", "matching", "MODEL_NAMES", "Requirements", "Table", "compare", "fit", "fitting_models",
+           "scorecard"]
