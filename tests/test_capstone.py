@@ -106,7 +106,8 @@ def test_token_bucket_bursts_refills_continuously_and_caps():
 def test_replay_finds_past_limit_and_starvation():
     assert replay([(0, True), (0, True), (0, False), (1000, True)], 2, 1.0) is None
     assert replay([(0, True), (0, True), (0, True)], 2, 1.0).kind == "past-limit"
-    assert replay([(0, True), (0, False)], 2, 1.0).kind == "starved"
+    assert replay([(0, True), (0, False)], 3, 1.0).kind == "starved"
+    assert replay([(0, True), (0, False)], 2, 1.0) is None          # exactly one token: rounding decides
     assert replay([(0, True), (0, True), (999.9999999999, True)], 2, 1.0) is None   # within EPS of a token
     assert replay([(0, True), (0, True), (999.99, True)], 2, 1.0).kind == "past-limit"
     assert window_violation([0.0, 0.0, 10.0], 2, 1.0) == (0, 2)

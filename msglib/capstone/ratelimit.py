@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from msglib.sim.history import OK, History
 
-EPS = 1e-9   # floating-point slack: a bucket holding 1 - EPS tokens holds a whole token
+EPS = 1e-6   # floating-point slack: within EPS of a whole token, allowing and refusing are both right
 
 
 class TokenBucket:
@@ -56,8 +56,8 @@ class TokenBucket:
             # refill continuously, keeping fractions of a token; never above capacity
             self.tokens = min(self.capacity, self.tokens + elapsed * self.refill_per_s / 1000.0)
         self.last_ms = now_ms
-        if self.tokens >= 1.0 - EPS:           # a whole token (0.1 + 0.2 != 0.3: allow for rounding)
-            self.tokens = max(0.0, self.tokens - 1.0)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
             return True
         return False
 
@@ -94,8 +94,10 @@ def replay(decisions: list[tuple[float, bool]], capacity: int, refill_per_s: flo
     """Run a reference bucket along ``(now_ms, allowed)`` decisions; the first wrong one, or None.
 
     Allowed with less than one token: past the limit. Refused with a whole
-    token left: starvation. (A whole token means at least ``1 - EPS``: floating
-    point rounding must not decide.)
+    token left: starvation. Within ``EPS`` of exactly one token, floating-point
+    rounding decides (``0.1 * 10`` is ``0.9999999999999999``; times such as
+    ``7655.06 + 250`` are not exact either), so both answers are accepted and
+    the reference follows the one that was made.
     """
     tokens = float(capacity)
     last: float | None = None
@@ -103,13 +105,12 @@ def replay(decisions: list[tuple[float, bool]], capacity: int, refill_per_s: flo
         if last is not None:
             tokens = min(capacity, tokens + (now - last) * refill_per_s / 1000.0)
         last = now
-        whole = tokens >= 1.0 - EPS
-        if allowed and not whole:
-            return Verdict(i, "past-limit", tokens)
-        if not allowed and whole:
-            return Verdict(i, "starved", tokens)
         if allowed:
+            if tokens < 1.0 - EPS:
+                return Verdict(i, "past-limit", tokens)
             tokens = max(0.0, tokens - 1.0)
+        elif tokens >= 1.0 + EPS:
+            return Verdict(i, "starved", tokens)
     return None
 
 
