@@ -110,19 +110,21 @@ def _run(exercise: str, seed: int, faults: FaultSchedule | None, **pieces: Any) 
     except CheckFailed:
         raise
     except RouteError as exc:
-        raise _wrapped(exc.__cause__, f"route {exc.what}", exc, exercise, seed) from None
+        raise _wrapped("route", exc.__cause__, f"route {exc.what}", exc, exercise, seed) from None
     except HandlerError as exc:
-        raise _wrapped(exc.exc, f"handle() raised {type(exc.exc).__name__}: {exc.exc}", exc, exercise, seed) from None
+        raise _wrapped("handle", exc.exc, f"handle() raised {type(exc.exc).__name__}: {exc.exc}", exc, exercise,
+                       seed) from None
     except RunbookError as exc:
-        raise _wrapped(exc.__cause__, str(exc), exc, exercise, seed) from None
+        raise _wrapped("runbook", exc.__cause__, str(exc), exc, exercise, seed) from None
     except (TypeError, ValueError) as exc:     # a ctx/ops/limiter call the system refused, or a bucket's answer
         raise CheckFailed(f"the system refused a call from your code: {type(exc).__name__}: {exc}", seed=seed,
                           exercise=exercise) from None
 
 
-def _wrapped(cause: BaseException | None, what: str, exc: Exception, exercise: str, seed: int) -> CheckFailed:
+def _wrapped(name: str, cause: BaseException | None, what: str, exc: Exception, exercise: str,
+             seed: int) -> CheckFailed:
     if isinstance(cause, NotImplementedError):
-        return CheckFailed("your code is not implemented yet (it raised NotImplementedError)", exercise=exercise,
+        return CheckFailed(f"`{name}` is not implemented yet (it raised NotImplementedError)", exercise=exercise,
                            hint="replace `raise NotImplementedError()` with your code")
     return CheckFailed(what, case=str(exc), seed=seed, exercise=exercise)
 
