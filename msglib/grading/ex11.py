@@ -27,7 +27,7 @@ from msglib.capstone.apps import RouteError
 from msglib.capstone.events import (CHANNELS, DAY_MS, EVENT_TYPES, HOUR_MS, QUIET_HOURS, TIME_ZONES, Event,
                                     Preferences)
 from msglib.capstone.faults import ProviderOutage, RouterCrash, SlowConsumer, WorkerCrash, random_faults, schedule
-from msglib.capstone.ratelimit import TokenBucket as ReferenceBucket, replay
+from msglib.capstone.ratelimit import TokenBucket as ReferenceBucket, max_in_window, replay, window_violation
 from msglib.capstone.router import format_hour, local_hour, route as reference_route, why_not
 from msglib.capstone.system import RunbookError, RunResult, SystemConfig, redrive_when_healthy, run_notifications
 from msglib.capstone.worker import HandlerError, handle as reference_handle
@@ -130,7 +130,7 @@ def _wrapped(name: str, cause: BaseException | None, what: str, exc: Exception, 
 
 
 def _judge(result: RunResult, exercise: str, seed: int, kinds: set[str] | None = None,
-           who: str = "") -> NotificationCheckResult:
+           who: str = "", hints: dict[str, str] | None = None) -> NotificationCheckResult:
     check = result.check()
     bad = [a for a in check.anomalies if kinds is None or a.kind in kinds]
     if bad:
@@ -141,7 +141,7 @@ def _judge(result: RunResult, exercise: str, seed: int, kinds: set[str] | None =
             story = f"{first.key}: the router never produced this job"
         counts = ", ".join(f"{n} {k}" for k, n in sorted(check.counts.items()))
         raise CheckFailed(f"{who}the end-to-end check failed ({counts}): {first.message}",
-                          case=story or None, seed=seed, exercise=exercise, hint=HINTS.get(first.kind))
+                          case=story or None, seed=seed, exercise=exercise, hint=(hints or HINTS).get(first.kind))
     return check
 
 
@@ -332,6 +332,13 @@ BUCKET_SCRIPTS: list[tuple[int, float, list[tuple[float, bool]], str]] = [
 ]
 
 
+BUCKET_HINTS = {
+    "past-limit": "allow only with a whole token in the bucket; refill at refill_per_s tokens per SECOND (times are "
+                  "in ms), never above capacity",
+    "starved": HINTS["starved"],
+}
+
+
 def _new_bucket(cls: Any, capacity: int, rate: float, seed: int | None) -> Any:
     what = f"TokenBucket({capacity}, {rate:g})"
     b = call_learner(cls, capacity, rate, exercise=EX_BUCKET, what=what, seed=seed)
@@ -391,7 +398,7 @@ def _check_bucket(cls: Any, combos: list[tuple[int, float]], seed_list: list[int
                 tokens = f" (the bucket held {verdict.tokens:.3f} tokens)" if verdict else ""
                 raise CheckFailed(f"TokenBucket({capacity}, {rate:g}): allow({now:g}) returned {got}, expected "
                                   f"{want}{tokens}: {what}", case=_show_decisions(decisions, i), exercise=EX_BUCKET,
-                                  hint=HINTS["past-limit" if got else "starved"])
+                                  hint=BUCKET_HINTS["past-limit" if got else "starved"])
     a, b = _new_bucket(cls, 1, 1.0, None), _new_bucket(cls, 1, 1.0, None)
     if not (_decide(a, 1, 1.0, 0, None) and _decide(b, 1, 1.0, 0, None)):
         raise CheckFailed("two new buckets share their tokens: the second TokenBucket(1, 1) refused its first call "
@@ -405,6 +412,18 @@ def _check_bucket(cls: Any, combos: list[tuple[int, float]], seed_list: list[int
             decisions = []
             for now in times:
                 decisions.append((now, _decide(bucket, capacity, rate, now, seed)))
+            allowed = [t for t, ok in decisions if ok]
+            window = window_violation(allowed, capacity, rate)
+            if window is not None:                   # never more than capacity + rate * W in any window W
+                i, j = window
+                w = allowed[j] - allowed[i]
+                last = next(k for k, (t, ok) in enumerate(decisions) if ok and t == allowed[j])
+                raise CheckFailed(f"TokenBucket({capacity}, {rate:g}) allowed {j - i + 1} calls between t={allowed[i]:g} "
+                                  f"and t={allowed[j]:g} ms; in {w:g} ms at most {max_in_window(capacity, rate, w):.2f} "
+                                  f"fit (capacity + {rate:g}/s x {w / 1000:g} s): past the limit",
+                                  case=f"{len(decisions)} random arrivals; around the failure: "
+                                       + _show_decisions(decisions, last),
+                                  seed=seed, exercise=EX_BUCKET, hint=BUCKET_HINTS["past-limit"])
             verdict = replay(decisions, capacity, rate)
             if verdict is not None:
                 t, ok = decisions[verdict.index]
@@ -416,10 +435,10 @@ def _check_bucket(cls: Any, combos: list[tuple[int, float]], seed_list: list[int
                 raise CheckFailed(f"TokenBucket({capacity}, {rate:g}) {what}",
                                   case=f"{len(decisions)} random arrivals; around the failure: "
                                        + _show_decisions(decisions, verdict.index),
-                                  seed=seed, exercise=EX_BUCKET, hint=HINTS[verdict.kind])
+                                  seed=seed, exercise=EX_BUCKET, hint=BUCKET_HINTS[verdict.kind])
     for seed, f in zip(seed_list, faults):
         _judge(_run(EX_BUCKET, seed, f, bucket=cls), EX_BUCKET, seed, kinds={"past-limit", "starved"},
-               who="with your TokenBucket in the rate limiter: ")
+               who="with your TokenBucket in the rate limiter: ", hints={**HINTS, **BUCKET_HINTS})
 
 
 @_remembering
