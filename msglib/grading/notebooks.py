@@ -71,15 +71,24 @@ def test_cell_changed(cell) -> bool:
     return "checksum" in meta and meta["checksum"] != compute_checksum(cell)
 
 
-def execute(nb, cwd: Path, timeout: int = 60) -> str | None:
-    """Run ``nb`` in place in a fresh kernel; errors are kept as outputs. Returns a fatal problem or None."""
+def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | None:
+    """Run ``nb`` in place in a fresh kernel; errors are kept as outputs. Returns a fatal problem or None.
+
+    ``grading``: the kernel runs with MSGLIB_GRADING_RUN=1, so pictures are skipped
+    (``msglib.viz.figure``). Only the kernel's environment changes, never ours.
+    """
+    import os
+
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}})
+    env = dict(os.environ)
+    if grading:
+        env["MSGLIB_GRADING_RUN"] = "1"
     try:
-        client.execute()
+        client.execute(env=env)
     except CellTimeoutError:
         return f"a cell ran longer than {timeout} s and could not be interrupted"
     except DeadKernelError:

@@ -99,13 +99,38 @@ def release(selected: list[str] | None = None, root: Path | None = None) -> int:
         print("error: fix the authoring problems above before releasing", file=sys.stderr)
         return 1
     for m in mods:
-        rc, out = nbgrader(["generate_assignment", m, "--force"], root)
-        if rc != 0:
-            print(out, file=sys.stderr)
-            print(f"error: nbgrader generate_assignment {m} failed (exit {rc})", file=sys.stderr)
+        ok, log = generate_assignment(root, m)
+        if not ok:
+            print(log, file=sys.stderr)
+            print(f"error: nbgrader generate_assignment {m} failed", file=sys.stderr)
             return 1
         print(f"released {m} → notebooks/{m}/")
     return 0
+
+
+def _config(root: Path):
+    """The course's nbgrader configuration, read from its nbgrader_config.py (the file nbgrader reads)."""
+    from traitlets.config import Config
+
+    cfg = Config()
+    path = root / "nbgrader_config.py"
+    exec(compile(path.read_text(), str(path), "exec"), {"get_config": lambda: cfg, "__file__": str(path)})
+    return cfg
+
+
+def generate_assignment(root: Path, module: str) -> tuple[bool, str]:
+    """``nbgrader generate_assignment <module> --force`` through nbgrader's API, in this process.
+
+    One process for every module instead of one nbgrader start-up per module.
+    """
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    os.environ["PATH"] = nbgrader_env()["PATH"]   # alembic, when the gradebook is created
+    cfg = _config(root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+    result = api.generate_assignment(module, force=True)
+    return bool(result.get("success")), (result.get("log") or "") + (result.get("error") or "")
 
 
 # -- grading -----------------------------------------------------------------------
@@ -217,7 +242,6 @@ def guarded_copy(nb):
 def verify(autograded_nb: Path, timeout: int) -> dict[str, bool]:
     """Independent re-run of an autograded notebook: grade id → passed, for every test cell."""
     nb = guarded_copy(nbformat.read(str(autograded_nb), as_version=4))
-    os.environ["MSGLIB_GRADING_RUN"] = "1"  # like nbgrader's own run: pictures are skipped
     execute(nb, autograded_nb.parent, timeout)
     results = {}
     for cell in nb.cells:
@@ -293,14 +317,9 @@ def verify_student(root: Path, result: StudentResult) -> list[str]:
 
 def _gradebook(root: Path):
     from nbgrader.api import Gradebook
-    from traitlets.config import Config
     from nbgrader.coursedir import CourseDirectory
 
-    cfg = Config()
-    code = compile((root / "nbgrader_config.py").read_text(), str(root / "nbgrader_config.py"), "exec")
-    ns = {"get_config": lambda: cfg, "__file__": str(root / "nbgrader_config.py")}
-    exec(code, ns)  # the course's own config file, the same one nbgrader reads
-    coursedir = CourseDirectory(config=cfg)
+    coursedir = CourseDirectory(config=_config(root))
     return Gradebook(coursedir.db_url, coursedir.course_id)
 
 
@@ -384,8 +403,8 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     logs = outdir / "logs"
     # the gradebook must know each assignment (generate_assignment writes it; the release is deterministic)
     for m in (mods if release_first else []):
-        rc, text = nbgrader(["generate_assignment", m, "--force"], root)
-        if rc != 0:
+        ok, text = generate_assignment(root, m)
+        if not ok:
             print(text, file=sys.stderr)
             return 1
     results: list[StudentResult] = []
