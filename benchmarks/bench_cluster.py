@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_cluster              # the figures (10,000 schedules...)
     .venv/bin/python -m benchmarks.bench_cluster --quick      # tiny counts: proves the script runs
+    .venv/bin/python -m benchmarks.bench_cluster --only throughput,memory   # some parts only
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
@@ -57,6 +58,9 @@ def reliability(seeds: int, processes: int) -> None:
     unsettled = sum(1 for r in runs if not r["settled"])
     print(f"  {seeds} schedules, {acked:,} acknowledged writes, {invalid} invalid histories, "
           f"{unsettled} runs that did not recover ({time.perf_counter() - t:.0f} s)")
+    bad = [r["seed"] for r in runs if r["lost"] or r["divergent"] or not r["valid"] or not r["settled"]]
+    if bad:  # replay one with: run_scenario(seed, keep_cluster=True).summary()
+        print(f"  seeds with a finding: {bad[:20]}")
     record("cluster.safe_lost_acked_writes", lost, f"writes lost over {seeds} seeded schedules",
            target="0", higher_is_better=False)
     record("cluster.safe_divergent_replicas", divergent, f"divergent replica pairs over {seeds} schedules",
@@ -64,7 +68,7 @@ def reliability(seeds: int, processes: int) -> None:
     record("cluster.safe_invalid_histories", invalid, f"histories with any anomaly over {seeds} schedules",
            target="0", higher_is_better=False)
 
-    n = max(20, seeds // 20)
+    n = 5 if QUICK else max(20, seeds // 20)
     acks1 = run_many(range(n), processes, acks=1, min_insync_replicas=1)
     record("cluster.acks1_runs_losing", sum(1 for r in acks1 if r["lost"]) / n,
            f"fraction of {n} runs (acks=1, leader crashes) where the checker finds lost writes", target="> 0")
@@ -73,7 +77,7 @@ def reliability(seeds: int, processes: int) -> None:
     record("cluster.unclean_runs_losing", sum(1 for r in unclean if r["lost"]) / n,
            f"fraction of {n} runs (unclean election) where the checker finds lost writes", target="> 0")
 
-    m = max(20, seeds // 5)
+    m = 5 if QUICK else max(20, seeds // 5)
     lossy = dict(faults=None, loss=0.05)
     idem = run_many(range(m), processes, idempotent=True, **lossy)
     plain = run_many(range(m), processes, idempotent=False, **lossy)
@@ -161,17 +165,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=10_000, help="fault schedules for the safe configuration")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="reliability,throughput,memory,table",
+                        help="comma-separated parts to run (default: all)")
     args = parser.parse_args(argv)
     QUICK = args.quick
-    seeds = 20 if QUICK else args.seeds
-    print("reliability (seeded fault schedules, checked)")
-    reliability(seeds, args.processes)
-    print("throughput")
-    throughput(5_000 if QUICK else 200_000, 1 if QUICK else args.repeat)
-    print("memory")
-    memory(2_000 if QUICK else 50_000, 2_000 if QUICK else 60_000)
-    print("data-loss table (module 04)")
-    table(4 if QUICK else 200, args.processes)
+    parts = set(args.only.split(","))
+    seeds = 5 if QUICK else args.seeds
+    if "reliability" in parts:
+        print("reliability (seeded fault schedules, checked)")
+        reliability(seeds, args.processes)
+    if "throughput" in parts:
+        print("throughput")
+        throughput(2_000 if QUICK else 200_000, 1 if QUICK else args.repeat)
+    if "memory" in parts:
+        print("memory")
+        memory(1_000 if QUICK else 50_000, 2_000 if QUICK else 60_000)
+    if "table" in parts:
+        print("data-loss table (module 04)")
+        table(2 if QUICK else 200, args.processes)
 
 
 if __name__ == "__main__":

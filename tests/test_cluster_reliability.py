@@ -91,3 +91,12 @@ def test_idempotent_producer_over_a_lossy_network_gets_every_write_in_exactly_on
     for seed in (3, 8):
         r = run_scenario(seed, faults=None, loss=0.05, duration_ms=2000)
         assert r.acked == r.stats["sent"] and r.duplicated == 0 and r.check.valid, r.summary()
+
+
+def test_the_benchmark_script_runs_with_tiny_counts(capsys):
+    from benchmarks import bench_cluster
+
+    bench_cluster.main(["--quick", "--processes", "1"])
+    out = capsys.readouterr().out
+    assert "cluster.safe_lost_acked_writes" in out and "quick run: not recorded" in out
+    assert "cluster.loss_table_seconds" in out
