@@ -292,3 +292,13 @@ def test_a_broker_restarting_behind_a_slow_link_still_learns_the_metadata():
 
     r = run_scenario(56)
     assert r.settled and not r.divergences and r.check.valid, r.summary()
+
+
+def test_a_leader_that_missed_the_answer_to_its_isr_change_keeps_counting_the_new_member():
+    """Regression (seed 7911): the controller added a follower to the ISR, the answer was lost, and
+    the leader went back to its old, smaller ISR; cut off from the controller, it then committed
+    writes the new leader (elected from the controller's ISR) never had."""
+    from msglib.cluster.scenario import run_scenario
+
+    r = run_scenario(7911)
+    assert r.lost == 0 and r.check.valid, r.summary()

@@ -309,19 +309,26 @@ class Broker(Node):
         want = part.wanted_isr(self.sim.now)
         if want is not None:
             part.pending_isr = want
-            request_id = next(self._ids)
-            self.send(CONTROLLER, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch,
-                                                   part.partition_epoch, tuple(sorted(want))))
-            timer = self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
-            self.pending_alter[part.tp] = (request_id, timer)
+            self._send_alter_partition(part)
             self._emit(part, "isr-proposed")
 
+    def _send_alter_partition(self, part: Partition) -> None:
+        request_id = next(self._ids)
+        self.send(CONTROLLER, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch, part.partition_epoch,
+                                               tuple(sorted(part.pending_isr))))
+        timer = self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
+        self.pending_alter[part.tp] = (request_id, timer)
+
     def _alter_timeout(self, tp: TopicPartition, request_id: int) -> None:
-        if self.pending_alter.get(tp, (None,))[0] == request_id:  # no answer: forget it, try again later
-            del self.pending_alter[tp]
-            part = self.partitions.get(tp)
-            if part is not None:
-                part.pending_isr = None
+        """No answer: the controller may or may not have applied the change. Ask again, and keep
+        counting the proposed members meanwhile (reverting to the smaller ISR could commit records
+        that a member the controller already added does not have)."""
+        if self.pending_alter.get(tp, (None,))[0] != request_id:
+            return
+        del self.pending_alter[tp]
+        part = self.partitions.get(tp)
+        if part is not None and part.is_leader and part.pending_isr is not None:
+            self._send_alter_partition(part)
 
     def _on_alter_partition_response(self, src: str, resp: p.AlterPartitionResponse) -> None:
         part = self.partitions.get(resp.tp)
@@ -330,7 +337,6 @@ class Broker(Node):
             pending[1].cancel()
         if part is None or not part.is_leader:
             return
-        part.pending_isr = None
         st = resp.state
         if resp.error is None and st is not None and st.leader_epoch == part.leader_epoch \
                 and st.partition_epoch > part.partition_epoch:
@@ -338,6 +344,10 @@ class Broker(Node):
             part.update_state(st)
             self._emit(part, "isr")
             self._leader_progress(part)
+        elif resp.error in (p.INELIGIBLE_REPLICA, p.UNKNOWN_TOPIC_OR_PARTITION):
+            part.pending_isr = None  # refused, nothing changed: propose again later
+        # Otherwise (a stale partition epoch, a newer leader epoch) the controller's state has moved
+        # on: keep the proposal pending until the metadata log tells us what the ISR is now.
 
     # -- leader: fetches ------------------------------------------------------------------
     def _on_fetch(self, src: str, req: p.FetchRequest, parked: bool = False) -> None:

@@ -104,10 +104,10 @@ class Partition:
         self.followers = {}
 
     def update_state(self, st: PartitionState) -> None:
-        """A metadata change that keeps our role (an ISR change, usually)."""
+        """A metadata change that keeps our role (an ISR change, usually). The controller's newer
+        state settles any ISR change we proposed: applied or not, this is now the ISR."""
         self._take(st)
-        if self.pending_isr is not None and self.isr == self.pending_isr:
-            self.pending_isr = None
+        self.pending_isr = None
 
     def _take(self, st: PartitionState) -> None:
         self.leader = st.leader
