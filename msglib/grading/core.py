@@ -94,18 +94,39 @@ def require_callable(fn: Any, name: str, exercise: str) -> None:
                           hint=f"run the cell that defines `{name}` first")
 
 
+def learner_error(exc: BaseException, fn: Callable[..., Any], exercise: str, *, case: Any = None,
+                  seed: int | None = None) -> CheckFailed:
+    """The finding for an exception the learner's own code raised."""
+    if isinstance(exc, NotImplementedError):
+        return CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
+                           "(it raised NotImplementedError)", exercise=exercise,
+                           hint="replace `raise NotImplementedError()` with your code")
+    return CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case, seed=seed, exercise=exercise)
+
+
+def guarded(fn: Callable[..., Any], exercise: str, *, seed: int | None = None,
+            case: Any = None, passthrough: tuple[type[BaseException], ...] = ()) -> Callable[..., Any]:
+    """Wrap the learner's function for use inside a mechanism (as a seam).
+
+    The wrapper runs it quietly (:func:`quiet`). A :class:`CheckFailed`, and the
+    exceptions in ``passthrough`` (the ones the mechanism expects, such as a
+    service failure or an injected crash), propagate unchanged; anything else
+    the learner's code raises becomes a :class:`CheckFailed` naming ``case``,
+    which may be a value or a function of the call's arguments.
+    """
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with quiet():
+                return fn(*args, **kwargs)
+        except (CheckFailed,) + tuple(passthrough):
+            raise
+        except Exception as exc:
+            described = case(*args, **kwargs) if callable(case) else case
+            raise learner_error(exc, fn, exercise, case=described, seed=seed) from None
+    return run
+
+
 def call_learner(fn: Callable[..., Any], *args: Any, exercise: str, what: str, seed: int | None = None,
                  **kwargs: Any) -> Any:
-    """Call the learner's function quietly; turn its exceptions into a readable CheckFailed."""
-    try:
-        with quiet():
-            return fn(*args, **kwargs)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        raise CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
-                          "(it raised NotImplementedError)", exercise=exercise,
-                          hint="replace `raise NotImplementedError()` with your code") from None
-    except Exception as exc:  # the learner's bug, reported in words
-        raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=what, seed=seed,
-                          exercise=exercise) from None
+    """Call the learner's function once, quietly; its exceptions become a readable CheckFailed."""
+    return guarded(fn, exercise, seed=seed, case=what)(*args, **kwargs)

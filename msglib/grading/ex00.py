@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from msglib import chain
 from msglib.chain import ChainConfig, ServiceDown
-from msglib.grading.core import CheckFailed, call_learner, quiet, require_callable, seeds
+from msglib.grading.core import CheckFailed, call_learner, guarded, learner_error, quiet, require_callable, seeds
 
 EX_CALL = "00-call_chain"
 EX_HANDLE = "00-queue_handler"
@@ -43,9 +43,8 @@ def _unit_case(fn: Callable, latencies: list[float | None]) -> str | None:
             return (f"hops [{desc}]: you called {_names(called)}; a synchronous chain calls "
                     f"S1..S{first_fail + 1} in order and stops at the first failure")
         return None
-    except NotImplementedError:
-        raise CheckFailed("`call_chain` is not implemented yet (it raised NotImplementedError)",
-                          exercise=EX_CALL, hint="replace `raise NotImplementedError()` with your code") from None
+    except NotImplementedError as exc:
+        raise learner_error(exc, fn, EX_CALL) from None
     except Exception as exc:
         return f"hops [{desc}]: your function raised {type(exc).__name__}: {exc}"
     if first_fail is not None:
@@ -93,24 +92,10 @@ def _check_rpc_run(fn: Callable, config: ChainConfig, seed: int) -> None:
 
 
 def _guarded(fn: Callable, exercise: str, seed: int) -> Callable:
-    """Wrap a learner seam so its own crashes read as findings, not tracebacks."""
-    def run(*args: Any) -> Any:
-        try:
-            with quiet():
-                return fn(*args)
-        except ServiceDown:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
-                              "(it raised NotImplementedError)", exercise=exercise,
-                              hint="replace `raise NotImplementedError()` with your code") from None
-        except CheckFailed:
-            raise
-        except Exception as exc:
-            case = f"delivery of {args[0]!r}" if args and isinstance(args[0], dict) else None
-            raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case, seed=seed,
-                              exercise=exercise) from None
-    return run
+    """The learner's seam: ServiceDown is the mechanism's own signal and passes through."""
+    def describe(*args: Any) -> str | None:
+        return f"delivery of {args[0]!r}" if args and isinstance(args[0], dict) else None
+    return guarded(fn, exercise, seed=seed, case=describe, passthrough=(ServiceDown,))
 
 
 def check_call_chain(call_chain: Callable, seed: int | None = None) -> None:

@@ -21,7 +21,7 @@ from msglib.cqrs.commands import CommandHandler, Deposit, OpenAccount, Withdraw
 from msglib.es import BankAccount, DomainError, EventStore, NewEvent, Repository
 from msglib.es.errors import ConcurrencyError, EventStoreError
 from msglib.es.events import ANY, RecordedEvent
-from msglib.grading.core import CheckFailed, quiet, require_callable, seeds
+from msglib.grading.core import CheckFailed, guarded, quiet, require_callable, seeds
 from msglib.patterns.saga import InjectedCrash, TransferSagas
 
 EX_APPLY = "07-apply"
@@ -37,20 +37,7 @@ class _LearnerBug(Exception):
 def _guard(fn: Callable, exercise: str, seed: int | None, case: Callable[[], str],
            passthrough: tuple[type[BaseException], ...] = ()) -> Callable:
     """Call the learner's function; its own crashes become a CheckFailed that names the case."""
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with quiet():
-                return fn(*args, **kwargs)
-        except (CheckFailed, InjectedCrash) + passthrough:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
-                              "(it raised NotImplementedError)", exercise=exercise,
-                              hint="replace `raise NotImplementedError()` with your code") from None
-        except Exception as exc:
-            raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case(), seed=seed,
-                              exercise=exercise) from None
-    return run
+    return guarded(fn, exercise, seed=seed, case=lambda *a, **k: case(), passthrough=(InjectedCrash,) + passthrough)
 
 
 # -- exercise 1: apply ---------------------------------------------------------------

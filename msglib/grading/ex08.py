@@ -24,7 +24,7 @@ from msglib.cqrs.projection import Killed, ProjectionRunner, process_batch as re
 from msglib.cqrs.read_models import UserStats
 from msglib.cqrs.workload import random_order_commands, run_commands
 from msglib.es import EventStore
-from msglib.grading.core import CheckFailed, quiet, require_callable, seeds
+from msglib.grading.core import CheckFailed, guarded, require_callable, seeds
 
 EX_HANDLERS = "08-handlers"
 EX_BATCH = "08-process_batch"
@@ -33,20 +33,8 @@ EX_WAIT = "08-wait_for"
 
 def _guard(fn: Callable, exercise: str, seed: int | None, case: Callable[[], str],
            passthrough: tuple[type[BaseException], ...] = ()) -> Callable:
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with quiet():
-                return fn(*args, **kwargs)
-        except (CheckFailed, Killed) + passthrough:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet "
-                              "(it raised NotImplementedError)", exercise=exercise,
-                              hint="replace `raise NotImplementedError()` with your code") from None
-        except Exception as exc:
-            raise CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case(), seed=seed,
-                              exercise=exercise) from None
-    return run
+    """Call the learner's function; its own crashes become a CheckFailed that names the case."""
+    return guarded(fn, exercise, seed=seed, case=lambda *a, **k: case(), passthrough=(Killed,) + passthrough)
 
 
 def _describe(e: Any) -> str:
