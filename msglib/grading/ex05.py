@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from msglib.client.consumer import KafkaConsumer, PartitionBounds, starting_offset as reference_start
 from msglib.client.errors import OffsetOutOfRangeError
-from msglib.grading.core import CheckFailed, call_learner, quiet, require_callable, seeds
+from msglib.grading.core import CheckFailed, call_learner, learner_error, quiet, require_callable, seeds
 from msglib.groups import (COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
                            FunctionAssignor, GroupState, LocalBroker, NoOffsetForPartitionError, Subscription,
                            TopicPartition, problems, range_assign as reference_range)
@@ -44,11 +44,7 @@ EX_LAG = "05-lag"
 
 
 def _learner_error(exc: BaseException, fn: Callable, exercise: str, case: Any, seed: int | None) -> CheckFailed:
-    if isinstance(exc, NotImplementedError):
-        return CheckFailed(f"`{getattr(fn, '__name__', 'your function')}` is not implemented yet (it raised "
-                           "NotImplementedError)", exercise=exercise,
-                           hint="replace `raise NotImplementedError()` with your code")
-    return CheckFailed(f"your function raised {type(exc).__name__}: {exc}", case=case, seed=seed, exercise=exercise)
+    return learner_error(exc, fn, exercise, case=case, seed=seed)
 
 
 # ================================================================== exercise 1: the range assignor
