@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.sim import Simulation
+from msglib.stats import percentile
 
 
 class ServiceDown(Exception):
@@ -142,15 +143,6 @@ class ChainRun:
             "end_to_end_p50_ms": round(percentile(e2e, 50), 2),
             "end_to_end_p99_ms": round(percentile(e2e, 99), 2),
         }
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, round(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 # -- the reference implementations of the two seams -------------------------

@@ -13,17 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from msglib import stats
 from msglib.capstone.events import EVENT_TYPES, Event
 from msglib.sim.history import INVOKE, History
 
 
 def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by the nearest-rank method; 0.0 for no values."""
-    if not values:
-        return 0.0
-    xs = sorted(values)
-    rank = max(1, -(-len(xs) * q // 100))            # ceil(n * q / 100), at least 1
-    return xs[int(min(rank, len(xs))) - 1]
+    return stats.percentile(values, q, empty=0.0)
 
 
 @dataclass

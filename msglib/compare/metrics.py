@@ -20,21 +20,12 @@ copies". :class:`Report` turns that into numbers, the same way for every model:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from msglib.compare.workload import Message, Subscriber, Workload
+from msglib.stats import percentile
 from msglib.queue import topic_matches
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The ``p``-th percentile (0..100) by the nearest-rank method; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass
