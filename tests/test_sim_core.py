@@ -57,3 +57,24 @@ def test_scheduling_in_the_past_is_a_clear_error():
         sim.schedule(-1, print)
     with pytest.raises(ValueError, match="already at 10"):
         sim.at(5, print)
+
+
+def test_max_events_runs_exactly_that_many_and_leaves_the_clock_at_the_last_one():
+    sim = Simulation()
+    seen = []
+    for t in (1, 2, 3, 4):
+        sim.schedule(t, seen.append, t)
+    assert sim.run(until=10, max_events=2) == 2
+    assert seen == [1, 2] and sim.now == 2  # stopped by max_events: the clock does not jump to `until`
+    assert sim.run(max_events=0) == 0 and seen == [1, 2]
+    assert sim.run() == 2 and seen == [1, 2, 3, 4]
+
+
+def test_step_skips_cancelled_timers_and_reports_an_empty_queue():
+    sim = Simulation()
+    seen = []
+    sim.schedule(1, seen.append, "cancelled").cancel()
+    sim.schedule(2, seen.append, "runs")
+    assert sim.step() is True
+    assert seen == ["runs"] and sim.now == 2 and sim.events_run == 1
+    assert sim.step() is False

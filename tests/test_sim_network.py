@@ -299,3 +299,148 @@ def test_a_restarted_node_does_not_receive_messages_sent_to_its_previous_life():
     a.send("n1", "to the new one")
     sim.run()
     assert [m for *_, m in b.got] == ["to the new one"]
+
+
+# -- gaps found by mutation spot checks ----------------------------------------------
+
+def test_a_slow_sender_is_slow_too_and_zero_restores_normal_latency():
+    sim, net, (a, b, _) = make(latency_ms=(1.0, 1.0))
+    net.slow("n0", 40.0)
+    assert net.slowed == {"n0": 40.0}
+    a.send("n1", "slow")
+    sim.run()
+    net.slow("n0", 0.0)
+    assert net.slowed == {}
+    start = sim.now
+    a.send("n1", "normal")
+    sim.run()
+    assert [(t, m) for t, _, m in b.got] == [(pytest.approx(41.0), "slow"), (pytest.approx(start + 1.0), "normal")]
+    with pytest.raises(ValueError, match="cannot be negative"):
+        net.slow("n0", -5.0)
+    with pytest.raises(ValueError, match="no node named"):
+        net.slow("zz", 5.0)
+
+
+def test_latency_can_be_a_function_of_the_link():
+    sim = Simulation(seed=1)
+    net = Network(sim, latency_ms=lambda rng, src, dst: 3.0 if dst == "n1" else 30.0)
+    a, b, c = (Recorder(f"n{i}", net) for i in range(3))
+    a.send("n1", "near")
+    a.send("n2", "far")
+    sim.run()
+    assert b.got[0][0] == 3.0 and c.got[0][0] == 30.0
+
+
+def test_isolate_cuts_a_node_off_in_both_directions():
+    sim, net, (a, b, c) = make()
+    net.isolate("n1")
+    a.send("n1", "in")
+    b.send("n0", "out")
+    a.send("n2", "others still talk")
+    sim.run()
+    assert b.got == [] and a.got == [] and [m for *_, m in c.got] == ["others still talk"]
+    assert net.cuts == {("n1", "n0"), ("n0", "n1"), ("n1", "n2"), ("n2", "n1")}
+
+
+def test_a_paused_node_sends_nothing():
+    sim, net, (a, b, _) = make()
+    a.pause()
+    a.send("n1", "from a frozen process")
+    sim.run()
+    assert b.got == [] and net.stats["sent"] == 0
+
+
+def test_a_crash_while_paused_forgets_what_was_held():
+    sim, net, (a, b, _) = make(latency_ms=(1.0, 1.0))
+    fired = []
+    b.after(2.0, fired.append, "timer")
+    b.pause()
+    a.send("n1", "held")
+    sim.run(until=10.0)
+    b.crash()
+    b.restart()
+    b.pause()
+    b.resume()  # releases only what the new process was given: nothing
+    sim.run()
+    assert b.got == [] and fired == []
+
+
+def test_restarting_a_running_node_or_crashing_a_dead_one_changes_nothing():
+    sim, net, (a, b, _) = make(latency_ms=(5.0, 5.0))
+    a.send("n1", "still for this process")
+    b.restart()  # already running: no new incarnation, messages in flight still arrive
+    sim.run()
+    assert b.restarts == 0 and b.incarnation == 0 and [m for *_, m in b.got] == ["still for this process"]
+    b.crash()
+    b.crash(power_loss=True)
+    assert b.crashes == [False] and b.incarnation == 1
+
+
+def test_every_fault_kind_round_trips_and_describes_itself():
+    faults = [Crash("b0"), Crash("b1", power_loss=True), Restart("b0"), Cut("b0", "b1"),
+              Cut("b0", "b2", one_way=True), Heal("b0", "b1"), Partition((("b0",), ("b1", "b2"))), HealAll(),
+              Pause("b2"), Resume("b2"), Slow("b1", 12.5), Slow("b1", 0.0)]
+    sched = FaultSchedule([(float(i), f) for i, f in enumerate(faults)])
+    assert FaultSchedule.from_json(json.loads(sched.dumps())).entries == sched.entries
+    text = sched.describe().splitlines()
+    assert [line.split("ms  ", 1)[1] for line in text] == [
+        "crash b0", "crash b1 (power loss: unflushed writes lost)", "restart b0", "cut b0 <-> b1", "cut b0 -> b2",
+        "heal b0 <-> b1", "partition b0 | b1,b2", "heal all links", "pause b2", "resume b2", "slow b1 by 12.5 ms",
+        "unslow b1"]
+    assert FaultSchedule().describe() == "(no faults)"
+    with pytest.raises(ValueError, match="unknown fault kind 'meteor'"):
+        FaultSchedule.from_json([[1.0, {"kind": "meteor"}]])
+
+
+def test_faults_added_at_the_same_time_keep_their_order():
+    sched = FaultSchedule().add(10.0, Restart("b0")).add(5.0, Crash("b0")).add(10.0, HealAll())
+    assert [(t, f.kind) for t, f in sched] == [(5.0, "crash"), (10.0, "restart"), (10.0, "heal_all")]
+
+
+def test_random_schedule_network_only_nodes_are_cut_but_never_crashed_and_power_loss_is_passed_on():
+    kinds_seen = {"controller_in_a_cut_or_partition": 0}
+    for seed in range(40):
+        sched = random_schedule(seed, ["b0", "b1", "b2"], 3000.0, mean_interval_ms=100.0, power_loss=True,
+                                network_only=["controller"])
+        for _, f in sched:
+            if isinstance(f, (Crash, Restart, Pause, Resume, Slow)):
+                assert f.node != "controller"
+            if isinstance(f, Crash):
+                assert f.power_loss
+            if (isinstance(f, Cut) and "controller" in (f.a, f.b)) or (
+                    isinstance(f, Partition) and any("controller" in g for g in f.groups)):
+                kinds_seen["controller_in_a_cut_or_partition"] += 1
+    assert kinds_seen["controller_in_a_cut_or_partition"] > 0
+
+
+def test_random_schedule_needs_two_nodes_for_network_faults():
+    with pytest.raises(ValueError, match="at least two nodes"):
+        random_schedule(1, ["b0"], 100.0, kinds=["cut"])
+    assert all(isinstance(f, (Crash, Restart)) for _, f in random_schedule(1, ["b0"], 2000.0, kinds=["crash"]))
+    # one broker plus a network-only node is enough for a cut
+    assert len(random_schedule(1, ["b0"], 2000.0, kinds=["cut"], network_only=["controller"])) > 0
+
+
+def test_history_shows_reads_and_long_histories_briefly():
+    h = History()
+    inv = h.invoke(0.0, "r", "poll", {"from": {"t-0": 3}})
+    assert "t-0 from 3" in inv.describe()
+    done = h.complete(inv, 1.0, "ok", {"reads": {"t-0": [[o, o * 10] for o in range(3, 12)], "t-1": []}})
+    line = done.describe()
+    assert "t-0 [3:30, 4:40, 5:50, 6:60, 7:70, 8:80, ... (9 records)]" in line and "t-1 []" in line
+    for i in range(5):
+        h.invoke(2.0 + i, "p", "send", {"key": "t-0", "value": i})
+    text = h.format(limit=3)
+    assert len(text.splitlines()) == 4 and text.endswith("... 4 more ops")
+    assert h.processes() == ["r", "p"]
+
+
+def test_subset_pulls_in_the_completion_of_a_chosen_invoke():
+    h = History()
+    a = h.invoke(0.0, "p", "send", {"key": "k", "value": 1})
+    b = h.invoke(0.5, "p", "send", {"key": "k", "value": 2})
+    h.complete(b, 1.0, "ok", {"key": "k", "value": 2, "offset": 0})
+    h.complete(a, 2.0, "info", error="timeout")
+    assert [op.index for op in h.subset([0])] == [0, 3]
+    assert [op.index for op in h.subset([2])] == [1, 2]
+    assert h.subset([0]).meta == h.meta

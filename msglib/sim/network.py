@@ -240,6 +240,11 @@ class Network:
         """The directed links currently dropping messages."""
         return set(self._blocked)
 
+    @property
+    def slowed(self) -> dict[str, float]:
+        """The nodes currently slowed, and the ms each adds to its messages."""
+        return dict(self._extra_delay)
+
     def _check_names(self, *names: str) -> None:
         for n in names:
             if n not in self.nodes:
