@@ -2,9 +2,13 @@
 
 ``check(history)`` finds lost acknowledged writes, duplicates, inconsistent
 offsets, reordering and reads past the high-water mark in a send/poll history
-(see ``msglib.check.kafka``); ``divergences`` compares replicas' logs.
+(see ``msglib.check.kafka``); ``divergences`` compares replicas' logs;
+``check_dlq`` does the accounting of retries and dead letters
+(``msglib.check.dlq``).
 """
+from msglib.check.dlq import DLQ_KINDS, DlqCheckResult, check_dlq
 from msglib.check.kafka import ALL_KINDS, LOSS_KINDS, Anomaly, CheckResult, check
 from msglib.check.replicas import Divergence, divergences
 
-__all__ = ["check", "CheckResult", "Anomaly", "ALL_KINDS", "LOSS_KINDS", "divergences", "Divergence"]
+__all__ = ["check", "CheckResult", "Anomaly", "ALL_KINDS", "LOSS_KINDS", "divergences", "Divergence",
+           "check_dlq", "DlqCheckResult", "DLQ_KINDS"]

@@ -32,6 +32,15 @@ Two backends share all of this: a :class:`~msglib.cluster.Cluster` (fetches go
 to partition leaders over the simulated network and see records below the
 high-water mark) and a :class:`~msglib.groups.local.LocalBroker` or a bare
 :class:`~msglib.log.Topic` (fetches read the logs directly).
+
+**isolation_level** (module 06, cluster only): ``read_uncommitted`` reads up to
+the high-water mark, records of open and aborted transactions included.
+``read_committed`` reads only up to the *last stable offset* (nothing of a
+transaction that may still abort, nor anything after it), and drops the
+records of aborted transactions (:func:`filter_aborted`, the seam
+``aborted_filter``). At both levels transaction markers (control batches) are
+never returned, but the position moves past them: offsets seen by the
+application have gaps.
 """
 from __future__ import annotations
 
@@ -54,6 +63,7 @@ from msglib.groups.local import FAST_CONSUMER_DEFAULTS, LocalBroker
 from msglib.groups.membership import ConsumerCoordinator
 from msglib.groups.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
 from msglib.log import OffsetOutOfRangeError as LogOffsetOutOfRangeError, Topic
+from msglib.log.records import ControlType
 from msglib.sim.history import FAIL, OK
 from msglib.sim.network import Endpoint
 
@@ -83,6 +93,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # msglib
     "history": None,          # record polls and commits into this History
     "reset_position": None,   # the starting-offset rule (default: starting_offset)
+    "aborted_filter": None,   # read_committed: drops aborted transactions' batches (default: filter_aborted)
 }
 
 ConsumerRecord = namedtuple("ConsumerRecord", [
@@ -91,9 +102,11 @@ ConsumerRecord = namedtuple("ConsumerRecord", [
 
 OffsetAndTimestamp = namedtuple("OffsetAndTimestamp", ["offset", "timestamp", "leader_epoch"])
 
-PartitionBounds = namedtuple("PartitionBounds", ["log_start_offset", "high_watermark", "log_end_offset"])
+PartitionBounds = namedtuple("PartitionBounds", ["log_start_offset", "high_watermark", "log_end_offset",
+                                                 "last_stable_offset"], defaults=[None])
 PartitionBounds.__doc__ = """Where a partition's log stands: the first offset still readable, the end consumers
-may read to (the high-water mark), and the end of the log (the next offset to be written)."""
+may read to (the high-water mark), the end of the log (the next offset to be written), and the end
+read_committed consumers may read to (the last stable offset; None where there are no transactions)."""
 
 _MISSING = object()
 
@@ -116,6 +129,36 @@ def starting_offset(committed: int | None, bounds: PartitionBounds, policy: str)
         raise GE.NoOffsetForPartitionError("no committed offset and auto_offset_reset='none'")
     raise CE.OffsetOutOfRangeError(f"offset {committed} is outside the log [{bounds.log_start_offset}, "
                                    f"{bounds.log_end_offset}] and auto_offset_reset='none'")
+
+
+def filter_aborted(batches: list, aborted_transactions: list) -> list:
+    """The batches a read_committed consumer hands to the application (Kafka's CompletedFetch).
+
+    ``batches``: one fetch's record batches, in offset order, all below the
+    last stable offset. ``aborted_transactions``: ``(producer_id,
+    first_offset)`` of every aborted transaction that overlaps them.
+
+    Walking the batches in order, a producer's transaction counts as aborted
+    from its ``first_offset`` on, until that producer's ABORT marker. Its
+    transactional batches in between are dropped. Everything else stays:
+    non-transactional batches, and the same producer's *other* transactions
+    (before ``first_offset``, or after the marker: committed ones). Control
+    batches (the markers) are never handed to the application.
+    """
+    pending = sorted(aborted_transactions, key=lambda a: a[1])   # by first offset
+    aborting: set[int] = set()                                  # producers inside an aborted transaction
+    out = []
+    for batch in batches:
+        while pending and pending[0][1] <= batch.last_offset:      # reached this transaction's first record
+            aborting.add(pending.pop(0)[0])
+        if batch.is_control:
+            if batch.control_type == ControlType.ABORT:
+                aborting.discard(batch.producer_id)                 # that aborted transaction ends here
+            continue
+        if batch.is_transactional and batch.producer_id in aborting:
+            continue
+        out.append(batch)
+    return out
 
 
 class ConsumerRebalanceListener:
@@ -159,6 +202,13 @@ class KafkaConsumer:
         self.sim = self.node.sim
         self.history = c["history"]
         self.reset_position: Callable[..., int] = c["reset_position"] or starting_offset
+        self.aborted_filter: Callable[..., list] = c["aborted_filter"] or filter_aborted
+        self.read_committed = c["isolation_level"] == "read_committed"
+        if self.read_committed and isinstance(cluster, LocalBroker):
+            raise KafkaConfigurationError(
+                "isolation_level='read_committed' needs a msglib Cluster: transactions (module 06, msglib.txn) "
+                "run on the cluster's brokers, and a LocalBroker has no transaction markers. Use "
+                "cluster.consumer(..., isolation_level='read_committed')")
         if isinstance(cluster, LocalBroker):
             self._fetcher: _Fetcher = _TopicFetcher(self, cluster)
             coordinator = cluster.coordinator
@@ -176,6 +226,7 @@ class KafkaConsumer:
         self._positions: dict[TopicPartition, int | None] = {}
         self._paused: set[TopicPartition] = set()
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
+        self._buffer_end: dict[TopicPartition, int] = {}   # the position once the buffer is drained
         self._resolving: dict[TopicPartition, dict[str, Any]] = {}
         self._offset_fetch_out = False
         self._highwater: dict[TopicPartition, int] = {}
@@ -201,11 +252,6 @@ class KafkaConsumer:
         if c["isolation_level"] not in ("read_uncommitted", "read_committed"):
             raise KafkaConfigurationError(f"isolation_level must be 'read_uncommitted' or 'read_committed', "
                                           f"not {c['isolation_level']!r}")
-        if c["isolation_level"] == "read_committed" and not self.supports_read_committed:
-            raise KafkaConfigurationError(
-                "isolation_level='read_committed' needs transactions (module 06, msglib.txn): this consumer "
-                "reads up to the high-water mark only. The hooks for it are KafkaConsumer._visible_end and "
-                "KafkaConsumer._filter_batches")
         if not isinstance(c["max_poll_records"], int) or c["max_poll_records"] <= 0:
             raise KafkaConfigurationError(f"max_poll_records must be an int > 0, not {c['max_poll_records']!r}")
         if c["heartbeat_interval_ms"] >= c["session_timeout_ms"]:
@@ -217,15 +263,22 @@ class KafkaConsumer:
         if not c["partition_assignment_strategy"]:
             raise KafkaConfigurationError("partition_assignment_strategy needs at least one assignor")
 
-    supports_read_committed = False   # module 06's consumer sets this and overrides the two hooks below
+    supports_read_committed = True    # on a Cluster (a LocalBroker refuses it in __init__)
 
     def _visible_end(self, bounds: PartitionBounds) -> int:
-        """The end a consumer may read to: the high-water mark (the LSO under read_committed, module 06)."""
+        """The end a consumer may read to: the high-water mark, or the LSO under read_committed."""
+        if self.read_committed and bounds.last_stable_offset is not None:
+            return bounds.last_stable_offset
         return bounds.high_watermark
 
-    def _filter_batches(self, tp: TopicPartition, batches: list) -> list:
-        """Batches that hold records for the application: control batches (transaction markers) are not.
-        (Under read_committed, module 06 also drops aborted transactions' batches here.)"""
+    def _filter_batches(self, tp: TopicPartition, batches: list, aborted: list | None = None) -> list:
+        """Batches that hold records for the application: never control batches (transaction markers);
+        under read_committed, not the batches of aborted transactions either (``aborted_filter``)."""
+        if self.read_committed:
+            kept = self.aborted_filter(list(batches), list(aborted or []))
+            if not isinstance(kept, list):
+                raise TypeError(f"aborted_filter returned {type(kept).__name__}; it must return a list of batches")
+            return [b for b in kept if not b.is_control]
         return [b for b in batches if not b.is_control]
 
     # ------------------------------------------------------------------ small helpers
@@ -350,6 +403,7 @@ class KafkaConsumer:
     def _forget(self, tp: TopicPartition) -> None:
         self._positions.pop(tp, None)
         self._buffer.pop(tp, None)
+        self._buffer_end.pop(tp, None)
         self._resolving.pop(tp, None)
         self._paused.discard(tp)
 
@@ -449,6 +503,8 @@ class KafkaConsumer:
             if update_offsets:
                 del buf[:len(take)]
                 self._positions[tp] = take[-1].offset + 1
+                if not buf:   # past the last record: also past the markers and aborted batches after it
+                    self._positions[tp] = max(self._positions[tp], self._buffer_end.pop(tp, 0))
             out[tp] = take
             n += len(take)
         if out:
@@ -510,6 +566,8 @@ class KafkaConsumer:
             elif mode == "latest":
                 self._positions[tp] = self._visible_end(bounds)
             else:
+                if self.read_committed:   # "latest" means the end this consumer may read to: the LSO
+                    bounds = bounds._replace(high_watermark=self._visible_end(bounds))
                 position = self.reset_position(r["committed"], bounds, self.config["auto_offset_reset"])
                 if not isinstance(position, int) or isinstance(position, bool):
                     raise TypeError(f"reset_position returned {position!r} for {tp}; it must return an int offset")
@@ -559,6 +617,7 @@ class KafkaConsumer:
             raise ValueError(f"{tp} is not assigned to this consumer; assign() it first")
         self._positions[tp] = offset
         self._buffer.pop(tp, None)
+        self._buffer_end.pop(tp, None)
         self._resolving.pop(tp, None)
 
     def _seek_to(self, mode: str, partitions: tuple) -> None:
@@ -570,6 +629,7 @@ class KafkaConsumer:
         for tp in tps:
             self._positions[tp] = None
             self._buffer.pop(tp, None)
+            self._buffer_end.pop(tp, None)
             self._resolving[tp] = {"mode": mode, "committed": None, "bounds": None, "asked": False}
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> None:
@@ -604,21 +664,38 @@ class KafkaConsumer:
         """The high-water mark of each partition (the LSO under read_committed)."""
         return {tp: self._visible_end(b) for tp, b in self._bounds(partitions, timeout_ms).items()}
 
-    def offsets_for_times(self, timestamps: dict) -> dict:
+    def offsets_for_times(self, timestamps: dict, timeout_ms: float | None = None) -> dict:
         """``{tp: OffsetAndTimestamp(offset, timestamp, leader_epoch) or None}``: the earliest record of each
-        partition with a timestamp >= the one given. (LocalBroker/Topic only: msglib's brokers do not
-        serve ListOffsets by timestamp yet.)"""
+        partition with a timestamp >= the one given (on a cluster: ListOffsets to each leader, among the
+        records this consumer's isolation level may read)."""
         self._check_open()
-        if not isinstance(self._fetcher, _TopicFetcher):
-            raise NotImplementedError("offsets_for_times needs ListOffsets by timestamp, which msglib's simulated "
-                                      "brokers do not serve yet; it works on a LocalBroker or a Topic")
-        out = {}
+        wanted = {}
         for tp, ts in timestamps.items():
             tp = TopicPartition(*tp)
-            if not isinstance(ts, int) or ts < 0:
+            if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
                 raise ValueError(f"timestamps must be ints >= 0 (ms), got {ts!r} for {tp}")
-            log = self._fetcher._log(tp)
-            found = log.offsets_for_times(ts) if log is not None else None
+            wanted[tp] = ts
+        out = {}
+        if isinstance(self._fetcher, _TopicFetcher):
+            for tp, ts in wanted.items():
+                log = self._fetcher._log(tp)
+                found = log.offsets_for_times(ts) if log is not None else None
+                out[tp] = None if found is None else OffsetAndTimestamp(found[0], found[1], -1)
+            return out
+        got: dict[TopicPartition, Any] = {}
+
+        def answered(tp: TopicPartition, found: Any, ok: bool) -> None:
+            if ok:
+                got[tp] = found
+            self._wakeup()
+
+        def done() -> bool:
+            for tp, ts in wanted.items():
+                if tp not in got and not self._fetcher._times_pending(tp):
+                    self._fetcher.offset_for_time(tp, ts, answered)
+            return all(tp in got for tp in wanted)
+        self._block_until(done, timeout_ms, "offsets_for_times")
+        for tp, found in got.items():
             out[tp] = None if found is None else OffsetAndTimestamp(found[0], found[1], -1)
         return out
 
@@ -635,8 +712,13 @@ class KafkaConsumer:
             self._fetcher.fetch(tp, pos)
 
     def _on_fetch_response(self, tp: TopicPartition, fetch_offset: int, batches: list | None,
-                           bounds: PartitionBounds | None, error: str | None) -> None:
-        """A fetch came back (network thread): buffer its records, or note why it failed."""
+                           bounds: PartitionBounds | None, error: str | None, aborted: list | None = None) -> None:
+        """A fetch came back (network thread): buffer its records, or note why it failed.
+
+        The position moves past every batch of the response that lies below the
+        visible end, records or not: control batches (markers) and aborted
+        transactions' batches are skipped, never returned.
+        """
         self._wakeup()
         if tp not in self._positions or self._positions[tp] != fetch_offset or tp in self._paused:
             return          # stale: a seek, a revoke or a pause happened meanwhile
@@ -651,12 +733,19 @@ class KafkaConsumer:
             return
         end = self._visible_end(bounds) if bounds is not None else math.inf
         records = []
-        for batch in self._filter_batches(tp, batches or []):
+        for batch in self._filter_batches(tp, batches or [], aborted):
             for r in batch.records:
                 if fetch_offset <= r.offset < end:   # a batch may start before the position: skip those
                     records.append(self._to_consumer_record(tp, batch, r))
+        next_offset = fetch_offset
+        for batch in batches or []:
+            if batch.next_offset <= end:
+                next_offset = max(next_offset, batch.next_offset)
         if records:
             self._buffer[tp] = records
+            self._buffer_end[tp] = next_offset
+        elif next_offset > fetch_offset:
+            self._positions[tp] = next_offset   # only markers or aborted data: step over them
 
     def _to_consumer_record(self, tp: TopicPartition, batch: Any, r: Any) -> ConsumerRecord:
         kd, vd = self.config["key_deserializer"], self.config["value_deserializer"]
@@ -678,6 +767,7 @@ class KafkaConsumer:
                 raise IllegalStateError(f"{tp} is not assigned to this consumer")
             self._paused.add(tp)
             self._buffer.pop(tp, None)
+            self._buffer_end.pop(tp, None)
 
     def resume(self, *partitions: TopicPartition) -> None:
         self._check_open()
@@ -959,13 +1049,8 @@ class _TopicFetcher(_Fetcher):
 
 
 class _ClusterFetcher(_Fetcher):
-    """Fetches from partition leaders of a simulated Cluster (consumers see records below the HW).
-
-    Listing offsets: the broker has no ListOffsets request yet, so the
-    consumer asks for offset -1, which the leader refuses with
-    OFFSET_OUT_OF_RANGE and the partition's log start, high-water mark and
-    log end -- exactly what ListOffsets would tell.
-    """
+    """Fetches from partition leaders of a simulated Cluster (consumers see records below the HW,
+    or below the LSO under read_committed). Bounds come from the leader's ListOffsets answer."""
 
     def __init__(self, consumer: KafkaConsumer, cluster: Any) -> None:
         self.consumer = consumer
@@ -977,6 +1062,8 @@ class _ClusterFetcher(_Fetcher):
         self._fetches: dict[TopicPartition, int] = {}                       # tp -> request id
         self._probes: dict[TopicPartition, tuple[int, list[Callable]]] = {}  # tp -> (request id, callbacks)
         self._requests: dict[int, tuple[str, TopicPartition, int]] = {}     # request id -> (kind, tp, offset)
+        self._times: dict[int, Callable] = {}                              # request id -> callback (by timestamp)
+        self.isolation = cp.ISOLATION_LEVELS[c["isolation_level"]]
         self._backoff_until: dict[TopicPartition, float] = {}
 
     def partitions_for(self, topic: str) -> int | None:
@@ -1002,10 +1089,15 @@ class _ClusterFetcher(_Fetcher):
             return None
         c = self.consumer.config
         rid = self.consumer._next_request_id()
-        wait = c["fetch_max_wait_ms"] if kind == "fetch" else 0.0
         self._requests[rid] = (kind, tp, offset)
-        self.consumer.node.send(broker_node(leader), cp.FetchRequest(
-            rid, -1, tp, offset, self.metadata.leader_epoch(tp), c["max_partition_fetch_bytes"], wait))
+        epoch = self.metadata.leader_epoch(tp)
+        if kind == "fetch":
+            msg = cp.FetchRequest(rid, -1, tp, offset, epoch, c["max_partition_fetch_bytes"], c["fetch_max_wait_ms"],
+                                  self.isolation)
+        else:   # "probe": where the partition stands; "time": the first offset at/after a timestamp
+            msg = cp.ListOffsetsRequest(rid, -1, tp, cp.LATEST_TIMESTAMP if kind == "probe" else offset,
+                                        self.isolation, epoch)
+        self.consumer.node.send(broker_node(leader), msg)
         self.consumer.node.after(c["request_timeout_ms"], self._timeout, rid)
         return rid
 
@@ -1031,22 +1123,40 @@ class _ClusterFetcher(_Fetcher):
     def bounds_pending(self, tp: TopicPartition) -> bool:
         return tp in self._probes
 
+    def _times_pending(self, tp: TopicPartition) -> bool:
+        return any(self._requests.get(rid, ("", None))[1] == tp for rid in self._times)
+
+    def offset_for_time(self, tp: TopicPartition, timestamp: int, callback: Callable) -> None:
+        """``callback(tp, (offset, timestamp) or None, ok)``: ListOffsets by timestamp."""
+        rid = self._send("time", tp, timestamp)
+        if rid is None:
+            callback(tp, None, False)
+        else:
+            self._times[rid] = callback
+
     def _timeout(self, rid: int) -> None:
         entry = self._requests.pop(rid, None)
         if entry is None:
             return
         self.metadata.request_update()
-        self._finish(entry, None, None)
+        self._finish(entry, None, None, rid)
 
-    def _finish(self, entry: tuple[str, TopicPartition, int], msg: cp.FetchResponse | None,
-                bounds: PartitionBounds | None) -> None:
+    def _finish(self, entry: tuple[str, TopicPartition, int], msg: Any, bounds: PartitionBounds | None,
+                rid: int = -1) -> None:
         kind, tp, offset = entry
         if kind == "fetch":
             self._fetches.pop(tp, None)
             if msg is None:
                 self.consumer._wakeup()
             else:
-                self.consumer._on_fetch_response(tp, offset, msg.batches, bounds, msg.error)
+                self.consumer._on_fetch_response(tp, offset, msg.batches, bounds, msg.error,
+                                                 msg.aborted_transactions)
+        elif kind == "time":
+            callback = self._times.pop(rid, None)
+            if callback is not None:
+                ok = msg is not None and msg.error is None
+                found = (msg.offset, msg.timestamp) if ok and msg.offset >= 0 else None
+                callback(tp, found, ok)
         else:
             _, callbacks = self._probes.pop(tp, (None, []))
             for cb in callbacks:
@@ -1056,7 +1166,7 @@ class _ClusterFetcher(_Fetcher):
         if isinstance(msg, cp.MetadataResponse):
             self.metadata.on_response(msg)
             return
-        if not isinstance(msg, cp.FetchResponse):
+        if not isinstance(msg, (cp.FetchResponse, cp.ListOffsetsResponse)):
             return
         entry = self._requests.pop(msg.request_id, None)
         if entry is None:
@@ -1064,14 +1174,16 @@ class _ClusterFetcher(_Fetcher):
         kind, tp, _ = entry
         bounds = None
         if msg.error in (None, cp.OFFSET_OUT_OF_RANGE) and msg.high_watermark >= 0:
-            bounds = PartitionBounds(msg.log_start_offset, msg.high_watermark, msg.log_end_offset)
+            lso = msg.last_stable_offset if msg.last_stable_offset >= 0 else None
+            bounds = PartitionBounds(msg.log_start_offset, msg.high_watermark, msg.log_end_offset, lso)
         if msg.error not in (None, cp.OFFSET_OUT_OF_RANGE):
             # Not the leader (any more), or an epoch mismatch: refresh metadata, try again after a backoff.
             self.metadata.request_update()
             self._backoff_until[tp] = self.consumer.sim.now + self.metadata.backoff_ms
             self.consumer._wakeup_later(self.metadata.backoff_ms)
-        self._finish(entry, msg, bounds)
+        self._finish(entry, msg, bounds, msg.request_id)
 
 
-__all__ = ["KafkaConsumer", "ConsumerRecord", "OffsetAndTimestamp", "ConsumerRebalanceListener", "PartitionBounds", "starting_offset",
+__all__ = ["KafkaConsumer", "ConsumerRecord", "OffsetAndTimestamp", "ConsumerRebalanceListener", "PartitionBounds",
+           "starting_offset", "filter_aborted",
            "OffsetAndMetadata", "TopicPartition", "DEFAULT_CONFIG"]

@@ -13,7 +13,12 @@ message or a timer:
 - **FetchRequest** from a follower: record its position, maybe move the HW
   and the ISR, send what follows. With nothing to send, the fetch is parked
   until data arrives or ``replica_fetch_wait_max_ms`` passes (long polling).
-  From a consumer (``replica_id=-1``): only records below the HW.
+  From a consumer (``replica_id=-1``): only records below the HW, or below
+  the last stable offset for a read_committed consumer, who also gets the
+  aborted transactions in the range (module 06).
+- **ListOffsets**: the earliest, latest or first-after-a-time offset.
+- **WriteTxnMarkers** (from the transaction coordinator): append a COMMIT or
+  ABORT marker to each partition, answer once the markers are committed.
 - **Follower side** (per partition it follows): on a leader change, first
   find where its log and the new leader's agree (OffsetsForLeaderEpoch and
   ``truncation_offset``, or the old truncate-to-HW rule), truncate, then
@@ -76,6 +81,8 @@ class _DelayedProduce:
     waiting: dict[TopicPartition, int]  # partition -> HW it must reach
     done: bool = False
     timer: Timer | None = None
+    # How to answer (default: a ProduceResponse); transaction markers answer differently.
+    respond: Callable[[dict], object] | None = None
 
 
 class Broker(Node):
@@ -97,6 +104,8 @@ class Broker(Node):
             p.AlterPartitionResponse: self._on_alter_partition_response,
             p.MetadataRequest: self._on_metadata,
             p.InitProducerIdRequest: self._on_init_producer_id,
+            p.ListOffsetsRequest: self._on_list_offsets,
+            p.WriteTxnMarkersRequest: self._on_write_txn_markers,
         }
         self._boot()
 
@@ -297,7 +306,10 @@ class Broker(Node):
         dp.done = True
         if dp.timer is not None:
             dp.timer.cancel()
-        self.send(dp.src, p.ProduceResponse(dp.request_id, dp.results))
+        if dp.respond is not None:
+            self.send(dp.src, dp.respond(dp.results))
+        else:
+            self.send(dp.src, p.ProduceResponse(dp.request_id, dp.results))
 
     # -- leader: HW and ISR ---------------------------------------------------------------
     def _leader_progress(self, part: Partition) -> None:
@@ -363,21 +375,37 @@ class Broker(Node):
             self.send(src, p.FetchResponse(req.request_id, req.tp, p.OFFSET_OUT_OF_RANGE,
                                            high_watermark=part.high_watermark,
                                            log_start_offset=log.log_start_offset,
-                                           log_end_offset=log.log_end_offset))
+                                           log_end_offset=log.log_end_offset,
+                                           last_stable_offset=part.last_stable_offset))
             return
         follower = req.replica_id >= 0
         if follower and not parked:
             part.record_follower_fetch(req.replica_id, req.fetch_offset, self.sim.now)
             self._leader_progress(part)
-        limit = None if follower else part.high_watermark  # consumers see only committed records
+        limit = self._fetch_limit(part, req)  # consumers see only committed (read_committed: stable) records
         batches = log.read(req.fetch_offset, req.max_bytes, max_offset=limit)
         if not batches and req.max_wait_ms > 0 and not parked:
             entry = (src, req, [False, None])  # [answered?, the timer that answers it empty]
             self.parked[req.tp].append(entry)
             entry[2][1] = self.after(req.max_wait_ms, self._park_timeout, req.tp, entry)
             return
+        aborted = None
+        if not follower and req.isolation_level == p.READ_COMMITTED:
+            upper = batches[-1].next_offset if batches else req.fetch_offset
+            aborted = [p.AbortedTransaction(a.producer_id, a.first_offset)
+                       for a in part.producers.aborted_in_range(req.fetch_offset, upper)]
         self.send(src, p.FetchResponse(req.request_id, req.tp, None, list(batches), part.high_watermark,
-                                       log.log_start_offset, log.log_end_offset))
+                                       log.log_start_offset, log.log_end_offset, part.last_stable_offset, aborted))
+
+    @staticmethod
+    def _fetch_limit(part: Partition, req: p.FetchRequest) -> int | None:
+        """The end (exclusive) of what a fetch may return: the LEO for a follower, the HW for a
+        consumer, the last stable offset for a read_committed consumer."""
+        if req.replica_id >= 0:
+            return None
+        if req.isolation_level == p.READ_COMMITTED:
+            return part.last_stable_offset
+        return part.high_watermark
 
     def _check_leader(self, part: Partition | None, epoch: int) -> str | None:
         if part is None or not part.is_leader:
@@ -398,8 +426,8 @@ class Broker(Node):
             src, req, done = entry
             if done[0]:
                 continue
-            limit = part.log_end_offset if req.replica_id >= 0 else part.high_watermark
-            if limit > req.fetch_offset:
+            limit = self._fetch_limit(part, req)
+            if (part.log_end_offset if limit is None else limit) > req.fetch_offset:
                 done[0] = True
                 done[1].cancel()
                 self._on_fetch(src, req, parked=True)
@@ -421,6 +449,68 @@ class Broker(Node):
                 done[0] = True
                 done[1].cancel()
                 self.send(src, p.FetchResponse(req.request_id, tp, error))
+
+    # -- leader: ListOffsets ---------------------------------------------------------------
+    def _on_list_offsets(self, src: str, req: p.ListOffsetsRequest) -> None:
+        """Earliest (the log start), latest (the HW; the LSO for read_committed), or the first
+        offset whose record has a timestamp >= ``req.timestamp``, among the records a consumer of
+        that isolation level may read."""
+        part = self.partitions.get(req.tp)
+        error = self._check_leader(part, req.current_leader_epoch)
+        if error is not None:
+            self.send(src, p.ListOffsetsResponse(req.request_id, req.tp, error))
+            return
+        log = part.log
+        lso = part.last_stable_offset
+        visible_end = lso if req.isolation_level == p.READ_COMMITTED else part.high_watermark
+        offset, timestamp = -1, -1
+        if req.timestamp == p.EARLIEST_TIMESTAMP:
+            offset = log.log_start_offset
+        elif req.timestamp == p.LATEST_TIMESTAMP:
+            offset = visible_end
+        else:
+            found = log.offsets_for_times(req.timestamp)
+            if found is not None and found[0] < visible_end:
+                offset, timestamp = found
+        epoch = part.log.leader_epoch_cache.epoch_for_offset(offset) if offset >= 0 else -1
+        self.send(src, p.ListOffsetsResponse(req.request_id, req.tp, None, offset, timestamp, epoch,
+                                             log.log_start_offset, part.high_watermark, log.log_end_offset, lso))
+
+    # -- leader: transaction markers ----------------------------------------------------------
+    def _on_write_txn_markers(self, src: str, req: p.WriteTxnMarkersRequest) -> None:
+        """Append the marker to each partition we lead; answer once every one is committed
+        (below the HW), as acks=all would. Errors per partition: the coordinator retries those."""
+        errors: dict[TopicPartition, str | None] = {}
+        waiting: dict[TopicPartition, int] = {}
+        for tp in req.partitions:
+            part = self.partitions.get(tp)
+            if part is None or not part.is_leader:
+                errors[tp] = p.NOT_LEADER_OR_FOLLOWER
+                continue
+            error, offset = part.append_marker(req.producer_id, req.producer_epoch, req.commit,
+                                               req.coordinator_epoch)
+            errors[tp] = error
+            if error is None:
+                self._emit(part, "marker")
+                waiting[tp] = offset + 1
+                self._wake_parked(part)
+
+        def respond(results: dict) -> p.WriteTxnMarkersResponse:
+            out = dict(errors)
+            for tp, result in results.items():
+                out[tp] = result.error if result.error != p.NOT_ENOUGH_REPLICAS_AFTER_APPEND else None
+            return p.WriteTxnMarkersResponse(req.request_id, req.producer_id, out)
+
+        dp = _DelayedProduce(src, req.request_id, {tp: p.PartitionProduceResult(None) for tp in waiting}, waiting,
+                             respond=respond)
+        if not waiting:
+            self._respond_produce(dp)
+            return
+        for tp in waiting:
+            self.delayed[tp].append(dp)
+        dp.timer = self.after(self.config.replica_socket_timeout_ms, self._expire_produce, dp)
+        for tp in list(waiting):
+            self._check_delayed(self.partitions[tp])
 
     def _on_epoch_request(self, src: str, req: p.OffsetsForLeaderEpochRequest) -> None:
         part = self.partitions.get(req.tp)

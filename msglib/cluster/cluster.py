@@ -6,6 +6,8 @@
     cluster.create_topic("orders", partitions=2, replication_factor=3)
     producer = cluster.producer(acks="all")
     producer.send("orders", b"hello").get()
+    consumer = cluster.consumer("orders", group_id="billing", auto_offset_reset="earliest")
+    consumer.poll(timeout_ms=500)
     cluster.crash(0)                 # faults are recorded in cluster.history
     cluster.run(500)                 # 500 simulated ms
     cluster.settle()                 # heal everything and wait until replicas agree
@@ -101,6 +103,12 @@ class Cluster:
         from msglib.client.producer import KafkaProducer
 
         return KafkaProducer(cluster=self, **dict(self.client_defaults, **configs))
+
+    def consumer(self, *topics: str, **configs: Any):
+        """A :class:`~msglib.client.consumer.KafkaConsumer` of this cluster (``subscribe(topics)`` if given)."""
+        from msglib.client.consumer import KafkaConsumer
+
+        return KafkaConsumer(*topics, cluster=self, **configs)
 
     def reader(self, name: str | None = None, **kwargs: Any):
         from msglib.client.reader import LogReader

@@ -11,7 +11,9 @@ Invariants (checked by the tests under random faults):
 - ``high_watermark <= log_end_offset`` on every replica, and it never
   decreases while a replica leads;
 - the leader's HW never passes the LEO of any member of its (maximal) ISR;
-- a record at an offset below the HW of the leader is on every ISR member.
+- a record at an offset below the HW of the leader is on every ISR member;
+- ``last_stable_offset <= high_watermark``, and no open transaction starts
+  below it (what read_committed consumers may read is settled).
 
 The networking (who sends what when) is in ``broker.py``; this module only
 decides.
@@ -26,7 +28,7 @@ from msglib.cluster.policies import FollowerState, Policies
 from msglib.cluster.producer_state import ProducerStateManager
 from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.log import Log
-from msglib.log.records import NO_PRODUCER_ID, RecordBatch
+from msglib.log.records import NO_PRODUCER_ID, ControlType, RecordBatch
 
 LEADER, FOLLOWER = "leader", "follower"
 
@@ -116,6 +118,36 @@ class Partition:
         self.replicas = st.replicas
         self.isr = frozenset(st.isr)
 
+    # -- transactions ------------------------------------------------------------------------
+    @property
+    def last_stable_offset(self) -> int:
+        """Where read_committed consumers stop: before the earliest open transaction, and below the HW."""
+        lso = self.policies.last_stable_offset(self.high_watermark, dict(self.producers.ongoing))
+        if not isinstance(lso, int) or isinstance(lso, bool):
+            raise TypeError(f"last_stable_offset returned {lso!r}; it must return an int offset")
+        return lso
+
+    def append_marker(self, producer_id: int, producer_epoch: int, commit: bool,
+                      coordinator_epoch: int = 0) -> tuple[str | None, int]:
+        """Write a COMMIT or ABORT marker ending ``producer_id``'s transaction. Returns ``(error, offset)``.
+
+        A marker from an older producer epoch than this partition knows is stale
+        (the producer was fenced since): refused. Markers are written with
+        acks=all, so they too need ``min.insync.replicas``.
+        """
+        if len(self.isr) < self.effective_min_isr:
+            return p.NOT_ENOUGH_REPLICAS, -1
+        entry = self.producers.get(producer_id)
+        if entry is not None and producer_epoch < entry.producer_epoch:
+            return p.INVALID_PRODUCER_EPOCH, -1
+        marker = RecordBatch.control(ControlType.COMMIT if commit else ControlType.ABORT, producer_id=producer_id,
+                                     producer_epoch=producer_epoch, coordinator_epoch=coordinator_epoch,
+                                     timestamp=int(self.log.clock()))
+        info = self.log.append(marker, leader_epoch=self.leader_epoch)
+        self.producers.complete_txn(producer_id, producer_epoch, commit, info.first_offset)
+        self.maybe_advance_high_watermark()
+        return None, info.first_offset
+
     # -- leader: appends -------------------------------------------------------------------
     def append_to_leader(self, batch: RecordBatch, acks: int) -> tuple[str | None, int, int]:
         """Append a producer's batch. Returns ``(error, first_offset, last_offset)``.
@@ -123,11 +155,17 @@ class Partition:
         acks=all needs at least ``min.insync.replicas`` in the ISR *before*
         appending (afterwards would be too late to refuse). An idempotent
         batch goes through the sequence check first: a duplicate is answered
-        with the offsets it got the first time, and nothing is appended.
+        with the offsets it got the first time, and nothing is appended. A
+        plain batch from a producer id that has a transaction open here is
+        refused (INVALID_TXN_STATE): it would land inside the transaction.
         """
         if acks == -1 and len(self.isr) < self.effective_min_isr:
             return p.NOT_ENOUGH_REPLICAS, -1, -1
+        if batch.is_control:
+            return p.CORRUPT_MESSAGE + ": producers may not write control batches (markers)", -1, -1
         pid = batch.producer_id
+        if pid != NO_PRODUCER_ID and not batch.is_transactional and self.producers.has_open_transaction(pid):
+            return p.INVALID_TXN_STATE, -1, -1
         if pid != NO_PRODUCER_ID:
             verdict = self.policies.check_sequence(self.producers.get(pid), batch.producer_epoch,
                                                    batch.base_sequence, batch.last_sequence)
@@ -144,7 +182,7 @@ class Partition:
         info = self.log.append(batch, leader_epoch=self.leader_epoch)
         if pid != NO_PRODUCER_ID:
             self.producers.update(pid, batch.producer_epoch, batch.base_sequence, batch.last_sequence,
-                                  info.first_offset, info.last_offset)
+                                  info.first_offset, info.last_offset, batch.is_transactional)
         self.maybe_advance_high_watermark()
         return None, info.first_offset, info.last_offset
 

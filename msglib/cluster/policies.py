@@ -1,4 +1,4 @@
-"""The five decisions replication rests on, as small replaceable functions.
+"""The decisions replication (and transactions) rest on, as small replaceable functions.
 
 Each function here is msglib's own implementation of one rule of Kafka's
 replication protocol. The broker and the controller call them through a
@@ -20,9 +20,11 @@ truncation_offset          follower, after a leader      AbstractFetcherThread
                            change (KIP-101/KIP-279)      .getOffsetTruncationState
 check_sequence             leader, before appending an   ProducerAppendInfo.checkSequence
                            idempotent producer's batch
+last_stable_offset         leader, for every read_       UnifiedLog.lastStableOffset
+                           committed fetch (module 06)
 =========================  ============================  ==========================
 
-All five are pure: plain values in, a decision out. The callers do the
+All six are pure: plain values in, a decision out. The callers do the
 bookkeeping (and never trust a decision that would break an invariant they
 can check cheaply, such as a leader that is not a replica).
 """
@@ -213,13 +215,30 @@ def check_sequence(entry: ProducerStateEntry | None, producer_epoch: int, first_
     return APPEND if first_seq == expected else OUT_OF_ORDER
 
 
+# -- transactions: the last stable offset ----------------------------------------------------------
+def last_stable_offset(high_watermark: int, open_transactions: Mapping[int, int]) -> int:
+    """How far a read_committed consumer may read a partition (exclusive).
+
+    ``open_transactions`` maps each producer id with an open transaction in
+    this partition to the offset of that transaction's first record here.
+    Nothing at or after the first record of the earliest open transaction is
+    *stable*: it may still be aborted, and a read_committed consumer must not
+    read past it, not even records of other producers that came after it
+    (their order in the log must be kept). Nothing at or after the high-water
+    mark is committed at all. So the LSO is the smaller of the two.
+    """
+    first_open = min(open_transactions.values(), default=high_watermark)
+    return min(first_open, high_watermark)
+
+
 # -- the bundle ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Policies:
-    """The functions a cluster uses for its five decisions (defaults: msglib's)."""
+    """The functions a cluster uses for its decisions (defaults: msglib's)."""
 
     advance_high_watermark: Callable[..., int] = advance_high_watermark
     update_isr: Callable[..., set] = update_isr
     elect_leader: Callable[..., "int | None"] = elect_leader
     truncation_offset: Callable[..., tuple] = truncation_offset
     check_sequence: Callable[..., SequenceVerdict] = check_sequence
+    last_stable_offset: Callable[..., int] = last_stable_offset

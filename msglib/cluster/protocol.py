@@ -26,13 +26,23 @@ UNKNOWN_TOPIC_OR_PARTITION = "UNKNOWN_TOPIC_OR_PARTITION"
 CORRUPT_MESSAGE = "CORRUPT_MESSAGE"
 INVALID_UPDATE_VERSION = "INVALID_UPDATE_VERSION"
 INELIGIBLE_REPLICA = "INELIGIBLE_REPLICA"
+INVALID_TXN_STATE = "INVALID_TXN_STATE"  # e.g. a plain batch from a producer id with an open transaction
 
 # Errors after which the data certainly was NOT appended (the client may say "failed").
 DEFINITELY_NOT_APPENDED = frozenset({
     NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    INVALID_PRODUCER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION, CORRUPT_MESSAGE})
+    INVALID_PRODUCER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION, CORRUPT_MESSAGE, INVALID_TXN_STATE})
 
 NO_LEADER = -1
+
+# Fetch and ListOffsets isolation levels (Kafka's byte values).
+READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
+ISOLATION_LEVELS = {"read_uncommitted": READ_UNCOMMITTED, "read_committed": READ_COMMITTED}
+
+# ListOffsets' special timestamps.
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
 
 
 class TopicPartition(NamedTuple):
@@ -101,6 +111,13 @@ class AlterPartitionResponse:
 
 
 # -- replication -------------------------------------------------------------------------
+class AbortedTransaction(NamedTuple):
+    """An aborted transaction a fetch range overlaps: its producer and the offset of its first record."""
+
+    producer_id: int
+    first_offset: int
+
+
 @dataclass
 class FetchRequest:
     request_id: int
@@ -110,6 +127,9 @@ class FetchRequest:
     current_leader_epoch: int  # -1: not checked (consumers that do not know it)
     max_bytes: int = 1_048_576
     max_wait_ms: float = 0.0
+    # Consumers only: READ_COMMITTED reads below the last stable offset, and the
+    # response lists the aborted transactions in the range it returns.
+    isolation_level: int = READ_UNCOMMITTED
 
 
 @dataclass
@@ -121,6 +141,44 @@ class FetchResponse:
     high_watermark: int = -1
     log_start_offset: int = -1
     log_end_offset: int = -1
+    last_stable_offset: int = -1
+    aborted_transactions: list[AbortedTransaction] | None = None  # READ_COMMITTED fetches only
+
+
+@dataclass
+class ListOffsetsRequest:
+    """Where is the earliest / latest offset, or the first one at or after a timestamp?
+
+    ``timestamp``: EARLIEST_TIMESTAMP, LATEST_TIMESTAMP (the high-water mark, or
+    the last stable offset under READ_COMMITTED), or a time in ms.
+    """
+
+    request_id: int
+    replica_id: int  # -1 for a consumer
+    tp: TopicPartition
+    timestamp: int
+    isolation_level: int = READ_UNCOMMITTED
+    current_leader_epoch: int = -1
+
+
+@dataclass
+class ListOffsetsResponse:
+    """``offset`` -1 (and ``timestamp`` -1) when no record is at or after the asked time.
+
+    msglib also returns the partition's bounds with every answer, so one round
+    trip tells a consumer everything its offset-reset rule needs.
+    """
+
+    request_id: int
+    tp: TopicPartition
+    error: str | None
+    offset: int = -1
+    timestamp: int = -1
+    leader_epoch: int = -1
+    log_start_offset: int = -1
+    high_watermark: int = -1
+    log_end_offset: int = -1
+    last_stable_offset: int = -1
 
 
 @dataclass
@@ -185,3 +243,28 @@ class InitProducerIdResponse:
     request_id: int
     producer_id: int
     producer_epoch: int
+
+
+# -- transaction markers (transaction coordinator -> partition leaders) ---------------------
+@dataclass
+class WriteTxnMarkersRequest:
+    """Write a COMMIT or ABORT marker for ``producer_id`` on each partition (this broker leads them).
+
+    Sent to the group coordinator instead, ``groups`` says whose pending
+    transactional offsets to make visible (commit) or drop (abort).
+    """
+
+    request_id: int
+    producer_id: int
+    producer_epoch: int
+    coordinator_epoch: int
+    commit: bool
+    partitions: list[TopicPartition] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteTxnMarkersResponse:
+    request_id: int
+    producer_id: int
+    errors: dict[Any, str | None]  # TopicPartition (or group id) -> error code or None
