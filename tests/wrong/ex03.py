@@ -60,5 +60,43 @@ WRONG = {
             return batch
     return "append" if first_seq == entry.batches[-1].last_seq + 1 else "out_of_order"
 '''),
+        ("looks for duplicates before checking the epoch: a zombie's retry is answered as a success", _HEAD + '''
+    if entry is None:
+        return "append"
+    for batch in entry.batches:
+        if batch.first_seq == first_seq and batch.last_seq == last_seq:
+            return batch
+    if producer_epoch < entry.producer_epoch:
+        return "invalid_epoch"
+    if producer_epoch > entry.producer_epoch:
+        return "append" if first_seq == 0 else "out_of_order"
+    last = entry.batches[-1].last_seq
+    return "append" if first_seq == (0 if last == 2**31 - 1 else last + 1) else "out_of_order"
+'''),
+        ("a duplicate is recognised by its first sequence alone", _HEAD + '''
+    if entry is None:
+        return "append"
+    if producer_epoch < entry.producer_epoch:
+        return "invalid_epoch"
+    if producer_epoch > entry.producer_epoch:
+        return "append" if first_seq == 0 else "out_of_order"
+    for batch in entry.batches:
+        if batch.first_seq == first_seq:
+            return batch
+    last = entry.batches[-1].last_seq
+    return "append" if first_seq == (0 if last == 2**31 - 1 else last + 1) else "out_of_order"
+'''),
+        ("wraps around at 2**31 - 1 instead of after it (modulo 2**31 - 1)", _HEAD + '''
+    if entry is None:
+        return "append"
+    if producer_epoch < entry.producer_epoch:
+        return "invalid_epoch"
+    if producer_epoch > entry.producer_epoch:
+        return "append" if first_seq == 0 else "out_of_order"
+    for batch in entry.batches:
+        if batch.first_seq == first_seq and batch.last_seq == last_seq:
+            return batch
+    return "append" if first_seq == (entry.batches[-1].last_seq + 1) % (2**31 - 1) else "out_of_order"
+'''),
     ],
 }

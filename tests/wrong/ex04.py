@@ -27,11 +27,18 @@ def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_repli
 def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
     return max(high_watermark, min(isr_log_end_offsets.values()))
 '''),
-        ("uses the leader's own LEO only (acks=all becomes acks=1)", '''
+        ("freezes the HW when the ISR is exactly min.insync.replicas (<= instead of <)", '''
+def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
+    if len(isr_log_end_offsets) <= min_insync_replicas:
+        return high_watermark
+    return max(high_watermark, min(isr_log_end_offsets.values()))
+'''),
+        ("skips followers that have not fetched yet (-1) instead of waiting for them", '''
 def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
     if len(isr_log_end_offsets) < min_insync_replicas:
         return high_watermark
-    return max(high_watermark, max(isr_log_end_offsets.values()))  # the leader has the most
+    known = [leo for leo in isr_log_end_offsets.values() if leo >= 0]
+    return max(high_watermark, min(known))
 '''),
     ],
     "04-isr": [
@@ -79,6 +86,44 @@ def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_wa
             new.add(replica)
     return new
 '''),
+        ("< instead of <=: a follower exactly replica.lag.time.max.ms behind is dropped", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr:
+            if f.log_end_offset == leader_log_end_offset or now_ms - f.last_caught_up_ms < replica_lag_time_max_ms:
+                new.add(replica)
+        elif (now_ms - f.last_fetch_ms < replica_lag_time_max_ms and f.log_end_offset >= high_watermark
+              and f.log_end_offset >= leader_epoch_start_offset):
+            new.add(replica)
+    return new
+'''),
+        ("a follower must pass the HW (>) to rejoin, not reach it", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr:
+            if f.log_end_offset == leader_log_end_offset or now_ms - f.last_caught_up_ms <= replica_lag_time_max_ms:
+                new.add(replica)
+        elif (now_ms - f.last_fetch_ms <= replica_lag_time_max_ms and f.log_end_offset > high_watermark
+              and f.log_end_offset >= leader_epoch_start_offset):
+            new.add(replica)
+    return new
+'''),
+        ("forgets the leader's epoch start: a follower holding an old leader's records rejoins", '''
+def update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset, high_watermark,
+               leader_epoch_start_offset, replica_lag_time_max_ms):
+    new = {leader}
+    for replica, f in followers.items():
+        if replica in isr:
+            if f.log_end_offset == leader_log_end_offset or now_ms - f.last_caught_up_ms <= replica_lag_time_max_ms:
+                new.add(replica)
+        elif now_ms - f.last_fetch_ms <= replica_lag_time_max_ms and f.log_end_offset >= high_watermark:
+            new.add(replica)
+    return new
+'''),
     ],
     "04-elect_leader": [
         ("ignores the ISR: the first alive replica leads, even one that missed committed records", '''
@@ -110,6 +155,22 @@ def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
     if unclean_leader_election_enable:
         alive_replicas = sorted(r for r in replicas if r in alive)
         return alive_replicas[0] if alive_replicas else None
+    return None
+'''),
+        ("whenever unclean election is on, the first alive replica leads, even with an ISR member alive", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    for r in replicas:
+        if r in alive and (unclean_leader_election_enable or r in isr):
+            return r
+    return None
+'''),
+        ("an unclean election picks any alive broker, not only a replica of the partition", '''
+def elect_leader(replicas, isr, alive, unclean_leader_election_enable):
+    for r in replicas:
+        if r in isr and r in alive:
+            return r
+    if unclean_leader_election_enable and alive:
+        return min(alive)
     return None
 '''),
     ],
@@ -145,6 +206,16 @@ def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
     if below:
         return min(ends[below[-1]], log_end_offset), True
     return min(leader_end_offset, log_end_offset), True
+'''),
+        ("cuts at where its own epoch starts, not where it ends", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    starts = dict(epochs)
+    if leader_epoch in starts:
+        return min(leader_end_offset, starts[leader_epoch], log_end_offset), True
+    below = [(e, s) for e, s in epochs if e < leader_epoch]
+    if not below:
+        return min(leader_end_offset, log_end_offset), True
+    return min(below[-1][1], log_end_offset), False
 '''),
     ],
 }
