@@ -41,6 +41,7 @@ class ProducerBatch:
         self.producer_id = NO_PRODUCER_ID
         self.producer_epoch = NO_PRODUCER_EPOCH
         self.base_sequence = NO_SEQUENCE
+        self.is_transactional = False  # part of a transaction (its records wait for the marker)
         self.maybe_written = False  # did some attempt possibly reach the log?
         self.closed = False  # no more appends (it was drained once)
         self.done = False  # answered: succeeded, or failed for good
@@ -69,7 +70,7 @@ class ProducerBatch:
         if self._encoded is None or self._encoded_key != key:
             batch = RecordBatch(self.records, producer_id=self.producer_id, producer_epoch=self.producer_epoch,
                                 base_sequence=self.base_sequence, compression=compression,
-                                timestamp=int(self.created_ms))
+                                timestamp=int(self.created_ms), is_transactional=self.is_transactional)
             self._encoded, self._encoded_key = batch.encode(), key
         return self._encoded
 

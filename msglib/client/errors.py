@@ -96,11 +96,57 @@ class CorruptRecordError(KafkaError):
     errno = p.CORRUPT_MESSAGE
 
 
+# -- transactions (module 06; the codes are msglib.txn.protocol's) --------------------------------
+class ProducerFencedError(KafkaError):
+    """A newer producer with the same transactional id (or the transaction timeout) bumped the epoch.
+
+    Fatal: this producer can do nothing more. Close it; the newer instance
+    carries on (and the transaction this one had open was aborted).
+    """
+
+    errno = "PRODUCER_FENCED"
+
+
+class InvalidTxnStateError(KafkaError):
+    """The request does not fit the transaction's state (e.g. a plain write inside an open transaction)."""
+
+    errno = p.INVALID_TXN_STATE
+
+
+class ConcurrentTransactionsError(KafkaError):
+    """The previous transaction of this transactional id is still completing: try again shortly."""
+
+    errno = "CONCURRENT_TRANSACTIONS"
+    retriable = True
+
+
+class InvalidProducerIdMappingError(KafkaError):
+    errno = "INVALID_PRODUCER_ID_MAPPING"
+
+
+class InvalidTxnTimeoutError(KafkaError, ValueError):
+    """transaction_timeout_ms is above the coordinator's transaction.max.timeout.ms."""
+
+    errno = "INVALID_TRANSACTION_TIMEOUT"
+
+
+class TransactionAbortedError(KafkaError):
+    """The record was never sent: its transaction was aborted first."""
+
+
+class UnstableOffsetCommitError(KafkaError):
+    """A transaction has offsets pending for this partition: wait until it ends."""
+
+    errno = "UNSTABLE_OFFSET_COMMIT"
+    retriable = True
+
+
 _BY_CODE = {cls.errno: cls for cls in (
     RequestTimedOutError, NotLeaderForPartitionError, LeaderNotAvailableError, NotEnoughReplicasError,
     NotEnoughReplicasAfterAppendError, OutOfOrderSequenceNumberError, InvalidProducerEpochError,
     UnknownTopicOrPartitionError, FencedLeaderEpochError, UnknownLeaderEpochError, OffsetOutOfRangeError,
-    CorruptRecordError)}
+    CorruptRecordError, ProducerFencedError, InvalidTxnStateError, ConcurrentTransactionsError,
+    InvalidProducerIdMappingError, InvalidTxnTimeoutError, UnstableOffsetCommitError)}
 
 
 def for_code(code: str) -> KafkaError:

@@ -22,6 +22,19 @@ was written, but the answer was lost) or after a later batch (reordering).
 With ``enable_idempotence`` the producer gets a producer id, numbers each
 partition's records from 0, and keeps the numbers on retries; the leader
 drops what it already has and refuses gaps (see ``check_sequence``).
+
+With a ``transactional_id`` (module 06) the producer is idempotent and
+transactional: ``init_transactions()`` once, then ``begin_transaction()``,
+sends and ``send_offsets_to_transaction()``, then ``commit_transaction()`` or
+``abort_transaction()``. The state machine and what goes on the wire are in
+``transaction_manager.py``::
+
+    producer = cluster.producer(transactional_id="order-enricher-1")
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send("enriched", b"...")
+    producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+    producer.commit_transaction()
 """
 from __future__ import annotations
 
@@ -31,6 +44,7 @@ from typing import Any, Callable
 
 from msglib.client import errors as E
 from msglib.client.accumulator import ProducerBatch, RecordAccumulator
+from msglib.client.transaction_manager import TransactionManager
 from msglib.client.future import FutureRecordMetadata, RecordMetadata
 from msglib.client.metadata import ClientMetadata
 from msglib.cluster import protocol as p
@@ -59,12 +73,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_block_ms": 60_000,
     "max_request_size": 1_048_576,
     "compression_type": None,
+    "transactional_id": None,
+    "transaction_timeout_ms": 60_000,
     "history": None,  # msglib: record every send (invoke and outcome) into this History
 }
 
 # Client timers scaled like ClusterConfig.fast() (used by Cluster when its timers are fast).
 FAST_CLIENT_DEFAULTS = {"request_timeout_ms": 300, "delivery_timeout_ms": 3_000, "retry_backoff_ms": 20,
-                        "max_block_ms": 3_000}
+                        "max_block_ms": 3_000, "transaction_timeout_ms": 6_000}
 
 _COMPRESSION = {None: Compression.NONE, "none": Compression.NONE, "gzip": Compression.GZIP}
 
@@ -89,6 +105,15 @@ class KafkaProducer:
         if c["compression_type"] not in _COMPRESSION:
             raise E.KafkaConfigurationError(f"compression_type {c['compression_type']!r}: msglib supports "
                                             f"None or 'gzip'")
+        if c["transactional_id"] is not None:
+            if not isinstance(c["transactional_id"], str) or not c["transactional_id"]:
+                raise E.KafkaConfigurationError(f"transactional_id must be a non-empty string, not "
+                                                f"{c['transactional_id']!r}")
+            if "enable_idempotence" in explicit and not c["enable_idempotence"]:
+                raise E.KafkaConfigurationError("transactional_id needs enable_idempotence=True (transactions are "
+                                                "built on the idempotent producer's ids and sequence numbers)")
+            c["enable_idempotence"] = True
+            explicit.add("enable_idempotence")   # a conflicting setting is now an error, not a quiet downgrade
         if c["enable_idempotence"]:
             conflicts = []
             if c["acks"] != -1:
@@ -140,7 +165,10 @@ class KafkaProducer:
         # producer, so a retry of the oldest is still recognised as a duplicate.
         self._window: dict[TopicPartition, deque[ProducerBatch]] = {}
         self._pid_request: int | None = None
-        if self.idempotent:
+        self.txn: TransactionManager | None = None
+        if c["transactional_id"] is not None:
+            self.txn = TransactionManager(self, c["transactional_id"], c["transaction_timeout_ms"])
+        elif self.idempotent:
             self._init_producer_id()
 
     # -- the public API -------------------------------------------------------------------------
@@ -149,6 +177,8 @@ class KafkaProducer:
         """Queue a record; returns a future of its :class:`RecordMetadata`."""
         if self.closed:
             raise E.IllegalStateError("cannot send after the producer is closed")
+        if self.txn is not None:
+            self.txn.check_send()
         if key is None and value is None:
             raise ValueError("need at least one of key or value")
         key_bytes = key if key is None or (type(key) is bytes and self._serializers["key"] is None) \
@@ -189,9 +219,77 @@ class KafkaProducer:
         if self.closed:
             return
         try:
-            self.flush(timeout)
+            if self.txn is None or self.txn.state != "FATAL_ERROR":
+                self.flush(timeout)
         finally:
             self.closed = True
+
+    def crash(self) -> None:
+        """msglib: the producer's process dies now. Nothing more is sent; requests already on the
+        network may still arrive; a transaction it had open stays open until a new instance with the
+        same transactional id fences it, or its timeout aborts it."""
+        self.closed = True
+        self.node.crash()
+
+    # -- transactions (module 06; see transaction_manager.py) -------------------------------------
+    def _transactional(self, what: str) -> TransactionManager:
+        if self.txn is None:
+            raise E.IllegalStateError(f"Cannot call {what}: this producer is not transactional (create it with "
+                                      f"transactional_id=...)")
+        if self.closed:
+            raise E.IllegalStateError(f"Cannot call {what} after the producer is closed")
+        return self.txn
+
+    def init_transactions(self) -> None:
+        """Get the producer id and a new epoch for our transactional id (fencing older instances)."""
+        self._transactional("init_transactions").init_transactions()
+
+    def begin_transaction(self) -> None:
+        self._transactional("begin_transaction").begin_transaction()
+
+    def send_offsets_to_transaction(self, offsets: dict, group_metadata: Any) -> None:
+        """Commit the consumer's ``offsets`` (the NEXT offsets to read) with this transaction."""
+        self._transactional("send_offsets_to_transaction").send_offsets_to_transaction(offsets, group_metadata)
+
+    def commit_transaction(self) -> None:
+        self._transactional("commit_transaction").commit_transaction()
+
+    def abort_transaction(self) -> None:
+        self._transactional("abort_transaction").abort_transaction()
+
+    def _start_epoch(self, producer_id: int, producer_epoch: int) -> None:
+        """A new producer id or epoch from the coordinator: every partition's sequence starts at 0."""
+        self.producer_id, self.producer_epoch = producer_id, producer_epoch
+        self._next_seq.clear()
+        self._last_acked_seq.clear()
+        self._window.clear()
+        self._wake()
+
+    def _queued_batches(self, keep: Callable[[ProducerBatch], bool]) -> list[ProducerBatch]:
+        """Take the queued (not in flight) batches ``keep`` selects out of the accumulator."""
+        taken = []
+        for queue in self.accumulator.queues.values():
+            for batch in list(queue):
+                if keep(batch):
+                    queue.remove(batch)
+                    taken.append(batch)
+        for tp, batch in list(self.accumulator.open.items()):
+            if batch in taken:
+                del self.accumulator.open[tp]
+        return taken
+
+    def _abort_unsent(self, exc: BaseException) -> None:
+        """abort_transaction(): records never sent are dropped (those sent are settled by the ABORT marker)."""
+        for batch in self._queued_batches(lambda b: b.attempts == 0):
+            self._give_up(batch, exc)
+
+    def _fail_waiting(self, tps: set, exc: BaseException) -> None:
+        for batch in self._queued_batches(lambda b: b.tp in tps and b.attempts == 0):
+            self._give_up(batch, exc)
+
+    def _fail_unsent(self, exc: BaseException) -> None:
+        for batch in self._queued_batches(lambda b: True):
+            self._give_up(batch, exc)
 
     def _unfinished(self) -> int:
         """Batches not yet answered: queued, in flight, or waiting for metadata."""
@@ -230,6 +328,9 @@ class KafkaProducer:
         if tp is None:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         batch, is_new = self.accumulator.append(tp, record, future, self.sim.now)
+        if self.txn is not None:
+            batch.is_transactional = True
+            self.txn.maybe_add_partition(tp)
         if self.history is not None:
             value = original if isinstance(original, (int, str)) else repr(original)
             batch.history_ops.append(self.history.invoke(sent_ms, self.name, "send",
@@ -278,6 +379,9 @@ class KafkaProducer:
         if self.idempotent and self.producer_id < 0:
             self._schedule_tick()
             return  # wait for a producer id
+        txn = self.txn
+        if txn is not None:
+            txn.maybe_send_add_partitions()
         now = self.sim.now
         self._expire_batches(now)
         max_window = self.config["max_in_flight_requests_per_connection"]
@@ -286,6 +390,8 @@ class KafkaProducer:
             for tp, queue in self.accumulator.queues.items():
                 if not queue or not self._ready(queue, now):
                     continue
+                if txn is not None and not txn.partition_ready(tp):
+                    continue   # not in the transaction yet: AddPartitionsToTxn first
                 leader = self.metadata.leader(tp)
                 if leader is None:
                     self.metadata.request_update()
@@ -352,6 +458,9 @@ class KafkaProducer:
 
     # -- answers ------------------------------------------------------------------------------
     def _on_message(self, src: str, msg) -> None:
+        if self.txn is not None and not isinstance(msg, (p.ProduceResponse, p.MetadataResponse)) \
+                and self.txn.on_response(msg):
+            return
         if isinstance(msg, p.ProduceResponse):
             self._on_produce_response(src, msg)
         elif isinstance(msg, p.MetadataResponse):
@@ -464,6 +573,11 @@ class KafkaProducer:
             self._bump_epoch()
 
     def _give_up(self, batch: ProducerBatch, exc: BaseException) -> None:
+        if self.txn is not None and batch.is_transactional and not isinstance(exc, E.TransactionAbortedError):
+            if isinstance(exc, E.InvalidProducerEpochError):   # only a fence raises a partition's epoch
+                exc = E.ProducerFencedError(f"a partition refused this producer's epoch ({exc}): a newer "
+                                            f"instance or the transaction timeout fenced it")
+            self.txn.abortable(exc)   # the transaction lost a record: it can only be aborted now
         self._resolved(batch)
         for i, future in enumerate(batch.futures):
             future.maybe_written = batch.maybe_written
@@ -526,6 +640,12 @@ class KafkaProducer:
         have been written cannot be resent (the broker would take it as new,
         and write it twice): it fails with an unknown outcome instead.
         """
+        if self.txn is not None:
+            # Only the transaction coordinator hands out epochs: abort, and get a new one (KIP-360).
+            self.txn.needs_epoch_bump = True
+            self.txn.abortable(E.OutOfOrderSequenceNumberError("a batch of this transaction was lost; "
+                                                               "abort it (a new epoch follows)"))
+            return
         self.producer_epoch += 1
         self._next_seq.clear()
         self._last_acked_seq.clear()

@@ -1,0 +1,392 @@
+"""The transaction coordinator: the broker-side half of transactions (KIP-98).
+
+One :class:`TransactionCoordinator` node serves every transactional id of a
+cluster. (In Kafka each broker coordinates the ids whose ``__transaction_state``
+partition it leads; msglib keeps one coordinator node, which can be crashed and
+restarted on its own, like the group coordinator.) For each transactional id
+it keeps a :class:`~msglib.txn.state_log.TransactionMetadata` in its log, and
+moves it through the state machine of ``states.py``:
+
+==================  ================================================================
+InitProducerId      a new id: a producer id, epoch 0. A known id: the *same* producer
+                    id and a *bumped* epoch, which fences every older instance. If an
+                    older instance left a transaction open, it is aborted first
+                    (Ongoing -> PrepareEpochFence -> PrepareAbort) and the new instance
+                    is told CONCURRENT_TRANSACTIONS: retry once the abort is done
+AddPartitionsToTxn  Empty/Complete* -> Ongoing (a new transaction starts its clock),
+                    or Ongoing -> Ongoing with more partitions
+AddOffsetsToTxn     the same, for a consumer group's offsets
+EndTxn              Ongoing -> PrepareCommit / PrepareAbort, *logged*, then answered:
+                    from here on the outcome is decided, whatever crashes
+markers             WriteTxnMarkers to the leader of every partition the transaction
+                    touched (and to the group coordinator for its offsets), retried
+                    until each is written; then CompleteCommit / CompleteAbort
+timeout timer       an Ongoing transaction older than its timeout is aborted with an
+                    epoch bump: its producer is fenced
+expiration timer    an id unused for transactional.id.expiration.ms becomes Dead
+==================  ================================================================
+
+Fencing is by epoch: every request carries ``(producer_id, producer_epoch)``,
+and an epoch older than the coordinator's is answered PRODUCER_FENCED. The
+markers carry the new epoch to the partitions, whose producer state then
+refuses the old epoch's batches too (INVALID_PRODUCER_EPOCH).
+
+Seam: ``can_transition(current, target) -> bool`` (default: Kafka's table).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from msglib.client.errors import IllegalStateError
+from msglib.client.metadata import ClientMetadata
+from msglib.cluster import protocol as cp
+from msglib.cluster.controller import broker_node
+from msglib.cluster.protocol import TopicPartition
+from msglib.log.storage import MemoryStorage
+from msglib.sim.core import Timer
+from msglib.sim.network import Node
+from msglib.txn import protocol as tp_
+from msglib.txn.config import TxnConfig
+from msglib.txn.state_log import TransactionMetadata, TransactionStateLog
+from msglib.txn.states import (COMPLETE_ABORT, COMPLETE_COMMIT, DEAD, EMPTY, ONGOING, PREPARE_ABORT,
+                               PREPARE_COMMIT, PREPARE_EPOCH_FENCE, TransactionState, can_transition)
+
+# Marker errors after which the marker is not needed any more (a newer epoch already ended it).
+_MARKER_DONE = (None, cp.INVALID_PRODUCER_EPOCH)
+
+
+@dataclass
+class _MarkerJob:
+    """The markers of one decided transaction still to be written."""
+
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    commit: bool
+    partitions: set[TopicPartition]
+    groups: set[str]
+    outstanding: dict[int, tuple[str, list]] = field(default_factory=dict)  # request id -> (node, what)
+    retry_timer: Timer | None = None
+
+
+class TransactionCoordinator(Node):
+    """See the module docstring. ``trace`` records every state change and marker (for pictures and tests)."""
+
+    def __init__(self, cluster: Any, config: TxnConfig | None = None, *, name: str = tp_.TXN_COORDINATOR,
+                 can_transition: Callable[[Any, Any], bool] | None = None) -> None:
+        super().__init__(name, cluster.network)
+        self.cluster = cluster
+        fast = getattr(getattr(cluster, "config", None), "broker_heartbeat_interval_ms", 2_000) < 1_000
+        self.config = config or (TxnConfig.fast() if fast else TxnConfig())
+        self.can_transition = can_transition or globals()["can_transition"]
+        self.storage = MemoryStorage(f"{name}/__transaction_state-0")  # the "disk": survives crashes
+        self.trace: list[dict[str, Any]] = []
+        self._handlers = {
+            tp_.InitProducerIdRequest: self._on_init_producer_id,
+            tp_.AddPartitionsToTxnRequest: self._on_add_partitions,
+            tp_.AddOffsetsToTxnRequest: self._on_add_offsets,
+            tp_.EndTxnRequest: self._on_end_txn,
+            cp.WriteTxnMarkersResponse: self._on_markers_response,
+            cp.MetadataResponse: lambda src, msg: self.metadata.on_response(msg),
+        }
+        self._boot()
+
+    # ------------------------------------------------------------------ life cycle
+    def _boot(self) -> None:
+        """Start, or restart after a crash: reload every transaction from the log, finish what was decided."""
+        self.state_log = TransactionStateLog(self.storage, clock=lambda: self.sim.now,
+                                             segment_bytes=self.config.segment_bytes)
+        self.txns: dict[str, TransactionMetadata] = self.state_log.load()
+        self.jobs: dict[str, _MarkerJob] = {}
+        self._ids = 0
+        self.metadata = ClientMetadata(self, self.cluster.broker_ids, self.config.request_timeout_ms,
+                                       self.config.retry_backoff_ms, on_update=self._retry_all)
+        for meta in self.txns.values():
+            if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
+                self._write_markers(meta)       # decided before the crash: finish it
+        self.after(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms, self._timeout_timer)
+        self.after(self.config.transaction_remove_expired_transaction_cleanup_interval_ms, self._expiration_timer)
+
+    def on_crash(self, power_loss: bool) -> None:
+        self.state_log.log.abandon()
+        if power_loss:
+            self.storage.crash()
+        self.txns = {}
+        self.jobs = {}
+
+    def on_restart(self) -> None:
+        self._boot()
+        self._record(None, "coordinator restarted")
+
+    def on_message(self, src: str, msg: Any) -> None:
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(src, msg)
+
+    # ------------------------------------------------------------------ helpers
+    def _record(self, meta: TransactionMetadata | None, event: str, **details: Any) -> None:
+        entry: dict[str, Any] = {"time": self.sim.now, "event": event}
+        if meta is not None:
+            entry.update(transactional_id=meta.transactional_id, state=str(meta.state),
+                         producer_id=meta.producer_id, producer_epoch=meta.producer_epoch,
+                         partitions=sorted(str(tp) for tp in meta.partitions), groups=sorted(meta.groups))
+        entry.update(details)
+        self.trace.append(entry)
+
+    def _transition(self, meta: TransactionMetadata, target: TransactionState, persist: bool = True) -> None:
+        """Move ``meta`` to ``target`` (if the table allows it) and log the new state before going on."""
+        if not self.can_transition(meta.state, target):
+            raise IllegalStateError(f"transaction {meta.transactional_id!r} cannot move from {meta.state} to "
+                                    f"{target}")
+        meta.state = target
+        meta.last_update_ms = self.sim.now
+        if persist:
+            self.state_log.write(meta)
+        self._record(meta, f"-> {target}")
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _check_producer(self, meta: TransactionMetadata | None, producer_id: int, epoch: int) -> str | None:
+        if meta is None or meta.producer_id != producer_id:
+            return tp_.INVALID_PRODUCER_ID_MAPPING
+        if epoch < meta.producer_epoch:
+            return tp_.PRODUCER_FENCED        # a newer instance, or the timeout, bumped the epoch
+        if epoch > meta.producer_epoch:
+            return tp_.INVALID_PRODUCER_ID_MAPPING
+        return None
+
+    def transaction(self, transactional_id: str) -> TransactionMetadata | None:
+        """The coordinator's view of one transactional id (for tests and pictures)."""
+        return self.txns.get(transactional_id)
+
+    # ------------------------------------------------------------------ InitProducerId
+    def _on_init_producer_id(self, src: str, req: tp_.InitProducerIdRequest) -> None:
+        def reply(error: str | None, meta: TransactionMetadata | None = None) -> None:
+            pid, epoch = (meta.producer_id, meta.producer_epoch) if meta and error is None else (-1, -1)
+            self.send(src, tp_.InitProducerIdResponse(req.request_id, error, pid, epoch))
+
+        if not 0 < req.transaction_timeout_ms <= self.config.transaction_max_timeout_ms:
+            return reply(tp_.INVALID_TRANSACTION_TIMEOUT)
+        meta = self.txns.get(req.transactional_id)
+        if meta is None:
+            meta = TransactionMetadata(req.transactional_id, self.state_log.allocate_producer_id(), 0,
+                                       req.transaction_timeout_ms, EMPTY, last_update_ms=self.sim.now)
+            self.txns[meta.transactional_id] = meta
+            self.state_log.write(meta)
+            self._record(meta, "new producer id")
+            return reply(None, meta)
+        if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
+            return reply(tp_.CONCURRENT_TRANSACTIONS)       # the last transaction is completing: retry
+        if meta.state == ONGOING:
+            # An older instance left a transaction open: fence it and abort its transaction first.
+            self._fence_and_abort(meta, "a new instance of the transactional id started")
+            return reply(tp_.CONCURRENT_TRANSACTIONS)
+        meta.producer_epoch += 1                             # Empty / Complete*: the new instance's epoch
+        meta.timeout_ms = req.transaction_timeout_ms
+        meta.partitions, meta.groups, meta.txn_start_ms = set(), set(), -1.0
+        self._transition(meta, EMPTY)
+        reply(None, meta)
+
+    def _fence_and_abort(self, meta: TransactionMetadata, why: str) -> None:
+        """Ongoing -> PrepareEpochFence -> PrepareAbort with the epoch bumped, then write ABORT markers.
+
+        The bumped epoch is in the markers: once they are written, the old
+        instance's batches are refused by the partitions, and its requests
+        here are answered PRODUCER_FENCED.
+        """
+        self._transition(meta, PREPARE_EPOCH_FENCE, persist=False)
+        meta.producer_epoch += 1
+        self._record(meta, "fenced", reason=why)
+        self._transition(meta, PREPARE_ABORT)
+        self._write_markers(meta)
+
+    # ------------------------------------------------------------------ AddPartitions / AddOffsets
+    def _add(self, meta: TransactionMetadata, partitions: list[TopicPartition], groups: list[str]) -> str | None:
+        if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
+            return tp_.CONCURRENT_TRANSACTIONS       # the previous transaction is still writing its markers
+        if meta.state == ONGOING and set(partitions) <= meta.partitions and set(groups) <= meta.groups:
+            return None                              # nothing new (a retry)
+        if meta.state != ONGOING:
+            meta.partitions, meta.groups, meta.txn_start_ms = set(), set(), self.sim.now
+        meta.partitions |= set(partitions)
+        meta.groups |= set(groups)
+        self._transition(meta, ONGOING)
+        return None
+
+    def _on_add_partitions(self, src: str, req: tp_.AddPartitionsToTxnRequest) -> None:
+        meta = self.txns.get(req.transactional_id)
+        error = self._check_producer(meta, req.producer_id, req.producer_epoch)
+        if error is None:
+            error = self._add(meta, [TopicPartition(*tp) for tp in req.partitions], [])
+        self.send(src, tp_.AddPartitionsToTxnResponse(req.request_id, error))
+
+    def _on_add_offsets(self, src: str, req: tp_.AddOffsetsToTxnRequest) -> None:
+        meta = self.txns.get(req.transactional_id)
+        error = self._check_producer(meta, req.producer_id, req.producer_epoch)
+        if error is None:
+            error = self._add(meta, [], [req.group_id])
+        self.send(src, tp_.AddOffsetsToTxnResponse(req.request_id, error))
+
+    # ------------------------------------------------------------------ EndTxn
+    def _on_end_txn(self, src: str, req: tp_.EndTxnRequest) -> None:
+        meta = self.txns.get(req.transactional_id)
+        error = self._check_producer(meta, req.producer_id, req.producer_epoch)
+        if error is None:
+            decided = {True: (PREPARE_COMMIT, COMPLETE_COMMIT), False: (PREPARE_ABORT, COMPLETE_ABORT)}
+            if meta.state == ONGOING:
+                self._transition(meta, decided[req.commit][0])   # logged: the outcome is decided now
+                self._write_markers(meta)
+            elif meta.state == decided[req.commit][0]:
+                error = tp_.CONCURRENT_TRANSACTIONS              # a retry while the markers are written
+            elif meta.state == decided[req.commit][1]:
+                error = None                                     # a retry of a finished one: same answer
+            else:
+                error = tp_.INVALID_TXN_STATE                    # e.g. commit after the abort was decided
+        self.send(src, tp_.EndTxnResponse(req.request_id, error))
+
+    # ------------------------------------------------------------------ markers
+    def _write_markers(self, meta: TransactionMetadata) -> None:
+        commit = meta.state == PREPARE_COMMIT
+        job = _MarkerJob(meta.transactional_id, meta.producer_id, meta.producer_epoch, commit,
+                         set(meta.partitions), set(meta.groups))
+        old = self.jobs.get(meta.transactional_id)
+        if old is not None and old.retry_timer is not None:
+            old.retry_timer.cancel()
+        self.jobs[meta.transactional_id] = job
+        self._send_markers(job)
+
+    def _send_markers(self, job: _MarkerJob) -> None:
+        """Send the markers still missing (and not already on their way), grouped by leader."""
+        busy = {x for _, what in job.outstanding.values() for x in what}
+        by_leader: dict[int, list[TopicPartition]] = {}
+        missing_leader = False
+        for tp in sorted(job.partitions - busy):
+            leader = self.metadata.leader(tp)
+            if leader is None:
+                missing_leader = True
+                continue
+            by_leader.setdefault(leader, []).append(tp)
+        for leader, tps in by_leader.items():
+            self._send_marker_request(job, broker_node(leader), tps, [])
+        groups = sorted(job.groups - busy)
+        if groups:
+            from msglib.txn.group_offsets import group_coordinator_of
+
+            self._send_marker_request(job, group_coordinator_of(self.cluster).name, [], groups)
+        if missing_leader:
+            self.metadata.request_update()
+            self._retry_later(job)
+        if not job.partitions and not job.groups:
+            self._complete(job)
+
+    def _send_marker_request(self, job: _MarkerJob, node: str, tps: list[TopicPartition], groups: list[str]) -> None:
+        rid = self._next_id()
+        job.outstanding[rid] = (node, list(tps) + list(groups))
+        self.send(node, cp.WriteTxnMarkersRequest(rid, job.producer_id, job.producer_epoch, 0, job.commit,
+                                                  list(tps), list(groups)))
+        self.after(self.config.request_timeout_ms, self._marker_timeout, job.transactional_id, rid)
+        self._record(self.txns.get(job.transactional_id), "markers sent", to=node,
+                     targets=[str(x) for x in tps] + list(groups), commit=job.commit)
+
+    def _job_for(self, rid: int) -> _MarkerJob | None:
+        for job in self.jobs.values():
+            if rid in job.outstanding:
+                return job
+        return None
+
+    def _on_markers_response(self, src: str, resp: cp.WriteTxnMarkersResponse) -> None:
+        job = self._job_for(resp.request_id)
+        if job is None:
+            return                                   # a late answer to a retried request
+        del job.outstanding[resp.request_id]
+        for target, error in resp.errors.items():
+            if error in _MARKER_DONE:
+                job.partitions.discard(target)
+                job.groups.discard(target)
+            else:
+                self.metadata.request_update()       # probably a leader change: ask who leads now
+        if not job.partitions and not job.groups:
+            self._complete(job)
+        elif not job.outstanding:
+            self._retry_later(job)
+
+    def _marker_timeout(self, transactional_id: str, rid: int) -> None:
+        job = self.jobs.get(transactional_id)
+        if job is None or rid not in job.outstanding:
+            return
+        del job.outstanding[rid]
+        self.metadata.request_update()
+        self._retry_later(job)
+
+    def _retry_later(self, job: _MarkerJob) -> None:
+        if job.retry_timer is None:
+            job.retry_timer = self.after(self.config.retry_backoff_ms, self._retry, job.transactional_id)
+
+    def _retry(self, transactional_id: str) -> None:
+        job = self.jobs.get(transactional_id)
+        if job is None:
+            return
+        job.retry_timer = None
+        self._send_markers(job)
+
+    def _retry_all(self) -> None:
+        for job in list(self.jobs.values()):
+            if not job.outstanding and job.retry_timer is None and (job.partitions or job.groups):
+                self._send_markers(job)
+
+    def _complete(self, job: _MarkerJob) -> None:
+        """Every marker is written: PrepareCommit -> CompleteCommit (or the abort's)."""
+        if self.jobs.get(job.transactional_id) is not job:
+            return
+        del self.jobs[job.transactional_id]
+        meta = self.txns.get(job.transactional_id)
+        if meta is None or meta.state not in (PREPARE_COMMIT, PREPARE_ABORT):
+            return
+        self._transition(meta, COMPLETE_COMMIT if meta.state == PREPARE_COMMIT else COMPLETE_ABORT)
+        self.state_log.maybe_compact()
+
+    # ------------------------------------------------------------------ timers
+    def _timeout_timer(self) -> None:
+        """Abort (with an epoch bump) every transaction open longer than its timeout."""
+        now = self.sim.now
+        for meta in list(self.txns.values()):
+            if meta.state == ONGOING and now - meta.txn_start_ms > meta.timeout_ms:
+                self._fence_and_abort(meta, f"transaction timed out after {meta.timeout_ms:g} ms")
+        self.after(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms, self._timeout_timer)
+
+    def _expiration_timer(self) -> None:
+        self.expire_transactional_ids()
+        self.after(self.config.transaction_remove_expired_transaction_cleanup_interval_ms, self._expiration_timer)
+
+    def expire_transactional_ids(self) -> list[str]:
+        """Forget ids with no transaction for ``transactional_id_expiration_ms`` (-> Dead, tombstoned)."""
+        now = self.sim.now
+        gone = []
+        for tid, meta in list(self.txns.items()):
+            if meta.state in (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT) and \
+                    now - meta.last_update_ms >= self.config.transactional_id_expiration_ms:
+                self._transition(meta, DEAD, persist=False)
+                self.state_log.delete(tid)
+                del self.txns[tid]
+                gone.append(tid)
+        return gone
+
+    def describe(self) -> str:
+        return "\n".join(self.txns[t].describe() for t in sorted(self.txns)) or "no transactional ids"
+
+
+def transaction_coordinator_for(cluster: Any, config: TxnConfig | None = None,
+                                **seams: Any) -> TransactionCoordinator:
+    """The transaction coordinator of a :class:`~msglib.cluster.Cluster` (created on first use)."""
+    existing = getattr(cluster, "_txn_coordinator", None)
+    if existing is not None:
+        if config is not None or seams:
+            raise ValueError("this cluster already has a transaction coordinator; pass config/seams on first use "
+                             "(msglib.txn.transaction_coordinator_for(cluster, ...)) before creating producers")
+        return existing
+    coordinator = TransactionCoordinator(cluster, config, **seams)
+    cluster._txn_coordinator = coordinator
+    return coordinator
