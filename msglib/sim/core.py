@@ -90,35 +90,42 @@ class Simulation:
         """Number of timers still queued (cancelled ones included until popped)."""
         return len(self._queue)
 
+    def _next_timer(self) -> Timer | None:
+        """The timer that fires next, without running it (None when nothing is left).
+
+        A cancelled timer stays in the heap until it reaches the head (removing
+        it from the middle would cost a re-heapify); this is where it is dropped.
+        """
+        while self._queue:
+            timer = self._queue[0][2]
+            if not timer.cancelled:
+                return timer
+            heapq.heappop(self._queue)
+        return None
+
     def step(self) -> bool:
         """Run the next event. Returns False when nothing is left to run."""
-        while self._queue:
-            timer = heapq.heappop(self._queue)[2]
-            if timer.cancelled:
-                continue
-            self.now = timer.time
-            self.events_run += 1
-            self.in_callback = True
-            try:
-                timer.callback(*timer.args)
-            finally:
-                self.in_callback = False
-            return True
-        return False
+        timer = self._next_timer()
+        if timer is None:
+            return False
+        heapq.heappop(self._queue)
+        self.now = timer.time
+        self.events_run += 1
+        self.in_callback = True
+        try:
+            timer.callback(*timer.args)
+        finally:
+            self.in_callback = False
+        return True
 
     def run(self, until: float | None = None, max_events: int | None = None) -> int:
         """Run events in order until the queue is empty, the clock would pass
         ``until`` (the clock then stops exactly at ``until``), or ``max_events``
         have run. Returns how many events ran."""
         ran = 0
-        while self._queue:
-            if max_events is not None and ran >= max_events:
-                break
-            head = self._queue[0][2]
-            if head.cancelled:
-                heapq.heappop(self._queue)
-                continue
-            if until is not None and head.time > until:
+        while max_events is None or ran < max_events:
+            head = self._next_timer()
+            if head is None or (until is not None and head.time > until):
                 break
             self.step()
             ran += 1
@@ -139,12 +146,9 @@ class Simulation:
                 "cannot wait for the simulation from inside a simulation callback; "
                 "use a callback (e.g. future.add_callback) instead of a blocking call")
         while not done():
-            if not self._queue:
+            head = self._next_timer()
+            if head is None:
                 break
-            head = self._queue[0][2]
-            if head.cancelled:
-                heapq.heappop(self._queue)
-                continue
             if until is not None and head.time > until:
                 self.now = max(self.now, until)
                 break
