@@ -132,6 +132,22 @@ def _same_pair(got: Any, want: tuple) -> bool:
     return isinstance(got, tuple) and tuple(got) == want
 
 
+def _follower_falls_behind(exercise: str, seed: int, policies: Policies, fault: Any, duration_ms: float,
+                           after_ms: float, setting: str, hint: str) -> None:
+    """Follower 2 stops keeping up 40 ms in (``fault``): every write is still acknowledged (as many as
+    with msglib's policy), writes flow again once the ISR has shrunk, nothing is lost, nothing diverges."""
+    run = _run(exercise, seed, policies, faults=FaultSchedule([(40.0, fault)]).to_json(), duration_ms=duration_ms)
+    _all_acknowledged(exercise, run, seed, setting, hint)
+    _writes_keep_flowing(exercise, run, seed, setting, hint, after_ms=after_ms)
+    _judge(exercise, run, seed, setting, hint)
+
+
+def _random_faults(exercise: str, seed: int, policies: Policies, hidden: bool, hint: str) -> None:
+    """RF=3, min.insync=2, acks=all under a random fault schedule: nothing acknowledged may be lost."""
+    run = _run(exercise, seed, policies, duration_ms=600 if hidden else 400)
+    _judge(exercise, run, seed, "RF=3, min.insync=2, acks=all, random faults", hint)
+
+
 def _cases(exercise: str, fn: Callable, name: str, cases: list[tuple[tuple, dict, Any, str]],
            compare: Callable[[Any, Any], bool] = _same, seed: int | None = None) -> None:
     for args, kwargs, want, why in cases:
@@ -195,14 +211,9 @@ def _check_hw(fn: Callable, seed_list: list[int], exercise: str, hidden: bool, c
     for seed in seed_list:
         quiet_run = _run(exercise, seed, policies, faults=None, duration_ms=300)
         _all_acknowledged(exercise, quiet_run, seed, "a run without faults", hint)
-        lagging = FaultSchedule([(40.0, Pause("b2"))]).to_json()  # a follower that stops: the ISR shrinks
-        slow_run = _run(exercise, seed, policies, faults=lagging, duration_ms=700)
-        setting = "a run where one follower stops fetching (the ISR shrinks to 2)"
-        _all_acknowledged(exercise, slow_run, seed, setting, hint)
-        _writes_keep_flowing(exercise, slow_run, seed, setting, hint, after_ms=450)
-        _judge(exercise, slow_run, seed, "a run where one follower stops fetching", hint)
-        faulty = _run(exercise, seed, policies, duration_ms=600 if hidden else 400)
-        _judge(exercise, faulty, seed, "RF=3, min.insync=2, acks=all, random faults", hint)
+        _follower_falls_behind(exercise, seed, policies, Pause("b2"), 700, 450,
+                               "a run where one follower stops fetching (the ISR shrinks to 2)", hint)
+        _random_faults(exercise, seed, policies, hidden, hint)
 
 
 def check_high_watermark(fn: Callable, seed: int | None = None) -> None:
@@ -288,14 +299,10 @@ def _check_isr(fn: Callable, seed_list: list[int], exercise: str, hidden: bool, 
     for seed in seed_list:
         # Follower 2 cannot reach the leader (but still reaches the controller, so only the leader can
         # drop it from the ISR); the cut heals at the end and it must rejoin.
-        cut = FaultSchedule([(40.0, Cut("b0", "b2"))]).to_json()
-        run = _run(exercise, seed, policies, faults=cut, duration_ms=800)
-        setting = "follower 2 cannot fetch from the leader (min.insync=2, acks=all): the ISR must shrink"
-        _all_acknowledged(exercise, run, seed, setting, hint)
-        _writes_keep_flowing(exercise, run, seed, setting, hint, after_ms=500)
-        _judge(exercise, run, seed, "follower 2 cannot fetch, then it can again (it must rejoin the ISR)", hint)
-        faulty = _run(exercise, seed, policies, duration_ms=600 if hidden else 400)
-        _judge(exercise, faulty, seed, "RF=3, min.insync=2, acks=all, random faults", hint)
+        _follower_falls_behind(exercise, seed, policies, Cut("b0", "b2"), 800, 500,
+                               "follower 2 cannot fetch from the leader (min.insync=2, acks=all): the ISR must "
+                               "shrink, and grow again when the cut heals", hint)
+        _random_faults(exercise, seed, policies, hidden, hint)
 
 
 def check_isr(fn: Callable, seed: int | None = None) -> None:
