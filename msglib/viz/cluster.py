@@ -1,4 +1,9 @@
-"""Pictures for modules 03 and 04: histories as timelines, replication over time."""
+"""Pictures for modules 03 and 04: histories as timelines, replication over time, and two widgets.
+
+Every function that draws or builds a widget is wrapped in :func:`msglib.viz.figure`, so it
+returns None while a grader runs the notebook. :class:`ReplicationPlayground` is module 04's
+widget without its buttons: the same cluster and faults, driven from code.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -23,6 +28,7 @@ def _label(op) -> str:
     return op.f
 
 
+@figure
 def plot_history(history: History, ax=None, highlight: Iterable[int] = (), title: str | None = None,
                  max_ops: int = 400):
     """Draw a history as a timeline: one row per process, one bar per operation
@@ -70,6 +76,7 @@ def plot_history(history: History, ax=None, highlight: Iterable[int] = (), title
     return ax
 
 
+@figure
 def plot_replication(trace: list[dict[str, Any]], partition: str | None = None, ax=None,
                      history: History | None = None):
     """Plot each replica's log end offset (solid) and high-water mark (dashed)
@@ -101,6 +108,7 @@ def plot_replication(trace: list[dict[str, Any]], partition: str | None = None, 
 
 
 # -- module 04: replicas side by side ------------------------------------------------------------
+@figure
 def plot_replica_logs(entries: dict[int, list], ax=None, title: str | None = None, max_offsets: int = 30):
     """Each replica's log as a row of cells: one cell per offset, coloured by the leader epoch
     that wrote it, labelled with its value. Divergence shows as columns that do not match."""
@@ -133,6 +141,7 @@ def plot_replica_logs(entries: dict[int, list], ax=None, title: str | None = Non
     return ax
 
 
+@figure
 def plot_isr(trace: list[dict[str, Any]], ax=None, partition: str | None = None):
     """The ISR size each leader reported over time (a step plot)."""
     import matplotlib.pyplot as plt
@@ -146,6 +155,7 @@ def plot_isr(trace: list[dict[str, Any]], ax=None, partition: str | None = None)
     return ax
 
 
+@figure
 def plot_loss_table(table: dict[tuple, float], ax=None, seeds: int | None = None):
     """The data-loss table as a heat map: rows acks, columns (min.insync.replicas, unclean)."""
     import matplotlib.pyplot as plt
@@ -200,6 +210,7 @@ def linger_experiment(lingers=(0, 1, 2, 5, 10, 20), records: int = 600, every_ms
     return rows
 
 
+@figure
 def plot_linger_tradeoff(rows: list[dict[str, float]], ax=None):
     """Records per request (throughput's driver) and median latency, against linger.ms."""
     import matplotlib.pyplot as plt
@@ -239,7 +250,6 @@ def retries_widget():
     """Module 03: a lossy network, retries, with and without idempotence; the checker judges each run."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from msglib.cluster.scenario import run_scenario
 
@@ -264,8 +274,71 @@ def retries_widget():
                 plt.close(ax.figure)
 
     go.on_click(run)
-    display(w.VBox([w.HBox([loss, inflight]), w.HBox([idem, seed, go]), out]))
     run()
+    return w.VBox([w.HBox([loss, inflight]), w.HBox([idem, seed, go]), out])
+
+
+class ReplicationPlayground:
+    """A 3-broker cluster with one topic (3 replicas) and a producer, for breaking things by hand.
+
+    Module 04's widget is buttons around this class: ``run`` sends a record every 5 ms while
+    simulated time passes, ``set_down`` and ``set_cut`` apply faults (recorded in the history),
+    ``heal_and_check`` undoes them all and lets the history checker say what was lost.
+    """
+
+    def __init__(self, seed: int = 0, acks: Any = "all", min_insync_replicas: int = 2,
+                 unclean: bool = False) -> None:
+        from msglib.cluster import Cluster, ClusterConfig
+
+        config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean)
+        self.cluster = Cluster(3, seed=seed, config=config, trace=True)
+        self.cluster.create_topic("t", 1, 3)
+        self.producer = self.cluster.producer(acks=acks, history=self.cluster.history, client_id="p1",
+                                              value_serializer=lambda v: str(v).encode())
+        self.sent = 0  # values 0, 1, 2... each sent once, so the checker can follow every one
+
+    def run(self, ms: float = 200.0, every_ms: float = 5.0) -> None:
+        """Let ``ms`` of simulated time pass, sending one record every ``every_ms``."""
+        start = self.cluster.sim.now
+        count = int(ms // every_ms)
+        for i in range(count):
+            self.cluster.sim.at(start + i * every_ms, self.producer.send, "t", self.sent + i)
+        self.sent += count
+        self.cluster.run(ms)
+
+    def set_down(self, broker: int, down: bool) -> None:
+        """Crash ``broker`` (down=True) or restart it."""
+        (self.cluster.crash if down else self.cluster.restart)(broker)
+
+    def set_cut(self, a: int, b: int, cut: bool) -> None:
+        """Cut the link between brokers ``a`` and ``b`` (both ways), or heal it."""
+        if cut:
+            self.cluster.cut(a, b)
+        else:
+            self.cluster.network.heal(self.cluster.node(a), self.cluster.node(b))
+
+    def heal_and_check(self):
+        """Undo every fault, wait until the replicas agree, read everything, and check the history."""
+        from msglib.check import check
+
+        self.cluster.settle()
+        self.producer.flush()
+        reader = self.cluster.reader(history=self.cluster.history, value_deserializer=lambda b: int(b))
+        reader.read_to_end(self.cluster.topic_partitions())
+        return check(self.cluster.history)
+
+    def draw(self, message: str) -> None:
+        """Print ``message`` and the partition's state, then plot LEO/HW per replica and the ISR size."""
+        import matplotlib.pyplot as plt
+
+        print(message)
+        print(self.cluster.describe())
+        fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+        if self.cluster.trace:
+            plot_replication(self.cluster.trace, "t-0", ax=axes[0], history=self.cluster.history)
+            plot_isr(self.cluster.trace, ax=axes[1])
+        plt.show()
+        plt.close(fig)
 
 
 @figure
@@ -273,96 +346,64 @@ def cluster_widget(seed: int = 0):
     """Module 04: crash brokers and cut links while a producer runs; watch LEO, HW and ISR, then
     heal everything and let the checker say what was lost."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from msglib.check import check
-    from msglib.cluster import Cluster, ClusterConfig
 
     acks = w.Dropdown(options=[("0", 0), ("1", 1), ("all", "all")], value="all", description="acks")
     min_isr = w.Dropdown(options=[1, 2], value=2, description="min.insync")
     unclean = w.Checkbox(value=False, description="unclean election")
     new = w.Button(description="new cluster")
-    crash = [w.ToggleButton(description=f"broker {b} down") for b in range(3)]
+    down = {b: w.ToggleButton(description=f"broker {b} down") for b in range(3)}
     cuts = {(a, b): w.ToggleButton(description=f"cut {a}-{b}") for a, b in ((0, 1), (0, 2), (1, 2))}
     step = w.Button(description="run 200 ms")
     heal = w.Button(description="heal all, then check")
     out = w.Output()
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"resetting": False}  # True while the code (not a click) resets the toggles
 
-    def build(_=None) -> None:
-        cfg = ClusterConfig.fast(min_insync_replicas=min_isr.value, unclean_leader_election_enable=unclean.value)
-        c = Cluster(3, seed=seed, config=cfg, trace=True)
-        c.create_topic("t", 1, 3)
-        state.update(cluster=c, n=0, producer=c.producer(acks=acks.value, history=c.history, client_id="p1",
-                                                         value_serializer=lambda v: str(v).encode()))
-        for t in (*crash, *cuts.values()):
-            t.value = False
-        draw("new cluster: leader " + str(c.leader("t")))
-
-    def toggle_crash(b: int, change) -> None:
-        c = state["cluster"]
-        (c.crash if change["new"] else c.restart)(b)
-        draw(("crashed" if change["new"] else "restarted") + f" broker {b}")
-
-    def toggle_cut(pair, change) -> None:
-        c = state["cluster"]
-        if change["new"]:
-            c.cut(*pair)
-        else:
-            c.network.heal(c.node(pair[0]), c.node(pair[1]))
-        draw(("cut" if change["new"] else "healed") + f" {pair[0]}-{pair[1]}")
-
-    def run(_=None) -> None:
-        c, producer = state["cluster"], state["producer"]
-        start = c.sim.now
-        for i in range(40):  # one send every 5 ms
-            c.sim.at(start + i * 5, lambda n=state["n"] + i: producer.send("t", n))
-        state["n"] += 40
-        c.run(200)
-        draw(f"ran 200 ms; {state['n']} sends so far")
-
-    def heal_and_check(_=None) -> None:
-        c = state["cluster"]
-        for t in (*crash, *cuts.values()):
-            t.unobserve_all()
-            t.value = False
-        c.settle()
-        state["producer"].flush()
-        reader = c.reader(history=c.history, value_deserializer=lambda b: int(b))
-        reader.read_to_end(c.topic_partitions())
-        result = check(c.history)
-        lost = len(result.lost)
-        draw(f"healed and settled. {lost} acknowledged writes lost. {result.summary()}")
-        with out:
-            if result.anomalies:
-                print("\n" + result.report(per_kind=1)[:3000])
-        wire()
-
-    def draw(message: str) -> None:
-        c = state["cluster"]
+    def show(message: str) -> None:
         with out:
             out.clear_output(wait=True)
-            print(message)
-            print(c.describe())
-            fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
-            if c.trace:
-                plot_replication(c.trace, "t-0", ax=axes[0], history=c.history)
-                plot_isr(c.trace, ax=axes[1])
-            plt.show()
-            plt.close(fig)
+            state["playground"].draw(message)
 
-    def wire() -> None:
-        for b, t in enumerate(crash):
-            t.observe(lambda ch, b=b: toggle_crash(b, ch), names="value")
-        for pair, t in cuts.items():
-            t.observe(lambda ch, pair=pair: toggle_cut(pair, ch), names="value")
+    def reset_toggles() -> None:
+        state["resetting"] = True
+        for toggle in (*down.values(), *cuts.values()):
+            toggle.value = False
+        state["resetting"] = False
 
+    def build(_=None) -> None:
+        reset_toggles()
+        state["playground"] = ReplicationPlayground(seed, acks.value, min_isr.value, unclean.value)
+        state["playground"].run()
+        show(f"new cluster: leader {state['playground'].cluster.leader('t')}; ran 200 ms")
+
+    def on_down(broker: int, change) -> None:
+        if not state["resetting"]:
+            state["playground"].set_down(broker, change["new"])
+            show(("crashed" if change["new"] else "restarted") + f" broker {broker}")
+
+    def on_cut(pair: tuple[int, int], change) -> None:
+        if not state["resetting"]:
+            state["playground"].set_cut(*pair, change["new"])
+            show(("cut" if change["new"] else "healed") + f" {pair[0]}-{pair[1]}")
+
+    def on_step(_=None) -> None:
+        state["playground"].run()
+        show(f"ran 200 ms; {state['playground'].sent} sends so far")
+
+    def on_heal(_=None) -> None:
+        reset_toggles()
+        result = state["playground"].heal_and_check()
+        show(f"healed and settled. {len(result.lost)} acknowledged writes lost. {result.summary()}")
+        if result.anomalies:
+            with out:
+                print("\n" + result.report(per_kind=1)[:3000])
+
+    for b, toggle in down.items():
+        toggle.observe(lambda change, b=b: on_down(b, change), names="value")
+    for pair, toggle in cuts.items():
+        toggle.observe(lambda change, pair=pair: on_cut(pair, change), names="value")
     new.on_click(build)
-    step.on_click(run)
-    heal.on_click(heal_and_check)
-    wire()
-    display(w.VBox([w.HBox([acks, min_isr, unclean, new]), w.HBox(crash), w.HBox(list(cuts.values())),
-                    w.HBox([step, heal]), out]))
+    step.on_click(on_step)
+    heal.on_click(on_heal)
     build()
-    run()
+    return w.VBox([w.HBox([acks, min_isr, unclean, new]), w.HBox(list(down.values())), w.HBox(list(cuts.values())),
+                   w.HBox([step, heal]), out])
