@@ -167,6 +167,8 @@ def test_bad_arguments_are_explained():
         Recorder("a", net)
     with pytest.raises(ValueError, match="no node named 'zz'"):
         net.cut("a", "zz")
+    with pytest.raises(ValueError, match="no node named 'zz'"):  # a typo would otherwise heal nothing, silently
+        net.heal("zz", "a")
 
 
 def test_run_until_refuses_to_reenter_from_a_callback():

@@ -9,8 +9,12 @@ seed reproduces every delivery.
 Delivery is FIFO per directed link by default, like a TCP connection: a
 message never overtakes an earlier one on the same link. Kafka's clients
 rely on that ordering (an idempotent producer pipelines up to five requests
-per connection). Loss models a dropped connection: the message is gone and the
-sender finds out only by a timeout. A message reaches the *incarnation* of its
+per connection). Loss drops single messages: the message is gone and the
+sender finds out only by a timeout. That is where the model is cruder than
+TCP, which would resend the lost bytes or drop the whole connection: here a
+later message on the same link can still arrive. (The one place this shows:
+an idempotent producer whose very first batch is lost while the next one
+arrives, see ``msglib.grading.ex03.reference_acked``.) A message reaches the *incarnation* of its
 destination that was running when it was sent: a process that crashed and
 restarted does not get replies meant for its previous life (its connections
 died with it).
@@ -199,6 +203,7 @@ class Network:
 
     def heal(self, a: str, b: str) -> None:
         """Reconnect ``a`` and ``b`` in both directions."""
+        self._check_names(a, b)
         self._blocked.discard((a, b))
         self._blocked.discard((b, a))
 
