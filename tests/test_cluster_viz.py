@@ -88,6 +88,20 @@ def test_playground_faults_are_recorded_and_the_checker_judges_the_run():
     assert len(sends) == 80
 
 
+def test_playground_records_a_healed_link_and_the_follower_catches_up():
+    pg = viz.ReplicationPlayground(seed=0)
+    leader = pg.cluster.leader("t")
+    follower = (leader + 1) % 3
+    pg.set_cut(leader, follower, True)
+    pg.run(100)
+    pg.set_cut(leader, follower, False)
+    assert [op.f for op in pg.cluster.history.faults()] == ["cut", "heal"]
+    assert pg.cluster.network.connected(f"b{leader}", f"b{follower}")
+    pg.run(400)
+    replicas = {b: pg.cluster.replica(b, "t").log_end_offset for b in range(3)}
+    assert replicas[follower] == replicas[leader] > 0
+
+
 def test_widgets_build_and_their_buttons_work():
     import ipywidgets
 

@@ -311,11 +311,14 @@ class ReplicationPlayground:
         (self.cluster.crash if down else self.cluster.restart)(broker)
 
     def set_cut(self, a: int, b: int, cut: bool) -> None:
-        """Cut the link between brokers ``a`` and ``b`` (both ways), or heal it."""
+        """Cut the link between brokers ``a`` and ``b`` (both ways), or heal it. Both go into the
+        history, so the plot marks when the link came back as well as when it went."""
+        from msglib.sim.faults import Heal
+
         if cut:
             self.cluster.cut(a, b)
         else:
-            self.cluster.network.heal(self.cluster.node(a), self.cluster.node(b))
+            self.cluster.apply(Heal(self.cluster.node(a), self.cluster.node(b)))
 
     def heal_and_check(self):
         """Undo every fault, wait until the replicas agree, read everything, and check the history."""
