@@ -208,10 +208,18 @@ class OutboxRelay:
         self.relay_once = relay_once
         self.batch_size = batch_size
         self.fault = fault
-        self.broker = FaultyTopic(topic, fault, unavailable, on_append)
+        self.broker = FaultyTopic(topic, self._fault, unavailable, on_append)
         self.stats = RelayStats()
-        self.conn = CrashingConnection(connect(db_path), fault)
+        self.conn = CrashingConnection(connect(db_path), self._fault)
         create_tables(self.conn)
+
+    def _fault(self, point: str) -> None:
+        # One process: a crash seen by the broker client kills the database connection too, and vice versa.
+        try:
+            self.fault(point)
+        except InjectedCrash:
+            self.conn.dead = self.broker.dead = True
+            raise
 
     def step(self) -> int:
         """One relay step; crashes and broker errors are handled here. Returns what the step reported."""
@@ -241,7 +249,7 @@ class OutboxRelay:
         """The relay process died: drop the connection uncommitted, reopen the database file."""
         self.conn.close()
         self.stats.crashes += 1
-        self.conn = CrashingConnection(connect(self.db_path), self.fault)
+        self.conn = CrashingConnection(connect(self.db_path), self._fault)
         self.broker.dead = False
 
     def run(self, max_steps: int = 10_000) -> RelayStats:
