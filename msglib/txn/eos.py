@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.check.eos import EosCheckResult, OutputRecord, Read, TxnRecord, check_eos
-from msglib.client.errors import KafkaError, ProducerFencedError
+from msglib.client.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups.errors import CommitFailedError
 from msglib.groups.protocol import OffsetAndMetadata, TopicPartition
@@ -86,15 +86,21 @@ class AppCrashed(BaseException):
 
 
 POINTS = ("begin", "send", "send_offsets", "commit", "commit_sent", "poll", "flush", "consumer_commit")
-EVENT_KINDS = ("crash", "pause", "broker_crash", "txn_coordinator_crash", "group_coordinator_crash")
+EVENT_KINDS = ("crash", "pause", "error", "broker_crash", "txn_coordinator_crash", "group_coordinator_crash")
+ERROR_POINTS = ("send", "send_offsets", "commit")   # where an "error" may strike: inside the transaction
+REPLACE_STALLED_MS = 1_000.0    # the supervisor replaces an application stalled longer than this
 
 
 @dataclass(frozen=True)
 class EosEvent:
-    """At ``time`` (ms from the start), ``kind`` happens. For "crash" and "pause", ``target`` picks the
-    application (an index into those running; None: drawn from the seed) and the fault strikes at
-    its next loop point named ``point`` (None: the ``after``-th point from then on, counted across
-    points). A "pause" lasts ``duration_ms``; a crashed broker or coordinator is down that long."""
+    """At ``time`` (ms from the start), ``kind`` happens. For "crash", "pause" and "error", ``target``
+    picks the application (an index into those running; None: drawn from the seed) and the fault
+    strikes at its next loop point named ``point`` (None: the ``after``-th point from then on,
+    counted across points). A "pause" lasts ``duration_ms``: longer than the session timeout, the
+    group gives its partitions away (KIP-447 fences its offsets); longer than REPLACE_STALLED_MS, a
+    replacement starts under the same transactional.id (the epoch fences it). An "error" makes the
+    current transaction fail (as a send that ran out of retries would): only an abort may follow.
+    A crashed broker or coordinator is down ``duration_ms``."""
 
     time: float
     kind: str
@@ -111,14 +117,15 @@ class EosEvent:
 
 
 def random_events(seed: int, duration_ms: float, *, count: int = 3, kinds: tuple[str, ...] = ("crash",),
-                  pause_ms: float = 700.0, down_ms: float = 300.0, points: tuple[str, ...] | None = None
+                  pause_ms: tuple[float, ...] = (600.0, 1_300.0), down_ms: float = 300.0,
+                  points: tuple[str, ...] | None = None
                   ) -> list[EosEvent]:
     """``count`` seeded faults in the first 80% of the run, each at a seeded loop point."""
     rng = random.Random(f"eos-events/{seed}")
     out = []
     for _ in range(count):
         kind = rng.choice(kinds)
-        duration = pause_ms if kind == "pause" else down_ms if kind != "crash" else 0.0
+        duration = rng.choice(pause_ms) if kind == "pause" else 0.0 if kind in ("crash", "error") else down_ms
         point = rng.choice(points) if points else None
         out.append(EosEvent(round(rng.uniform(0.05, 0.8) * duration_ms), kind, rng.randrange(8), point,
                             rng.randrange(12), duration))
@@ -162,14 +169,19 @@ class AppProducer(_Proxy):
 
     def send_offsets_to_transaction(self, offsets: dict, group_metadata: Any) -> None:
         self._app.point("send_offsets")
-        self._real.send_offsets_to_transaction(offsets, group_metadata)
+        try:
+            self._real.send_offsets_to_transaction(offsets, group_metadata)
+        except KafkaError as exc:
+            self._app.run.note(f"{self._app.name}: send_offsets_to_transaction refused: {exc}")
+            raise
 
     def commit_transaction(self) -> None:
         app = self._app
         app.point("commit")
         app.commit_asked()
+        finish = self._real.commit_transaction
         if app.fault is not None and app.fault.point == "commit_sent":
-            # Die with the commit on its way: flush, send EndTxn, and crash before any answer.
+            # The commit on its way: flush, send EndTxn, and crash (or stall) before any answer.
             txn = self._real.txn
             self._real.flush()
             if txn.state == "IN_TRANSACTION" and (txn.partitions or txn.groups):
@@ -180,15 +192,17 @@ class AppProducer(_Proxy):
                 txn._send("end", tp_.TXN_COORDINATOR, tp_.EndTxnRequest(
                     rid, txn.transactional_id, self._real.producer_id, self._real.producer_epoch, True),
                     lambda err, msg: None)
+                finish = lambda: txn._end(commit=True)   # after a stall: ask again, as a retried commit does
             app.point("commit_sent")
         try:
-            self._real.commit_transaction()
+            finish()
         except BaseException:
             app.end_txn("failed")
             raise
         app.end_txn("committed")
 
     def abort_transaction(self) -> None:
+        self._app.run.note(f"{self._app.name} aborts its transaction")
         try:
             self._real.abort_transaction()
         finally:
@@ -290,7 +304,7 @@ class App:
         if name == "commit_sent" and fault.point is None:
             self._points_since_armed += 1
             return                               # only strikes here when asked for by name
-        if not self.armed_for(name):
+        if not self.armed_for(name) or (fault.kind == "error" and name not in ERROR_POINTS):
             self._points_since_armed += 1
             return
         self.fault = None
@@ -300,11 +314,18 @@ class App:
             run.note(f"{self.name} crashes at '{name}'")
             self.crash()
             raise AppCrashed(self.name)
+        if fault.kind == "error":
+            run.note(f"{self.name}: the transaction fails at '{name}' (a record could not be delivered)")
+            error = KafkaTimeoutError(f"injected at '{name}': a record of this transaction could not be delivered "
+                                      "in time; the transaction can only be aborted")
+            if self.real_producer.txn is not None:
+                self.real_producer.txn.abortable(error)
+            raise error
         run.note(f"{self.name} stalls {fault.duration_ms:g} ms at '{name}' (GC pause)")
-        if run.restart_after_ms is not None and fault.duration_ms > run.restart_after_ms:
+        if run.restart_after_ms is not None and fault.duration_ms > REPLACE_STALLED_MS:
             # The supervisor sees no sign of life and starts a replacement with the same
             # transactional.id: when this instance wakes up it is a *zombie*.
-            run.restarts.append((run.sim.now + run.restart_after_ms, self.slot))
+            run.restarts.append((run.sim.now + REPLACE_STALLED_MS, self.slot))
         nodes = [self.real_consumer.node, self.real_producer.node]
         for n in nodes:
             n.pause()
@@ -453,7 +474,7 @@ class EosRun:
         if not live:
             return
         app = live[event.target % len(live)] if event.target is not None else self.rng.choice(live)
-        if event.kind in ("crash", "pause"):
+        if event.kind in ("crash", "pause", "error"):
             app.fault = event
             app._points_since_armed = 0
         else:
@@ -574,6 +595,8 @@ def run_eos(seed: int = 0, *, step: Step | None = None, transactional: bool = Tr
             raise ValueError(f"unknown event kind {e.kind!r}; use one of {EVENT_KINDS}")
         if e.point is not None and e.point not in POINTS + ("transform",):
             raise ValueError(f"unknown point {e.point!r}; use one of {POINTS + ('transform',)}")
+        if e.kind == "error" and e.point is not None and e.point not in ERROR_POINTS:
+            raise ValueError(f"an error strikes inside a transaction: use a point of {ERROR_POINTS}, not {e.point!r}")
     every = max(0.1, 0.8 * duration_ms * burst / max(1, records))
     run = EosRun(seed, step=step, transactional=transactional, apps=apps, records=records,
                  input_partitions=input_partitions, output_partitions=output_partitions, burst=burst,
