@@ -92,8 +92,9 @@ def plot_replication(trace: list[dict[str, Any]], partition: str | None = None, 
     for i, b in enumerate(brokers):
         mine = [r for r in rows if r["broker"] == b]
         times = [r["time"] for r in mine]
-        ax.step(times, [r["leo"] for r in mine], where="post", color=cmap(i), label=f"broker {b} LEO")
-        ax.step(times, [r["hw"] for r in mine], where="post", color=cmap(i), ls="--", alpha=0.8,
+        width = max(1.0, 2.8 - 0.8 * i)  # replicas in step draw on top of each other: wider lines first
+        ax.step(times, [r["leo"] for r in mine], where="post", color=cmap(i), lw=width, label=f"broker {b} LEO")
+        ax.step(times, [r["hw"] for r in mine], where="post", color=cmap(i), lw=width, ls="--", alpha=0.8,
                 label=f"broker {b} HW")
     if history is not None:
         for op in history.faults():
