@@ -72,8 +72,8 @@ class _Run:
         topic = Topic("wallet-topups", 1, clock=lambda: 0)
         for m in deliveries:
             m.send_to(topic, 0)
-        self.consumer = IdempotentConsumer(topic, f"{workdir}/{name}-{next(_RUNS)}.db", CONSUMER_ID, self._handle(handle),
-                                           fault=self._fault)
+        path = f"{workdir}/{name}-{next(_RUNS)}.db"
+        self.consumer = IdempotentConsumer(topic, path, CONSUMER_ID, self._handle(handle), fault=self._fault)
 
     def _fault(self, point: str) -> None:
         try:

@@ -216,11 +216,13 @@ def plot_cdc_pipeline(snapshot: CdcSnapshot, table: str = "table") -> Any:
     fig, axes = plt.subplots(1, 3, figsize=(12, 0.9 + 0.32 * max(len(snapshot.changes), len(snapshot.topic), 4)))
     ops = {"c": ("INSERT", "tab:green"), "u": ("UPDATE", "tab:blue"), "d": ("DELETE", "tab:red")}
 
+    rows = max(len(snapshot.rows), len(snapshot.changes), len(snapshot.topic), 1)
+
     def column(ax: Any, title: str, lines: list[tuple[str, str]]) -> None:
         ax.axis("off")
         ax.set_title(title, fontsize=10)
-        for i, (text, colour) in enumerate(lines):
-            ax.text(0.02, 1 - (i + 1) / (len(lines) + 1), text, family="monospace", fontsize=8, color=colour,
+        for i, (text, colour) in enumerate(lines):          # same line spacing in every column, from the top
+            ax.text(0.02, 1 - (i + 1) / (rows + 1), text, family="monospace", fontsize=8, color=colour,
                     transform=ax.transAxes)
 
     column(axes[0], f"{table} (now)", [(" ".join(str(v) for v in r), "k") for r in snapshot.rows])
