@@ -239,7 +239,7 @@ def hidden_idempotent_handle(handle: Callable, seed: int | None = None) -> None:
         for k in range(1, n):                              # crash, and crash again right after the restart
             run = _Run(handle, triple, CrashSchedule.at(k, k + 1), workdir, f"p{k}", None)
             _judge_balances(run, run.go())
-        _random_runs(handle, [seed] if seed is not None else seeds(EX_IDEM, 10, hidden=True), 12, workdir)
+        _random_runs(handle, [seed] if seed is not None else seeds(EX_IDEM, 30, hidden=True), 12, workdir)
 
 
 # ================================================================== exercise 2: the outbox relay
@@ -457,4 +457,4 @@ def hidden_outbox_relay(relay_once: Callable, seed: int | None = None) -> None:
             run = _RelayRun(relay_once, workdir, f"u{min(bad)}{len(bad)}", orders=5, batch_size=2,
                             schedule=CrashSchedule.at(), seed=None, unavailable=bad, id_seed=3)
             run.judge(run.go(), max_duplicates=2)
-        _relay_random(relay_once, workdir, [seed] if seed is not None else seeds(EX_RELAY, 10, hidden=True), 12)
+        _relay_random(relay_once, workdir, [seed] if seed is not None else seeds(EX_RELAY, 30, hidden=True), 12)
