@@ -185,3 +185,33 @@ def test_crash_schedule_rules():
             except InjectedCrash:
                 pass
     assert r1.crashes == r2.crashes and r1.crashes
+
+
+def test_checkpoint_variant_resumes_from_the_tracked_position(tmp_path):
+    """I5: the offset is stored with the effect; a restart resumes after the highest tracked offset, and a
+    replay of tracked offsets is recognised (IntegrityError -> already done)."""
+    from msglib.patterns.idempotent import TrackingConsumer
+
+    topic = _topic(MESSAGES)                          # no producer duplicates
+    dry = CrashSchedule.at()
+    TrackingConsumer(topic, str(tmp_path / "dry.db"), "w", top_up, fault=dry).run()
+    for k in range(1, len(dry.points) + 1):
+        c = TrackingConsumer(topic, str(tmp_path / f"t{k}.db"), "w", top_up, fault=CrashSchedule.at(k))
+        c.run()
+        assert balances(c.conn) == EXPECTED and c.crashes == 1
+    c.rewind(0)                                      # replay the whole partition
+    c.run()
+    assert c.already_done == 5 and balances(c.conn) == EXPECTED
+    again = TrackingConsumer(topic, str(tmp_path / f"t{k}.db"), "w", top_up)
+    assert again.position == 5 == again.max_tracked() + 1
+
+
+def test_checkpoint_variant_does_not_catch_a_message_the_producer_wrote_twice(tmp_path):
+    """Tracking dedupes offsets, not messages: the same id at two offsets is applied twice; ids catch it."""
+    from msglib.patterns.idempotent import TrackingConsumer
+
+    topic = _topic(MESSAGES, duplicates=(0,))
+    c = TrackingConsumer(topic, str(tmp_path / "t.db"), "w", top_up)
+    c.run()
+    assert balances(c.conn)["ada"] == EXPECTED["ada"] + 1
+    assert balances(_run(tmp_path, idempotent(top_up, "w"), CrashSchedule.at(), topic=topic).conn) == EXPECTED

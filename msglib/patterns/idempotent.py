@@ -307,3 +307,86 @@ class IdempotentConsumer:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# -- the checkpoint variant ------------------------------------------------------------------
+
+TRACKING_TABLE = """
+CREATE TABLE IF NOT EXISTS tracking (
+    consumer_id TEXT    NOT NULL,
+    partition   INTEGER NOT NULL,
+    "offset"    INTEGER NOT NULL,
+    PRIMARY KEY (consumer_id, partition, "offset")    -- handling one offset twice fails: already done
+)"""
+
+
+class TrackingConsumer:
+    """The checkpoint variant: the *position* is stored with the effect, instead of message ids.
+
+    For each record: ``INSERT INTO tracking (consumer_id, partition, offset)``
+    and the effect, in one transaction. On start the consumer resumes after
+    the highest tracked offset, so the broker's committed offset is not
+    needed at all. This dedupes redeliveries of the same offset (a crash, a
+    rewind), and needs no id from the producer; it does NOT dedupe a message
+    the producer wrote twice (two offsets), which only an id can catch.
+    (eventsourcing's ``Tracking`` records work the same way.)
+    """
+
+    def __init__(self, topic: Topic, db_path: str, consumer_id: str, effect: Effect, *, partition: int = 0,
+                 fault: Fault = no_faults) -> None:
+        self.topic = topic
+        self.db_path = db_path
+        self.consumer_id = consumer_id
+        self.effect = effect
+        self.partition = partition
+        self.fault = fault
+        self.crashes = 0
+        self.already_done = 0
+        self._open()
+
+    def _open(self) -> None:
+        self.conn = CrashingConnection(connect(self.db_path), self.fault)
+        create_tables(self.conn)
+        self.conn.raw.execute(TRACKING_TABLE)
+        self.conn.raw.commit()
+        self.position = self.max_tracked() + 1
+
+    def max_tracked(self) -> int:
+        """The highest offset handled (-1 if none): where a restart resumes."""
+        row = self.conn.raw.execute('SELECT MAX("offset") FROM tracking WHERE consumer_id = ? AND partition = ?',
+                                    (self.consumer_id, self.partition)).fetchone()
+        return -1 if row[0] is None else row[0]
+
+    def handle(self, message: Message) -> str:
+        """The effect and the tracking row in one transaction; a tracked offset is already done."""
+        with self.conn:
+            try:
+                self.conn.execute('INSERT INTO tracking (consumer_id, partition, "offset") VALUES (?, ?, ?)',
+                                  (self.consumer_id, self.partition, message.offset))
+            except sqlite3.IntegrityError:
+                self.already_done += 1
+                return DUPLICATE
+            self.effect(self.conn, message)
+        return PROCESSED
+
+    def rewind(self, offset: int) -> None:
+        """Re-read from ``offset`` (a replay): tracked offsets are recognised and skipped."""
+        self.position = offset
+
+    def run(self, max_restarts: int = 1000) -> None:
+        """Consume to the end of the partition, restarting (from the tracking table) after every crash."""
+        log = self.topic[self.partition]
+        while self.position < log.log_end_offset:
+            try:
+                for record in log.records(self.position, log.log_end_offset):
+                    self.handle(Message.from_record(record))
+                    self.position = record.offset + 1
+            except InjectedCrash:
+                if self.crashes >= max_restarts:
+                    raise
+                self.crashes += 1
+                self.conn.close()
+                self._open()
+
+    def close(self) -> None:
+        self.conn.close()
