@@ -37,6 +37,8 @@ class Fault:
 
 @dataclass(frozen=True)
 class Crash(Fault):
+    """Kill the node's process: its timers and memory go; with ``power_loss``, unflushed writes too."""
+
     node: str
     power_loss: bool = False
     kind = "crash"
@@ -47,6 +49,8 @@ class Crash(Fault):
 
 @dataclass(frozen=True)
 class Restart(Fault):
+    """Start a crashed node again, from what it has on disk."""
+
     node: str
     kind = "restart"
 
@@ -56,6 +60,8 @@ class Restart(Fault):
 
 @dataclass(frozen=True)
 class Cut(Fault):
+    """Drop every message between ``a`` and ``b`` (only from ``a`` to ``b`` if ``one_way``)."""
+
     a: str
     b: str
     one_way: bool = False
@@ -67,6 +73,8 @@ class Cut(Fault):
 
 @dataclass(frozen=True)
 class Heal(Fault):
+    """Reconnect ``a`` and ``b`` in both directions."""
+
     a: str
     b: str
     kind = "heal"
@@ -77,6 +85,8 @@ class Heal(Fault):
 
 @dataclass(frozen=True)
 class Partition(Fault):
+    """Split the named nodes into groups that cannot reach each other (others reach everyone)."""
+
     groups: tuple[tuple[str, ...], ...]
     kind = "partition"
 
@@ -89,6 +99,8 @@ class Partition(Fault):
 
 @dataclass(frozen=True)
 class HealAll(Fault):
+    """Undo every cut and partition."""
+
     kind = "heal_all"
 
     def describe(self) -> str:
@@ -97,6 +109,8 @@ class HealAll(Fault):
 
 @dataclass(frozen=True)
 class Pause(Fault):
+    """Freeze the node (a long GC pause): no timer fires, no message is handled until ``Resume``."""
+
     node: str
     kind = "pause"
 
@@ -106,6 +120,8 @@ class Pause(Fault):
 
 @dataclass(frozen=True)
 class Resume(Fault):
+    """Unfreeze a paused node; what arrived meanwhile is handled now, in arrival order."""
+
     node: str
     kind = "resume"
 
@@ -115,6 +131,8 @@ class Resume(Fault):
 
 @dataclass(frozen=True)
 class Slow(Fault):
+    """Add ``extra_ms`` to every message to or from the node (0 makes it normal again)."""
+
     node: str
     extra_ms: float
     kind = "slow"
