@@ -190,3 +190,19 @@ def test_bad_input_names_the_problem_and_the_fix(tmp_path):
         cdc.capture(conn, "x; DROP TABLE y")
     with pytest.raises(ValueError, match="batch_size"):
         cdc.CdcConnector(str(tmp_path / "b.db"), _topic(), batch_size=0)
+
+
+def test_outbox_router_tombstone_on_empty_payload_only_when_asked(tmp_path):
+    """O4: an empty payload becomes a tombstone only with tombstone_on_empty=True."""
+    path = str(tmp_path / "t.db")
+    conn = connect(path)
+    create_outbox(conn)
+    cdc.capture(conn, "outbox")
+    with conn:
+        conn.execute("INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload) "
+                     "VALUES ('e1', 'cart', 'c1', 'CartDeleted', '')")
+    for flag, value in ((False, b""), (True, None)):
+        topic = _topic()
+        cdc.CdcConnector(path, topic, name=f"r{flag}", transform=cdc.outbox_router(tombstone_on_empty=flag)).run()
+        (record,) = topic[0].records()
+        assert record.key == b"c1" and record.value == value

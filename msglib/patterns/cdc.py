@@ -164,7 +164,7 @@ def change_event(change: Change) -> tuple[bytes, bytes, list[tuple[str, bytes]]]
             [("id", change.id.encode()), ("seq", str(change.seq).encode())])
 
 
-def outbox_router(invalid_op: str = "warn") -> Transform:
+def outbox_router(invalid_op: str = "warn", tombstone_on_empty: bool = False) -> Transform:
     """Debezium's outbox event router as a transform: the outbox table's *inserts* become events.
 
     Inserts are published with key = aggregate id, value = payload, header
@@ -173,6 +173,8 @@ def outbox_router(invalid_op: str = "warn") -> Transform:
     The outbox is insert-only: an update is reported per ``invalid_op``:
     ``"warn"`` (a warning, skipped), ``"error"`` (skipped, counted in
     ``router.errors``), or ``"fatal"`` (raises: the connector stops).
+    ``tombstone_on_empty``: an empty payload is published as a tombstone
+    (value None: "delete this key" on a compacted topic) instead of as-is.
     """
     if invalid_op not in ("warn", "error", "fatal"):
         raise ValueError(f"invalid_op must be 'warn', 'error' or 'fatal', got {invalid_op!r}")
@@ -190,7 +192,9 @@ def outbox_router(invalid_op: str = "warn") -> Transform:
             route.errors.append(text)      # type: ignore[attr-defined]
             return None
         row = change.after or {}
-        return (str(row["aggregate_id"]).encode(), str(row["payload"]).encode(),
+        payload = row.get("payload")
+        value = None if tombstone_on_empty and payload in (None, "", "null") else str(payload or "").encode()
+        return (str(row["aggregate_id"]).encode(), value,
                 [("id", str(row["event_id"]).encode()), ("type", str(row["event_type"]).encode())])
 
     route.errors = []                      # type: ignore[attr-defined]
