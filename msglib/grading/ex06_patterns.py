@@ -338,13 +338,21 @@ class _RelayRun:
     def go(self) -> ob.DeliveryReport:
         self.relay.run(max_steps=300)
         while self.pending:                       # orders the lock kept out: commit them now, relay again
-            self._place(self.pending.pop(0))
+            try:
+                self._place(self.pending[0])
+            except sqlite3.OperationalError as exc:
+                raise CheckFailed(f"the application could not commit an order ({exc}): relay_once returned "
+                                  f"with a write transaction still open, which blocks every other writer",
+                                  case=self.case(), seed=self.seed, exercise=EX_RELAY,
+                                  hint="commit each mark (`with conn:`) before relay_once returns") from None
+            self.pending.pop(0)
             self.relay.run(max_steps=300)
         left = ob.unpublished_count(self.app)
         if left:
-            raise CheckFailed(f"after 300 relay steps {left} outbox row(s) are still unpublished (and the topic "
-                              f"holds {sum(self.topic.end_offsets())} records): the relay must mark each row "
-                              f"published, or delete it, once its publish returned", case=self.case(),
+            raise CheckFailed(f"after 300 relay steps {left} outbox row(s) are still unpublished as far as the "
+                              f"committed database says (and the topic holds {sum(self.topic.end_offsets())} "
+                              f"records): the relay must mark each row published, or delete it, and commit, once "
+                              f"its publish returned", case=self.case(),
                               seed=self.seed, exercise=EX_RELAY, hint=RELAY_HINT)
         self.last_return = self.relay.step()      # one more step on the now-empty outbox
         self.relay.close()

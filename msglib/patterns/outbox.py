@@ -135,7 +135,11 @@ def relay_once(conn: Any, topic: Any, batch_size: int = 100) -> int:
 
 
 def unpublished_count(conn: Any) -> int:
-    """Rows the relay still owes the broker (deleted rows count as published)."""
+    """Rows the relay still owes the broker (deleted rows count as published).
+
+    Ask through a connection of your own: the relay's connection would also
+    count marks it has not committed yet.
+    """
     raw = getattr(conn, "raw", conn)
     return raw.execute("SELECT COUNT(*) FROM outbox WHERE published = 0").fetchone()[0]
 
@@ -212,6 +216,7 @@ class OutboxRelay:
         self.stats = RelayStats()
         self.conn = CrashingConnection(connect(db_path), self._fault)
         create_tables(self.conn)
+        self.observer = connect(db_path)      # sees only what is committed, as any other process would
 
     def _fault(self, point: str) -> None:
         # One process: a crash seen by the broker client kills the database connection too, and vice versa.
@@ -255,13 +260,14 @@ class OutboxRelay:
     def run(self, max_steps: int = 10_000) -> RelayStats:
         """Step until the outbox has no unpublished row (or ``max_steps``, which a broken relay may hit)."""
         for _ in range(max_steps):
-            if unpublished_count(self.conn) == 0:
+            if unpublished_count(self.observer) == 0:
                 return self.stats
             self.step()
         return self.stats
 
     def close(self) -> None:
         self.conn.close()
+        self.observer.close()
 
 
 # -- judging what reached the topic ---------------------------------------------------------

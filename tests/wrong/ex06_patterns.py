@@ -143,6 +143,15 @@ def relay_once(conn, topic, batch_size):
         publish(topic, event_id, aggregate_id, event_type, payload)
     return len(rows)
 '''),
+        ("marks rows published but never commits the marks", '''
+def relay_once(conn, topic, batch_size):
+    rows = conn.execute("SELECT id, event_id, aggregate_id, event_type, payload FROM outbox "
+                        "WHERE published = 0 ORDER BY id LIMIT ?", (batch_size,)).fetchall()
+    for row_id, event_id, aggregate_id, event_type, payload in rows:
+        publish(topic, event_id, aggregate_id, event_type, payload)
+        conn.execute("UPDATE outbox SET published = 1 WHERE id = ?", (row_id,))
+    return len(rows)
+'''),
         ("newest first (ORDER BY id DESC)", '''
 def relay_once(conn, topic, batch_size):
     rows = conn.execute("SELECT id, event_id, aggregate_id, event_type, payload FROM outbox "
