@@ -505,7 +505,8 @@ class EosRun:
         for app in [a for a in self.apps if a.alive and not a.frozen]:
             if until is not None and self.sim.now >= until:
                 break
-            self._step(app)
+            if app.alive and not app.frozen:       # (it may have died during another app's stall)
+                self._step(app)
         self._verify()
         if self.sim.now == before:
             step_to = self.sim.now + self.tick_ms
