@@ -1,0 +1,130 @@
+"""Benchmarks for transactions: what a transaction costs, and what exactly-once buys.
+
+    .venv/bin/python -m benchmarks.bench_txn              # the figures below
+    .venv/bin/python -m benchmarks.bench_txn --quick      # tiny counts: proves the script runs (nothing recorded)
+
+Figures (each recorded in benchmarks/results.json by ``record``):
+
+* ``txn.produce.size<k>``: records/s of wall time for a transactional producer that sends
+  ``--records`` records in transactions of ``k`` records each (begin, k sends, commit), on a
+  3-broker cluster (RF=3, min.insync=2, acks=all). Baseline, measured in the same run: an
+  idempotent-only producer sending the same records and flushing every ``k`` records (the same
+  waits, no coordinator, no markers). The ratio is the price of the transaction per record.
+* ``txn.eos.duplicates`` / ``txn.eos.lost`` / ``txn.eos.invalid_runs``: consume-transform-produce
+  with ``eos_step`` over ``--seeds`` seeded schedules of crashes, stalls (zombies) and failed
+  transactions (and, every other seed, broker and coordinator crashes): duplicated and lost
+  inputs in the committed output, and runs the checker rejects (targets 0, 0, 0);
+* ``txn.alo.duplicates`` / ``txn.alo.lost`` / ``txn.alo.runs_with_duplicates``: the at-least-once
+  loop over the same crash and stall schedules (expected: duplicates > 0, losses 0).
+
+The machine is shared (2 cores, other jobs running): throughput is the best of ``--repeat`` runs.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from benchmarks import results
+from msglib.cluster import Cluster, ClusterConfig
+from msglib.txn.eos import EVENT_KINDS, random_events, run_eos
+
+QUICK = False
+COMMAND = "python -m benchmarks.bench_txn"
+
+
+def record(name: str, value: float, unit: str, **kw) -> None:
+    """Record a figure, unless this is a --quick run (tiny counts must not overwrite real figures)."""
+    if QUICK:
+        base = kw.get("baseline")
+        ratio = f"  ratio {value / base:.2f}" if base else ""
+        print(f"{name:<55} {value:>14,.2f} {unit}{ratio}  (quick run: not recorded)")
+    else:
+        results.record(name, value, unit, command=COMMAND, **kw)
+
+
+def _cluster() -> Cluster:
+    cl = Cluster(3, seed=0, config=ClusterConfig.fast(min_insync_replicas=2))
+    cl.create_topic("t", 4, 3)
+    return cl
+
+
+def _produce(records: int, size: int, transactional: bool) -> float:
+    """Wall seconds to send ``records`` records in groups of ``size`` (transactions, or flushes)."""
+    cl = _cluster()
+    if transactional:
+        p = cl.producer(transactional_id="bench", acks="all")
+        p.init_transactions()
+    else:
+        p = cl.producer(enable_idempotence=True, acks="all")
+    value = b"x" * 100
+    t = time.perf_counter()
+    for first in range(0, records, size):
+        if transactional:
+            p.begin_transaction()
+        for i in range(first, min(first + size, records)):
+            p.send("t", value, key=str(i % 64).encode())
+        if transactional:
+            p.commit_transaction()
+        else:
+            p.flush()
+    return time.perf_counter() - t
+
+
+def throughput(records: int, sizes: list[int], repeat: int) -> None:
+    for size in sizes:
+        txn = min(_produce(records, size, True) for _ in range(repeat))
+        idem = min(_produce(records, size, False) for _ in range(repeat))
+        record(f"txn.produce.size{size}", records / txn, f"records/s of wall time ({records} records, "
+               f"transactions of {size})", baseline=records / idem,
+               baseline_name=f"idempotent producer, flush every {size}")
+
+
+def eos_under_faults(seeds: int) -> None:
+    eos = {"dup": 0, "lost": 0, "invalid": 0, "inputs": 0}
+    alo = {"dup": 0, "lost": 0, "runs_dup": 0, "inputs": 0}
+    t = time.perf_counter()
+    for s in range(seeds):
+        kinds = EVENT_KINDS if s % 2 else ("crash", "pause", "error")
+        r = run_eos(s, events=random_events(s, 1_500.0, count=4, kinds=kinds))
+        eos["dup"] += r.duplicates
+        eos["lost"] += r.lost
+        eos["invalid"] += not r.valid
+        eos["inputs"] += len(r.inputs)
+        if not r.valid:
+            print(f"  seed {s}: {r.summary()}")
+        a = run_eos(s, transactional=False, events=random_events(s, 1_500.0, count=4, kinds=("crash", "pause")))
+        alo["dup"] += a.duplicates
+        alo["lost"] += a.lost
+        alo["runs_dup"] += a.duplicates > 0
+        alo["inputs"] += len(a.inputs)
+    print(f"  {seeds} seeds, {eos['inputs']:,} + {alo['inputs']:,} inputs ({time.perf_counter() - t:.0f} s)")
+    record("txn.eos.duplicates", eos["dup"], f"inputs duplicated in committed output ({seeds} seeds)",
+           target="0", higher_is_better=False)
+    record("txn.eos.lost", eos["lost"], f"inputs lost ({seeds} seeds)", target="0", higher_is_better=False)
+    record("txn.eos.invalid_runs", eos["invalid"], f"runs rejected by check_eos ({seeds} seeds)", target="0",
+           higher_is_better=False)
+    record("txn.alo.duplicates", alo["dup"], f"inputs duplicated, at-least-once ({seeds} seeds)", target="> 0",
+           higher_is_better=False)
+    record("txn.alo.lost", alo["lost"], f"inputs lost, at-least-once ({seeds} seeds)", target="0",
+           higher_is_better=False)
+    record("txn.alo.runs_with_duplicates", alo["runs_dup"] / seeds, "fraction of runs", target="> 0",
+           higher_is_better=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    global QUICK
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, nothing recorded")
+    parser.add_argument("--records", type=int, default=5_000, help="records per throughput run")
+    parser.add_argument("--seeds", type=int, default=200, help="seeded fault schedules per loop")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    QUICK = args.quick
+    print("produce throughput, transactional vs idempotent-only (best of --repeat):")
+    throughput(100 if QUICK else args.records, [1, 10] if QUICK else [1, 10, 100, 1000], 1 if QUICK else args.repeat)
+    print("consume-transform-produce under faults:")
+    eos_under_faults(2 if QUICK else args.seeds)
+
+
+if __name__ == "__main__":
+    main()
