@@ -254,10 +254,9 @@ def _describe(events: list[EosEvent]) -> str:
 
 
 def _eos_run(fn: Callable, seed: int, events: list[EosEvent], label: str) -> None:
-    step = guarded(fn, EX_EOS, seed=seed, case=f"{label}: {_describe(events)}",
-                   passthrough=(AppCrashed, KafkaError))
+    case = f"{label}: {_describe(events)}" if events else "a run without faults"
+    step = guarded(fn, EX_EOS, seed=seed, case=case, passthrough=(AppCrashed, KafkaError))
     res = run_eos(seed, step=step, events=events)
-    case = f"{label}: {_describe(events)}"
     first = res.check.first()
     if first is not None:
         what = {"lost": "an input was never processed into the committed output",

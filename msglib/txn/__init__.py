@@ -17,8 +17,9 @@ read_committed consumer sees all of them or none. It rests on three pieces:
 
 Read in this order: ``states.py``, ``protocol.py``, ``coordinator.py``,
 ``group_offsets.py`` (offsets committed inside a transaction, KIP-447
-fencing), ``eos.py`` (consume-transform-produce, run under crashes and
-zombies, checked by ``msglib.check.eos``).
+fencing), ``interleaving.py`` (several producers' transactions interleaved,
+every read_committed read judged), ``eos.py`` (consume-transform-produce, run
+under crashes and zombies, checked by ``msglib.check.eos``).
 """
 from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import TransactionCoordinator, transaction_coordinator_for

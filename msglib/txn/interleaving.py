@@ -135,7 +135,7 @@ def run_interleaving(seed: int = 0, *, last_stable_offset: Callable[..., int] | 
             res.findings.append(InterleavingFinding("aborted-read", f"{where}: its transaction {w.txn} aborted"))
         elif offset >= lso_now:
             opened = [x for x in res.written if x.partition == partition and x.txn is not None
-                      and x.offset < offset and res.outcome.get(x.txn) is None]
+                      and x.offset <= offset and res.outcome.get(x.txn) is None]
             why = (f"transaction {opened[0].txn} is still open since offset {opened[0].offset}" if opened
                    else "it is at or past the high-water mark")
             res.findings.append(InterleavingFinding("past-lso", f"{where}, but the last stable offset is "
