@@ -32,7 +32,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "msglib.grading.nbgrader_ext.Execute",  # nbgrader's, minus a start-up wait that could hang (see there)
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "msglib.grading.nbgrader_ext.LimitOutputBytes",

@@ -7,6 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from msglib.grading.notebooks import run_cells
 from tests.exercise_harness import source_notebooks
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ def test_source_notebook_runs_without_errors(path, tmp_path):
     nb = nbformat.read(str(work / path.name), as_version=4)
     client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(work)}})
-    client.execute()  # raises CellExecutionError naming the cell on the first error
+    run_cells(client)  # raises CellExecutionError naming the cell on the first error
     stderr = [(i, o.text[:200]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
               for o in c.outputs if o.output_type == "stream" and o.name == "stderr"
               and "nbgrader" in str(c.metadata)]

@@ -5,8 +5,30 @@ nbgrader, which learners' kernels do not need.
 """
 from __future__ import annotations
 
+from nbclient import NotebookClient
+from nbgrader.preprocessors import Execute as NbgraderExecute
 from nbgrader.preprocessors import LimitOutput
 from traitlets import Integer
+
+
+class Execute(NbgraderExecute):
+    """nbgrader's Execute without the second ``kernel_info`` request after start-up.
+
+    nbconvert asks the kernel for ``kernel_info`` again right after the start-up
+    handshake (which already exchanged one) and waits up to a cell timeout for the
+    reply; on a loaded machine that reply was sometimes never seen, and the whole
+    notebook then failed to autograde. Configured as ``c.Execute`` like the original.
+    """
+
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        with self.setup_kernel():
+            for index, cell in enumerate(self.nb.cells):
+                self.preprocess_cell(cell, resources, index)
+        self.set_widgets_metadata()
+        return self.nb, self.resources
 
 
 class LimitOutputBytes(LimitOutput):

@@ -71,6 +71,21 @@ def test_cell_changed(cell) -> bool:
     return "checksum" in meta and meta["checksum"] != compute_checksum(cell)
 
 
+def run_cells(client, **kernel_kwargs) -> None:
+    """Start ``client``'s kernel and run every cell, like ``NotebookClient.execute``.
+
+    Unlike it, no second ``kernel_info`` request follows the start-up handshake
+    (which already exchanged one): on a loaded machine that second reply was
+    sometimes never seen, and nbclient then waited a whole cell timeout (120 s in
+    CI) before running the first cell.
+    """
+    client.reset_execution_trackers()
+    with client.setup_kernel(**kernel_kwargs):
+        for index, cell in enumerate(client.nb.cells):
+            client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        client.set_widgets_metadata()
+
+
 def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | None:
     """Run ``nb`` in place in a fresh kernel; errors are kept as outputs. Returns a fatal problem or None.
 
@@ -88,7 +103,7 @@ def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | 
     if grading:
         env["MSGLIB_GRADING_RUN"] = "1"
     try:
-        client.execute(env=env)
+        run_cells(client, env=env)
     except CellTimeoutError:
         return f"a cell ran longer than {timeout} s and could not be interrupted"
     except DeadKernelError:
