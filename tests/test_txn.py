@@ -552,3 +552,42 @@ def test_an_unused_transactional_id_expires():
     assert coord.transaction("t1") is None
     assert any(e["event"] == "-> Dead" for e in coord.trace)
     assert txn_producer(cl).producer_id != pid
+
+
+# ------------------------------------------------------------------ regressions found by bench_txn (seed 104)
+def test_a_record_sent_after_a_batch_expired_is_not_swallowed_by_it():
+    """A batch given up (expired) was left as its partition's open batch: the next sends to that
+    partition were appended to it and vanished, never sent and never answered, while
+    commit_transaction() went on without them (3 committed inputs lost in bench_txn, seed 104)."""
+    cl = make_cluster()
+    p = cl.producer()
+    p.send("a", b"warm-up").get()          # metadata known: the next send goes straight into a batch
+    first = p.send("a", b"doomed")
+    batch = p.accumulator.open[A0]
+    batch.created_ms -= 10 * p.config["delivery_timeout_ms"]   # it has waited too long (e.g. for its partition)
+    p._expire_batches(cl.sim.now)
+    assert first.failed()
+    later = p.send("a", b"after")
+    assert p.accumulator.open[A0] is not batch
+    assert later.get().offset == 1
+    assert read_all(cl, A0, "read_uncommitted")[0] == [(0, b"warm-up"), (1, b"after")]
+
+
+def test_abort_drops_sends_still_waiting_for_metadata():
+    """abort_transaction() must not wait for records whose topic metadata has not arrived yet."""
+    cl = make_cluster()
+    p = txn_producer(cl)
+    p.begin_transaction()
+    waiting = p.send("not-yet", b"x")      # no such topic (yet): the record waits for metadata
+    assert p._waiting_metadata
+    start = cl.sim.now
+    p.abort_transaction()
+    assert p._waiting_metadata == [] and waiting.failed()
+    assert cl.sim.now - start < 1_000      # not max_block_ms (3 s here)
+
+
+def test_eos_seed_104_is_exactly_once():
+    from msglib.txn.eos import random_events, run_eos
+
+    r = run_eos(104, events=random_events(104, 1_500.0, count=4, kinds=("crash", "pause", "error")))
+    assert r.valid, r.summary()

@@ -279,7 +279,11 @@ class KafkaProducer:
         return taken
 
     def _abort_unsent(self, exc: BaseException) -> None:
-        """abort_transaction(): records never sent are dropped (those sent are settled by the ABORT marker)."""
+        """abort_transaction(): records never sent are dropped (those sent are settled by the ABORT marker),
+        including those still waiting for their topic's metadata."""
+        waiting, self._waiting_metadata = self._waiting_metadata, []
+        for item in waiting:
+            item[3].failure(exc)
         for batch in self._queued_batches(lambda b: b.attempts == 0):
             self._give_up(batch, exc)
 
@@ -573,6 +577,9 @@ class KafkaProducer:
             self._bump_epoch()
 
     def _give_up(self, batch: ProducerBatch, exc: BaseException) -> None:
+        batch.closed = True                       # a batch given up takes no more records: a later send
+        if self.accumulator.open.get(batch.tp) is batch:   # to its partition starts a new one (else it
+            del self.accumulator.open[batch.tp]            # would vanish with this dead batch)
         if self.txn is not None and batch.is_transactional and not isinstance(exc, E.TransactionAbortedError):
             if isinstance(exc, E.InvalidProducerEpochError):   # only a fence raises a partition's epoch
                 exc = E.ProducerFencedError(f"a partition refused this producer's epoch ({exc}): a newer "
