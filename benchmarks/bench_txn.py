@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_txn              # the figures below
     .venv/bin/python -m benchmarks.bench_txn --quick      # tiny counts: proves the script runs (nothing recorded)
+    .venv/bin/python -m benchmarks.bench_txn --only eos   # one part only (throughput, eos)
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
@@ -118,12 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=5_000, help="records per throughput run")
     parser.add_argument("--seeds", type=int, default=200, help="seeded fault schedules per loop")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="throughput,eos", help="comma-separated parts: throughput, eos")
     args = parser.parse_args(argv)
     QUICK = args.quick
-    print("produce throughput, transactional vs idempotent-only (best of --repeat):")
-    throughput(100 if QUICK else args.records, [1, 10] if QUICK else [1, 10, 100, 1000], 1 if QUICK else args.repeat)
-    print("consume-transform-produce under faults:")
-    eos_under_faults(2 if QUICK else args.seeds)
+    parts = set(args.only.split(","))
+    if "throughput" in parts:
+        print("produce throughput, transactional vs idempotent-only (best of --repeat):")
+        throughput(100 if QUICK else args.records, [1, 10] if QUICK else [1, 10, 100, 1000],
+                   1 if QUICK else args.repeat)
+    if "eos" in parts:
+        print("consume-transform-produce under faults:")
+        eos_under_faults(2 if QUICK else args.seeds)
 
 
 if __name__ == "__main__":

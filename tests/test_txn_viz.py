@@ -68,6 +68,15 @@ def test_guarantee_rows_compare_the_loops():
     assert viz.plot_guarantees(rows).axes
 
 
+def test_crash_point_rows_only_consumer_commit_duplicates():
+    rows = viz.crash_point_rows([0])
+    assert [(r["loop"], r["point"]) for r in rows] == [(m, p) for m, ps in viz.KILL_POINTS.items() for p in ps]
+    for r in rows:
+        assert r["lost"] == 0
+        assert (r["duplicates"] > 0) == (r["loop"] == "at-least-once" and r["point"] == "consumer_commit")
+    assert "consumer_commit" in viz.crash_point_table(rows)
+
+
 @pytest.mark.parametrize("mode,point,dup", [("transactions", "commit", False), ("at-least-once", "consumer_commit", True)])
 def test_kill_run_and_report(mode, point, dup):
     res = viz.kill_run(point, mode)

@@ -11,6 +11,13 @@ COLORS = {"committed": "#7fc97f", "aborted": "#f0a3a3", "open": "#fdc086", "plai
           "COMMIT": "#3b7a3b", "ABORT": "#b03030"}
 
 
+# The points of each loop where the widget and the crash-point table kill the application.
+KILL_POINTS = {
+    "at-least-once": ["send", "flush", "consumer_commit"],
+    "transactions": ["send", "send_offsets", "commit", "commit_sent"],
+}
+
+
 # ------------------------------------------------------------------ a partition, slot by slot
 @dataclass(frozen=True)
 class Slot:
@@ -244,13 +251,32 @@ def plot_guarantees(rows: list[dict]):
     return fig
 
 
+def crash_point_rows(seeds: range | list[int] = range(3)) -> list[dict]:
+    """For each point of each loop: two crashes there (one per application), summed over ``seeds``."""
+    from msglib.txn.eos import EosEvent, run_eos
+
+    rows = []
+    for mode, points in KILL_POINTS.items():
+        for point in points:
+            dup = lost = 0
+            for s in seeds:
+                events = [EosEvent(300, "crash", 0, point), EosEvent(800, "crash", 1, point)]
+                r = run_eos(s, transactional=(mode == "transactions"), events=events)
+                dup += r.duplicates
+                lost += r.lost
+            rows.append({"loop": mode, "point": point, "duplicates": dup, "lost": lost, "runs": len(list(seeds))})
+    return rows
+
+
+def crash_point_table(rows: list[dict]) -> str:
+    head = f"{'loop':<15}{'killed at':<17}{'runs':>5}{'duplicated inputs':>19}{'lost inputs':>13}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['loop']:<15}{r['point']:<17}{r['runs']:>5}{r['duplicates']:>19}{r['lost']:>13}")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ the widget: kill the app somewhere
-KILL_POINTS = {
-    "transactions": ["send", "send_offsets", "commit", "commit_sent"],
-    "at-least-once": ["send", "flush", "consumer_commit"],
-}
-
-
 def kill_run(point: str = "commit", mode: str = "transactions", seed: int = 0) -> Any:
     """One application, 12 inputs, killed at ``point`` of its loop, then restarted (same transactional.id)."""
     from msglib.txn.eos import EosEvent, run_eos
