@@ -106,7 +106,8 @@ def test_eos_step_survives_a_crash_and_a_zombie_at_each_point(point):
     r = run_eos(1, events=[EosEvent(300, "crash", 0, point), EosEvent(700, "pause", 1, point, duration_ms=1_300)])
     assert r.valid, (r.summary(), r.story())
     assert any("crashes at" in n for _, n in r.notes) and any("stalls" in n for _, n in r.notes)
-    assert any("is fenced" in n for _, n in r.notes)          # the stalled one was replaced: a zombie
+    if point != "commit_sent":   # (there, its EndTxn reached the coordinator before the replacement started)
+        assert any("is fenced" in n for _, n in r.notes)      # the stalled one was replaced: a zombie
 
 
 def test_a_short_stall_is_fenced_by_the_group_generation():

@@ -74,6 +74,9 @@ class TransactionManager:
         self.transactions = 0                            # how many were begun (for histories and pictures)
         self._requests: dict[int, tuple[str, Callable[[str | None, Any], None]]] = {}
         self._add_retry_at = 0.0
+        # msglib: called once, right after the next EndTxn is sent and before its answer arrives
+        # (fault injection: msglib.txn.eos kills or stalls an application "with the commit on its way").
+        self.on_end_sent: Callable[[], None] | None = None
         from msglib.txn.coordinator import transaction_coordinator_for
 
         transaction_coordinator_for(producer.cluster)   # the cluster's coordinator (made on first use)
@@ -150,6 +153,9 @@ class TransactionManager:
         while True:
             box: list = []
             self._send(kind, node, make(self._next_id()), lambda err, msg: box.append((err, msg)))
+            if kind == "end" and self.on_end_sent is not None:
+                hook, self.on_end_sent = self.on_end_sent, None
+                hook()
             sim.run_until(lambda: bool(box), until=deadline)
             if not box:
                 raise E.KafkaTimeoutError(f"{what} did not finish within max_block_ms="

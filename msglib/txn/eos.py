@@ -179,26 +179,18 @@ class AppProducer(_Proxy):
         app = self._app
         app.point("commit")
         app.commit_asked()
-        finish = self._real.commit_transaction
-        if app.fault is not None and app.fault.point == "commit_sent":
-            # The commit on its way: flush, send EndTxn, and crash (or stall) before any answer.
-            txn = self._real.txn
-            self._real.flush()
-            if txn.state == "IN_TRANSACTION" and (txn.partitions or txn.groups):
-                from msglib.txn import protocol as tp_
-
-                txn.state = "COMMITTING_TRANSACTION"
-                rid = txn._next_id()
-                txn._send("end", tp_.TXN_COORDINATOR, tp_.EndTxnRequest(
-                    rid, txn.transactional_id, self._real.producer_id, self._real.producer_epoch, True),
-                    lambda err, msg: None)
-                finish = lambda: txn._end(commit=True)   # after a stall: ask again, as a retried commit does
-            app.point("commit_sent")
+        txn = self._real.txn
+        if txn is not None and app.fault is not None and app.fault.point == "commit_sent":
+            # Strike with the commit on its way: EndTxn sent, its answer not yet received.
+            txn.on_end_sent = lambda: app.point("commit_sent")
         try:
-            finish()
+            self._real.commit_transaction()
         except BaseException:
             app.end_txn("failed")
             raise
+        finally:
+            if txn is not None:
+                txn.on_end_sent = None          # (nothing to end: no EndTxn was sent)
         app.end_txn("committed")
 
     def abort_transaction(self) -> None:
