@@ -10,7 +10,10 @@ Figures (each recorded in benchmarks/results.json by ``record``):
   ``--records`` records in transactions of ``k`` records each (begin, k sends, commit), on a
   3-broker cluster (RF=3, min.insync=2, acks=all). Baseline, measured in the same run: an
   idempotent-only producer sending the same records and flushing every ``k`` records (the same
-  waits, no coordinator, no markers). The ratio is the price of the transaction per record.
+  waits, no coordinator, no markers). The ratio is the price of the transaction per record. A
+  transaction's cost grows with the partitions it touches (AddPartitionsToTxn round trips, one
+  marker each): with 4 partitions and keys spread over them, 10-record transactions touch all 4,
+  1-record ones only 1, so the ratio is not monotonic in the size.
 * ``txn.eos.duplicates`` / ``txn.eos.lost`` / ``txn.eos.invalid_runs``: consume-transform-produce
   with ``eos_step`` over ``--seeds`` seeded schedules of crashes, stalls (zombies) and failed
   transactions (and, every other seed, broker and coordinator crashes): duplicated and lost
