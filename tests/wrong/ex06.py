@@ -180,14 +180,7 @@ def eos_step(consumer, producer, transform):
     ],
 }
 
-# Part 2 (idempotent consumer, outbox, CDC) keeps its own table. Its exercises join this one once
-# their section is in the source notebook (until then the harness would find no cell to replace).
-try:
-    from tests.wrong.ex06_patterns import WRONG as _P
-    from pathlib import Path as _Path
+# Part 2 (idempotent consumer, outbox) keeps its own table.
+from tests.wrong.ex06_patterns import WRONG as _PART2  # noqa: E402
 
-    _NB = _Path(__file__).resolve().parents[2] / "solutions" / "06_exactly_once" / "06_exactly_once.ipynb"
-    _SOURCE = _NB.read_text() if _NB.exists() else ""
-    WRONG.update({ex: items for ex, items in _P.items() if f"solution:{ex}" in _SOURCE})
-except ImportError:
-    pass
+WRONG.update(_PART2)
