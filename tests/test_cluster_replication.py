@@ -302,3 +302,22 @@ def test_a_leader_that_missed_the_answer_to_its_isr_change_keeps_counting_the_ne
 
     r = run_scenario(7911)
     assert r.lost == 0 and r.check.valid, r.summary()
+
+
+@pytest.mark.parametrize("bad", ["append", ("append", None)])
+def test_a_check_sequence_seam_returning_something_else_is_named(bad):
+    """A plugged-in sequence check must return a SequenceVerdict; anything else is a clear TypeError."""
+    c = Cluster(3, seed=1, policies=Policies(check_sequence=lambda *args: bad))
+    c.create_topic("t", 1, 3)
+    leader = c.leader("t")
+    c.producer(acks="all", enable_idempotence=True).send("t", b"a")
+    with pytest.raises(TypeError, match="check_sequence returned .* SequenceVerdict"):
+        c.run(500)
+    assert c.replica(leader, "t").log_end_offset == 0  # nothing appended on a bad verdict
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, None])
+def test_an_advance_high_watermark_seam_returning_a_non_int_is_named(bad):
+    c = Cluster(3, seed=1, policies=Policies(advance_high_watermark=lambda *args: bad))
+    with pytest.raises(TypeError, match="advance_high_watermark returned"):
+        c.create_topic("t", 1, 3)  # a new leader computes its HW at once

@@ -28,7 +28,7 @@ from msglib.cluster.controller import Controller, broker_node
 from msglib.cluster.policies import Policies
 from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.core import Simulation
-from msglib.sim.faults import (Crash, Fault, HealAll, Partition as NetPartition, Pause, Restart, Resume, Slow,
+from msglib.sim.faults import (Crash, Fault, Heal, HealAll, Partition as NetPartition, Pause, Restart, Resume, Slow,
                                Cut, apply_fault)
 from msglib.sim.history import History
 from msglib.sim.network import Network
@@ -143,6 +143,10 @@ class Cluster:
     def cut(self, a: int | str, b: int | str, one_way: bool = False) -> None:
         self.apply(Cut(self.node(a), self.node(b), one_way))
 
+    def heal_link(self, a: int | str, b: int | str) -> None:
+        """Reconnect ``a`` and ``b`` (both ways); recorded in the history like the cut."""
+        self.apply(Heal(self.node(a), self.node(b)))
+
     def partition(self, *groups: Iterable[int | str]) -> None:
         self.apply(NetPartition(tuple(tuple(self.node(n) for n in g) for g in groups)))
 
@@ -215,7 +219,7 @@ class Cluster:
         for b, broker in self.brokers.items():
             if broker.paused:
                 self.resume(b)
-            if self.network._extra_delay.get(broker.name):
+            if self.network.slowed.get(broker.name):
                 self.slow(b, 0.0)
             if not broker.alive:
                 self.restart(b)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from msglib.cluster import protocol as p
 from msglib.cluster.config import ClusterConfig
-from msglib.cluster.policies import FollowerState, Policies
+from msglib.cluster.policies import FollowerState, Policies, SequenceVerdict
 from msglib.cluster.producer_state import ProducerStateManager
 from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.log import Log
@@ -169,6 +169,9 @@ class Partition:
         if pid != NO_PRODUCER_ID:
             verdict = self.policies.check_sequence(self.producers.get(pid), batch.producer_epoch,
                                                    batch.base_sequence, batch.last_sequence)
+            if not isinstance(verdict, SequenceVerdict):
+                raise TypeError(f"check_sequence returned {verdict!r}; it must return a SequenceVerdict whose "
+                                f"action is 'append', 'duplicate', 'out_of_order' or 'invalid_epoch'")
             if verdict.action == "duplicate":
                 dup = verdict.duplicate_of
                 return None, dup.first_offset, dup.last_offset
@@ -207,11 +210,10 @@ class Partition:
         """Recompute the HW from the maximal ISR; True if it moved."""
         if not self.is_leader:
             return False
-        leos = {r: (self.log_end_offset if r == self.broker_id else self.followers.get(r, Follower()).log_end_offset)
-                for r in self.maximal_isr}
-        leos[self.broker_id] = self.log_end_offset
+        leos = {r: self.followers.get(r, Follower()).log_end_offset for r in self.maximal_isr}
+        leos[self.broker_id] = self.log_end_offset  # the leader is always in its own ISR
         new = self.policies.advance_high_watermark(self.high_watermark, leos, self.effective_min_isr)
-        if not isinstance(new, int):
+        if isinstance(new, bool) or not isinstance(new, int):
             raise TypeError(f"advance_high_watermark returned {new!r}; it must return an int offset")
         new = min(new, self.log_end_offset)  # the HW cannot pass what the leader has (invariant)
         if new != self.high_watermark:

@@ -314,12 +314,10 @@ class ReplicationPlayground:
     def set_cut(self, a: int, b: int, cut: bool) -> None:
         """Cut the link between brokers ``a`` and ``b`` (both ways), or heal it. Both go into the
         history, so the plot marks when the link came back as well as when it went."""
-        from msglib.sim.faults import Heal
-
         if cut:
             self.cluster.cut(a, b)
         else:
-            self.cluster.apply(Heal(self.cluster.node(a), self.cluster.node(b)))
+            self.cluster.heal_link(a, b)
 
     def heal_and_check(self):
         """Undo every fault, wait until the replicas agree, read everything, and check the history."""
