@@ -12,6 +12,9 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND ?= Agg
 PYTEST_WORKERS ?= 2
+# one test at a time to whichever worker is free: slow tests are collected first (tests/conftest.py), so
+# the two workers share them instead of one worker getting a long consecutive chunk of them
+PYTEST_SCHED ?= --maxschedchunk 1
 LAB_ARGS ?=
 
 .PHONY: help setup lab test test-fast release check grade doctor lint bench clean
@@ -37,10 +40,10 @@ lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_SCHED) --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_SCHED) -m "not slow" $(PYTEST_ARGS)
 
 release: setup
 	$(BIN)/python -m msglib release

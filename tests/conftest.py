@@ -24,6 +24,17 @@ def make_course(tmp: Path, modules: list[str] | None = None) -> Path:
     return course
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (whole notebooks, the nbgrader pipeline) run first: with two workers, a
+    long test handed out last would leave one core idle while it finishes. Tests marked
+    ``late`` run last: they read a batch an earlier test graded, which is done by then."""
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("late"):
+            return 2
+        return 0 if item.get_closest_marker("slow") else 1
+    items.sort(key=order)  # stable: file order kept within each class
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

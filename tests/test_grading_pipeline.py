@@ -16,6 +16,7 @@ Each protection has a test here that fails if the protection is removed.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import time
@@ -199,26 +200,46 @@ GROUPS = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory, request):
-    cache = {}
+def _shared_dir(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this run sees (each worker's basetemp is inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grade a group of scenarios once per test run, whichever worker asks first.
+
+    The first worker to ask takes the group's lock and grades; one asking meanwhile
+    waits on the lock and then reads the same course folder and report. The first test
+    of each group grades it; the others are marked ``late`` (conftest runs them last),
+    so they usually find the batch done instead of waiting.
+    """
+    shared = _shared_dir(tmp_path_factory)
 
     def run(group: str):
-        if group not in cache:
-            os.environ["MSGLIB_CELL_TIMEOUT"] = str(HOSTILE_CELL_TIMEOUT if group == "hostile" else CELL_TIMEOUT)
-            course = make_course(tmp_path_factory.mktemp(group), [MODULE])
-            for name in GROUPS[group]:
-                scenario = _scenario(name)
-                if isinstance(scenario, str):
-                    _submit(course, name, MODULE, raw=scenario)
-                else:
-                    _submit(course, name, MODULE, scenario)
-            start = time.monotonic()
-            rc = pipeline.grade([MODULE], student_timeout=150, root=course)
-            elapsed = time.monotonic() - start
-            report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())}
-            cache[group] = (course, rc, report, elapsed)
-        return cache[group]
+        folder = shared / f"graded-{group}"
+        with open(shared / f"graded-{group}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (folder / "done.json").exists():
+                os.environ["MSGLIB_CELL_TIMEOUT"] = str(HOSTILE_CELL_TIMEOUT if group == "hostile"
+                                                        else CELL_TIMEOUT)
+                folder.mkdir(exist_ok=True)
+                course = make_course(folder, [MODULE])
+                for name in GROUPS[group]:
+                    scenario = _scenario(name)
+                    if isinstance(scenario, str):
+                        _submit(course, name, MODULE, raw=scenario)
+                    else:
+                        _submit(course, name, MODULE, scenario)
+                start = time.monotonic()
+                rc = pipeline.grade([MODULE], student_timeout=150, root=course)
+                elapsed = time.monotonic() - start
+                (folder / "done.json").write_text(json.dumps({"rc": rc, "elapsed": elapsed}))
+        course = folder / "course"
+        done = json.loads((folder / "done.json").read_text())
+        report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())}
+        return course, done["rc"], report, done["elapsed"]
     return run
 
 
@@ -233,6 +254,7 @@ def test_edited_test_cells_are_restored_and_run(graded):
     assert report["edit_test"]["status"] == "ok"
 
 
+@pytest.mark.late
 def test_deleted_test_cells_are_put_back_and_graded_not_left_for_manual_grading(graded):
     course, _, _, _ = graded("tamper")
     scores = _scores(course, MODULE, "delete_test")
@@ -241,6 +263,7 @@ def test_deleted_test_cells_are_put_back_and_graded_not_left_for_manual_grading(
     assert not any(manual for gid, (_, manual) in scores.items() if gid.endswith(("-test", "-hidden")))
 
 
+@pytest.mark.late
 def test_a_renamed_test_cell_is_repaired_graded_and_flagged(graded):
     course, _, report, _ = graded("tamper")
     scores = _scores(course, MODULE, "rename_test")
@@ -249,6 +272,7 @@ def test_a_renamed_test_cell_is_repaired_graded_and_flagged(graded):
     assert any("unknown grade id 'my_test'" in f for f in report["rename_test"]["flags"])
 
 
+@pytest.mark.late
 def test_monkeypatching_the_checks_gains_nothing_and_is_flagged(graded):
     course, _, report, _ = graded("tamper")
     scores = _scores(course, MODULE, "monkeypatch")
@@ -258,6 +282,7 @@ def test_monkeypatching_the_checks_gains_nothing_and_is_flagged(graded):
     assert "assigns into msglib" in flags and "independent re-run" in flags
 
 
+@pytest.mark.late
 def test_redefining_the_function_outside_its_solution_cell_gains_nothing(graded):
     course, _, report, _ = graded("tamper")
     scores = _scores(course, MODULE, "redefine")
@@ -273,6 +298,7 @@ def test_an_endless_loop_costs_only_its_exercise(graded):
     assert _exercise_score(scores, "00-queue_handler") == FULL
 
 
+@pytest.mark.late
 def test_a_loop_that_swallows_the_interrupt_is_stopped_reported_and_the_batch_goes_on(graded):
     course, rc, report, elapsed = graded("hostile")
     assert report["loop_nasty"]["status"] in ("error", "timeout")
@@ -295,6 +321,7 @@ def test_printing_megabytes_is_truncated_and_scored_normally(graded):
     assert size < 1_000_000, f"autograded notebook is {size} bytes"
 
 
+@pytest.mark.late
 def test_an_import_failure_costs_only_its_exercise(graded):
     course, _, report, _ = graded("noisy")
     scores = _scores(course, MODULE, "import_fail")
@@ -302,12 +329,14 @@ def test_an_import_failure_costs_only_its_exercise(graded):
     assert _exercise_score(scores, "00-queue_handler") == FULL
 
 
+@pytest.mark.late
 def test_a_correct_solution_that_warns_keeps_full_marks(graded):
     course, _, _, _ = graded("noisy")
     scores = _scores(course, MODULE, "warns")
     assert _exercise_score(scores, "00-call_chain") == FULL
 
 
+@pytest.mark.late
 def test_grades_export_per_exercise_and_feedback_hides_hidden_tests(graded):
     course, _, _, _ = graded("noisy")
     rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
