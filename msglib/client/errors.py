@@ -10,6 +10,9 @@ from msglib.cluster import protocol as p
 
 
 class KafkaError(RuntimeError):
+    """Base of every client error. ``retriable``: the producer may send again; ``invalid_metadata``: ask
+    who leads first; ``errno``: the broker error code it stands for."""
+
     retriable = False
     invalid_metadata = False
     errno: str | None = None
@@ -30,11 +33,15 @@ class KafkaTimeoutError(KafkaError):
 
 
 class RequestTimedOutError(KafkaError):
+    """The broker did not answer within ``request_timeout_ms`` (acks=all waiting on slow followers, a cut link)."""
+
     errno = p.REQUEST_TIMED_OUT
     retriable = True
 
 
 class NotLeaderForPartitionError(KafkaError):
+    """This broker does not lead the partition (any more): refresh metadata and send to the new leader."""
+
     errno = p.NOT_LEADER_OR_FOLLOWER
     retriable = True
     invalid_metadata = True
@@ -44,22 +51,31 @@ NotLeaderOrFollowerError = NotLeaderForPartitionError
 
 
 class LeaderNotAvailableError(KafkaError):
+    """The partition has no leader right now (an election is under way, or no ISR member is alive)."""
+
     errno = p.LEADER_NOT_AVAILABLE
     retriable = True
     invalid_metadata = True
 
 
 class NotEnoughReplicasError(KafkaError):
+    """acks=all refused before appending: the ISR is smaller than ``min.insync.replicas``."""
+
     errno = p.NOT_ENOUGH_REPLICAS
     retriable = True
 
 
 class NotEnoughReplicasAfterAppendError(KafkaError):
+    """acks=all: appended on the leader, but the ISR shrank below ``min.insync.replicas`` before it was
+    committed. Retrying may write the record twice unless the producer is idempotent."""
+
     errno = p.NOT_ENOUGH_REPLICAS_AFTER_APPEND
     retriable = True
 
 
 class OutOfOrderSequenceNumberError(KafkaError):
+    """The leader expected a different sequence number from this idempotent producer: a batch is missing."""
+
     errno = p.OUT_OF_ORDER_SEQUENCE_NUMBER
 
 
@@ -68,31 +84,43 @@ class DuplicateSequenceNumberError(KafkaError):
 
 
 class InvalidProducerEpochError(KafkaError):
+    """The batch carries an older producer epoch than the partition has seen: it comes from a fenced producer."""
+
     errno = p.INVALID_PRODUCER_EPOCH
 
 
 class UnknownTopicOrPartitionError(KafkaError):
+    """No such topic or partition on this broker (not created yet, or the metadata is stale)."""
+
     errno = p.UNKNOWN_TOPIC_OR_PARTITION
     retriable = True
     invalid_metadata = True
 
 
 class FencedLeaderEpochError(KafkaError):
+    """The request names an older leader epoch than the broker's: the client's metadata is stale."""
+
     errno = p.FENCED_LEADER_EPOCH
     retriable = True
     invalid_metadata = True
 
 
 class UnknownLeaderEpochError(KafkaError):
+    """The request names a newer leader epoch than the broker knows: it has not caught up yet."""
+
     errno = p.UNKNOWN_LEADER_EPOCH
     retriable = True
 
 
 class OffsetOutOfRangeError(KafkaError):
+    """The fetch offset is below the log start offset or above the log end offset."""
+
     errno = p.OFFSET_OUT_OF_RANGE
 
 
 class CorruptRecordError(KafkaError):
+    """The batch failed validation (CRC, size) or is not something a producer may write (a control batch)."""
+
     errno = p.CORRUPT_MESSAGE
 
 
@@ -121,6 +149,8 @@ class ConcurrentTransactionsError(KafkaError):
 
 
 class InvalidProducerIdMappingError(KafkaError):
+    """The coordinator knows no producer id for this transactional id: call ``init_transactions`` first."""
+
     errno = "INVALID_PRODUCER_ID_MAPPING"
 
 

@@ -20,6 +20,8 @@ from msglib.sim.network import Node
 
 
 class LogReader(Node):
+    """Reads partitions below the HW from their leaders and records each read in a history (for the checker)."""
+
     def __init__(self, cluster, name: str | None = None, *, history=None,
                  value_deserializer: Callable[[bytes], Any] | None = None, max_bytes: int = 1_048_576,
                  request_timeout_ms: float | None = None, retry_backoff_ms: float | None = None) -> None:

@@ -86,6 +86,8 @@ class _DelayedProduce:
 
 
 class Broker(Node):
+    """One broker: its partition replicas (leader or follower), the requests it serves, its fetchers."""
+
     def __init__(self, broker_id: int, network: Network, config: ClusterConfig, policies: Policies,
                  trace: TraceFn | None = None) -> None:
         super().__init__(broker_node(broker_id), network)

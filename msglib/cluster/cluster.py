@@ -40,6 +40,12 @@ def _prefix_equal(a: list, b: list) -> bool:
 
 
 class Cluster:
+    """A simulated Kafka cluster: ``brokers`` brokers, a controller, a seeded network and clock.
+
+    Creates topics, hands out clients (``producer``, ``consumer``, ``reader``), applies faults
+    (``crash``, ``cut``, ``heal_link``, ``partition``, ``slow``, ``pause``) and records them in
+    ``history``; ``run(ms)`` lets simulated time pass."""
+
     def __init__(self, brokers: int = 3, *, seed: int = 0, config: ClusterConfig | None = None,
                  policies: Policies | None = None, latency_ms: tuple[float, float] = (0.5, 2.0),
                  loss: float = 0.0, duplicate: float = 0.0, trace: bool = False,

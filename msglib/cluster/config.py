@@ -17,6 +17,8 @@ TRUNCATION_MODES = ("leader_epoch", "high_watermark")
 
 @dataclass(frozen=True)
 class ClusterConfig:
+    """Every cluster setting, with Kafka's defaults; ``ClusterConfig.fast()`` for short simulations."""
+
     min_insync_replicas: int = 1
     unclean_leader_election_enable: bool = False
     replica_lag_time_max_ms: float = 30_000

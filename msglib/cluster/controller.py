@@ -43,12 +43,17 @@ def broker_node(broker_id: int) -> str:
 
 @dataclass
 class BrokerRegistration:
+    """What the controller knows of one broker: which run of it (incarnation), when it last heartbeated,
+    and whether it is fenced (out of every ISR, not electable)."""
+
     incarnation: int
     last_heartbeat_ms: float
     fenced: bool
 
 
 class Controller(Node):
+    """The single controller: partition states (leader, epoch, ISR), broker liveness, the metadata log."""
+
     def __init__(self, network: Network, config: ClusterConfig, policies: Policies,
                  broker_ids: list[int]) -> None:
         super().__init__(CONTROLLER, network)

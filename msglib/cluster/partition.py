@@ -44,6 +44,8 @@ class Follower:
 
 
 class Partition:
+    """One replica of one partition on one broker: its log, HW and LSO, and (as leader) its followers."""
+
     def __init__(self, broker_id: int, tp: TopicPartition, log: Log, config: ClusterConfig,
                  policies: Policies, high_watermark: int = 0) -> None:
         self.broker_id = broker_id

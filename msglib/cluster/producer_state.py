@@ -36,6 +36,9 @@ class AbortedTxn(NamedTuple):
 
 
 class ProducerStateManager:
+    """Per-producer state of one partition replica (epochs, recent batches, open and aborted
+    transactions), rebuilt from the log whenever the log changes under it."""
+
     def __init__(self) -> None:
         self.entries: dict[int, ProducerStateEntry] = {}
         self.ongoing: dict[int, int] = {}      # producer id -> first offset of its open transaction

@@ -41,6 +41,8 @@ RUNNER = "msglib.cluster.scenario:run_scenario"
 
 @dataclass
 class ScenarioResult:
+    """One scenario run: its parameters, the history, the checker's verdict and how the replicas compare."""
+
     params: dict
     history: History
     check: CheckResult
