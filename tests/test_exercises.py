@@ -20,6 +20,7 @@ def _autograded_exercises(path):
     return {ex: entry for ex, entry in exercises(nb).items() if entry["solution"]}
 
 
+@pytest.mark.slow  # a whole module's checks, hidden ones included (scheduled first)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
 def test_reference_solution_passes_every_check(path):
     results = run_module(path)
@@ -53,6 +54,7 @@ def test_known_wrong_implementation_loses_points(path, ex, i, mistake, src):
     assert not all(ok for ok, _ in results.values()), f"{ex}: the wrong implementation '{mistake}' passes every check"
 
 
+@pytest.mark.slow  # a whole module's checks, hidden ones included (scheduled first)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
 def test_one_wrong_exercise_costs_no_points_elsewhere(path):
     """Exercises are independent: with one answer wrong, every other exercise still passes all its checks."""
