@@ -21,12 +21,11 @@ Timings are the best of ``--repeat`` runs in CPU seconds (``time.process_time``)
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from typing import Any
 
 from benchmarks import results
+from benchmarks.results import best_cpu_seconds as best_of
 from msglib.compare import Subscriber, Workload, run
 from msglib.compare.harness import BrokerModel, Worker
 from msglib.compare import scenarios
@@ -41,16 +40,6 @@ def record(name: str, value: float, unit: str, **kw: Any) -> None:
         print(f"{name:<55} {value:>14,.2f} {unit}  (quick run: not recorded)")
     else:
         results.record(name, value, unit, command=COMMAND, **kw)
-
-
-def best_of(repeat: int, fn) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        c = time.process_time()
-        fn()
-        best = min(best, time.process_time() - c)
-    return max(best, 1e-9)
 
 
 class DirectModel(BrokerModel):

@@ -23,12 +23,11 @@ busy neighbour on the shared machine does not halve a figure.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from collections import deque
 
 from benchmarks import results
+from benchmarks.results import best_cpu_seconds as best_of
 from msglib.dlq import make_workload, run_workload
 from msglib.dlq.retry import RetryMessage, ScriptedHandler
 from msglib.dlq.retry_topics import RetryTopicPipeline, RetryTopology
@@ -46,16 +45,6 @@ def record(name: str, value: float, unit: str, **kw) -> None:
         print(f"{name:<55} {value:>14,.2f} {unit}  (quick run: not recorded)")
     else:
         results.record(name, value, unit, command=COMMAND, **kw)
-
-
-def best_of(repeat: int, fn) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        c = time.process_time()
-        fn()
-        best = min(best, time.process_time() - c)
-    return max(best, 1e-9)
 
 
 def work_queue(n: int, prefetch: int, consumers: int = 4) -> None:
