@@ -17,7 +17,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_SCHED ?= --maxschedchunk 1
 LAB_ARGS ?=
 
-.PHONY: help setup lab test test-fast release check grade doctor lint bench clean
+.PHONY: help setup sysdeps lab test test-fast release check grade doctor lint bench clean
 
 help:
 	@echo "make lab        set up (first time only) and open the course in JupyterLab"
@@ -33,6 +33,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[course]"
 	@touch $(STAMP)
+
+# System tools the tests use: bubblewrap (the grading sandbox), rabbitmq-server and kcat (fidelity tests
+# against real, independent implementations). Installed when running as root with apt (CI, containers);
+# elsewhere `make doctor` names what is missing and the tests that need it skip with the reason.
+SYSDEPS ?= bubblewrap rabbitmq-server kcat
+sysdeps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi; \
+	else echo "not root or no apt-get: system packages ($(SYSDEPS)) not installed; make doctor lists what is missing"; fi
 
 setup: $(STAMP)
 
