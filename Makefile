@@ -17,7 +17,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_SCHED ?= --maxschedchunk 1
 LAB_ARGS ?=
 
-.PHONY: help setup sysdeps lab test test-fast release check grade doctor lint bench clean
+.PHONY: help setup sysdeps lab test test-fast release check grade doctor lint bench mutation clean
 
 help:
 	@echo "make lab        set up (first time only) and open the course in JupyterLab"
@@ -26,6 +26,7 @@ help:
 	@echo "make release    instructors: regenerate notebooks/ from solutions/ with nbgrader"
 	@echo "make grade      instructors: autograde submitted/, export grades/, write feedback/"
 	@echo "make doctor     diagnose the setup;  make lint  check notebook conventions;  make bench  benchmarks"
+	@echo "make mutation   mutation-test every exercise's reference solution against its checks (slow)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "msglib needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
@@ -75,6 +76,12 @@ lint: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[course,bench]"
 	@for b in benchmarks/bench_*.py; do m=$${b%.py}; $(BIN)/python -m $${m//\//.} || exit 1; done
+
+# Mutation testing of every exercise's reference solution against its visible and hidden checks
+# (mutmut's operators, one forked run per mutant; writes mutation/results.json). Slow, so not in `make test`.
+mutation: setup
+	$(BIN)/python -m pip install --quiet -e ".[course,mutation]"
+	$(BIN)/python -m mutation $(MUTATION_ARGS)
 
 clean:
 	rm -rf autograded feedback grades generated_solutions gradebook.db .pytest_cache
