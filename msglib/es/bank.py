@@ -16,7 +16,12 @@ Invariants, each refused with a DomainError that says why:
     a closed account accepts nothing; only an empty account can be closed.
 
 ``transfer_id`` makes transfer steps idempotent: a deposit or withdrawal for
-a transfer id the account has already seen records nothing.
+a transfer id the account has already seen records nothing and succeeds.
+That check comes *before* every rule about the account's current state: a
+step that already happened is a success whatever the state is now. (A saga
+that crashed after its credit replays the step after the target was emptied
+and closed; answering "closed" there would make the saga compensate a
+transfer that went through, and create money.)
 """
 from __future__ import annotations
 
@@ -55,17 +60,17 @@ class BankAccount(Aggregate):
         return account
 
     def deposit(self, amount: int, transfer_id: str | None = None) -> None:
-        self._check_usable("deposit")
         _check_amount(self.id, amount)
         if transfer_id is not None and transfer_id in self.transfers:
-            return  # this transfer step already happened: idempotent
+            return  # this step already happened: a success, whatever the account's state is now
+        self._check_usable("deposit")
         self.record("MoneyDeposited", amount=amount, **({"transfer_id": transfer_id} if transfer_id else {}))
 
     def withdraw(self, amount: int, transfer_id: str | None = None) -> None:
-        self._check_usable("withdraw")
         _check_amount(self.id, amount)
         if transfer_id is not None and transfer_id in self.transfers:
-            return
+            return  # already happened (see deposit): checked before closed/balance
+        self._check_usable("withdraw")
         if amount > self.balance:
             raise InsufficientFundsError(
                 f"account {self.id!r}: cannot withdraw {amount}, the balance is {self.balance} "

@@ -10,7 +10,9 @@ Each exercise's function is plugged into msglib's real event store:
 * ``07-upcaster``     - ``upcast_deposit_v1(data)`` is registered with the store and
                         old events are read through it;
 * ``07-saga``         - ``next_step(transfer)`` orchestrates the transfer saga while
-                        crashes and refusals are injected at every step.
+                        crashes and refusals are injected at every step, and account
+                        owners cash out and close accounts between a crash and the
+                        resume; judged by ``msglib.check.saga`` (money conserved).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from msglib.es import BankAccount, DomainError, EventStore, NewEvent, Repository
 from msglib.es.errors import ConcurrencyError, EventStoreError
 from msglib.es.events import ANY, RecordedEvent
 from msglib.grading.core import CheckFailed, guarded, quiet, require_callable, seeds
-from msglib.patterns.saga import InjectedCrash, TransferSagas
+from msglib.check.saga import check_transfer
+from msglib.patterns.saga import InjectedCrash, TransferSagas, next_step as _reference_next_step
 
 EX_APPLY = "07-apply"
 EX_RETRY = "07-append_retry"
@@ -440,8 +443,53 @@ POINTS = [f"{when}_{step}" for step in ("debit", "credit", "refund", "complete",
           for when in ("before", "during", "after")]
 
 
+def _cash_out_and_close(accounts: Repository, name: str) -> None:
+    """The owner empties the account and closes it (no transfer id: not the saga's business)."""
+    acc = accounts.load(name)
+    if acc.closed:
+        return
+    if acc.balance > 0:
+        acc.withdraw(acc.balance)
+    acc.close()
+    accounts.save(acc)
+
+
 def _run_saga_case(fn: Callable, seed: int | None, source_balance: int, amount: int, refuse: str | None,
-                   crash_at: list[str]) -> None:
+                   crash_at: list[str], closes: dict[str, str] | None = None) -> None:
+    """One transfer of ``amount`` from src to dst (balance 10) under a fault schedule: ``refuse`` a step,
+    crash at the points of ``crash_at`` (resuming after each), and at the points of ``closes`` let that
+    account's owner cash out and close it. Judged by the saga checker (money conserved, steps applied once,
+    an honest status), then compared with msglib's orchestration on the same schedule."""
+    closes = dict(closes or {})
+    desc = (f"source balance {source_balance}, transfer {amount}"
+            + (f", the {refuse} step is refused" if refuse else "")
+            + (f", crashes at {crash_at}" if crash_at else "")
+            + "".join(f", at {p} the owner of {a} cashes out and closes it" for p, a in closes.items()))
+    guarded = _guard(fn, EX_SAGA, seed, lambda: desc)
+    try:
+        status, balances, store = _saga_run(guarded, source_balance, amount, refuse, crash_at, closes)
+    except (ValueError, RuntimeError) as exc:
+        raise CheckFailed(str(exc), case=desc, seed=seed, exercise=EX_SAGA) from None
+    verdict = check_transfer(store, "t1")
+    if verdict.problems:
+        raise CheckFailed(verdict.problems[0], case=desc, seed=seed, exercise=EX_SAGA,
+                          hint="compensate only a step that happened (refund after a refused credit, never after "
+                               "a refused debit), and stop (None) when the refund itself was refused: 'stuck' "
+                               "tells a person the money is owed; 'failed' would say it was returned")
+    want_status, want_balances, _ = _saga_run(_reference_next_step, source_balance, amount, refuse, crash_at,
+                                              closes)
+    if status != want_status:
+        raise CheckFailed(f"the transfer ended {status!r}; on this schedule it should end {want_status!r}",
+                          case=desc, seed=seed, exercise=EX_SAGA,
+                          hint="every path must reach a terminal status: completed, failed, or stuck when the "
+                               "compensation itself is refused")
+    if balances != want_balances:
+        raise CheckFailed(f"balances end at source {balances[0]}, target {balances[1]}; expected source "
+                          f"{want_balances[0]}, target {want_balances[1]}", case=desc, seed=seed, exercise=EX_SAGA)
+
+
+def _saga_run(next_step: Callable, source_balance: int, amount: int, refuse: str | None, crash_at: list[str],
+              closes: dict[str, str]) -> tuple[str, tuple[int, int], EventStore]:
     store = EventStore(":memory:")
     accounts = Repository(store, BankAccount)
     for name, balance in (("src", source_balance), ("dst", 10)):
@@ -450,48 +498,34 @@ def _run_saga_case(fn: Callable, seed: int | None, source_balance: int, amount: 
             acc.deposit(balance)
         accounts.save(acc)
     schedule = list(crash_at)
-    trail: list[str] = []
+    closing = dict(closes)
 
     def fault(point: str) -> None:
-        trail.append(point)
+        if point in closing:                       # the owner acts first; the crash (if any) comes after
+            _cash_out_and_close(accounts, closing.pop(point))
         if schedule and schedule[0] == point:
             schedule.pop(0)
             raise InjectedCrash(point)
         if refuse and point == f"during_{refuse}":
             raise DomainError(f"{refuse} refused by the bank")
 
-    desc = (f"source balance {source_balance}, transfer {amount}"
-            + (f", the {refuse} step is refused" if refuse else "")
-            + (f", crashes at {crash_at}" if crash_at else ""))
-    guarded = _guard(fn, EX_SAGA, seed, lambda: desc)
-    sagas = TransferSagas(store, next_step=guarded, fault=fault, max_steps=12)
-    try:
-        for _ in range(len(crash_at) + 1):
-            try:
-                sagas.transfer("t1", "src", "dst", amount)
-                break
-            except InjectedCrash:
-                continue
-    except (ValueError, RuntimeError) as exc:
-        raise CheckFailed(str(exc), case=desc, seed=seed, exercise=EX_SAGA) from None
-    transfer = sagas.transfers.load("t1")
-    src, dst = accounts.load("src").balance, accounts.load("dst").balance
-    should_move = refuse is None and amount <= source_balance
-    if src + dst != source_balance + 10:
-        raise CheckFailed(f"money was {'created' if src + dst > source_balance + 10 else 'lost'}: the balances "
-                          f"add up to {src + dst}, not {source_balance + 10} (status {transfer.status!r})",
-                          case=desc, seed=seed, exercise=EX_SAGA,
-                          hint="compensate only a step that happened: refund after a refused credit, "
-                               "never after a refused debit")
-    if should_move and transfer.status != "completed":
-        raise CheckFailed(f"the transfer should complete but ended {transfer.status!r}", case=desc, seed=seed,
-                          exercise=EX_SAGA)
-    if not should_move and transfer.status != "failed":
-        raise CheckFailed(f"the transfer cannot succeed, so it should end 'failed' (after any compensation) "
-                          f"but ended {transfer.status!r}", case=desc, seed=seed, exercise=EX_SAGA,
-                          hint="every path must reach a terminal status: completed or failed")
-    if (src, dst) != ((source_balance - amount, 10 + amount) if should_move else (source_balance, 10)):
-        raise CheckFailed(f"balances end at source {src}, target {dst}", case=desc, seed=seed, exercise=EX_SAGA)
+    sagas = TransferSagas(store, next_step=next_step, fault=fault, max_steps=12)
+    for _ in range(len(crash_at) + 1):
+        try:
+            sagas.transfer("t1", "src", "dst", amount)
+            break
+        except InjectedCrash:
+            continue
+    status = sagas.transfers.load("t1").status
+    return status, (accounts.load("src").balance, accounts.load("dst").balance), store
+
+
+# Crashes interleaved with closes: the schedules where a replayed step meets an account closed in between.
+CLOSE_SCHEDULES: list[tuple[str | None, list[str], dict[str, str]]] = [
+    (None, ["after_credit"], {"after_credit": "dst"}),      # credited, crash, the target cashes out and closes
+    (None, ["after_debit"], {"after_debit": "src"}),        # debited, crash, the source cashes out and closes
+    ("credit", [], {"before_refund": "src"}),               # credit refused, the source closes: the refund is too
+]
 
 
 def check_saga(next_step: Callable, seed: int | None = None) -> None:
@@ -500,6 +534,8 @@ def check_saga(next_step: Callable, seed: int | None = None) -> None:
     _run_saga_case(next_step, None, 20, 30, None, [])
     _run_saga_case(next_step, None, 100, 30, "credit", [])
     _run_saga_case(next_step, None, 100, 30, None, ["after_debit"])
+    for refuse, crashes, closes in CLOSE_SCHEDULES:
+        _run_saga_case(next_step, None, 100, 30, refuse, crashes, closes)
 
 
 def hidden_saga(next_step: Callable, seed: int | None = None) -> None:
@@ -507,7 +543,11 @@ def hidden_saga(next_step: Callable, seed: int | None = None) -> None:
     for refuse in (None, "debit", "credit"):
         for point in POINTS:
             _run_saga_case(next_step, None, 100, 30, refuse, [point])
+            for who in ("src", "dst"):             # the same crash, with an owner closing an account there
+                _run_saga_case(next_step, None, 100, 30, refuse, [point], {point: who})
     for s in ([seed] if seed is not None else seeds(EX_SAGA, 10, hidden=True)):
         rng = random.Random(s)
+        crashes = rng.sample(POINTS, rng.randint(0, 4))
+        closes = {p: rng.choice(["src", "dst"]) for p in rng.sample(POINTS, rng.randint(0, 2))}
         _run_saga_case(next_step, s, rng.randint(0, 100), rng.randint(1, 80), rng.choice([None, "debit", "credit"]),
-                       rng.sample(POINTS, rng.randint(0, 4)))
+                       crashes, closes)

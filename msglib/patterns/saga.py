@@ -11,18 +11,25 @@ stored as events in its own stream ``transfer-<id>``:
        | debit refused    | credit refused
        v                  v
     debit_failed      credit_failed --refund--> refunded --fail--> failed
-       |
-       +--fail--> failed
+       |                  | refund refused
+       +--fail--> failed  v
+                        stuck (the money is owed; only a person can settle it)
 
 Rules that make it safe to crash and resume anywhere:
 
 * every step is idempotent: the account remembers the step's id
   (``<transfer id>:debit`` / ``:credit`` / ``:refund``), so running a step
-  twice changes the balance once;
+  twice changes the balance once. The account answers "already done"
+  *before* it looks at its current state: a step replayed after the account
+  was closed in between is a success, not a refusal (a refusal there would
+  compensate a transfer that went through and create money);
 * the saga records a step's outcome *after* the step committed; a crash in
   between means the step runs again on resume, harmlessly;
 * a refused credit is compensated by refunding the source (compensations
   run in reverse order of the steps: here there is only one to undo).
+
+``msglib.check.saga`` judges a finished run by the account events each step
+caused: money conserved, each step applied once, an honest status.
 
 ``next_step(transfer)`` - which step comes next in each state - is the
 seam the course's exercise replaces. ``fault(point)`` is called at every

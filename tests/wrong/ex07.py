@@ -206,6 +206,19 @@ def next_step(transfer):
     return {"started": "debit", "debited": "credit", "credited": "complete",
             "debit_failed": "fail", "credit_failed": "refund"}.get(transfer.status)
 '''),
+        ("reports a refused refund as 'failed': the debited money is owed, yet the saga says it was returned",
+         '''
+def next_step(transfer):
+    return {"started": "debit", "debited": "credit", "credited": "complete",
+            "debit_failed": "fail", "credit_failed": "refund", "refunded": "fail",
+            "stuck": "fail"}.get(transfer.status)
+'''),
+        ("retries a refused refund for ever: the source stays closed, the saga never stops", '''
+def next_step(transfer):
+    return {"started": "debit", "debited": "credit", "credited": "complete",
+            "debit_failed": "fail", "credit_failed": "refund", "refunded": "fail",
+            "stuck": "refund"}.get(transfer.status)
+'''),
         ("credits before debiting (and so never compensates a refused debit)", '''
 def next_step(transfer):
     return {"started": "credit", "credited": "debit", "debited": "complete",
