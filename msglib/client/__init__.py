@@ -4,13 +4,13 @@
 alone or in a consumer group; ``LogReader`` (reader.py) is a minimal reader of
 committed records used to check runs.
 """
-from msglib.client.errors import (IllegalStateError, KafkaConfigurationError, KafkaError, KafkaTimeoutError,
+from msglib.protocol.errors import (IllegalStateError, KafkaConfigurationError, KafkaError, KafkaTimeoutError,
                                   NotEnoughReplicasAfterAppendError, NotEnoughReplicasError,
                                   NotLeaderForPartitionError, OutOfOrderSequenceNumberError)
 from msglib.client.future import FutureRecordMetadata, RecordMetadata
 from msglib.client.producer import KafkaProducer
 from msglib.client.reader import LogReader
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 
 __all__ = ["KafkaProducer", "KafkaConsumer", "LogReader", "FutureRecordMetadata", "RecordMetadata", "TopicPartition",
            "KafkaError", "KafkaTimeoutError", "KafkaConfigurationError", "IllegalStateError",

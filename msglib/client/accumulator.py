@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from msglib.client.future import FutureRecordMetadata
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.log.records import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatch
 
 RECORD_OVERHEAD = 14  # rough bytes per record besides key, value and headers (varints, attributes)

@@ -49,19 +49,19 @@ import re
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Iterator
 
-from msglib.client import errors as CE
-from msglib.client.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
+from msglib.protocol import errors as CE
+from msglib.protocol.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
 from msglib.client.future import Future
 from msglib.client.metadata import ClientMetadata
-from msglib.cluster import protocol as cp
+from msglib import protocol as cp
 from msglib.cluster.controller import broker_node
 from msglib.groups import errors as GE
-from msglib.groups import protocol as gp
+from msglib import protocol as gp
 from msglib.groups.assignors import make_assignor
 from msglib.groups.coordinator import coordinator_for
 from msglib.groups.local import FAST_CONSUMER_DEFAULTS, LocalBroker
 from msglib.groups.membership import ConsumerCoordinator
-from msglib.groups.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
+from msglib.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
 from msglib.log import OffsetOutOfRangeError as LogOffsetOutOfRangeError, Topic
 from msglib.log.records import ControlType
 from msglib.sim.history import FAIL, OK

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any, Callable
 
-from msglib.client.errors import KafkaTimeoutError
+from msglib.protocol.errors import KafkaTimeoutError
 from msglib.sim.core import Simulation
 
 RecordMetadata = namedtuple("RecordMetadata", [

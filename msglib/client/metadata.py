@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.controller import broker_node
-from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.network import Node
 
 

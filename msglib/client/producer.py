@@ -42,14 +42,14 @@ import math
 from collections import deque
 from typing import Any, Callable
 
-from msglib.client import errors as E
+from msglib.protocol import errors as E
 from msglib.client.accumulator import ProducerBatch, RecordAccumulator
 from msglib.client.transaction_manager import TransactionManager
 from msglib.client.future import FutureRecordMetadata, RecordMetadata
 from msglib.client.metadata import ClientMetadata
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.controller import broker_node
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.log.partitioner import DefaultPartitioner
 from msglib.log.records import Compression, Record
 from msglib.sim.history import FAIL, INFO, OK

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from msglib.client.metadata import ClientMetadata
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.controller import broker_node
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.sim.history import FAIL, OK
 from msglib.sim.network import Node
 

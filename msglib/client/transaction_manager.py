@@ -38,10 +38,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from msglib.client import errors as E
-from msglib.cluster.protocol import TopicPartition
-from msglib.groups import protocol as gp
-from msglib.txn import protocol as tp_
+from msglib.protocol import errors as E
+from msglib.protocol import TopicPartition
+from msglib import protocol as gp
+from msglib import protocol as tp_
 
 UNINITIALIZED = "UNINITIALIZED"
 INITIALIZING = "INITIALIZING"

@@ -9,6 +9,6 @@ decisions: HW, ISR, election, truncation, sequence check), ``partition.py``
 from msglib.cluster.cluster import Cluster
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import Policies
-from msglib.cluster.protocol import PartitionState, TopicPartition
+from msglib.protocol import PartitionState, TopicPartition
 
 __all__ = ["Cluster", "ClusterConfig", "Policies", "PartitionState", "TopicPartition"]

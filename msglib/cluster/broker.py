@@ -35,12 +35,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER, broker_node
 from msglib.cluster.partition import Partition
 from msglib.cluster.policies import Policies
-from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.log import Log, OffsetOutOfRangeError, RecordBatch
 from msglib.log.storage import MemoryStorage
 from msglib.sim.core import Timer
@@ -97,7 +97,7 @@ class Broker(Node):
         self.trace = trace
         self.disk = BrokerDisk()
         self._handlers = {
-            p.HeartbeatResponse: self._on_heartbeat_response,
+            p.BrokerHeartbeatResponse: self._on_heartbeat_response,
             p.ProduceRequest: self._on_produce,
             p.FetchRequest: self._on_fetch,
             p.FetchResponse: self._on_fetch_response,
@@ -181,7 +181,7 @@ class Broker(Node):
         self.after(self.config.os_writeback_interval_ms, self._writeback_timer)
 
     # -- metadata -------------------------------------------------------------------------
-    def _on_heartbeat_response(self, src: str, resp: p.HeartbeatResponse) -> None:
+    def _on_heartbeat_response(self, src: str, resp: p.BrokerHeartbeatResponse) -> None:
         if resp.start_offset != self.metadata_offset or resp.metadata_offset <= self.metadata_offset:
             return  # an answer to an older heartbeat (or a duplicate): not a continuation of what we have
         latest: dict[TopicPartition, PartitionState] = {}
@@ -627,7 +627,7 @@ class Broker(Node):
         # Unique without asking anyone: a per-broker counter (on disk) times 1000, plus our id.
         self.disk.producer_id_counter += 1
         pid = self.disk.producer_id_counter * 1000 + self.broker_id
-        self.send(src, p.InitProducerIdResponse(req.request_id, pid, 0))
+        self.send(src, p.InitProducerIdResponse(req.request_id, producer_id=pid, producer_epoch=0))
 
     # -- for tests and notebooks -------------------------------------------------------------
     def read_committed(self, tp: TopicPartition, offset: int = 0) -> list:

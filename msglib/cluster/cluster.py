@@ -26,7 +26,7 @@ from msglib.cluster.broker import Broker
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import Controller, broker_node
 from msglib.cluster.policies import Policies
-from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.core import Simulation
 from msglib.sim.faults import (Crash, Fault, Heal, HealAll, Partition as NetPartition, Pause, Restart, Resume, Slow,
                                Cut, apply_fault)

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import Policies
-from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.network import Network, Node
 
 CONTROLLER = "controller"
@@ -102,7 +102,7 @@ class Controller(Node):
         if reg.fenced and hb.metadata_offset >= len(self.metadata_log):
             self._unfence(hb.broker_id)
         start = min(hb.metadata_offset, len(self.metadata_log))
-        self.send(src, p.HeartbeatResponse(self.metadata_log[start:], start, len(self.metadata_log), reg.fenced))
+        self.send(src, p.BrokerHeartbeatResponse(self.metadata_log[start:], start, len(self.metadata_log), reg.fenced))
 
     def _on_alter_partition(self, src: str, req: p.AlterPartition) -> None:
         st = self.partitions.get(req.tp)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from msglib.cluster import protocol as p
+from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import FollowerState, Policies, SequenceVerdict
 from msglib.cluster.producer_state import ProducerStateManager
-from msglib.cluster.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.log import Log
 from msglib.log.records import NO_PRODUCER_ID, ControlType, RecordBatch
 

@@ -32,7 +32,7 @@ from msglib.cluster.cluster import Cluster
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER
 from msglib.cluster.policies import Policies
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.sim.faults import Crash, FaultSchedule, Pause, Restart, Resume, Slow, random_schedule
 from msglib.sim.history import History
 

@@ -27,7 +27,7 @@ from msglib.groups.coordinator import COORDINATOR, GroupCoordinator, coordinator
 from msglib.groups.errors import (CommitFailedError, ConsumerCrashed, FencedInstanceIdError,
                                   NoOffsetForPartitionError)
 from msglib.groups.local import LocalBroker
-from msglib.groups.protocol import (COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS,
+from msglib.protocol import (COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS,
                                     UNKNOWN_MEMBER_ID, ConsumerGroupMetadata, OffsetAndMetadata, Subscription,
                                     TopicPartition)
 from msglib.groups.states import GroupState, can_transition

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping, Protocol
 
-from msglib.groups.protocol import Subscription, TopicPartition
+from msglib.protocol import Subscription, TopicPartition
 
 EAGER = "eager"
 COOPERATIVE = "cooperative"

@@ -34,11 +34,11 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from msglib.client.errors import IllegalStateError
-from msglib.groups import protocol as p
+from msglib.protocol.errors import IllegalStateError
+from msglib import protocol as p
 from msglib.groups.config import GroupConfig
 from msglib.groups.offsets import OffsetStore
-from msglib.groups.protocol import Subscription, TopicPartition
+from msglib.protocol import Subscription, TopicPartition
 from msglib.groups.states import (COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, GroupState,
                                   can_transition)
 from msglib.log.storage import MemoryStorage

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from msglib.groups.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 
 LagFn = Callable[[int | None, int, int], int]
 

@@ -29,9 +29,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from msglib.groups import errors as E
-from msglib.groups import protocol as p
+from msglib import protocol as p
 from msglib.groups.assignors import COOPERATIVE, EAGER, PartitionAssignor
-from msglib.groups.protocol import Subscription, TopicPartition
+from msglib.protocol import Subscription, TopicPartition
 
 if TYPE_CHECKING:  # pragma: no cover
     from msglib.client.consumer import KafkaConsumer

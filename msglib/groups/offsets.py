@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from msglib.groups.protocol import OffsetAndMetadata, TopicPartition
+from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.log import Log, LogConfig, Record
 from msglib.log.storage import Storage
 

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.client.consumer import ConsumerRebalanceListener, KafkaConsumer
-from msglib.client.errors import KafkaError
+from msglib.protocol.errors import KafkaError
 from msglib.groups.config import GroupConfig
 from msglib.groups.errors import CommitFailedError, ConsumerCrashed
 from msglib.groups.local import LocalBroker
-from msglib.groups.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.sim.history import OK, History
 
 TOPIC = "events"

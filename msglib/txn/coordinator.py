@@ -38,15 +38,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from msglib.client.errors import IllegalStateError
+from msglib.protocol.errors import IllegalStateError
 from msglib.client.metadata import ClientMetadata
-from msglib.cluster import protocol as cp
+from msglib import protocol as cp
 from msglib.cluster.controller import broker_node
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.log.storage import MemoryStorage
 from msglib.sim.core import Timer
 from msglib.sim.network import Node
-from msglib.txn import protocol as tp_
+from msglib import protocol as tp_
 from msglib.txn.config import TxnConfig
 from msglib.txn.state_log import TransactionMetadata, TransactionStateLog
 from msglib.txn.states import (COMPLETE_ABORT, COMPLETE_COMMIT, DEAD, EMPTY, ONGOING, PREPARE_ABORT,

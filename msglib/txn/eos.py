@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.check.eos import EosCheckResult, OutputRecord, Read, TxnRecord, check_eos
-from msglib.client.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
+from msglib.protocol.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups.errors import CommitFailedError
-from msglib.groups.protocol import OffsetAndMetadata, TopicPartition
+from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.txn.coordinator import transaction_coordinator_for
 from msglib.txn.states import ONGOING, PREPARE_ABORT, PREPARE_COMMIT
 

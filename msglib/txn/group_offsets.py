@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from msglib.cluster import protocol as cp
-from msglib.groups import protocol as gp
+from msglib import protocol as cp
+from msglib import protocol as gp
 from msglib.groups.coordinator import Group, GroupCoordinator, coordinator_for
-from msglib.groups.protocol import OffsetAndMetadata, TopicPartition
+from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.log import Log, LogConfig, Record
 from msglib.log.storage import MemoryStorage
-from msglib.txn import protocol as tp_
+from msglib import protocol as tp_
 
 PendingKey = tuple[str, int]   # (group id, producer id)
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from msglib.client.consumer import filter_aborted as reference_filter
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.cluster.policies import Policies, last_stable_offset as reference_lso
-from msglib.groups.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 
 TOPIC = "txns"
 

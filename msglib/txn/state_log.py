@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from msglib.cluster.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.log import Log, LogConfig, Record
 from msglib.log.storage import Storage
 from msglib.txn.states import EMPTY, TransactionState

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from msglib.groups.lag import LagMonitor
-from msglib.groups.protocol import TopicPartition
+from msglib.protocol import TopicPartition
 from msglib.groups.workload import (GROUP, TOPIC, GroupEvent, GroupRun, GroupRunResult, at_least_once_step,
                                     at_most_once_step, ownership_intervals, run_group, stop_the_world_ms)
 from msglib.sim.history import History

@@ -115,7 +115,7 @@ def transaction_timeline(seed: int = 0) -> list[dict]:
     read_committed reader of the outputs has received so far."""
     from msglib.cluster import Cluster, ClusterConfig
     from msglib.groups.coordinator import coordinator_for
-    from msglib.groups.protocol import OffsetAndMetadata, TopicPartition
+    from msglib.protocol import OffsetAndMetadata, TopicPartition
     from msglib.txn.coordinator import transaction_coordinator_for
 
     cl = Cluster(3, seed=seed, config=ClusterConfig.fast(min_insync_replicas=2))
