@@ -59,6 +59,9 @@ HIDDEN_TOPIC_CASES = [
     ("#", ""), ("*", ""), ("*.*", "a.b"), ("*.*", "a.b.c"), ("#.#", "a"), ("a.*.#", "a"), ("a.*.#", "a.b"),
     ("a.#.#.b", "a.b"), ("#.a.#", "b.a.c"), ("#.a.#", "b.c"), ("a.b", "a.b.c"), ("a.b.c", "a.b"),
     ("*.b.*", "a.b.c"), ("*.b.*", "b.c"), ("#.*", ""), ("#.*", "a"), ("a.*", "a.b.c"), ("a.#", "ab.c"),
+    # the empty binding key: zero words, so it matches only the empty routing key ("".split(".") is [""],
+    # one empty word, which no routing key with words matches and which wrongly fails the empty key)
+    ("", ""), ("", "a"), ("a", ""),
 ]
 WORDS = ["a", "b", "c"]
 
@@ -250,9 +253,17 @@ def _check_worker_run(fn: Callable, config: WorkConfig, seed: int) -> None:
     errors: list[CheckFailed] = []
 
     def learner(delivery: Any, channel: Any, process: Callable, seen: Any) -> Any:
+        def process_its_body(body: Any) -> Any:
+            # the work is this delivery's body: anything else does some other task (or none)
+            if body is not delivery.body and body != delivery.body:
+                errors.append(CheckFailed(f"process() was given {body!r}, not the delivery's body "
+                                          f"{delivery.body!r}", case=f"delivery of {delivery.message_id}",
+                                          seed=seed, exercise=EX_WORKER, hint="call process(delivery.body)"))
+            return process(body)
+
         try:
             with quiet():
-                return fn(delivery, channel, process, seen)
+                return fn(delivery, channel, process_its_body, seen)
         except WorkerCrashed:
             raise
         except NotImplementedError:

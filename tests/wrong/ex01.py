@@ -33,6 +33,22 @@ def matches(pattern, routing_key):
         return pattern == routing_key
     return routing_key.startswith(prefix)
 '''),
+        ("an empty binding key split into one empty word: only the routing key's empty case is handled", '''
+def matches(pattern, routing_key):
+    p = pattern.split(".")
+    k = routing_key.split(".") if routing_key else []
+
+    def match(i, j):
+        if i == len(p):
+            return j == len(k)
+        if p[i] == "#":
+            return match(i + 1, j) or (j < len(k) and match(i, j + 1))
+        if j == len(k):
+            return False
+        return (p[i] == "*" or p[i] == k[j]) and match(i + 1, j + 1)
+
+    return match(0, 0)
+'''),
     ],
     "01-dispatch": [
         ("ignores prefetch: always the consumer whose turn it is", '''
@@ -128,6 +144,19 @@ def handle(delivery, channel, process, seen):
         return
     try:
         process(delivery.body)
+    except ProcessingFailed:
+        channel.nack(delivery, requeue=True)
+        return
+    seen.add(delivery.message_id)
+    channel.ack(delivery)
+'''),
+        ('processes the delivery object instead of its body', '''
+def handle(delivery, channel, process, seen):
+    if delivery.message_id in seen:
+        channel.ack(delivery)
+        return
+    try:
+        process(delivery)
     except ProcessingFailed:
         channel.nack(delivery, requeue=True)
         return
