@@ -82,12 +82,12 @@ def test_flipped_byte_in_the_tail_is_detected_by_crc(tmp_path):
     assert values(again) == expected[:cut]
 
 
-def test_full_recovery_cuts_at_a_corrupt_old_segment_and_drops_later_ones(tmp_path):
+def test_full_recovery_cuts_a_corrupt_old_segment_and_keeps_the_later_ones(tmp_path):
     d = str(tmp_path / "t-0")
     log = Log(directory=d, config=CFG)
     fill(log, 40)
     expected = values(log)
-    first, second = log.segments[0], log.segments[1]
+    first, second, third = log.segments[0], log.segments[1], log.segments[2]
     log.close()
     path = os.path.join(d, second.file_name)
     with open(path, "r+b") as f:
@@ -99,12 +99,16 @@ def test_full_recovery_cuts_at_a_corrupt_old_segment_and_drops_later_ones(tmp_pa
         values(clean)
     clean.close()
     again = Log(directory=d, config=CFG, full_recovery=True)
-    assert values(again) == expected[:second.base_offset]
-    assert again.log_end_offset == second.base_offset
-    # The corrupt batch was the second segment's first: it is emptied, and it and all later go.
+    # The corrupt batch was the second segment's first: that segment is emptied (and deleted); the
+    # intact later segments are kept, and the report names the offsets that were lost.
+    lost = set(range(second.base_offset, third.base_offset))
+    assert values(again) == [v for v in expected if v[0] not in lost]
+    assert again.log_end_offset == expected[-1][0] + 1
     assert second.file_name in again.recovery_report.deleted_segments
-    assert seg_files(d) == [first.file_name]
-    assert again.append([b"next"]).first_offset == second.base_offset
+    assert (second.file_name, second.base_offset, third.base_offset - 1) in again.recovery_report.lost_offsets
+    assert f"offsets {second.base_offset}..{third.base_offset - 1}" in again.recovery_report.summary()
+    assert second.file_name not in seg_files(d) and third.file_name in seg_files(d)
+    assert again.append([b"next"]).first_offset == expected[-1][0] + 1
 
 
 def test_missing_or_corrupt_index_is_rebuilt(tmp_path):

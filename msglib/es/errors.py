@@ -11,6 +11,23 @@ class EventStoreError(Exception):
     """Base class of every msglib.es error."""
 
 
+class InvalidEventError(EventStoreError, ValueError, TypeError):
+    """An argument the store refuses before touching the database: event data that is not a JSON
+    object, metadata that is not a mapping, a non-string id, a negative limit...
+
+    It is a ValueError and a TypeError too, so code that caught either still does.
+    """
+
+
+class DatabaseError(EventStoreError):
+    """SQLite could not open or use the store's database; the message names the path and the fix."""
+
+    def __init__(self, path: str, what: str, cause: BaseException) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"event store {path!r}: {what}: {cause}")
+
+
 class ConcurrencyError(EventStoreError):
     """An append's expected version did not match the stream's actual version.
 

@@ -32,6 +32,8 @@ commits on power loss for speed. ``":memory:"`` keeps everything in RAM.
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import threading
 import time
@@ -39,7 +41,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from msglib.es.errors import ConcurrencyError, CorruptEventError, DuplicateEventError, EventStoreError
+from msglib.es.errors import (ConcurrencyError, CorruptEventError, DatabaseError, DuplicateEventError,
+                              EventStoreError, InvalidEventError)
 from msglib.es.events import (ANY, NO_STREAM, STREAM_EXISTS, AppendResult, ExpectedVersion, NewEvent,
                               RecordedEvent, Snapshot)
 
@@ -96,30 +99,71 @@ class EventStore:
     1
     >>> [e.type for e in store.read_stream("account-1")]
     ['Opened']
+
+    Errors: every method raises :class:`InvalidEventError` (a ValueError and
+    TypeError) for an argument of the wrong type or range, and
+    :class:`DatabaseError` naming the database path when SQLite fails (a
+    folder or a file that is not a database, a missing folder, a lock held
+    longer than ``timeout``, a closed store); never a raw ``sqlite3`` error.
     """
 
     def __init__(self, path: str | Path = ":memory:", *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL", timeout: float = 30.0) -> None:
-        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
-        self.path = str(path)
+        """Open (or create) the store at ``path``.
+
+        Raises :class:`InvalidEventError` for a path that is not a str or
+        os.PathLike, a ``synchronous`` other than OFF/NORMAL/FULL/EXTRA, a
+        clock that is not callable or a negative timeout; :class:`DatabaseError`
+        when the path is a folder, its folder does not exist, or the file is
+        not an SQLite database.
+        """
+        if not isinstance(synchronous, str) or synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise InvalidEventError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise InvalidEventError(f"path must be a non-empty str or pathlib.Path of a database file (or "
+                                    f"':memory:'), got {type(path).__name__} {path!r:.60}")
+        if not callable(clock):
+            raise InvalidEventError(f"clock must be a function returning seconds, got {clock!r:.60}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise InvalidEventError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        self.path = path
         self.clock = clock
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                     timeout=timeout)
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self.synchronous = synchronous.upper()
-        self._conn.execute("BEGIN IMMEDIATE")
+        if path != ":memory:" and not path.startswith("file:"):
+            if os.path.isdir(path):
+                raise DatabaseError(path, "cannot open the database",
+                                    IsADirectoryError("it is a folder; give a file path such as "
+                                                      f"{os.path.join(path, 'events.db')!r}"))
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise DatabaseError(path, "cannot open the database",
+                                    FileNotFoundError(f"the folder {folder!r} does not exist; create it first"))
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+        except sqlite3.Error as exc:
+            raise DatabaseError(path, "cannot open the database", exc) from None
+        try:
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self.synchronous = synchronous.upper()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self._conn.close()
+            hint = "; is it an SQLite database? give the path of a new file or of an event store" \
+                if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc) else ""
+            raise DatabaseError(path, "cannot open the database" + hint, exc) from None
         self._upcasters: dict[str, dict[int, Upcaster]] = {}
         self._current_schema: dict[str, int] = {}
         self._listeners: list[Callable[[AppendResult], None]] = []
@@ -135,30 +179,60 @@ class EventStore:
         Re-appending events whose ids are already stored in this stream, in
         the same order (a retry after a lost reply), stores nothing and
         returns the original result with ``idempotent=True``.
+
+        Every event is checked before anything is written: its data must be
+        a JSON object (a dict with string keys, no NaN or infinity, nested
+        values JSON too), its metadata None or a mapping of the same kind, its
+        id a non-empty string used once in the append. Raises
+        :class:`InvalidEventError` (also a ValueError/TypeError) for those and
+        for a bad stream name, expected version or correlation/causation id;
+        :class:`ConcurrencyError`, :class:`DuplicateEventError`, and
+        :class:`DatabaseError` when SQLite fails.
         """
         if isinstance(events, NewEvent):
             events = [events]
         if not isinstance(stream, str) or not stream:
-            raise ValueError(f"stream name must be a non-empty string, got {stream!r}")
+            raise InvalidEventError(f"stream name must be a non-empty string, got {stream!r}")
         if stream.startswith("$"):
-            raise ValueError(f"stream {stream!r}: names starting with '$' are reserved ($all is the global order)")
+            raise InvalidEventError(f"stream {stream!r}: names starting with '$' are reserved "
+                                    f"($all is the global order)")
+        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+            raise InvalidEventError(f"append to {stream!r}: events must be a NewEvent or a list of them, "
+                                    f"got {type(events).__name__}")
         if not events:
-            raise ValueError(f"append to {stream!r} needs at least one event")
+            raise InvalidEventError(f"append to {stream!r} needs at least one event")
         _check_expected(expected_version)
+        for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidEventError(f"append to {stream!r}: {name} must be a str or None, got "
+                                        f"{type(value).__name__} {value!r:.60}")
         # Everything that does not depend on the stream's state is prepared
         # before taking the write lock, to keep the locked section short.
         now = self.clock()
         tails = []
+        ids = set()
         for event in events:
             if not isinstance(event, NewEvent):
-                raise TypeError(f"append to {stream!r}: expected NewEvent objects, got {type(event).__name__}")
-            try:
-                data = json.dumps(event.data)
-                meta = json.dumps(event.metadata) if event.metadata else None
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"event {event.type!r} for {stream!r} is not JSON-serialisable: {exc}") from None
+                raise InvalidEventError(f"append to {stream!r}: expected NewEvent objects, got "
+                                        f"{type(event).__name__}")
+            data, meta = _event_json(stream, event)
+            if not isinstance(event.event_id, str) or not event.event_id:
+                raise InvalidEventError(f"event {event.type!r} for {stream!r}: event_id must be a non-empty "
+                                        f"str, got {event.event_id!r:.60}")
+            if event.event_id in ids:
+                raise InvalidEventError(f"append to {stream!r}: event id {event.event_id} appears twice in the "
+                                        f"same append; give each event its own id (leave event_id out for a "
+                                        f"fresh one)")
+            ids.add(event.event_id)
             tails.append((event.type, data, event.event_id, now, self._current_schema.get(event.type, 1),
                           correlation_id, causation_id, meta))
+        try:
+            return self._append(stream, events, expected_version, tails)
+        except sqlite3.Error as exc:
+            raise DatabaseError(self.path, f"append to {stream!r} failed", exc) from None
+
+    def _append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion,
+                tails: list[tuple]) -> AppendResult:
         conn = self._conn
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not at the first INSERT
@@ -228,7 +302,18 @@ class EventStore:
     def read_stream(self, stream: str, *, after_version: int = 0, to_version: int | None = None,
                     until: float | None = None) -> list[RecordedEvent]:
         """Events of one stream in version order: those after ``after_version``,
-        up to ``to_version`` and recorded at or before time ``until`` (temporal queries)."""
+        up to ``to_version`` and recorded at or before time ``until`` (temporal queries).
+
+        Raises :class:`InvalidEventError` for arguments of the wrong type,
+        :class:`CorruptEventError` for a stored row that cannot be decoded,
+        :class:`DatabaseError` when SQLite fails.
+        """
+        _check_str("stream", stream)
+        _check_count("after_version", after_version)
+        if to_version is not None:
+            _check_count("to_version", to_version)
+        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
+            raise InvalidEventError(f"until must be None or a time in seconds, got {until!r:.60}")
         sql = f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version > ?"
         args: list[Any] = [stream, after_version]
         if to_version is not None:
@@ -238,25 +323,40 @@ class EventStore:
             sql += " AND timestamp <= ?"
             args.append(until)
         sql += " ORDER BY version"
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._query(f"reading stream {stream!r}", sql, args)
         return self._decode(rows)
+
+    def _query(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise DatabaseError(self.path, what, exc) from None
 
     def read_all(self, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         """Events of every stream in global position order, starting *after*
-        position ``after`` (exclusive, like a checkpoint), at most ``limit`` of them."""
-        with self._lock:
-            if limit is None:
-                rows = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position", (after,)).fetchall()
-            else:
-                rows = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                    (after, limit)).fetchall()
+        position ``after`` (exclusive, like a checkpoint), at most ``limit`` of them.
+
+        Raises :class:`InvalidEventError` unless ``after`` is an int >= 0 and
+        ``limit`` None or an int >= 0; :class:`CorruptEventError` for a stored
+        row that cannot be decoded; :class:`DatabaseError` when SQLite fails.
+        """
+        _check_count("after", after)
+        if limit is None:
+            rows = self._query("reading $all", f"SELECT {_COLUMNS} FROM events WHERE position > ? "
+                                               f"ORDER BY position", (after,))
+        else:
+            _check_count("limit", limit)
+            rows = self._query("reading $all", f"SELECT {_COLUMNS} FROM events WHERE position > ? "
+                                               f"ORDER BY position LIMIT ?", (after, limit))
         return self._decode(rows)
 
     def iter_all(self, after: int = 0, page_size: int = 1000) -> Iterator[RecordedEvent]:
-        """Every event after ``after`` in position order, fetched a page at a time."""
+        """Every event after ``after`` in position order, fetched a page at a time.
+
+        Raises what :meth:`read_all` raises, and :class:`InvalidEventError` for a page_size below 1.
+        """
+        _check_count("page_size", page_size, 1)
         while True:
             page = self.read_all(after, page_size)
             yield from page
@@ -265,24 +365,30 @@ class EventStore:
             after = page[-1].position
 
     def stream_version(self, stream: str) -> int:
-        """The stream's current version (0 if it has no events)."""
-        with self._lock:
-            (version,) = self._conn.execute("SELECT max(version) FROM events WHERE stream = ?",
-                                            (stream,)).fetchone()
+        """The stream's current version (0 if it has no events).
+
+        Raises :class:`InvalidEventError` for a stream name that is not a str, :class:`DatabaseError`.
+        """
+        _check_str("stream", stream)
+        ((version,),) = self._query(f"reading the version of {stream!r}",
+                                    "SELECT max(version) FROM events WHERE stream = ?", (stream,))
         return version or 0
 
     def last_position(self) -> int:
-        """The highest committed global position (0 for an empty store)."""
-        with self._lock:
-            (position,) = self._conn.execute("SELECT max(position) FROM events").fetchone()
+        """The highest committed global position (0 for an empty store). Raises :class:`DatabaseError`."""
+        ((position,),) = self._query("reading the last position", "SELECT max(position) FROM events")
         return position or 0
 
     def streams(self, prefix: str = "") -> list[str]:
-        """Names of the streams that have events, optionally only those starting with ``prefix``."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT DISTINCT stream FROM events WHERE substr(stream, 1, ?) = ? ORDER BY stream",
-                (len(prefix), prefix)).fetchall()
+        """Names of the streams that have events, optionally only those starting with ``prefix``.
+
+        Raises :class:`InvalidEventError` for a prefix that is not a str, :class:`DatabaseError`.
+        """
+        if not isinstance(prefix, str):
+            raise InvalidEventError(f"prefix must be a str, got {type(prefix).__name__} {prefix!r:.60}")
+        rows = self._query("listing streams",
+                           "SELECT DISTINCT stream FROM events WHERE substr(stream, 1, ?) = ? ORDER BY stream",
+                           (len(prefix), prefix))
         return [row[0] for row in rows]
 
     def _decode(self, rows: Iterable[tuple]) -> list[RecordedEvent]:
@@ -298,6 +404,9 @@ class EventStore:
             if type(payload) is not dict:
                 raise CorruptEventError(stream, version, position,
                                         f"data must be a JSON object, found {type(payload).__name__}")
+            if type(metadata) is not dict and metadata is not _NO_METADATA:
+                raise CorruptEventError(stream, version, position,
+                                        f"metadata must be a JSON object, found {type(metadata).__name__}")
             if upcasters and type_ in upcasters:
                 type_, payload, schema = self._upcast(stream, version, type_, payload, schema)
             out.append(RecordedEvent(position, stream, version, type_, payload, event_id, ts, schema,
@@ -313,14 +422,17 @@ class EventStore:
         also rename the type (the chain then continues with ``new_type``'s
         upcasters from ``from_schema + 1``). New events of ``event_type`` are
         written at the newest schema, so they are never upcast.
+
+        Raises :class:`InvalidEventError` (a ValueError/TypeError) for a
+        from_schema below 1, an upcaster that is not callable or one already registered.
         """
-        if not isinstance(from_schema, int) or from_schema < 1:
-            raise ValueError(f"from_schema must be an int >= 1, got {from_schema!r}")
+        _check_str("event_type", event_type)
+        _check_count("from_schema", from_schema, 1)
         if not callable(upcast):
-            raise TypeError(f"upcaster for {event_type!r} must be callable, got {upcast!r}")
+            raise InvalidEventError(f"upcaster for {event_type!r} must be callable, got {upcast!r}")
         chain = self._upcasters.setdefault(event_type, {})
         if from_schema in chain:
-            raise ValueError(f"an upcaster for {event_type!r} schema {from_schema} is already registered")
+            raise InvalidEventError(f"an upcaster for {event_type!r} schema {from_schema} is already registered")
         chain[from_schema] = upcast
         self._current_schema[event_type] = max(self._current_schema.get(event_type, 1), from_schema + 1)
 
@@ -347,18 +459,35 @@ class EventStore:
 
     # -- snapshots ----------------------------------------------------------
     def save_snapshot(self, stream: str, version: int, state: dict[str, Any], schema_version: int = 1) -> Snapshot:
-        """Store ``state`` as the aggregate's state after ``version`` events."""
-        if version < 1:
-            raise ValueError(f"snapshot of {stream!r}: version must be >= 1, got {version}")
+        """Store ``state`` as the aggregate's state after ``version`` events.
+
+        Raises :class:`InvalidEventError` for a version or schema_version below
+        1 or a state that is not a JSON object; :class:`DatabaseError`.
+        """
+        _check_str("stream", stream)
+        _check_count(f"snapshot of {stream!r}: version", version, 1)
+        _check_count("schema_version", schema_version, 1)
+        problem = _json_problem(state, "state") if type(state) is dict else \
+            f"state must be a JSON object (a dict), got {type(state).__name__}"
+        if problem:
+            raise InvalidEventError(f"snapshot of {stream!r}: {problem}")
         snap = Snapshot(stream, version, state, schema_version, self.clock())
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)",
-                               (stream, version, json.dumps(state), schema_version, snap.timestamp))
+        self._query(f"saving a snapshot of {stream!r}", "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)",
+                    (stream, version, json.dumps(state, allow_nan=False), schema_version, snap.timestamp))
         return snap
 
     def latest_snapshot(self, stream: str, max_version: int | None = None,
                         until: float | None = None) -> Snapshot | None:
-        """The newest snapshot of ``stream`` at or below ``max_version`` (and taken at or before ``until``)."""
+        """The newest snapshot of ``stream`` at or below ``max_version`` (and taken at or before ``until``).
+
+        Raises :class:`InvalidEventError` for arguments of the wrong type,
+        :class:`CorruptEventError` for a stored snapshot that is not JSON, :class:`DatabaseError`.
+        """
+        _check_str("stream", stream)
+        if max_version is not None:
+            _check_count("max_version", max_version)
+        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
+            raise InvalidEventError(f"until must be None or a time in seconds, got {until!r:.60}")
         sql = "SELECT version, state, schema_version, timestamp FROM snapshots WHERE stream = ?"
         args: list[Any] = [stream]
         if max_version is not None:
@@ -368,21 +497,37 @@ class EventStore:
             sql += " AND timestamp <= ?"
             args.append(until)
         sql += " ORDER BY version DESC LIMIT 1"
-        with self._lock:
-            row = self._conn.execute(sql, args).fetchone()
-        if row is None:
+        rows = self._query(f"reading the snapshot of {stream!r}", sql, args)
+        if not rows:
             return None
-        return Snapshot(stream, row[0], json.loads(row[1]), row[2], row[3])
+        row = rows[0]
+        try:
+            state = json.loads(row[1])
+        except (TypeError, ValueError) as exc:
+            raise CorruptEventError(stream, row[0], -1, f"snapshot state is not valid JSON ({exc})") from None
+        return Snapshot(stream, row[0], state, row[2], row[3])
 
     # -- checkpoints (for subscriptions that keep them in the store) ---------
     def get_checkpoint(self, name: str) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else 0
+        """The position subscriber ``name`` last stored (0 if none).
+
+        Raises :class:`InvalidEventError` for a name that is not a non-empty str, :class:`DatabaseError`.
+        """
+        _check_str("checkpoint name", name)
+        rows = self._query(f"reading checkpoint {name!r}", "SELECT position FROM checkpoints WHERE name = ?",
+                           (name,))
+        return rows[0][0] if rows else 0
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (name, position))
+        """Store ``position`` (an int >= 0) as subscriber ``name``'s checkpoint.
+
+        Raises :class:`InvalidEventError` for a name that is not a non-empty str
+        or a position that is not an int >= 0 (``set_checkpoint("p", "x")``), :class:`DatabaseError`.
+        """
+        _check_str("checkpoint name", name)
+        _check_count(f"checkpoint {name!r} position", position)
+        self._query(f"writing checkpoint {name!r}", "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
+                    (name, position))
 
     # -- housekeeping -------------------------------------------------------
     @property
@@ -391,6 +536,7 @@ class EventStore:
         return self._conn
 
     def close(self) -> None:
+        """Close the connection; later calls raise :class:`DatabaseError`."""
         self._conn.close()
 
     def __enter__(self) -> "EventStore":
@@ -423,10 +569,78 @@ def _loads(text: str) -> Any:
 
 
 def _check_expected(expected: ExpectedVersion) -> None:
-    if expected in (ANY, NO_STREAM, STREAM_EXISTS):
+    if isinstance(expected, str) and expected in (ANY, NO_STREAM, STREAM_EXISTS):
         return
     if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise ValueError(f"expected_version must be an int >= 0, ANY, NO_STREAM or STREAM_EXISTS; got {expected!r}")
+        raise InvalidEventError(f"expected_version must be an int >= 0, ANY, NO_STREAM or STREAM_EXISTS; "
+                                f"got {expected!r:.60}")
+
+
+def _check_str(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"{name} must be a non-empty str, got {type(value).__name__} {value!r:.60}")
+
+
+def _check_count(name: str, value: Any, low: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or value > 2**63 - 1:
+        raise InvalidEventError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r:.60}")
+
+
+_MAX_DEPTH = 100
+
+
+def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
+    """Why ``value`` would not read back as itself through JSON, or None.
+
+    ``json.dumps`` silently turns a key 1 into "1" and writes NaN, which is not
+    JSON; the store refuses both instead of storing something that reads back
+    differently (or not at all).
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is {value!r}, which JSON cannot hold (no NaN or infinity)"
+    if depth >= _MAX_DEPTH:
+        return f"{path} is nested more than {_MAX_DEPTH} levels deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return (f"{path} has the key {key!r} ({type(key).__name__}); JSON object keys are strings "
+                        f"and it would read back as {json.dumps(str(key))}: use string keys")
+            problem = _json_problem(item, f"{path}[{key!r}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, f"{path}[{i}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    return (f"{path} is a {type(value).__name__}, which is not JSON-serialisable "
+            f"(use dict, list, str, int, float, bool or None)")
+
+
+def _event_json(stream: str, event: NewEvent) -> tuple[str, str | None]:
+    """The event's data and metadata as JSON text; InvalidEventError naming the problem otherwise."""
+    data, metadata = event.data, event.metadata
+    where = f"event {event.type!r} for {stream!r}"
+    if type(data) is not dict:
+        problem = f"data must be a JSON object (a dict), got {type(data).__name__} {data!r:.60}"
+    else:
+        problem = _json_problem(data, "data")
+    if problem is None and metadata is not None:
+        if not isinstance(metadata, Mapping):
+            problem = f"metadata must be a mapping (a dict) or None, got {type(metadata).__name__} {metadata!r:.60}"
+        else:
+            metadata = dict(metadata)
+            problem = _json_problem(metadata, "metadata")
+    if problem:
+        raise InvalidEventError(f"{where} is not JSON-serialisable as stored: {problem}")
+    try:
+        return json.dumps(data, allow_nan=False), (json.dumps(metadata, allow_nan=False) if metadata else None)
+    except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - _json_problem catches these
+        raise InvalidEventError(f"{where} is not JSON-serialisable: {exc}") from None
 
 
 def _version_matches(expected: ExpectedVersion, actual: int) -> bool:

@@ -60,6 +60,31 @@ class InvalidRecordError(LogError):
     """A record the log refuses by policy (e.g. no key on a compacted topic)."""
 
 
+class InvalidArgumentError(LogError, ValueError, TypeError):
+    """An argument of the wrong type or out of range: an offset, a timestamp, an epoch, a directory...
+
+    It is both a ValueError and a TypeError, so code that caught either before still does.
+    """
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"{name} must be {expected}; got {type(value).__name__} {value!r:.60}")
+
+
+def check_int(name: str, value: object, low: int, high: int, expected: str | None = None) -> int:
+    """``value`` if it is an int (not a bool) in ``low..high``, else :class:`InvalidArgumentError`.
+
+    The ranges are those of the Kafka fields the value ends up in (int16/int32/int64), so a
+    bad value is refused here, by name, rather than by ``struct`` deep inside an encoder.
+    """
+    if type(value) is not int or not low <= value <= high:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return int(value)          # an int subclass (e.g. an IntEnum) is fine
+        raise InvalidArgumentError(name, value, expected or f"an int from {low} to {high}")
+    return value
+
+
 class RecordTypeError(LogError, TypeError):
     """A key, value or header value that is not bytes."""
 
@@ -70,6 +95,10 @@ class RecordTypeError(LogError, TypeError):
             f"encode it first (e.g. {field}=text.encode() or json.dumps(obj).encode()), or give the "
             f"Topic/producer a {field}_serializer that turns your objects into bytes."
         )
+
+
+class LogDirectoryError(LogError):
+    """A log directory that cannot be created, listed or written (the message names the path)."""
 
 
 class UnexpectedAppendOffsetError(LogError):

@@ -24,6 +24,7 @@ Seams (the course's exercises plug in here; the defaults are msglib's own):
 """
 from __future__ import annotations
 
+import os
 import re
 import struct
 import time
@@ -31,13 +32,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from . import cleaner, recovery
+from . import checkpoint, cleaner, recovery
 from .config import LogConfig
 from .epoch_cache import LeaderEpochCache
-from .errors import (CorruptRecordError, InvalidRecordError, OffsetOutOfRangeError, RecordTooLargeError,
-                     UnexpectedAppendOffsetError)
-from .records import (ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, Record,
-                      RecordBatch, check_header, read_header)
+from .errors import (CorruptRecordError, InvalidArgumentError, InvalidRecordError, LogDirectoryError,
+                     OffsetOutOfRangeError, RecordTooLargeError, UnexpectedAppendOffsetError, check_int)
+from .records import (ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, INT32_MAX, INT64_MAX, NO_TIMESTAMP,
+                      TIMESTAMP_TYPE_BIT, Record, RecordBatch, check_header, read_header)
 from .crc import crc32c
 from .retention import SegmentInfo, deletable_segments
 from .segment import LogSegment, floor_lookup
@@ -120,10 +121,21 @@ _OFFSET_LENGTH_EPOCH = struct.Struct(">qii")   # base_offset, batch_length, part
 _PARTITION_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 
 
-class Log:
-    """One partition's log, in memory (``Log()``) or in a directory (``Log(directory=...)``)."""
+def _offset(name: str, value: Any) -> int:
+    return check_int(name, value, 0, INT64_MAX, "an int offset >= 0")
 
-    def __init__(self, directory: str | None = None, config: LogConfig | None = None, *,
+
+class Log:
+    """One partition's log, in memory (``Log()``) or in a directory (``Log(directory=...)``).
+
+    Opening a directory recovers it (see ``recovery.py``); ``recovery_report``
+    says what was found and done. Raises :class:`InvalidArgumentError` for a
+    directory that is not a non-empty str or path, or a config that is not a
+    LogConfig, and :class:`LogDirectoryError` when the directory cannot be
+    created or read (it names the path and the OS's reason).
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, config: LogConfig | None = None, *,
                  storage: Storage | None = None, clock: Callable[[], float] | None = None,
                  topic: str | None = None, partition: int | None = None,
                  index_lookup: Callable[[Sequence[tuple[int, int]], int], int] | None = None,
@@ -131,11 +143,29 @@ class Log:
                  retention_rule: Callable[..., int] | None = None,
                  compaction_rule: cleaner.CompactionRule | None = None,
                  full_recovery: bool = False) -> None:
+        if config is not None and not isinstance(config, LogConfig):
+            raise InvalidArgumentError("config", config, "a LogConfig (e.g. LogConfig(segment_bytes=1 << 20))")
         self.config = config or LogConfig()
+        if directory is not None:
+            if isinstance(directory, os.PathLike):
+                directory = os.fspath(directory)
+            if not isinstance(directory, str) or not directory.strip():
+                raise InvalidArgumentError("directory", directory,
+                                           "a non-empty path (str or pathlib.Path) to the partition's folder, "
+                                           "e.g. 'data/orders-0'; leave it out for an in-memory log")
         if storage is None:
-            storage = DiskStorage(directory) if directory is not None else MemoryStorage()
+            if directory is not None:
+                try:
+                    storage = DiskStorage(directory)
+                    storage.list()
+                except OSError as exc:
+                    raise LogDirectoryError(
+                        f"cannot use {directory!r} as a log directory: {exc.strerror or exc}; give the path "
+                        f"of a folder this process can create and write (not a file)") from None
+            else:
+                storage = MemoryStorage()
         self.storage = storage
-        name = directory.rstrip("/").rsplit("/", 1)[-1] if directory else ""
+        name = os.path.basename(os.path.normpath(directory)) if directory else ""
         m = _PARTITION_DIR.match(name)
         self.topic = topic if topic is not None else (m.group("topic") if m else None)
         self.partition = partition if partition is not None else (int(m.group("partition")) if m else None)
@@ -206,18 +236,34 @@ class Log:
 
         Accepts a :class:`RecordBatch`, its encoded bytes, or a list of records
         (``Record``, ``(key, value)`` pairs or bare values); records without a
-        timestamp get ``timestamp`` or the clock's now. The batch's CRC and size
-        are checked first; a rejected append changes nothing.
+        timestamp get ``timestamp`` or the clock's now. The batch is checked
+        first, header, CRC and every record (as Kafka's broker does); a
+        rejected append changes nothing.
+
+        Raises :class:`CorruptRecordError` for bytes that are not one valid
+        producer batch (records that do not match the header's count and
+        offset deltas, negative timestamps other than -1, a malformed control
+        marker), :class:`RecordTooLargeError`, :class:`InvalidRecordError` (no
+        key on a compacted log), :class:`RecordTypeError` (a key or value that
+        is not bytes), :class:`InvalidArgumentError` (a bad ``leader_epoch``,
+        ``timestamp`` or record field) and RuntimeError once the log is closed.
         """
         self._check_open()
+        check_int("leader_epoch", leader_epoch, -1, INT32_MAX, "-1 (none) or an int from 0 to 2**31-1")
+        if timestamp is not None:
+            check_int("timestamp", timestamp, -1, INT64_MAX, "None, -1 (none) or ms since the epoch (>= 0)")
         now = int(self.clock())
-        data = self._to_bytes(batch_or_records, timestamp if timestamp is not None else now)
+        data, trusted = self._to_bytes(batch_or_records, timestamp if timestamp is not None else now)
         h = self._validate(data)
         if h.record_count != h.last_offset_delta + 1:
             raise CorruptRecordError(f"leader append of a batch with {h.record_count} records but offset "
                                      f"deltas up to {h.last_offset_delta}; a producer batch has deltas 0..n-1")
-        if self.config.compact:
-            self._check_keys(data)
+        if not trusted or self.config.compact:
+            batch = RecordBatch.decode(data, verify_crc=False)
+            if not trusted:
+                batch.check_records(leader=True)
+            if self.config.compact:
+                self._check_keys(batch)
         if self.config.message_timestamp_type == "LogAppendTime":
             buf = bytearray(data)
             attributes = struct.unpack_from(">h", buf, ATTRIBUTES_OFFSET)[0] | TIMESTAMP_TYPE_BIT
@@ -239,10 +285,25 @@ class Log:
 
         Its base offset must equal the LEO -- or, on a compacted log, may be
         above it (the leader's cleaner removed whole batches, leaving a gap).
+        Raw bytes are checked record by record as in :meth:`append`; a
+        RecordBatch object is checked by header and CRC (Kafka's followers
+        trust what the leader validated).
+
+        Raises :class:`UnexpectedAppendOffsetError` for offsets that do not
+        continue the log, :class:`CorruptRecordError`,
+        :class:`RecordTooLargeError`, TypeError for something that is not a
+        batch, and RuntimeError once the log is closed.
         """
         self._check_open()
-        data = batch.encode() if isinstance(batch, RecordBatch) else bytes(batch)
+        if isinstance(batch, RecordBatch):
+            data = batch.encode()
+        elif isinstance(batch, (bytes, bytearray, memoryview)):
+            data = bytes(batch)
+        else:
+            raise InvalidArgumentError("batch", batch, "a RecordBatch or its encoded bytes")
         h = self._validate(data)
+        if not isinstance(batch, RecordBatch):
+            RecordBatch.decode(data, verify_crc=False).check_records()
         if h.base_offset > self._log_end_offset and not self.config.compact:
             raise UnexpectedAppendOffsetError(
                 f"follower append of offsets {h.base_offset}..{h.last_offset} would leave a gap after the log "
@@ -255,19 +316,20 @@ class Log:
                 f"offsets are different")
         return self._append_bytes(data, h, -1)
 
-    def _to_bytes(self, item: Any, now: int) -> bytes:
+    def _to_bytes(self, item: Any, now: int) -> tuple[bytes, bool]:
+        """The batch's bytes, and whether msglib's own encoder made them from checked records."""
         if isinstance(item, RecordBatch):
-            return item.encode()
+            return item.encode(), item.built_by_encoder
         if isinstance(item, (bytes, bytearray, memoryview)):
-            return bytes(item)
+            return bytes(item), False
         if isinstance(item, Record):
             item = [item]
         if isinstance(item, (list, tuple)):
             if not item:
-                raise ValueError("append needs at least one record")
-            return RecordBatch(item, timestamp=now).encode()
-        raise TypeError(f"append takes a RecordBatch, encoded batch bytes or a list of records; "
-                        f"got {type(item).__name__}")
+                raise InvalidArgumentError("records", item, "at least one record")
+            return RecordBatch(item, timestamp=now).encode(), True
+        raise InvalidArgumentError("append's argument", item,
+                                   "a RecordBatch, encoded batch bytes or a list of records")
 
     def _validate(self, data: bytes) -> Any:
         """Check size, header and CRC of one encoded batch; return its header."""
@@ -291,8 +353,7 @@ class Log:
             raise CorruptRecordError("a batch must hold at least one record")
         return h
 
-    def _check_keys(self, data: bytes) -> None:
-        batch = RecordBatch.decode(data, verify_crc=False)
+    def _check_keys(self, batch: RecordBatch) -> None:
         if batch.is_control:
             return
         for r in batch.records:
@@ -342,7 +403,12 @@ class Log:
         return self._unflushed_records
 
     def roll(self, next_offset: int | None = None) -> LogSegment:
-        """Close the active segment and start a new one at the LEO (or ``next_offset``)."""
+        """Close the active segment and start a new one at the LEO (or ``next_offset``).
+
+        Raises :class:`InvalidArgumentError` for a ``next_offset`` that is not None or an int >= 0.
+        """
+        if next_offset is not None:
+            _offset("next_offset", next_offset)
         base = self._log_end_offset if next_offset is None else max(next_offset, self._log_end_offset)
         old = self.active_segment
         if old.size == 0 and old.base_offset == base:
@@ -381,8 +447,18 @@ class Log:
         * At most ``max_bytes``, except that the first batch is returned
           whatever its size (``min_one``), so a reader always progresses.
         * A fetch offset inside a gap (compaction) starts at the next record.
+
+        Raises :class:`OffsetOutOfRangeError`, :class:`CorruptRecordError`
+        naming the segment file and position of a damaged batch,
+        :class:`InvalidArgumentError` for an offset or size that is not an int
+        (``read(0.5)``) or is negative, and RuntimeError once the log is closed.
         """
         self._check_open()
+        if type(fetch_offset) is not int:
+            fetch_offset = check_int("fetch_offset", fetch_offset, -INT64_MAX, INT64_MAX, "an int offset")
+        check_int("max_bytes", max_bytes, 0, INT64_MAX, "an int >= 0")
+        if max_offset is not None:
+            check_int("max_offset", max_offset, 0, INT64_MAX, "None or an int offset >= 0")
         if fetch_offset < self._log_start_offset or fetch_offset > self._log_end_offset:
             raise OffsetOutOfRangeError(fetch_offset, self._log_start_offset, self._log_end_offset)
         empty = FetchData([], fetch_offset, self._log_start_offset, self._log_end_offset)
@@ -413,12 +489,22 @@ class Log:
     @staticmethod
     def _decode_at(data: bytes, seg: LogSegment, position: int, verify: bool) -> RecordBatch:
         try:
-            return RecordBatch.decode(data, verify_crc=verify, file=seg.file_name)
+            batch = RecordBatch.decode(data, verify_crc=verify, file=seg.file_name)
         except CorruptRecordError as exc:
             raise CorruptRecordError(exc.reason, seg.file_name, position) from None
+        batch.source = (seg.file_name, position)
+        return batch
 
     def records(self, start: int | None = None, end: int | None = None) -> Iterator[Record]:
-        """Every data record from ``start`` (default: log start) to ``end`` (default: LEO), in order."""
+        """Every data record from ``start`` (default: log start) to ``end`` (default: LEO), in order.
+
+        Raises what :meth:`read` raises (:class:`OffsetOutOfRangeError`,
+        :class:`CorruptRecordError` naming the damaged batch, :class:`InvalidArgumentError`).
+        """
+        if start is not None:
+            check_int("start", start, -INT64_MAX, INT64_MAX, "None or an int offset")
+        if end is not None:
+            check_int("end", end, -INT64_MAX, INT64_MAX, "None or an int offset")
         offset = self._log_start_offset if start is None else start
         stop = self._log_end_offset if end is None else end
         while offset < stop:
@@ -431,7 +517,10 @@ class Log:
             offset = data.next_offset
 
     def batches(self) -> Iterator[RecordBatch]:
-        """Every batch in the log, oldest first (including control batches)."""
+        """Every batch in the log, oldest first (including control batches).
+
+        Raises :class:`CorruptRecordError` naming the file and position of a damaged batch.
+        """
         for seg in list(self.segments):
             yield from seg.batches(verify_crc=self.config.verify_crc_on_read)
 
@@ -440,7 +529,11 @@ class Log:
 
         ``-2`` (EARLIEST_TIMESTAMP) gives the log start offset, ``-1``
         (LATEST_TIMESTAMP) the log end offset, as Kafka's ListOffsets does.
+        Raises :class:`InvalidArgumentError` for anything but an int >= -2, and
+        :class:`CorruptRecordError` for a damaged batch on the way.
         """
+        check_int("timestamp", timestamp, -2, INT64_MAX,
+                  "-2 (earliest), -1 (latest) or ms since the epoch (>= 0)")
         if timestamp == EARLIEST_TIMESTAMP:
             return self._log_start_offset, NO_TIMESTAMP
         if timestamp == LATEST_TIMESTAMP:
@@ -459,8 +552,13 @@ class Log:
 
         Nothing happens when ``offset >= log_end_offset``. Truncating below the
         log start offset empties the log and restarts it at ``offset``.
+        Raises :class:`InvalidArgumentError` for an offset that is not an int
+        >= 0 (``truncate_to(-1)`` is refused, not taken as "empty the log"),
+        :class:`CorruptRecordError` for a damaged batch at the cut, and
+        RuntimeError once the log is closed.
         """
         self._check_open()
+        _offset("truncate_to offset", offset)
         if offset >= self._log_end_offset:
             return 0
         if offset <= self._log_start_offset:
@@ -481,8 +579,13 @@ class Log:
         return removed
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
-        """Delete everything; the log restarts empty at ``offset`` (log start = LEO = offset)."""
+        """Delete everything; the log restarts empty at ``offset`` (log start = LEO = offset).
+
+        Raises :class:`InvalidArgumentError` for an offset that is not an int
+        >= 0, RuntimeError once the log is closed.
+        """
         self._check_open()
+        _offset("offset", offset)
         for seg in self.segments:
             seg.delete()
         self.segments = [self._new_segment(offset)]
@@ -495,9 +598,15 @@ class Log:
         """Move the log start offset up to ``offset`` (admin DeleteRecords); return the new start.
 
         ``offset`` may not pass the high watermark (default: the LEO). Whole
-        segments below the new start are deleted at once.
+        segments below the new start are deleted at once. Raises
+        :class:`OffsetOutOfRangeError` past the high watermark,
+        :class:`InvalidArgumentError` for an offset that is not an int >= 0,
+        RuntimeError once the log is closed.
         """
         self._check_open()
+        _offset("delete_records_before offset", offset)
+        if high_watermark is not None:
+            _offset("high_watermark", high_watermark)
         limit = self._log_end_offset if high_watermark is None else min(high_watermark, self._log_end_offset)
         if offset > limit:
             raise OffsetOutOfRangeError(offset, self._log_start_offset, limit, what="delete_records_before")
@@ -607,7 +716,7 @@ class Log:
 
     # ------------------------------------------------------------------ checkpoints & lifecycle
     def _write_checkpoint(self, name: str, value: int) -> None:
-        self.storage.write_file(name, f"{value}\n".encode())
+        checkpoint.write(self.storage, name, value)
 
     def _save_epoch_checkpoint(self) -> None:
         self.storage.write_file(EPOCH_CHECKPOINT, self.leader_epoch_cache.to_bytes())

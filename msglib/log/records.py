@@ -47,7 +47,8 @@ from enum import IntEnum
 from typing import Any, Iterable, Iterator, Sequence
 
 from .crc import crc32c
-from .errors import CorruptRecordError, RecordTypeError, UnsupportedCompressionError
+from .errors import (CorruptRecordError, InvalidArgumentError, RecordTypeError, UnsupportedCompressionError,
+                     check_int)
 from .varint import VARINT, decode_varint, encode_varint, varint
 
 MAGIC = 2
@@ -56,6 +57,10 @@ NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
 NO_PARTITION_LEADER_EPOCH = -1
+INT16_MAX = 2**15 - 1
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+MIN_RECORD_SIZE = 7        # length, attributes, timestamp delta, offset delta, key, value, header count
 
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
@@ -105,14 +110,23 @@ class Record(tuple):
     A Record is an immutable tuple ``(key, value, timestamp, headers, offset)``:
     reading a log creates millions of them, and a tuple is the cheapest
     Python object that can hold five fields.
+
+    Raises :class:`InvalidArgumentError` for a timestamp that is not None,
+    -1 or 0..2**63-1 ms (Kafka's producer refuses negative timestamps), an
+    offset that is not -1..2**63-1, or headers that are not ``(str, bytes |
+    None)`` pairs. Keys and values are checked when the record is encoded
+    (:class:`RecordTypeError`).
     """
 
     __slots__ = ()
 
     def __new__(cls, key: bytes | None = None, value: bytes | None = None, timestamp: int | None = None,
                 headers: Sequence[tuple[str, bytes | None]] = (), offset: int = -1) -> "Record":
-        return _new_record(cls, (key, value, timestamp, headers if type(headers) is tuple else tuple(headers),
-                                 offset))
+        # The common case (int fields in range, no headers) is checked inline: producers build millions.
+        if headers or type(offset) is not int or not -1 <= offset <= INT64_MAX or (
+                timestamp is not None and (type(timestamp) is not int or not -1 <= timestamp <= INT64_MAX)):
+            timestamp, headers, offset = _check_record_fields(timestamp, headers, offset)
+        return _new_record(cls, (key, value, timestamp, () if not headers else headers, offset))
 
     key = property(itemgetter(0), doc="bytes or None")
     value = property(itemgetter(1), doc="bytes, or None for a tombstone")
@@ -140,6 +154,28 @@ class Record(tuple):
 
 
 _new_record = tuple.__new__
+
+
+def _check_record_fields(timestamp: Any, headers: Any, offset: Any) -> tuple[int | None, tuple, int]:
+    """The slow path of ``Record(...)``: check each field, name the bad one."""
+    offset = check_int("Record offset", offset, -1, INT64_MAX, "an int from -1 (not yet appended) to 2**63-1")
+    if timestamp is not None:
+        timestamp = check_int("Record timestamp", timestamp, -1, INT64_MAX,
+                              "None, -1 (no timestamp) or milliseconds since the epoch (0..2**63-1); Kafka "
+                              "refuses other negative timestamps")
+    if isinstance(headers, (str, bytes, bytearray)) or not isinstance(headers, Iterable):
+        raise InvalidArgumentError("Record headers", headers, "a sequence of (str, bytes | None) pairs")
+    checked = []
+    for header in headers:
+        if not isinstance(header, tuple) or len(header) != 2:
+            raise InvalidArgumentError("a Record header", header, "a (str, bytes | None) pair")
+        hkey, hvalue = header
+        if type(hkey) is not str:
+            raise InvalidArgumentError("a Record header key", hkey, "a str (e.g. 'trace-id')")
+        if hvalue is not None and type(hvalue) is not bytes:
+            hvalue = _check_bytes("header value", hvalue)
+        checked.append((hkey, hvalue))
+    return timestamp, tuple(checked), offset
 # UNZIGZAG[z] = the signed value of the zigzag-encoded z, for every 1- and 2-byte varint.
 UNZIGZAG = [(z >> 1) ^ -(z & 1) for z in range(1 << 14)]
 
@@ -212,19 +248,31 @@ def encode_records(records: Sequence[Record], base_offset: int, base_timestamp: 
 
 
 def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp: int,
-                   log_append_time: int | None = None) -> list[Record]:
+                   log_append_time: int | None = None, last_offset_delta: int | None = None) -> list[Record]:
     """Decode ``count`` records from an uncompressed records section.
+
+    Every length, count and varint is checked against the bytes that are
+    actually there, so no input can make this loop run backwards or for ever:
+    anything malformed raises :class:`CorruptRecordError` (a negative length
+    other than -1 for null, a field running past its record, offset deltas
+    that do not increase or pass ``last_offset_delta``, bytes left over...).
 
     The loop decodes one-byte varints inline (the common case) and falls back
     to :func:`decode_varint` for longer ones: this is the consumer's hot path.
     """
+    n = len(payload)
+    if count < 0 or count * MIN_RECORD_SIZE > n:
+        raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
+                                 f"(each record takes at least {MIN_RECORD_SIZE})")
     records: list[Record] = []
     append = records.append
     new = _new_record
     zz = UNZIGZAG
     pos = 0
+    previous_delta = -1
+    max_delta = INT32_MAX if last_offset_delta is None else last_offset_delta
     try:
-        for _ in range(count):
+        for i in range(count):
             # Each varint: one byte (< 0x80) or two bytes inline, longer ones by decode_varint.
             b = payload[pos]                      # record length -> where the record ends
             if b < 0x80:
@@ -236,6 +284,9 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
             else:
                 length, pos = decode_varint(payload, pos)
             end = pos + length
+            if length < MIN_RECORD_SIZE - 1 or end > n:
+                raise CorruptRecordError(f"record #{i} claims {length} bytes but {n - pos} remain "
+                                         f"(a record body takes {MIN_RECORD_SIZE - 1} to {n - pos} bytes)")
             b = payload[pos + 1]                  # skip the attributes byte (unused); timestamp delta
             if b < 0x80:
                 ts_delta = zz[b]
@@ -251,10 +302,14 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                 pos += 2
             else:
                 off_delta, pos = decode_varint(payload, pos)
+            if off_delta <= previous_delta or off_delta > max_delta:
+                raise CorruptRecordError(f"record #{i} has offset delta {off_delta}: deltas must increase "
+                                         f"(previous {previous_delta}) and stay within 0..{max_delta} "
+                                         f"(the batch's last_offset_delta)")
+            previous_delta = off_delta
             b = payload[pos]                      # key length (-1, one byte 0x01: null)
             if b == 1:
                 key = None
-                klen = -1
                 pos += 1
             else:
                 if b < 0x80:
@@ -265,7 +320,9 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                     pos += 2
                 else:
                     klen, pos = decode_varint(payload, pos)
-                if klen < 0:
+                if klen < -1 or pos + klen > end:
+                    raise CorruptRecordError(f"record #{i} key length {klen} does not fit in the record")
+                if klen == -1:
                     key = None
                 else:
                     key = payload[pos:pos + klen]
@@ -279,7 +336,9 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                 pos += 2
             else:
                 vlen, pos = decode_varint(payload, pos)
-            if vlen < 0:
+            if vlen < -1 or pos + vlen > end:
+                raise CorruptRecordError(f"record #{i} value length {vlen} does not fit in the record")
+            if vlen == -1:
                 value = None
             else:
                 value = payload[pos:pos + vlen]
@@ -289,13 +348,22 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                 pos += 1
             else:
                 hcount, pos = decode_varint(payload, pos)
+                if hcount < 0 or 2 * hcount > end - pos:
+                    raise CorruptRecordError(f"record #{i} header count {hcount} does not fit in the record "
+                                             f"(each header takes at least 2 bytes)")
                 hlist = []
                 for _h in range(hcount):
                     hklen, pos = decode_varint(payload, pos)
+                    if hklen < 0 or pos + hklen > end:
+                        raise CorruptRecordError(f"record #{i} header key length {hklen} does not fit in "
+                                                 f"the record")
                     hkey = payload[pos:pos + hklen].decode("utf-8")
                     pos += hklen
                     hvlen, pos = decode_varint(payload, pos)
-                    if hvlen < 0:
+                    if hvlen < -1 or pos + hvlen > end:
+                        raise CorruptRecordError(f"record #{i} header value length {hvlen} does not fit in "
+                                                 f"the record")
+                    if hvlen == -1:
                         hvalue = None
                     else:
                         hvalue = payload[pos:pos + hvlen]
@@ -303,12 +371,12 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                     hlist.append((hkey, hvalue))
                 headers = tuple(hlist)
             if pos != end:
-                raise CorruptRecordError(f"record length {length} does not match its fields")
+                raise CorruptRecordError(f"record #{i} length {length} does not match its fields")
             append(new(Record, (key, value, base_timestamp + ts_delta, headers, base_offset + off_delta)))
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(f"cannot decode record #{len(records)}: {exc}") from None
-    if pos != len(payload):
-        raise CorruptRecordError(f"{len(payload) - pos} bytes left over after {count} records")
+    if pos != n:
+        raise CorruptRecordError(f"{n - pos} bytes left over after {count} records")
     if log_append_time is not None:       # LogAppendTime: every record shows the broker's time
         records = [new(Record, (r[0], r[1], log_append_time, r[3], r[4])) for r in records]
     return records
@@ -406,6 +474,11 @@ def check_header(h: BatchHeader, available: int | None = None) -> str | None:
     if h.record_count < 0 or h.last_offset_delta < 0 or h.base_offset < 0:
         return (f"negative field: base_offset={h.base_offset}, last_offset_delta={h.last_offset_delta}, "
                 f"record_count={h.record_count}")
+    if h.record_count > h.last_offset_delta + 1:
+        return (f"record_count {h.record_count} is more than the {h.last_offset_delta + 1} offsets "
+                f"its last_offset_delta {h.last_offset_delta} leaves room for")
+    if h.base_offset > INT64_MAX - h.last_offset_delta - 1:
+        return f"base_offset {h.base_offset} + last_offset_delta {h.last_offset_delta} overflows an int64"
     if h.attributes & COMPRESSION_MASK > Compression.ZSTD:
         return f"unknown compression codec id {h.attributes & COMPRESSION_MASK}"
     return None
@@ -435,7 +508,7 @@ class RecordBatch:
 
     __slots__ = ("base_offset", "partition_leader_epoch", "attributes", "last_offset_delta",
                  "base_timestamp", "max_timestamp", "producer_id", "producer_epoch", "base_sequence",
-                 "record_count", "crc", "_payload", "_records", "_records_base", "_raw")
+                 "record_count", "crc", "_payload", "_records", "_records_base", "_raw", "source", "_built")
 
     def __init__(self, records: Iterable[Any] = (), *, base_offset: int = 0,
                  partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
@@ -444,9 +517,19 @@ class RecordBatch:
                  compression: int = Compression.NONE, timestamp: int | None = None,
                  timestamp_type: int = TimestampType.CREATE_TIME, delete_horizon_ms: int | None = None,
                  keep_offsets: bool = False) -> None:
+        """Encode ``records`` (Record objects, ``(key, value)`` pairs or bare values) as one batch.
+
+        Raises :class:`InvalidArgumentError` (a ValueError and TypeError) for no
+        records or a field out of its Kafka range (offsets and the producer id
+        int64, the leader epoch and sequence int32, the producer epoch int16,
+        -1 meaning "none"; timestamps -1 or >= 0; a codec id 0..4), and
+        :class:`RecordTypeError` for a key, value or header value that is not bytes.
+        """
         recs = [r if type(r) is Record else as_record(r) for r in records]
         if not recs:
-            raise ValueError("a RecordBatch needs at least one record")
+            raise InvalidArgumentError("records", recs, "at least one record (a RecordBatch cannot be empty)")
+        _check_batch_fields(base_offset, partition_leader_epoch, producer_id, producer_epoch, base_sequence,
+                            compression, timestamp, timestamp_type, delete_horizon_ms)
         # Records without a timestamp take the batch's (the producer's "now").
         timestamps = [r[2] for r in recs]
         if None in timestamps:
@@ -467,6 +550,18 @@ class RecordBatch:
             attrs |= CONTROL_BIT
         first_ts = timestamps[0]
         self.max_timestamp = max(timestamps)
+        base_ts = delete_horizon_ms if delete_horizon_ms is not None else first_ts
+        if not (-INT64_MAX - 1 <= min(timestamps) - base_ts and self.max_timestamp - base_ts <= INT64_MAX):
+            raise InvalidArgumentError("record timestamps", (min(timestamps), self.max_timestamp),
+                                       f"within 2**63-1 ms of the batch's base timestamp {base_ts} "
+                                       f"(Kafka stores each as a 64-bit delta)")
+        if keep_offsets:
+            offsets = [r[4] for r in recs]
+            if offsets[0] < base_offset or any(a >= b for a, b in zip(offsets, offsets[1:])) \
+                    or offsets[-1] - base_offset > INT32_MAX:
+                raise InvalidArgumentError("record offsets", offsets[:5],
+                                           f"increasing offsets from base_offset {base_offset} on, within "
+                                           f"2**31-1 of it (keep_offsets=True keeps each record's own offset)")
         if delete_horizon_ms is not None:
             attrs |= DELETE_HORIZON_BIT
             self.base_timestamp = delete_horizon_ms
@@ -484,6 +579,8 @@ class RecordBatch:
         self._raw = None
         self._records = recs if keep_offsets else None  # else decoded on demand, with real offsets
         self._records_base = base_offset
+        self.source: tuple[str | None, int] | None = None  # (file, position) when decoded from a log
+        self._built: tuple | None = self._header_fields()  # what the encoder made, to spot later edits
 
     # -- the Kafka byte format ---------------------------------------------------------
     @classmethod
@@ -492,7 +589,8 @@ class RecordBatch:
         """Parse the batch at ``position`` of ``data``; check its CRC unless told not to.
 
         Raises :class:`CorruptRecordError` naming ``file`` and ``position`` for
-        anything that is not a well-formed batch.
+        anything that is not a well-formed batch header, size or CRC (the
+        records themselves are checked when :attr:`records` first decodes them).
         """
         if len(data) - position < HEADER_SIZE:
             raise CorruptRecordError(f"only {len(data) - position} bytes, a batch header needs {HEADER_SIZE}",
@@ -524,6 +622,8 @@ class RecordBatch:
         self._records_base = h.base_offset
         self._raw = bytes(data[position:end]) if (position or end != len(data) or type(data) is not bytes) \
             else data
+        self.source = (file, position) if file is not None else None
+        self._built = None
         return self
 
     def encode(self) -> bytes:
@@ -545,6 +645,15 @@ class RecordBatch:
         self._raw = raw = bytes(data)
         return raw
 
+    @property
+    def built_by_encoder(self) -> bool:
+        """True when msglib encoded these records itself and no header field was changed since.
+
+        Such a batch is valid by construction, so the log need not decode it
+        again on append; bytes from elsewhere are checked record by record.
+        """
+        return self._built is not None and self._built == self._header_fields()
+
     def _header_fields(self) -> tuple:
         return (self.attributes, self.last_offset_delta, self.base_timestamp, self.max_timestamp,
                 self.producer_id, self.producer_epoch, self.base_sequence, self.record_count)
@@ -552,7 +661,12 @@ class RecordBatch:
     # -- records -----------------------------------------------------------------------
     @property
     def records(self) -> list[Record]:
-        """The records, with absolute offsets and timestamps (decoded once, then cached)."""
+        """The records, with absolute offsets and timestamps (decoded once, then cached).
+
+        Raises :class:`CorruptRecordError` naming this batch (its offsets, and its
+        file and position when it was read from a log) if the records section is
+        malformed, and :class:`UnsupportedCompressionError` for a codec that is not installed.
+        """
         if self._records is not None and self._records_base != self.base_offset:
             shift = self.base_offset - self._records_base  # the log re-stamped base_offset
             self._records = [Record(r.key, r.value, r.timestamp, r.headers, r.offset + shift)
@@ -562,9 +676,45 @@ class RecordBatch:
             self._records_base = self.base_offset
             payload = decompress(self.compression, self._payload)
             lat = self.max_timestamp if self.attributes & TIMESTAMP_TYPE_BIT else None
-            self._records = decode_records(payload, self.record_count, self.base_offset,
-                                           self.base_timestamp, lat)
+            try:
+                self._records = decode_records(payload, self.record_count, self.base_offset,
+                                               self.base_timestamp, lat, self.last_offset_delta)
+            except CorruptRecordError as exc:
+                raise self._corrupt(exc.reason) from None
         return self._records
+
+    def _corrupt(self, reason: str) -> CorruptRecordError:
+        """A CorruptRecordError that names this batch."""
+        file, position = self.source if self.source is not None else (None, None)
+        return CorruptRecordError(f"batch of offsets {self.base_offset}..{self.last_offset}: {reason}",
+                                  file, position)
+
+    def check_records(self, leader: bool = False) -> None:
+        """Check that the records section holds exactly what the header says (the log does it on append).
+
+        Decodes every record: ``record_count`` records must be there, their
+        offset deltas must increase up to ``last_offset_delta`` (and be exactly
+        0..n-1 for a producer's batch, ``leader=True``), the last one must be
+        ``last_offset_delta``, their CreateTime timestamps -1 or >= 0, and a
+        control batch must hold one valid COMMIT/ABORT marker. Raises
+        :class:`CorruptRecordError` naming the batch otherwise.
+        """
+        records = self.records
+        if len(records) != self.record_count:        # pragma: no cover - decode_records counts exactly
+            raise self._corrupt(f"{len(records)} records found, the header says {self.record_count}")
+        if records and records[-1][4] - self.base_offset != self.last_offset_delta:
+            raise self._corrupt(f"the last record's offset delta is {records[-1][4] - self.base_offset} but "
+                                f"last_offset_delta says {self.last_offset_delta}")
+        if leader and self.record_count != self.last_offset_delta + 1:
+            raise self._corrupt(f"a producer batch with {self.record_count} records has offset deltas 0.."
+                                f"{self.record_count - 1}, but last_offset_delta is {self.last_offset_delta}")
+        if not self.attributes & TIMESTAMP_TYPE_BIT:
+            for r in records:
+                if r[2] < -1:
+                    raise self._corrupt(f"record at offset {r[4]} has timestamp {r[2]}: Kafka refuses "
+                                        f"negative timestamps other than -1 (none)")
+        if self.is_control:
+            self.control_type
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
@@ -617,10 +767,16 @@ class RecordBatch:
         """COMMIT or ABORT for a transaction marker, None for a data batch."""
         if not self.is_control:
             return None
-        key = self.records[0].key
+        records = self.records
+        if len(records) != 1:
+            raise self._corrupt(f"a control batch holds exactly one marker record, this one holds {len(records)}")
+        key = records[0].key
         if key is None or len(key) < 4:
-            raise CorruptRecordError("control record without a 4-byte key")
-        return ControlType(struct.unpack(">hh", key[:4])[1])
+            raise self._corrupt("control record without a 4-byte key")
+        version, kind = struct.unpack(">hh", key[:4])
+        if kind not in (ControlType.ABORT, ControlType.COMMIT):
+            raise self._corrupt(f"control record type {kind} is unknown (0 = ABORT, 1 = COMMIT)")
+        return ControlType(kind)
 
     @classmethod
     def control(cls, control_type: ControlType | str, *, producer_id: int, producer_epoch: int,
@@ -632,8 +788,12 @@ class RecordBatch:
         coordinator_epoch int32). It takes one offset and is never handed to
         applications.
         """
-        if isinstance(control_type, str):
+        if isinstance(control_type, str) and control_type.upper() in ControlType.__members__:
             control_type = ControlType[control_type.upper()]
+        if control_type not in (ControlType.ABORT, ControlType.COMMIT) or isinstance(control_type, (str, bool)):
+            raise InvalidArgumentError("control_type", control_type, "ControlType.COMMIT or ControlType.ABORT "
+                                       "(or 'commit' / 'abort')")
+        check_int("coordinator_epoch", coordinator_epoch, -1, INT32_MAX)
         key = struct.pack(">hh", 0, int(control_type))
         value = struct.pack(">hi", 0, coordinator_epoch)
         return cls([Record(key, value, timestamp)], base_offset=base_offset,
@@ -678,8 +838,30 @@ class RecordBatch:
                 f"epoch={self.partition_leader_epoch}{pid}{extra}, {self.size_in_bytes} bytes)")
 
 
+def _check_batch_fields(base_offset: Any, partition_leader_epoch: Any, producer_id: Any, producer_epoch: Any,
+                        base_sequence: Any, compression: Any, timestamp: Any, timestamp_type: Any,
+                        delete_horizon_ms: Any) -> None:
+    """Refuse, by name, batch fields that do not fit their Kafka header field."""
+    check_int("base_offset", base_offset, 0, INT64_MAX)
+    check_int("partition_leader_epoch", partition_leader_epoch, -1, INT32_MAX,
+              "-1 (none) or an int from 0 to 2**31-1")
+    check_int("producer_id", producer_id, -1, INT64_MAX, "-1 (not idempotent) or an int from 0 to 2**63-1")
+    check_int("producer_epoch", producer_epoch, -1, INT16_MAX, "-1 (none) or an int from 0 to 32767")
+    check_int("base_sequence", base_sequence, -1, INT32_MAX, "-1 (none) or an int from 0 to 2**31-1")
+    check_int("compression", compression, 0, int(Compression.ZSTD),
+              "a Compression codec id: NONE 0, GZIP 1, SNAPPY 2, LZ4 3, ZSTD 4")
+    if timestamp is not None:
+        check_int("timestamp", timestamp, -1, INT64_MAX, "None, -1 (no timestamp) or ms since the epoch (>= 0)")
+    check_int("timestamp_type", timestamp_type, 0, 1, "TimestampType.CREATE_TIME (0) or LOG_APPEND_TIME (1)")
+    if delete_horizon_ms is not None:
+        check_int("delete_horizon_ms", delete_horizon_ms, 0, INT64_MAX)
+
+
 def iter_batches(data: bytes, *, verify_crc: bool = True, file: str | None = None) -> Iterator[RecordBatch]:
-    """Decode every batch in a buffer of consecutive batches (e.g. a whole ``.log`` file)."""
+    """Decode every batch in a buffer of consecutive batches (e.g. a whole ``.log`` file).
+
+    Raises :class:`CorruptRecordError` at the first malformed batch, naming ``file`` and its position.
+    """
     pos = 0
     n = len(data)
     while pos < n:

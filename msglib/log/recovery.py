@@ -9,20 +9,35 @@ msglib too:
 2. if the log was not closed cleanly (no ``.clean-shutdown`` marker), validate
    every batch from the *recovery point* on -- the offset up to which data was
    known to be flushed: header sanity, size, CRC-32C, increasing offsets;
-3. cut the segment at the first invalid batch and delete every later segment
-   (nothing after a hole can be trusted), rebuilding the indexes of what was
-   validated;
+3. cut a damaged segment at its first invalid batch, rebuilding the indexes
+   of what was validated;
 4. check the indexes of the other segments and rebuild any that are missing
    or wrong.
 
-Only unflushed data can be lost, and nothing past the last valid batch is
-ever kept. The :class:`RecoveryReport` says what happened, in words.
+Where msglib differs from Kafka: Kafka deletes every segment after a cut.
+That is right for a torn write at the end of the log, but msglib fsyncs a
+segment when it rolls a new one, so damage to an *older* segment is damage to
+flushed data (a bad disk sector, a stray write), not a crash. Deleting the
+intact segments after it would throw away acknowledged records that are
+still perfectly readable. So a cut in an older segment removes only that
+segment's damaged tail; every later segment is validated batch by batch and
+kept, and the offsets lost in between are listed in the report
+(``lost_offsets``): reads skip the gap, as they skip a compacted log's gaps.
+
+The log start offset never moves backwards silently: its checkpoint has a
+checksum and a second copy (see ``checkpoint.py``); when neither copy can be
+read the report says so, and the start is rebuilt from what remains (the
+first segment, the leader-epoch checkpoint), the largest of them.
+
+Nothing after an invalid batch of the same segment is kept, and the
+:class:`RecoveryReport` says what happened, in words.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import checkpoint
 from .epoch_cache import LeaderEpochCache
 from .errors import CorruptRecordError
 from .segment import LogSegment, SegmentRecovery
@@ -40,7 +55,8 @@ class RecoveryReport:
     segments_loaded: int = 0
     recovered: list[SegmentRecovery] = field(default_factory=list)   # segments validated batch by batch
     truncated_bytes: int = 0
-    deleted_segments: list[str] = field(default_factory=list)        # after a corrupt or torn batch
+    deleted_segments: list[str] = field(default_factory=list)        # emptied by a cut, or overlapping
+    lost_offsets: list[tuple[str, int, int]] = field(default_factory=list)  # (segment, first, last) cut away
     rebuilt_indexes: list[str] = field(default_factory=list)         # "<file>: why"
     completed_swaps: list[str] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
@@ -50,7 +66,7 @@ class RecoveryReport:
 
     @property
     def truncated(self) -> bool:
-        return self.truncated_bytes > 0 or bool(self.deleted_segments)
+        return self.truncated_bytes > 0 or bool(self.deleted_segments) or bool(self.lost_offsets)
 
     @property
     def first_problem(self) -> SegmentRecovery | None:
@@ -72,8 +88,11 @@ class RecoveryReport:
         for r in self.recovered:
             if r.problem:
                 lines.append(f"{r.segment}: cut {r.truncated_bytes} bytes at position {r.position}: {r.problem}")
+        for name, first, last in self.lost_offsets:
+            lines.append(f"{name}: offsets {first}..{last} were in its damaged tail and are lost; the "
+                         f"segments after it were validated and kept")
         for name in self.deleted_segments:
-            lines.append(f"deleted {name}: it came after the cut")
+            lines.append(f"deleted {name}: nothing valid was left in it, or it overlapped the segment before")
         for what in self.rebuilt_indexes:
             lines.append(f"rebuilt index {what}")
         for name in self.completed_swaps:
@@ -88,14 +107,10 @@ class RecoveryReport:
 
 
 def _read_int(log: "Log", name: str, report: RecoveryReport) -> int | None:
-    data = log.storage.read_file(name)
-    if data is None:
-        return None
-    try:
-        return int(data.decode().strip())
-    except ValueError:
-        report.notes.append(f"ignored unreadable checkpoint {name}")
-        return None
+    value, note = checkpoint.read(log.storage, name)
+    if note:
+        report.notes.append(note)
+    return value
 
 
 def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
@@ -112,16 +127,21 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     bases = _segment_bases(log, report)
     recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
     start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
+    start_lost = start_checkpoint is None and any(n.startswith(LOG_START_CHECKPOINT) for n in storage.list())
     report.recovery_point = recovery_point
 
     segments, validated_from = _load_segments(log, bases, report, clean=clean, full_recovery=full_recovery,
                                               recovery_point=recovery_point, swapped_bases=swapped_bases)
     report.segments_loaded = len(segments)
     _drop_empty_tail(segments, report)
+    if start_lost:
+        start_checkpoint = _rebuild_log_start(log, segments, report)
     _set_offsets(log, segments, start_checkpoint, report)
     _restore_epoch_cache(log, validated_from, report)
 
     log._write_checkpoint(RECOVERY_POINT_CHECKPOINT, log.recovery_point)
+    if start_lost or report.truncated:
+        log._write_checkpoint(LOG_START_CHECKPOINT, log._log_start_offset)
     if not report.clean_shutdown or report.truncated:
         for seg in log.segments:
             seg.sync()
@@ -178,6 +198,9 @@ def _trusted_segment_problem(seg: LogSegment, next_base: int | None, missing: li
     if problem is None and len(seg.time_index) and seg.time_index.offsets[-1] >= max(seg.next_offset, 1) \
             and seg.size:
         problem = f"{seg.name}.timeindex: entry offset {seg.time_index.offsets[-1]} past the segment end"
+    if problem is None and next_base is not None and seg.next_offset > next_base:
+        problem = (f"{seg.file_name}: ends at offset {seg.next_offset - 1}, inside the next segment "
+                   f"(which starts at {next_base})")
     if problem is None and seg.contiguous and next_base is not None and seg.next_offset != next_base:
         problem = (f"{seg.file_name}: ends at offset {seg.next_offset - 1} but the next segment starts "
                    f"at {next_base}")
@@ -199,19 +222,21 @@ def _load_segments(log: "Log", bases: list[int], report: RecoveryReport, *, clea
 
     A segment is validated batch by batch when the shutdown was unclean and it reaches past the
     recovery point, when ``full_recovery`` asks for it, when a compaction swap just replaced it,
-    or when its indexes turn out to be unusable. At the first cut, every later segment is
-    deleted: nothing after a hole can be trusted. Returns the segments and the index of the
-    first validated one (None if none was).
+    when its indexes turn out to be unusable, or when an earlier segment was damaged. A damaged
+    segment loses only its tail from the first invalid batch; later segments are kept (see the
+    module docstring). Returns the segments and the index of the first validated one (None if
+    none was).
     """
     segments: list[LogSegment] = []
     validated_from = None
+    damaged = False
     for i, base in enumerate(bases):
         name = f"{base:020d}"
         missing = [name + ext for ext in (".index", ".timeindex") if not log.storage.exists(name + ext)]
         seg = log._new_segment(base)
         next_base = bases[i + 1] if i + 1 < len(bases) else None
         past_recovery_point = next_base is None or next_base > recovery_point
-        must_validate = full_recovery or (not clean and past_recovery_point) or seg.name in swapped_bases
+        must_validate = full_recovery or damaged or (not clean and past_recovery_point) or seg.name in swapped_bases
         if not must_validate:
             problem = _trusted_segment_problem(seg, next_base, missing)
             if problem is not None:
@@ -222,26 +247,54 @@ def _load_segments(log: "Log", bases: list[int], report: RecoveryReport, *, clea
             continue
         if segments and seg.base_offset < segments[-1].next_offset:
             report.notes.append(f"{seg.file_name} starts at {seg.base_offset}, inside the previous segment "
-                                f"(which ends at {segments[-1].next_offset - 1}): it and later segments deleted")
-            _delete_later(log, bases[i:], report, first=seg)
-            break
-        previous_epoch = -1
-        if segments and segments[-1].size:
-            previous_epoch = max(h.partition_leader_epoch for _, h in segments[-1].batch_headers())
-        result = seg.recover(verify_crc=True, previous_epoch=previous_epoch)
-        if not result.problem and seg.contiguous and next_base is not None and seg.next_offset != next_base:
-            result.problem = (f"the segment ends at offset {seg.next_offset - 1} but the next one starts at "
-                              f"{next_base}: the offsets between are missing")
-            result.position = result.valid_bytes
+                                f"(which ends at {segments[-1].next_offset - 1}): deleted")
+            _delete_later(log, [base], report, first=seg)
+            continue
+        # Epochs must not decrease within a segment. Across segments they are not compared: the
+        # leader epoch is outside the CRC, and one batch whose epoch was damaged upwards would
+        # otherwise condemn every intact segment after it.
+        result = seg.recover(verify_crc=True, next_base=next_base)
         report.recovered.append(result)
         report.truncated_bytes += result.truncated_bytes
         if validated_from is None:
             validated_from = len(segments)
-        segments.append(seg)
+        if next_base is not None and seg.contiguous and seg.next_offset < next_base:
+            if not result.problem:
+                result.problem = (f"the segment ends at offset {seg.next_offset - 1} but the next one starts at "
+                                  f"{next_base}: the offsets between are missing")
+                result.position = result.valid_bytes
+            report.lost_offsets.append((seg.file_name, seg.next_offset, next_base - 1))
+        elif next_base is not None and result.problem and result.truncated_bytes:
+            report.lost_offsets.append((seg.file_name, seg.next_offset, next_base - 1))
         if result.problem:
-            _delete_later(log, bases[i + 1:], report)
-            break
+            damaged = True
+        if seg.size == 0 and next_base is not None and (result.problem or seg.contiguous):
+            report.deleted_segments.append(seg.file_name)     # emptied by the cut: the next segment takes over
+            seg.delete()
+            continue
+        segments.append(seg)
     return segments, validated_from
+
+
+def _rebuild_log_start(log: "Log", segments: list[LogSegment], report: RecoveryReport) -> int:
+    """Both copies of the log-start checkpoint are unreadable: the largest start the files still show."""
+    from .log import EPOCH_CHECKPOINT, LOG_START_CHECKPOINT
+
+    candidates = {"the first segment's base offset": segments[0].base_offset if segments else 0}
+    data = log.storage.read_file(EPOCH_CHECKPOINT)
+    if data is not None:
+        try:
+            entries = LeaderEpochCache.parse(data)
+            if entries:
+                # truncate_from_start moved the first epoch's start offset up to the log start.
+                candidates["the leader-epoch checkpoint's first entry"] = entries[0][1]
+        except (ValueError, IndexError):
+            pass
+    source, start = max(candidates.items(), key=lambda item: item[1])
+    report.notes.append(f"{LOG_START_CHECKPOINT}: rebuilt the log start offset as {start} from {source} "
+                        f"(the largest of {', '.join(f'{k} {v}' for k, v in candidates.items())}); records "
+                        f"deleted with delete_records_before above it, if any, may be readable again")
+    return start
 
 
 def _drop_empty_tail(segments: list[LogSegment], report: RecoveryReport) -> None:

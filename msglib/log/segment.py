@@ -550,13 +550,15 @@ class LogSegment:
             return f"{self.name}.timeindex: {problem}"
         return None
 
-    def recover(self, verify_crc: bool = True, previous_epoch: int = -1) -> SegmentRecovery:
+    def recover(self, verify_crc: bool = True, previous_epoch: int = -1,
+                next_base: int | None = None) -> SegmentRecovery:
         """Validate every batch; cut the file at the first bad one; rebuild both indexes.
 
         A batch is valid when its header is sane, it fits in the file, its
         CRC matches, its offsets continue the ones before it (without gaps
         when ``contiguous``), and its leader epoch is not below the previous
-        batch's (``previous_epoch`` carries it over from the segment before).
+        batch's (``previous_epoch`` carries it over from the segment before),
+        and it ends before ``next_base``, where the next segment starts.
         """
         report = SegmentRecovery(self.name + ".log")
         self.offset_index.reset()
@@ -588,6 +590,9 @@ class LogSegment:
                                f"{previous_epoch} (epochs never decrease along a log)")
                 if problem is None and h.last_offset - self.base_offset > INT32_MAX:
                     problem = f"offset {h.last_offset} too far from segment base {self.base_offset}"
+                if problem is None and next_base is not None and h.last_offset >= next_base:
+                    problem = (f"batch offsets {h.base_offset}..{h.last_offset} reach into the next segment, "
+                               f"which starts at {next_base}")
                 if problem is None and verify_crc:
                     data = self.log.read(position, h.size)
                     actual = crc32c(memoryview(data)[21:])
