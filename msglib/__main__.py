@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     grd.add_argument("--no-verify", action="store_true", help="skip the independent re-run of each submission")
     grd.add_argument("--out", default="grades", help="folder for the CSV files and the report (default grades/)")
     args = parser.parse_args(argv)
+    from msglib.cli_args import problem
+    bad = problem(args)   # one clear line and exit status 2 for a bad argument, never a traceback
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
 
     if args.cmd == "doctor":
         from msglib.doctor import main as doctor
