@@ -183,3 +183,50 @@ def test_reference_solutions_meet_no_guard(path, guarded_module):
     assert delegation.recorded() == [], f"the reference solution tripped a guard: {delegation.recorded()}"
     tripped = {gid: msg for gid, (ok, msg) in results.items() if "msglib's own" in msg}
     assert not tripped, tripped
+
+
+# -- setup cells never hand the learner the answer ------------------------------------------
+
+# A twin a setup cell may import, and why.
+SETUP_ALLOWED = {
+    ("07_event_sourcing", "BankAccount"): "the aggregate the whole module works on (its apply is the exercise, "
+                                          "and guarded); every demo and the answer's error message name it",
+}
+
+
+def _setup_imports(path: Path) -> list[tuple[str, object]]:
+    """(name, object) for every name a locked cell imports from msglib."""
+    import importlib
+
+    nb = nbformat.read(str(path), as_version=4)
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell_role(cell)[0] != "locked":
+            continue
+        tree = ast.parse("\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("msglib"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    obj = getattr(module, alias.name, None)
+                    out.append((alias.name, obj if obj is not None else
+                                importlib.import_module(f"{node.module}.{alias.name}")))
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_setup_cells_do_not_import_an_exercise_twin_or_its_grader(path):
+    nb = nbformat.read(str(path), as_version=4)
+    twins = {}
+    for ex in exercises(nb):
+        for target in delegation.REGISTRY[ex].targets:
+            obj = delegation.resolve(target)
+            twins[id(getattr(obj, "__wrapped__", obj))] = (ex, target)
+            twins[id(obj)] = (ex, target)
+    for name, obj in _setup_imports(path):
+        assert not (isinstance(obj, types.ModuleType) and obj.__name__.startswith("msglib.grading.")), \
+            f"{path.parent.name}: a setup cell imports the grader {obj.__name__}; import it in the test cells"
+        if id(obj) in twins and (path.parent.name, name) not in SETUP_ALLOWED:
+            ex, target = twins[id(obj)]
+            pytest.fail(f"{path.parent.name}: a setup cell imports {name}, msglib's own answer to {ex} ({target}); "
+                        "import it in the demo cell that needs it")
