@@ -283,6 +283,14 @@ def test_a_corrupt_base_offset_is_never_returned_by_a_read(tmp_path):
     name = log.active_segment.file_name
     log.close()
     _patch_header(os.path.join(d, name), positions[2], ">q", 0, 1)    # batch #2 now claims offset 1
+    # Opening checks every batch header, even after a clean shutdown: the segment is cut there.
     again = Log(directory=d, config=cfg)
+    assert "below the expected 2" in again.recovery_report.summary()
+    assert [v[0] for v in values(again)] == [0, 1]
+    again.close()
+    # Damage that happens while the log is open is caught by the read itself.
+    log = Log(directory=str(tmp_path / "u-0"), config=cfg)
+    fill(log, 5)
+    _patch_header(os.path.join(log.storage.directory, name), positions[2], ">q", 0, 1)
     with pytest.raises(CorruptRecordError, match="does not continue the log"):
-        again.read(0, max_bytes=10**6)
+        log.read(0, max_bytes=10**6)

@@ -127,15 +127,16 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     bases = _segment_bases(log, report)
     recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
     start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
-    start_lost = start_checkpoint is None and any(n.startswith(LOG_START_CHECKPOINT) for n in storage.list())
+    start_damaged = start_checkpoint is None and any(n.startswith(LOG_START_CHECKPOINT) for n in storage.list())
     report.recovery_point = recovery_point
 
     segments, validated_from = _load_segments(log, bases, report, clean=clean, full_recovery=full_recovery,
                                               recovery_point=recovery_point, swapped_bases=swapped_bases)
     report.segments_loaded = len(segments)
     _drop_empty_tail(segments, report)
+    start_lost = start_checkpoint is None and (start_damaged or any(seg.size for seg in segments))
     if start_lost:
-        start_checkpoint = _rebuild_log_start(log, segments, report)
+        start_checkpoint = _rebuild_log_start(log, segments, report, start_damaged)
     _set_offsets(log, segments, start_checkpoint, report)
     _restore_epoch_cache(log, validated_from, report)
 
@@ -185,11 +186,18 @@ def _trusted_segment_problem(seg: LogSegment, next_base: int | None, missing: li
 
     Its index files must have existed (``missing`` lists those that did not, checked before the
     segment was opened, which creates them empty), load and agree with the log; its batches'
-    headers must scan; and a contiguous segment must end exactly where the next one starts.
+    headers must be valid and continue each other's offsets; and a contiguous segment must end
+    exactly where the next one starts.
     """
     if missing:
         return f"{missing[0]}: missing"
     problem = seg.check_indexes()
+    if problem is None:
+        # Every batch header, not only those after the last index entry: a damaged header in
+        # flushed data is found now, and cut by recover(), rather than by a reader later.
+        bad = seg.first_invalid_batch(verify_crc=False, next_base=next_base)
+        if bad is not None:
+            problem = f"{seg.name}.log: batch at position {bad[0]}: {bad[1]}"
     if problem is None:
         try:
             seg.scan(seg._last_indexed_position())
@@ -276,23 +284,30 @@ def _load_segments(log: "Log", bases: list[int], report: RecoveryReport, *, clea
     return segments, validated_from
 
 
-def _rebuild_log_start(log: "Log", segments: list[LogSegment], report: RecoveryReport) -> int:
-    """Both copies of the log-start checkpoint are unreadable: the largest start the files still show."""
+def _rebuild_log_start(log: "Log", segments: list[LogSegment], report: RecoveryReport, damaged: bool) -> int:
+    """No copy of the log-start checkpoint is readable: the largest start the other files still show.
+
+    The first segment's base offset is a lower bound. The leader-epoch checkpoint is the other
+    witness: ``delete_records_before`` clamps its first entry's start offset up to the new log
+    start, so when the first batch carries that entry's epoch, the entry's offset is the start.
+    """
     from .log import EPOCH_CHECKPOINT, LOG_START_CHECKPOINT
 
-    candidates = {"the first segment's base offset": segments[0].base_offset if segments else 0}
+    first = next((seg for seg in segments if seg.size), None)
+    candidates = {"the first segment's base offset": first.base_offset if first else 0}
     data = log.storage.read_file(EPOCH_CHECKPOINT)
-    if data is not None:
+    if data is not None and first is not None:
         try:
             entries = LeaderEpochCache.parse(data)
-            if entries:
-                # truncate_from_start moved the first epoch's start offset up to the log start.
+            first_epoch = first._header_at(0).partition_leader_epoch
+            if entries and entries[0][0] == first_epoch:
                 candidates["the leader-epoch checkpoint's first entry"] = entries[0][1]
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, CorruptRecordError):
             pass
     source, start = max(candidates.items(), key=lambda item: item[1])
-    report.notes.append(f"{LOG_START_CHECKPOINT}: rebuilt the log start offset as {start} from {source} "
-                        f"(the largest of {', '.join(f'{k} {v}' for k, v in candidates.items())}); records "
+    state = "unreadable" if damaged else "missing"
+    report.notes.append(f"{LOG_START_CHECKPOINT} {state}: rebuilt the log start offset as {start} from {source} "
+                        f"(the largest of: {', '.join(f'{k} {v}' for k, v in candidates.items())}); records "
                         f"deleted with delete_records_before above it, if any, may be readable again")
     return start
 

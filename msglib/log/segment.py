@@ -550,6 +550,54 @@ class LogSegment:
             return f"{self.name}.timeindex: {problem}"
         return None
 
+    def _batch_problem(self, position: int, size: int, expected_next: int, previous_epoch: int,
+                       next_base: int | None, verify_crc: bool) -> tuple[BatchHeader | None, str | None]:
+        """(header, why the batch at ``position`` is invalid or None): the checks of :meth:`recover`."""
+        raw = self.log.read(position, HEADER_SIZE)
+        if len(raw) < HEADER_SIZE:
+            return None, f"only {len(raw)} bytes left, less than a batch header (a torn write)"
+        h = read_header(raw)
+        problem = check_header(h, size - position)
+        if problem is None and h.base_offset < expected_next:
+            problem = (f"batch base offset {h.base_offset} is below the expected "
+                       f"{expected_next} (offsets must increase)")
+        if problem is None and self.contiguous and h.base_offset != expected_next:
+            problem = (f"batch base offset {h.base_offset} leaves a gap after {expected_next - 1} "
+                       f"in a log that is never compacted")
+        if problem is None and h.partition_leader_epoch < previous_epoch:
+            problem = (f"leader epoch {h.partition_leader_epoch} is below the previous batch's "
+                       f"{previous_epoch} (epochs never decrease along a log)")
+        if problem is None and h.last_offset - self.base_offset > INT32_MAX:
+            problem = f"offset {h.last_offset} too far from segment base {self.base_offset}"
+        if problem is None and next_base is not None and h.last_offset >= next_base:
+            problem = (f"batch offsets {h.base_offset}..{h.last_offset} reach into the next segment, "
+                       f"which starts at {next_base}")
+        if problem is None and verify_crc:
+            data = self.log.read(position, h.size)
+            actual = crc32c(memoryview(data)[21:])
+            if actual != h.crc:
+                problem = f"CRC-32C mismatch: stored {h.crc:#010x}, computed {actual:#010x}"
+        return h, problem
+
+    def first_invalid_batch(self, verify_crc: bool = False,
+                            next_base: int | None = None) -> tuple[int, str] | None:
+        """(position, why) of the first batch :meth:`recover` would cut at, or None; changes nothing.
+
+        Without ``verify_crc`` only the headers are read: cheap enough to run on
+        every open, and it catches damage to sizes, offsets and epochs.
+        """
+        size = self.size
+        position = 0
+        expected, epoch = self.base_offset, -1
+        while position < size:
+            h, problem = self._batch_problem(position, size, expected, epoch, next_base, verify_crc)
+            if problem is not None:
+                return position, problem
+            assert h is not None
+            expected, epoch = h.next_offset, max(epoch, h.partition_leader_epoch)
+            position += h.size
+        return None
+
     def recover(self, verify_crc: bool = True, previous_epoch: int = -1,
                 next_base: int | None = None) -> SegmentRecovery:
         """Validate every batch; cut the file at the first bad one; rebuild both indexes.
@@ -571,33 +619,8 @@ class LogSegment:
         position = 0
         last_entry_position = 0
         while position < size:
-            raw = self.log.read(position, HEADER_SIZE)
-            problem = None
-            h = None
-            if len(raw) < HEADER_SIZE:
-                problem = f"only {len(raw)} bytes left, less than a batch header (a torn write)"
-            else:
-                h = read_header(raw)
-                problem = check_header(h, size - position)
-                if problem is None and h.base_offset < self.next_offset:
-                    problem = (f"batch base offset {h.base_offset} is below the expected "
-                               f"{self.next_offset} (offsets must increase)")
-                if problem is None and self.contiguous and h.base_offset != self.next_offset:
-                    problem = (f"batch base offset {h.base_offset} leaves a gap after {self.next_offset - 1} "
-                               f"in a log that is never compacted")
-                if problem is None and h.partition_leader_epoch < previous_epoch:
-                    problem = (f"leader epoch {h.partition_leader_epoch} is below the previous batch's "
-                               f"{previous_epoch} (epochs never decrease along a log)")
-                if problem is None and h.last_offset - self.base_offset > INT32_MAX:
-                    problem = f"offset {h.last_offset} too far from segment base {self.base_offset}"
-                if problem is None and next_base is not None and h.last_offset >= next_base:
-                    problem = (f"batch offsets {h.base_offset}..{h.last_offset} reach into the next segment, "
-                               f"which starts at {next_base}")
-                if problem is None and verify_crc:
-                    data = self.log.read(position, h.size)
-                    actual = crc32c(memoryview(data)[21:])
-                    if actual != h.crc:
-                        problem = f"CRC-32C mismatch: stored {h.crc:#010x}, computed {actual:#010x}"
+            h, problem = self._batch_problem(position, size, self.next_offset, previous_epoch, next_base,
+                                             verify_crc)
             if problem is not None:
                 report.problem, report.position = problem, position
                 report.truncated_bytes = size - position
