@@ -49,21 +49,18 @@ import re
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Iterator
 
-from msglib.protocol import errors as CE
-from msglib.protocol.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
+from msglib import protocol as proto
 from msglib.client.future import Future
-from msglib.client.metadata import ClientMetadata
-from msglib import protocol as cp
-from msglib.cluster.controller import broker_node
 from msglib.groups import errors as GE
-from msglib import protocol as gp
 from msglib.groups.assignors import make_assignor
 from msglib.groups.coordinator import coordinator_for
 from msglib.groups.local import FAST_CONSUMER_DEFAULTS, LocalBroker
 from msglib.groups.membership import ConsumerCoordinator
-from msglib.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
 from msglib.log import OffsetOutOfRangeError as LogOffsetOutOfRangeError, Topic
 from msglib.log.records import ControlType
+from msglib.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition, broker_node, errors as CE
+from msglib.protocol.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
+from msglib.protocol.metadata import ClientMetadata
 from msglib.sim.history import FAIL, OK
 from msglib.sim.network import Endpoint
 
@@ -724,7 +721,7 @@ class KafkaConsumer:
             return          # stale: a seek, a revoke or a pause happened meanwhile
         if bounds is not None:
             self._highwater[tp] = self._visible_end(bounds)
-        if error == cp.OFFSET_OUT_OF_RANGE and bounds is not None:
+        if error == proto.OFFSET_OUT_OF_RANGE and bounds is not None:
             # The position is not in the log (deleted by retention, or past the end): reset it.
             self._positions[tp] = None
             self._resolving[tp] = {"mode": "committed", "committed": fetch_offset, "bounds": bounds, "asked": True}
@@ -824,7 +821,7 @@ class KafkaConsumer:
         offsets = self._consumed_offsets() if offsets is None else self._normalize(offsets)
         if not offsets:
             return
-        if self._group_managed and self._coordinator.generation == gp.NO_GENERATION:
+        if self._group_managed and self._coordinator.generation == proto.NO_GENERATION:
             self.stats["commit_failures"] += 1
             raise GE.CommitFailedError("this consumer is not a member of the group now (it was removed or left); "
                                        "poll() to rejoin")
@@ -835,14 +832,14 @@ class KafkaConsumer:
             self._coordinator.send_commit(offsets, self._group_managed, lambda err, resp: box.append(err))
             while not box:
                 if self.sim.now >= deadline:
-                    self._commit_done(op, gp.REQUEST_TIMED_OUT)
+                    self._commit_done(op, proto.REQUEST_TIMED_OUT)
                     raise KafkaTimeoutError("commit() timed out")
                 self._wait(deadline)
             error = box[0]
             self._commit_done(op, error)
             if error is None:
                 return
-            if error in (gp.COORDINATOR_NOT_AVAILABLE, gp.REQUEST_TIMED_OUT) and self.sim.now < deadline:
+            if error in (proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT) and self.sim.now < deadline:
                 self._wait(min(deadline, self.sim.now + self.config["retry_backoff_ms"]))
                 continue
             raise self._coordinator.commit_error(error)
@@ -866,7 +863,7 @@ class KafkaConsumer:
         if not offsets:
             finish(None)
             return future
-        if self._group_managed and self._coordinator.generation == gp.NO_GENERATION:
+        if self._group_managed and self._coordinator.generation == proto.NO_GENERATION:
             finish(GE.CommitFailedError("not a member of the group now"))
             return future
         op = self._commit_invoke(offsets)
@@ -885,7 +882,7 @@ class KafkaConsumer:
             return
         self._next_auto_commit = self.sim.now + self.config["auto_commit_interval_ms"]
         offsets = self._consumed_offsets()
-        if offsets and not (self._group_managed and self._coordinator.generation == gp.NO_GENERATION):
+        if offsets and not (self._group_managed and self._coordinator.generation == proto.NO_GENERATION):
             self.commit_async(offsets)
 
     def _maybe_auto_commit_sync(self, tps: Iterable[TopicPartition] | None = None) -> None:
@@ -1029,7 +1026,7 @@ class _TopicFetcher(_Fetcher):
         try:
             data = log.read(offset, self.consumer.config["max_partition_fetch_bytes"])
         except LogOffsetOutOfRangeError:
-            self.consumer._on_fetch_response(tp, offset, None, bounds, cp.OFFSET_OUT_OF_RANGE)
+            self.consumer._on_fetch_response(tp, offset, None, bounds, proto.OFFSET_OUT_OF_RANGE)
             return
         self.consumer._on_fetch_response(tp, offset, list(data), bounds, None)
 
@@ -1063,7 +1060,7 @@ class _ClusterFetcher(_Fetcher):
         self._probes: dict[TopicPartition, tuple[int, list[Callable]]] = {}  # tp -> (request id, callbacks)
         self._requests: dict[int, tuple[str, TopicPartition, int]] = {}     # request id -> (kind, tp, offset)
         self._times: dict[int, Callable] = {}                              # request id -> callback (by timestamp)
-        self.isolation = cp.ISOLATION_LEVELS[c["isolation_level"]]
+        self.isolation = proto.ISOLATION_LEVELS[c["isolation_level"]]
         self._backoff_until: dict[TopicPartition, float] = {}
 
     def partitions_for(self, topic: str) -> int | None:
@@ -1092,10 +1089,10 @@ class _ClusterFetcher(_Fetcher):
         self._requests[rid] = (kind, tp, offset)
         epoch = self.metadata.leader_epoch(tp)
         if kind == "fetch":
-            msg = cp.FetchRequest(rid, -1, tp, offset, epoch, c["max_partition_fetch_bytes"], c["fetch_max_wait_ms"],
+            msg = proto.FetchRequest(rid, -1, tp, offset, epoch, c["max_partition_fetch_bytes"], c["fetch_max_wait_ms"],
                                   self.isolation)
         else:   # "probe": where the partition stands; "time": the first offset at/after a timestamp
-            msg = cp.ListOffsetsRequest(rid, -1, tp, cp.LATEST_TIMESTAMP if kind == "probe" else offset,
+            msg = proto.ListOffsetsRequest(rid, -1, tp, proto.LATEST_TIMESTAMP if kind == "probe" else offset,
                                         self.isolation, epoch)
         self.consumer.node.send(broker_node(leader), msg)
         self.consumer.node.after(c["request_timeout_ms"], self._timeout, rid)
@@ -1163,20 +1160,20 @@ class _ClusterFetcher(_Fetcher):
                 cb(tp, bounds)
 
     def on_message(self, src: str, msg: Any) -> None:
-        if isinstance(msg, cp.MetadataResponse):
+        if isinstance(msg, proto.MetadataResponse):
             self.metadata.on_response(msg)
             return
-        if not isinstance(msg, (cp.FetchResponse, cp.ListOffsetsResponse)):
+        if not isinstance(msg, (proto.FetchResponse, proto.ListOffsetsResponse)):
             return
         entry = self._requests.pop(msg.request_id, None)
         if entry is None:
             return
         kind, tp, _ = entry
         bounds = None
-        if msg.error in (None, cp.OFFSET_OUT_OF_RANGE) and msg.high_watermark >= 0:
+        if msg.error in (None, proto.OFFSET_OUT_OF_RANGE) and msg.high_watermark >= 0:
             lso = msg.last_stable_offset if msg.last_stable_offset >= 0 else None
             bounds = PartitionBounds(msg.log_start_offset, msg.high_watermark, msg.log_end_offset, lso)
-        if msg.error not in (None, cp.OFFSET_OUT_OF_RANGE):
+        if msg.error not in (None, proto.OFFSET_OUT_OF_RANGE):
             # Not the leader (any more), or an epoch mismatch: refresh metadata, try again after a backoff.
             self.metadata.request_update()
             self._backoff_until[tp] = self.consumer.sim.now + self.metadata.backoff_ms

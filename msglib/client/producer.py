@@ -46,9 +46,9 @@ from msglib.protocol import errors as E
 from msglib.client.accumulator import ProducerBatch, RecordAccumulator
 from msglib.client.transaction_manager import TransactionManager
 from msglib.client.future import FutureRecordMetadata, RecordMetadata
-from msglib.client.metadata import ClientMetadata
+from msglib.protocol.metadata import ClientMetadata
 from msglib import protocol as p
-from msglib.cluster.controller import broker_node
+from msglib.protocol import broker_node
 from msglib.protocol import TopicPartition
 from msglib.log.partitioner import DefaultPartitioner
 from msglib.log.records import Compression, Record

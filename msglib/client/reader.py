@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from msglib.client.metadata import ClientMetadata
+from msglib.protocol.metadata import ClientMetadata
 from msglib import protocol as p
-from msglib.cluster.controller import broker_node
+from msglib.protocol import broker_node
 from msglib.protocol import TopicPartition
 from msglib.sim.history import FAIL, OK
 from msglib.sim.network import Node

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from msglib.protocol import errors as E
-from msglib.protocol import TopicPartition
-from msglib import protocol as gp
-from msglib import protocol as tp_
+from msglib import protocol as proto
+from msglib.groups.errors import CommitFailedError, FencedInstanceIdError
+from msglib.protocol import TopicPartition, errors as E
+from msglib.txn.coordinator import transaction_coordinator_for
+from msglib.txn.group_offsets import group_coordinator_of
 
 UNINITIALIZED = "UNINITIALIZED"
 INITIALIZING = "INITIALIZING"
@@ -52,9 +53,9 @@ ABORTING = "ABORTING_TRANSACTION"
 ABORTABLE_ERROR = "ABORTABLE_ERROR"
 FATAL_ERROR = "FATAL_ERROR"
 
-_RETRIABLE = (tp_.CONCURRENT_TRANSACTIONS, tp_.COORDINATOR_NOT_AVAILABLE, tp_.REQUEST_TIMED_OUT,
-              gp.COORDINATOR_NOT_AVAILABLE, gp.REBALANCE_IN_PROGRESS)
-_FENCED = (tp_.PRODUCER_FENCED, tp_.INVALID_PRODUCER_ID_MAPPING)
+_RETRIABLE = (proto.CONCURRENT_TRANSACTIONS, proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT,
+              proto.COORDINATOR_NOT_AVAILABLE, proto.REBALANCE_IN_PROGRESS)
+_FENCED = (proto.PRODUCER_FENCED, proto.INVALID_PRODUCER_ID_MAPPING)
 
 
 class TransactionManager:
@@ -77,8 +78,6 @@ class TransactionManager:
         # msglib: called once, right after the next EndTxn is sent and before its answer arrives
         # (fault injection: msglib.txn.eos kills or stalls an application "with the commit on its way").
         self.on_end_sent: Callable[[], None] | None = None
-        from msglib.txn.coordinator import transaction_coordinator_for
-
         transaction_coordinator_for(producer.cluster)   # the cluster's coordinator (made on first use)
 
     # ------------------------------------------------------------------ state checks
@@ -131,7 +130,7 @@ class TransactionManager:
     def _timeout(self, rid: int) -> None:
         entry = self._requests.pop(rid, None)
         if entry is not None:
-            entry[1](tp_.REQUEST_TIMED_OUT, None)
+            entry[1](proto.REQUEST_TIMED_OUT, None)
 
     def on_response(self, msg: Any) -> bool:
         """A coordinator's answer (False: not one of ours)."""
@@ -176,9 +175,9 @@ class TransactionManager:
         self.state = READY
 
     def _init_producer_id(self) -> None:
-        msg = self._call("init", tp_.TXN_COORDINATOR, lambda rid: tp_.InitProducerIdRequest(
+        msg = self._call("init", proto.TXN_COORDINATOR, lambda rid: proto.InitProducerIdRequest(
             rid, self.transactional_id, self.transaction_timeout_ms), "init_transactions")
-        if msg.error == tp_.INVALID_TRANSACTION_TIMEOUT:
+        if msg.error == proto.INVALID_TRANSACTION_TIMEOUT:
             self.state = FATAL_ERROR
             self.last_error = E.InvalidTxnTimeoutError(
                 f"transaction_timeout_ms={self.transaction_timeout_ms:g} is not accepted by the coordinator "
@@ -214,7 +213,7 @@ class TransactionManager:
             return
         self.adding, self.pending = set(self.pending), set()
         p = self.producer
-        self._send("add_partitions", tp_.TXN_COORDINATOR, tp_.AddPartitionsToTxnRequest(
+        self._send("add_partitions", proto.TXN_COORDINATOR, proto.AddPartitionsToTxnRequest(
             self._next_id(), self.transactional_id, p.producer_id, p.producer_epoch, sorted(self.adding)),
             self._on_add_partitions)
 
@@ -242,43 +241,39 @@ class TransactionManager:
             raise E.IllegalStateError(f"Cannot send offsets to a transaction in state {self.state}: "
                                       "not in an active transaction (call begin_transaction() first)")
         if isinstance(group_metadata, str):
-            group_metadata = gp.ConsumerGroupMetadata(group_metadata)
+            group_metadata = proto.ConsumerGroupMetadata(group_metadata)
         if not isinstance(group_metadata, tuple) or not getattr(group_metadata, "group_id", None):
             raise TypeError("group_metadata must be consumer.group_metadata() (or a group id string)")
         normalized = {}
         for tp, om in offsets.items():
             if isinstance(om, int) and not isinstance(om, bool):
-                om = gp.OffsetAndMetadata(om, "", -1)
+                om = proto.OffsetAndMetadata(om, "", -1)
             if not isinstance(om, tuple) or not isinstance(om[0], int) or om[0] < 0:
                 raise TypeError(f"offsets must map TopicPartition -> OffsetAndMetadata(offset) with an int offset "
                                 f">= 0 (the NEXT offset to consume), got {om!r} for {tp}")
-            normalized[TopicPartition(*tp)] = gp.OffsetAndMetadata(*om)
+            normalized[TopicPartition(*tp)] = proto.OffsetAndMetadata(*om)
         p = self.producer
         group_id = group_metadata.group_id
         if group_id not in self.groups:
-            msg = self._call("add_offsets", tp_.TXN_COORDINATOR, lambda rid: tp_.AddOffsetsToTxnRequest(
+            msg = self._call("add_offsets", proto.TXN_COORDINATOR, lambda rid: proto.AddOffsetsToTxnRequest(
                 rid, self.transactional_id, p.producer_id, p.producer_epoch, group_id), "AddOffsetsToTxn")
             if msg.error is not None:
                 self._offsets_failed(msg.error)
             self.groups.add(group_id)
-        from msglib.txn.group_offsets import group_coordinator_of
-
         coordinator = group_coordinator_of(p.cluster).name
-        msg = self._call("txn_offset_commit", coordinator, lambda rid: tp_.TxnOffsetCommitRequest(
+        msg = self._call("txn_offset_commit", coordinator, lambda rid: proto.TxnOffsetCommitRequest(
             rid, self.transactional_id, group_id, p.producer_id, p.producer_epoch, group_metadata.generation_id,
             group_metadata.member_id, group_metadata.group_instance_id, normalized), "TxnOffsetCommit")
         if msg.error is not None:
             self._offsets_failed(msg.error)
 
     def _offsets_failed(self, error: str) -> None:
-        from msglib.groups.errors import CommitFailedError, FencedInstanceIdError
-
         if error in _FENCED:
             self.fatal(E.ProducerFencedError(f"send_offsets_to_transaction: {error}"))
-        elif error in (gp.ILLEGAL_GENERATION, gp.UNKNOWN_MEMBER_ID):
+        elif error in (proto.ILLEGAL_GENERATION, proto.UNKNOWN_MEMBER_ID):
             self.abortable(CommitFailedError(f"the group has moved on ({error}): a zombie may not commit the "
                                              f"offsets of partitions it no longer owns (KIP-447)"))
-        elif error == gp.FENCED_INSTANCE_ID:
+        elif error == proto.FENCED_INSTANCE_ID:
             self.abortable(FencedInstanceIdError(error))
         else:
             self.abortable(E.for_code(error))
@@ -316,7 +311,7 @@ class TransactionManager:
             return
         p = self.producer
         what = "commit_transaction" if commit else "abort_transaction"
-        msg = self._call("end", tp_.TXN_COORDINATOR, lambda rid: tp_.EndTxnRequest(
+        msg = self._call("end", proto.TXN_COORDINATOR, lambda rid: proto.EndTxnRequest(
             rid, self.transactional_id, p.producer_id, p.producer_epoch, commit), what)
         if msg.error is None:
             self.state = READY

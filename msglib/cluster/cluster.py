@@ -21,15 +21,18 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterable
 
-from msglib.check.replicas import Divergence, divergences
+from msglib.client.consumer import KafkaConsumer
+from msglib.client.producer import FAST_CLIENT_DEFAULTS, KafkaProducer
+from msglib.client.reader import LogReader
 from msglib.cluster.broker import Broker
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import Controller, broker_node
+from msglib.cluster.divergence import Divergence, divergences
 from msglib.cluster.policies import Policies
 from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.core import Simulation
-from msglib.sim.faults import (Crash, Fault, Heal, HealAll, Partition as NetPartition, Pause, Restart, Resume, Slow,
-                               Cut, apply_fault)
+from msglib.sim.faults import (Crash, Cut, Fault, Heal, HealAll, Partition as NetPartition, Pause, Restart, Resume,
+                               Slow, apply_fault)
 from msglib.sim.history import History
 from msglib.sim.network import Network
 
@@ -61,7 +64,6 @@ class Cluster:
         self.broker_ids = list(range(brokers))
         self.trace: list[dict[str, Any]] | None = [] if trace else None
         fast = self.config.broker_heartbeat_interval_ms < 1000
-        from msglib.client.producer import FAST_CLIENT_DEFAULTS
         self.client_defaults: dict[str, Any] = dict(FAST_CLIENT_DEFAULTS) if fast else {}
         self.controller = Controller(self.network, self.config, self.policies, self.broker_ids)
         self.brokers = {b: Broker(b, self.network, self.config, self.policies,
@@ -105,20 +107,16 @@ class Cluster:
         tps = list(tps)
         return self.sim.run_until(lambda: self.leaders_ready(tps), until=self.sim.now + timeout_ms)
 
-    def producer(self, **configs: Any):
-        from msglib.client.producer import KafkaProducer
-
+    def producer(self, **configs: Any) -> KafkaProducer:
+        """A :class:`~msglib.client.producer.KafkaProducer` of this cluster."""
         return KafkaProducer(cluster=self, **dict(self.client_defaults, **configs))
 
-    def consumer(self, *topics: str, **configs: Any):
+    def consumer(self, *topics: str, **configs: Any) -> KafkaConsumer:
         """A :class:`~msglib.client.consumer.KafkaConsumer` of this cluster (``subscribe(topics)`` if given)."""
-        from msglib.client.consumer import KafkaConsumer
-
         return KafkaConsumer(*topics, cluster=self, **configs)
 
-    def reader(self, name: str | None = None, **kwargs: Any):
-        from msglib.client.reader import LogReader
-
+    def reader(self, name: str | None = None, **kwargs: Any) -> LogReader:
+        """A :class:`~msglib.client.reader.LogReader` of this cluster's committed records."""
         return LogReader(self, name, **kwargs)
 
     # -- time -------------------------------------------------------------------------------

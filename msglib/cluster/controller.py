@@ -30,15 +30,9 @@ from dataclasses import dataclass, replace
 from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import Policies
-from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
+from msglib.protocol import (CONTROLLER, NO_LEADER, PartitionState, TopicPartition,  # noqa: F401 (re-exported)
+                             broker_node)
 from msglib.sim.network import Network, Node
-
-CONTROLLER = "controller"
-
-
-def broker_node(broker_id: int) -> str:
-    """The network name of broker ``broker_id``."""
-    return f"b{broker_id}"
 
 
 @dataclass

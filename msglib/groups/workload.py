@@ -29,11 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.client.consumer import ConsumerRebalanceListener, KafkaConsumer
-from msglib.protocol.errors import KafkaError
+from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups.config import GroupConfig
+from msglib.groups.coordinator import coordinator_for
 from msglib.groups.errors import CommitFailedError, ConsumerCrashed
+from msglib.groups.lag import partition_view
 from msglib.groups.local import LocalBroker
 from msglib.protocol import TopicPartition
+from msglib.protocol.errors import KafkaError
 from msglib.sim.history import OK, History
 
 TOPIC = "events"
@@ -275,9 +278,6 @@ class GroupRun:
                 self.retention_every_ms = retention_every_ms
                 self.broker.sim.schedule(retention_every_ms, self._retention)
         else:
-            from msglib.cluster import Cluster, ClusterConfig
-            from msglib.groups.coordinator import coordinator_for
-
             self.broker = Cluster(3, seed=seed, config=ClusterConfig.fast(min_insync_replicas=2), history=history)
             self.coordinator = coordinator_for(self.broker, group_config, **(
                 {"validate_offset_commit": validate_offset_commit} if validate_offset_commit else {}))
@@ -364,8 +364,6 @@ class GroupRun:
         self.note("the group coordinator is back (groups and offsets reloaded from its log)")
 
     def _end_offsets(self) -> dict[int, int]:
-        from msglib.groups.lag import partition_view
-
         return {p: partition_view(self.broker, TopicPartition(TOPIC, p))[1] for p in range(self.partitions)}
 
     def _drained(self) -> bool:

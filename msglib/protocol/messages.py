@@ -37,7 +37,14 @@ from typing import Any
 from msglib.protocol.structs import (NO_GENERATION, READ_UNCOMMITTED, AbortedTransaction, OffsetAndMetadata,
                                      PartitionState, Subscription, TopicPartition)
 
-TXN_COORDINATOR = "txn-coordinator"   # the transaction coordinator's node name
+# -- node names on the simulated network ----------------------------------------------------
+CONTROLLER = "controller"
+TXN_COORDINATOR = "txn-coordinator"   # the transaction coordinator
+
+
+def broker_node(broker_id: int) -> str:
+    """The network name of broker ``broker_id``."""
+    return f"b{broker_id}"
 
 
 # -- controller <-> brokers ------------------------------------------------------------

@@ -38,22 +38,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from msglib.protocol.errors import IllegalStateError
-from msglib.client.metadata import ClientMetadata
-from msglib import protocol as cp
-from msglib.cluster.controller import broker_node
-from msglib.protocol import TopicPartition
+from msglib import protocol as proto
 from msglib.log.storage import MemoryStorage
+from msglib.protocol import TopicPartition, broker_node
+from msglib.protocol.errors import IllegalStateError
+from msglib.protocol.metadata import ClientMetadata
 from msglib.sim.core import Timer
 from msglib.sim.network import Node
-from msglib import protocol as tp_
 from msglib.txn.config import TxnConfig
+from msglib.txn.group_offsets import group_coordinator_of
 from msglib.txn.state_log import TransactionMetadata, TransactionStateLog
-from msglib.txn.states import (COMPLETE_ABORT, COMPLETE_COMMIT, DEAD, EMPTY, ONGOING, PREPARE_ABORT,
-                               PREPARE_COMMIT, PREPARE_EPOCH_FENCE, TransactionState, can_transition)
+from msglib.txn.states import (COMPLETE_ABORT, COMPLETE_COMMIT, DEAD, EMPTY, ONGOING, PREPARE_ABORT, PREPARE_COMMIT,
+                               PREPARE_EPOCH_FENCE, TransactionState, can_transition)
 
 # Marker errors after which the marker is not needed any more (a newer epoch already ended it).
-_MARKER_DONE = (None, cp.INVALID_PRODUCER_EPOCH)
+_MARKER_DONE = (None, proto.INVALID_PRODUCER_EPOCH)
 
 
 @dataclass
@@ -73,7 +72,7 @@ class _MarkerJob:
 class TransactionCoordinator(Node):
     """See the module docstring. ``trace`` records every state change and marker (for pictures and tests)."""
 
-    def __init__(self, cluster: Any, config: TxnConfig | None = None, *, name: str = tp_.TXN_COORDINATOR,
+    def __init__(self, cluster: Any, config: TxnConfig | None = None, *, name: str = proto.TXN_COORDINATOR,
                  can_transition: Callable[[Any, Any], bool] | None = None) -> None:
         super().__init__(name, cluster.network)
         self.cluster = cluster
@@ -83,12 +82,12 @@ class TransactionCoordinator(Node):
         self.storage = MemoryStorage(f"{name}/__transaction_state-0")  # the "disk": survives crashes
         self.trace: list[dict[str, Any]] = []
         self._handlers = {
-            tp_.InitProducerIdRequest: self._on_init_producer_id,
-            tp_.AddPartitionsToTxnRequest: self._on_add_partitions,
-            tp_.AddOffsetsToTxnRequest: self._on_add_offsets,
-            tp_.EndTxnRequest: self._on_end_txn,
-            cp.WriteTxnMarkersResponse: self._on_markers_response,
-            cp.MetadataResponse: lambda src, msg: self.metadata.on_response(msg),
+            proto.InitProducerIdRequest: self._on_init_producer_id,
+            proto.AddPartitionsToTxnRequest: self._on_add_partitions,
+            proto.AddOffsetsToTxnRequest: self._on_add_offsets,
+            proto.EndTxnRequest: self._on_end_txn,
+            proto.WriteTxnMarkersResponse: self._on_markers_response,
+            proto.MetadataResponse: lambda src, msg: self.metadata.on_response(msg),
         }
         self._boot()
 
@@ -151,11 +150,11 @@ class TransactionCoordinator(Node):
 
     def _check_producer(self, meta: TransactionMetadata | None, producer_id: int, epoch: int) -> str | None:
         if meta is None or meta.producer_id != producer_id:
-            return tp_.INVALID_PRODUCER_ID_MAPPING
+            return proto.INVALID_PRODUCER_ID_MAPPING
         if epoch < meta.producer_epoch:
-            return tp_.PRODUCER_FENCED        # a newer instance, or the timeout, bumped the epoch
+            return proto.PRODUCER_FENCED        # a newer instance, or the timeout, bumped the epoch
         if epoch > meta.producer_epoch:
-            return tp_.INVALID_PRODUCER_ID_MAPPING
+            return proto.INVALID_PRODUCER_ID_MAPPING
         return None
 
     def transaction(self, transactional_id: str) -> TransactionMetadata | None:
@@ -163,13 +162,13 @@ class TransactionCoordinator(Node):
         return self.txns.get(transactional_id)
 
     # ------------------------------------------------------------------ InitProducerId
-    def _on_init_producer_id(self, src: str, req: tp_.InitProducerIdRequest) -> None:
+    def _on_init_producer_id(self, src: str, req: proto.InitProducerIdRequest) -> None:
         def reply(error: str | None, meta: TransactionMetadata | None = None) -> None:
             pid, epoch = (meta.producer_id, meta.producer_epoch) if meta and error is None else (-1, -1)
-            self.send(src, tp_.InitProducerIdResponse(req.request_id, error, pid, epoch))
+            self.send(src, proto.InitProducerIdResponse(req.request_id, error, pid, epoch))
 
         if not 0 < req.transaction_timeout_ms <= self.config.transaction_max_timeout_ms:
-            return reply(tp_.INVALID_TRANSACTION_TIMEOUT)
+            return reply(proto.INVALID_TRANSACTION_TIMEOUT)
         meta = self.txns.get(req.transactional_id)
         if meta is None:
             meta = TransactionMetadata(req.transactional_id, self.state_log.allocate_producer_id(), 0,
@@ -179,11 +178,11 @@ class TransactionCoordinator(Node):
             self._record(meta, "new producer id")
             return reply(None, meta)
         if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
-            return reply(tp_.CONCURRENT_TRANSACTIONS)       # the last transaction is completing: retry
+            return reply(proto.CONCURRENT_TRANSACTIONS)       # the last transaction is completing: retry
         if meta.state == ONGOING:
             # An older instance left a transaction open: fence it and abort its transaction first.
             self._fence_and_abort(meta, "a new instance of the transactional id started")
-            return reply(tp_.CONCURRENT_TRANSACTIONS)
+            return reply(proto.CONCURRENT_TRANSACTIONS)
         meta.producer_epoch += 1                             # Empty / Complete*: the new instance's epoch
         meta.timeout_ms = req.transaction_timeout_ms
         meta.partitions, meta.groups, meta.txn_start_ms = set(), set(), -1.0
@@ -206,7 +205,7 @@ class TransactionCoordinator(Node):
     # ------------------------------------------------------------------ AddPartitions / AddOffsets
     def _add(self, meta: TransactionMetadata, partitions: list[TopicPartition], groups: list[str]) -> str | None:
         if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
-            return tp_.CONCURRENT_TRANSACTIONS       # the previous transaction is still writing its markers
+            return proto.CONCURRENT_TRANSACTIONS       # the previous transaction is still writing its markers
         if meta.state == ONGOING and set(partitions) <= meta.partitions and set(groups) <= meta.groups:
             return None                              # nothing new (a retry)
         if meta.state != ONGOING:
@@ -216,22 +215,22 @@ class TransactionCoordinator(Node):
         self._transition(meta, ONGOING)
         return None
 
-    def _on_add_partitions(self, src: str, req: tp_.AddPartitionsToTxnRequest) -> None:
+    def _on_add_partitions(self, src: str, req: proto.AddPartitionsToTxnRequest) -> None:
         meta = self.txns.get(req.transactional_id)
         error = self._check_producer(meta, req.producer_id, req.producer_epoch)
         if error is None:
             error = self._add(meta, [TopicPartition(*tp) for tp in req.partitions], [])
-        self.send(src, tp_.AddPartitionsToTxnResponse(req.request_id, error))
+        self.send(src, proto.AddPartitionsToTxnResponse(req.request_id, error))
 
-    def _on_add_offsets(self, src: str, req: tp_.AddOffsetsToTxnRequest) -> None:
+    def _on_add_offsets(self, src: str, req: proto.AddOffsetsToTxnRequest) -> None:
         meta = self.txns.get(req.transactional_id)
         error = self._check_producer(meta, req.producer_id, req.producer_epoch)
         if error is None:
             error = self._add(meta, [], [req.group_id])
-        self.send(src, tp_.AddOffsetsToTxnResponse(req.request_id, error))
+        self.send(src, proto.AddOffsetsToTxnResponse(req.request_id, error))
 
     # ------------------------------------------------------------------ EndTxn
-    def _on_end_txn(self, src: str, req: tp_.EndTxnRequest) -> None:
+    def _on_end_txn(self, src: str, req: proto.EndTxnRequest) -> None:
         meta = self.txns.get(req.transactional_id)
         error = self._check_producer(meta, req.producer_id, req.producer_epoch)
         if error is None:
@@ -240,12 +239,12 @@ class TransactionCoordinator(Node):
                 self._transition(meta, decided[req.commit][0])   # logged: the outcome is decided now
                 self._write_markers(meta)
             elif meta.state == decided[req.commit][0]:
-                error = tp_.CONCURRENT_TRANSACTIONS              # a retry while the markers are written
+                error = proto.CONCURRENT_TRANSACTIONS              # a retry while the markers are written
             elif meta.state == decided[req.commit][1]:
                 error = None                                     # a retry of a finished one: same answer
             else:
-                error = tp_.INVALID_TXN_STATE                    # e.g. commit after the abort was decided
-        self.send(src, tp_.EndTxnResponse(req.request_id, error))
+                error = proto.INVALID_TXN_STATE                    # e.g. commit after the abort was decided
+        self.send(src, proto.EndTxnResponse(req.request_id, error))
 
     # ------------------------------------------------------------------ markers
     def _write_markers(self, meta: TransactionMetadata) -> None:
@@ -273,8 +272,6 @@ class TransactionCoordinator(Node):
             self._send_marker_request(job, broker_node(leader), tps, [])
         groups = sorted(job.groups - busy)
         if groups:
-            from msglib.txn.group_offsets import group_coordinator_of
-
             self._send_marker_request(job, group_coordinator_of(self.cluster).name, [], groups)
         if missing_leader:
             self.metadata.request_update()
@@ -285,7 +282,7 @@ class TransactionCoordinator(Node):
     def _send_marker_request(self, job: _MarkerJob, node: str, tps: list[TopicPartition], groups: list[str]) -> None:
         rid = self._next_id()
         job.outstanding[rid] = (node, list(tps) + list(groups))
-        self.send(node, cp.WriteTxnMarkersRequest(rid, job.producer_id, job.producer_epoch, 0, job.commit,
+        self.send(node, proto.WriteTxnMarkersRequest(rid, job.producer_id, job.producer_epoch, 0, job.commit,
                                                   list(tps), list(groups)))
         self.after(self.config.request_timeout_ms, self._marker_timeout, job.transactional_id, rid)
         self._record(self.txns.get(job.transactional_id), "markers sent", to=node,
@@ -297,7 +294,7 @@ class TransactionCoordinator(Node):
                 return job
         return None
 
-    def _on_markers_response(self, src: str, resp: cp.WriteTxnMarkersResponse) -> None:
+    def _on_markers_response(self, src: str, resp: proto.WriteTxnMarkersResponse) -> None:
         job = self._job_for(resp.request_id)
         if job is None:
             return                                   # a late answer to a retried request

@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib.check.eos import EosCheckResult, OutputRecord, Read, TxnRecord, check_eos
-from msglib.protocol.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from msglib.cluster import Cluster, ClusterConfig
+from msglib.groups.coordinator import coordinator_for
 from msglib.groups.errors import CommitFailedError
 from msglib.protocol import OffsetAndMetadata, TopicPartition
+from msglib.protocol.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from msglib.txn.coordinator import transaction_coordinator_for
+from msglib.txn.group_offsets import group_coordinator_of
 from msglib.txn.states import ONGOING, PREPARE_ABORT, PREPARE_COMMIT
 
 INPUT, OUTPUT, GROUP = "input", "output", "eos"
@@ -455,8 +457,6 @@ class EosRun:
             if event.kind == "txn_coordinator_crash":
                 node = self.coordinator
             else:
-                from msglib.txn.group_offsets import group_coordinator_of
-
                 node = group_coordinator_of(cl)
             self.note(f"the {event.kind.split('_crash')[0].replace('_', ' ')} crashes for {event.duration_ms:g} ms")
             node.crash()
@@ -528,8 +528,6 @@ class EosRun:
         if len(self.inputs) < self.records or self.restarts or any(
                 m.state in (ONGOING, PREPARE_COMMIT, PREPARE_ABORT) for m in self.coordinator.txns.values()):
             return False
-        from msglib.groups.coordinator import coordinator_for
-
         gc = coordinator_for(self.cluster)
         ends = {}
         for p, o, _ in self.inputs:

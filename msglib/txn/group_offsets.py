@@ -27,13 +27,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from msglib import protocol as cp
-from msglib import protocol as gp
+from msglib import protocol as proto
 from msglib.groups.coordinator import Group, GroupCoordinator, coordinator_for
-from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.log import Log, LogConfig, Record
 from msglib.log.storage import MemoryStorage
-from msglib import protocol as tp_
+from msglib.protocol import OffsetAndMetadata, TopicPartition
 
 PendingKey = tuple[str, int]   # (group id, producer id)
 
@@ -81,14 +79,14 @@ class TxnOffsets:
         return False
 
     # -- requests ----------------------------------------------------------------------------
-    def on_txn_offset_commit(self, src: str, req: tp_.TxnOffsetCommitRequest) -> None:
+    def on_txn_offset_commit(self, src: str, req: proto.TxnOffsetCommitRequest) -> None:
         self._ensure_loaded()
         coord = self.coordinator
         group = coord.groups.get(req.group_id)
         error = None
         if group is None:
             if req.generation_id >= 0 or req.member_id:
-                error = gp.ILLEGAL_GENERATION
+                error = proto.ILLEGAL_GENERATION
             else:   # a producer committing for a group with no members (no consumer group_metadata)
                 group = coord.groups[req.group_id] = Group(req.group_id, state_since=coord.sim.now)
         if error is None:
@@ -103,9 +101,9 @@ class TxnOffsets:
             coord._record(group, "txn commit pending" if error is None else "txn commit rejected",
                           member=req.member_id, member_generation=req.generation_id, error=error,
                           producer_id=req.producer_id, offsets={str(tp): om.offset for tp, om in req.offsets.items()})
-        coord.send(src, tp_.TxnOffsetCommitResponse(req.request_id, error))
+        coord.send(src, proto.TxnOffsetCommitResponse(req.request_id, error))
 
-    def on_markers(self, src: str, req: cp.WriteTxnMarkersRequest) -> None:
+    def on_markers(self, src: str, req: proto.WriteTxnMarkersRequest) -> None:
         """COMMIT: the pending offsets become the group's committed offsets. ABORT: they are dropped."""
         self._ensure_loaded()
         coord = self.coordinator
@@ -125,13 +123,13 @@ class TxnOffsets:
                                   producer_id=req.producer_id,
                                   offsets={str(tp): om.offset for tp, om in offsets.items()})
             errors[group_id] = None
-        coord.send(src, cp.WriteTxnMarkersResponse(req.request_id, req.producer_id, errors))
+        coord.send(src, proto.WriteTxnMarkersResponse(req.request_id, req.producer_id, errors))
 
     def wrap_offset_fetch(self, original) -> Any:
-        def on_offset_fetch(src: str, req: gp.OffsetFetchRequest) -> None:
+        def on_offset_fetch(src: str, req: proto.OffsetFetchRequest) -> None:
             self._ensure_loaded()
             if self.unstable(req.group_id, req.partitions):
-                self.coordinator.send(src, gp.OffsetFetchResponse(req.request_id, tp_.UNSTABLE_OFFSET_COMMIT))
+                self.coordinator.send(src, proto.OffsetFetchResponse(req.request_id, proto.UNSTABLE_OFFSET_COMMIT))
                 return
             original(src, req)
         return on_offset_fetch
@@ -144,9 +142,9 @@ def attach(coordinator: GroupCoordinator) -> TxnOffsets:
         return existing
     txn = TxnOffsets(coordinator)
     coordinator.txn_offsets = txn
-    coordinator._handlers[tp_.TxnOffsetCommitRequest] = txn.on_txn_offset_commit
-    coordinator._handlers[cp.WriteTxnMarkersRequest] = txn.on_markers
-    coordinator._handlers[gp.OffsetFetchRequest] = txn.wrap_offset_fetch(coordinator._handlers[gp.OffsetFetchRequest])
+    coordinator._handlers[proto.TxnOffsetCommitRequest] = txn.on_txn_offset_commit
+    coordinator._handlers[proto.WriteTxnMarkersRequest] = txn.on_markers
+    coordinator._handlers[proto.OffsetFetchRequest] = txn.wrap_offset_fetch(coordinator._handlers[proto.OffsetFetchRequest])
     return txn
 
 

@@ -6,26 +6,6 @@ when a grader runs the notebook (nbgrader's autograde or Validate, or
 and grading stays fast. CI still draws every picture when it executes the
 source notebooks.
 """
-from __future__ import annotations
+from msglib.figures import figure, grading_run
 
-import functools
-import os
-from typing import Any, Callable, TypeVar
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def grading_run() -> bool:
-    """True while a grader, not a person, runs the notebook."""
-    return (os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
-            or os.environ.get("MSGLIB_GRADING_RUN") == "1")
-
-
-def figure(fn: F) -> F:
-    """Skip a picture or widget during grading runs (it returns None there)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if grading_run():
-            return None
-        return fn(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
+__all__ = ["figure", "grading_run"]

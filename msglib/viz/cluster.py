@@ -6,74 +6,13 @@ widget without its buttons: the same cluster and faults, driven from code.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
-from msglib.sim.history import FAIL, INFO, NEMESIS, OK, History
+from msglib.check import check
+from msglib.cluster import Cluster, ClusterConfig
+from msglib.cluster.scenario import loss_table, run_scenario
+from msglib.sim.history import History, plot_history  # noqa: F401  (plot_history lives with the history it draws)
 from msglib.viz import figure
-
-COLORS = {OK: "#2e7d32", FAIL: "#c62828", INFO: "#ef6c00", None: "#9e9e9e"}
-
-
-def _label(op) -> str:
-    v = op.value if isinstance(op.value, dict) else {}
-    if op.f == "send":
-        off = v.get("offset")
-        return f"{v.get('value')}" + (f"@{off}" if isinstance(off, int) and off >= 0 else "")
-    if op.f == "poll" and "reads" in v:
-        parts = []
-        for key, reads in v["reads"].items():
-            if reads:
-                parts.append(f"{key}:{reads[0][0]}..{reads[-1][0]}")
-        return " ".join(parts) or "empty"
-    return op.f
-
-
-@figure
-def plot_history(history: History, ax=None, highlight: Iterable[int] = (), title: str | None = None,
-                 max_ops: int = 400):
-    """Draw a history as a timeline: one row per process, one bar per operation
-    from invocation to completion (green ok, red fail, orange unknown, grey
-    never completed), faults as dashed vertical lines. Ops whose index is in
-    ``highlight`` are drawn thick with a black edge."""
-    import matplotlib.pyplot as plt
-
-    highlight = set(highlight)
-    pairs = list(history.completions())
-    if len(pairs) > max_ops:  # keep the highlighted ones, thin out the rest evenly
-        step = len(pairs) / max_ops
-        keep = {int(i * step) for i in range(max_ops)}
-        pairs = [p for i, p in enumerate(pairs)
-                 if i in keep or p[0].index in highlight or (p[1] and p[1].index in highlight)]
-    procs = [p for p in history.processes() if p != NEMESIS]
-    row = {p: i for i, p in enumerate(procs)}
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 1.0 + 0.55 * max(len(procs), 1)))
-    end = max((op.time for op in history), default=1.0) or 1.0
-    for inv, done in pairs:
-        y = row[inv.process]
-        t1 = done.time if done is not None else end
-        color = COLORS[done.type if done is not None else None]
-        hot = inv.index in highlight or (done is not None and done.index in highlight)
-        ax.barh(y, max(t1 - inv.time, end * 0.002), left=inv.time, height=0.5 if hot else 0.35,
-                color=color, alpha=1.0 if hot or not highlight else 0.35,
-                edgecolor="black" if hot else "none", linewidth=1.2 if hot else 0)
-        if hot or len(pairs) <= 40:
-            ax.text(inv.time, y + 0.3, _label(done or inv), fontsize=7, va="bottom")
-    for op in history.faults():
-        ax.axvline(op.time, color="#6a1b9a", ls="--", lw=0.8, alpha=0.7)
-        desc = op.value.get("description", op.f) if isinstance(op.value, dict) else op.f
-        ax.text(op.time, len(procs) - 0.4, desc, rotation=90, fontsize=7, color="#6a1b9a",
-                va="top", ha="right")
-    ax.set_yticks(range(len(procs)), procs)
-    ax.set_ylim(-0.6, max(len(procs), 1) - 0.2 + 0.8)
-    ax.set_xlabel("simulated time (ms)")
-    from matplotlib.patches import Patch
-    ax.legend(handles=[Patch(color=COLORS[k], label=n) for k, n in
-                       ((OK, "ok"), (FAIL, "fail"), (INFO, "unknown"), (None, "no answer"))],
-              fontsize=7, loc="lower right", ncols=4)
-    if title:
-        ax.set_title(title)
-    return ax
 
 
 @figure
@@ -185,8 +124,6 @@ def linger_experiment(lingers=(0, 1, 2, 5, 10, 20), records: int = 600, every_ms
     For each setting: records per produce request (what a broker's throughput depends on: each
     request costs it a fixed amount of work) and the median time from send() to acknowledgement.
     """
-    from msglib.cluster import Cluster
-
     rows = []
     for linger in lingers:
         c = Cluster(3, seed=seed)
@@ -237,8 +174,6 @@ def show_loss_table(seeds: int = 200, processes: int = 2, **scenario: Any):
     tens of seconds of CPU and nobody looks at it then."""
     import matplotlib.pyplot as plt
 
-    from msglib.cluster.scenario import loss_table
-
     table = loss_table(seeds, processes=processes, **scenario)
     ax = plot_loss_table(table, seeds=seeds)
     plt.show()
@@ -251,8 +186,6 @@ def retries_widget():
     """Module 03: a lossy network, retries, with and without idempotence; the checker judges each run."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
-
-    from msglib.cluster.scenario import run_scenario
 
     loss = w.FloatSlider(value=0.05, min=0.0, max=0.2, step=0.01, description="message loss", readout_format=".0%")
     idem = w.Checkbox(value=False, description="enable_idempotence")
@@ -289,8 +222,6 @@ class ReplicationPlayground:
 
     def __init__(self, seed: int = 0, acks: Any = "all", min_insync_replicas: int = 2,
                  unclean: bool = False) -> None:
-        from msglib.cluster import Cluster, ClusterConfig
-
         config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean)
         self.cluster = Cluster(3, seed=seed, config=config, trace=True)
         self.cluster.create_topic("t", 1, 3)
@@ -321,8 +252,6 @@ class ReplicationPlayground:
 
     def heal_and_check(self):
         """Undo every fault, wait until the replicas agree, read everything, and check the history."""
-        from msglib.check import check
-
         self.cluster.settle()
         self.producer.flush()
         reader = self.cluster.reader(history=self.cluster.history, value_deserializer=lambda b: int(b))

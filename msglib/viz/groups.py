@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from msglib.groups.lag import LagMonitor
-from msglib.protocol import TopicPartition
 from msglib.groups.workload import (GROUP, TOPIC, GroupEvent, GroupRun, GroupRunResult, at_least_once_step,
-                                    at_most_once_step, ownership_intervals, run_group, stop_the_world_ms)
+                                    at_most_once_step, ownership_intervals, random_events, run_group, stop_the_world_ms)
+from msglib.protocol import TopicPartition
 from msglib.sim.history import History
 from msglib.viz import figure
 
@@ -210,8 +210,6 @@ def plot_lag(seed: int = 0, **kwargs: Any):
 # ------------------------------------------------------------------ delivery guarantees, in numbers
 def delivery_table(seeds: int = 10, crashes: int = 3) -> str:
     """At-least-once vs at-most-once over seeded runs with crashes: records lost and processed twice."""
-    from msglib.groups.workload import random_events
-
     lines = [f"{'loop':<34}{'runs':>6}{'records':>10}{'lost':>8}{'processed twice':>17}"]
     for label, step in (("process, then commit (at-least-once)", at_least_once_step),
                         ("commit, then process (at-most-once)", at_most_once_step)):

@@ -4,6 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from msglib.cluster import Cluster, ClusterConfig
+from msglib.groups.coordinator import coordinator_for
+from msglib.protocol import OffsetAndMetadata, TopicPartition
+from msglib.txn.coordinator import transaction_coordinator_for
+from msglib.txn.eos import EosEvent, random_events, run_eos
 from msglib.viz import figure
 
 # One color per kind of slot in a partition.
@@ -113,11 +118,6 @@ def transaction_timeline(seed: int = 0) -> list[dict]:
     input offsets. After each step, a snapshot: the coordinator's state for the transaction, the
     LEO / HW / LSO of both output partitions, the group's committed offset, and what a
     read_committed reader of the outputs has received so far."""
-    from msglib.cluster import Cluster, ClusterConfig
-    from msglib.groups.coordinator import coordinator_for
-    from msglib.protocol import OffsetAndMetadata, TopicPartition
-    from msglib.txn.coordinator import transaction_coordinator_for
-
     cl = Cluster(3, seed=seed, config=ClusterConfig.fast(min_insync_replicas=2))
     cl.create_topic("in", 1, 3)
     cl.create_topic("out", 2, 3)
@@ -209,8 +209,6 @@ def plot_timeline(rows: list[dict]):
 # ------------------------------------------------------------------ at-least-once vs exactly-once, over seeds
 def guarantee_rows(seeds: range | list[int] = range(6), faults: int = 3) -> list[dict]:
     """The same seeded crash schedules against both loops: duplicates and losses in the committed output."""
-    from msglib.txn.eos import random_events, run_eos
-
     rows = []
     for s in seeds:
         events = random_events(s, 1_500.0, count=faults, kinds=("crash", "pause"))
@@ -253,8 +251,6 @@ def plot_guarantees(rows: list[dict]):
 
 def crash_point_rows(seeds: range | list[int] = range(3)) -> list[dict]:
     """For each point of each loop: two crashes there (one per application), summed over ``seeds``."""
-    from msglib.txn.eos import EosEvent, run_eos
-
     rows = []
     for mode, points in KILL_POINTS.items():
         for point in points:
@@ -279,8 +275,6 @@ def crash_point_table(rows: list[dict]) -> str:
 # ------------------------------------------------------------------ the widget: kill the app somewhere
 def kill_run(point: str = "commit", mode: str = "transactions", seed: int = 0) -> Any:
     """One application, 12 inputs, killed at ``point`` of its loop, then restarted (same transactional.id)."""
-    from msglib.txn.eos import EosEvent, run_eos
-
     return run_eos(seed, transactional=(mode == "transactions"), apps=1, records=12, duration_ms=600.0,
                    events=[EosEvent(150, "crash", 0, point)])
 
