@@ -251,3 +251,16 @@ def test_notification_json_round_trip_and_job_id():
     n = Notification("e1", "OrderShipped", "u1", "sms", {"order": "A1"}, "fr", 2, 12.5, "notify.sms", 1, 7)
     back = Notification.from_json(n.to_json(), topic="notify.sms", partition=1, offset=7)
     assert back == n and back.job_id == "e1/sms/u1"
+
+
+def test_admission_is_durable_per_notification_key():
+    h = History()
+    lim = RateLimiter(1, 1.0, history=h)
+    assert lim.allow("u1", "sms", key=("e1", "sms", "u1"), job="e1/sms/u1")
+    assert lim.allow("u1", "sms", key=("e1", "sms", "u1"), job="e1/sms/u1")      # the record answers: no token
+    assert not lim.allow("u1", "sms", key=("e2", "sms", "u1"), job="e2/sms/u1")  # the bucket is empty
+    assert not lim.allow("u1", "sms", key=("e2", "sms", "u1"))                   # refused stays refused
+    assert lim.decisions[("u1", "sms")] == [(0.0, True), (0.0, False)]           # two decisions touched the bucket
+    assert [op.value["repeat"] for op in h if op.type == "ok"] == [False, True, False, True]
+    with pytest.raises(TypeError, match="hashable"):
+        lim.allow("u1", "sms", key=["e3"])

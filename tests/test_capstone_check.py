@@ -29,7 +29,7 @@ def _handler(*, key=lambda j: (j.event_id, j.channel, j.user), ack_first=False, 
         if k in ctx.delivered:
             ctx.ack(job)
             return
-        if limiter and job.attempt == 1 and not ctx.limiter.allow(job.user, job.channel):
+        if limiter and not job.critical and not ctx.limiter.allow(job.user, job.channel, key=k):
             if ack_drop:
                 ctx.ack(job)
             return
@@ -193,3 +193,78 @@ def test_expected_notifications_follow_the_routing_rules():
     check = run_notifications(0, workload=w, faults=None).check()
     due = {f"{e.event_id}/{c}/{u}" for _, e in w.events for u, c in route(e, w.prefs)}
     assert check.expected == due
+
+
+# -- admission is durable per notification; critical notifications take the priority lane ----------------
+
+STORY = schedule((500, WorkerCrash("push", "after-send")), (900, RouterCrash()),
+                 (1_000, ProviderOutage("email", 1_200)), (1_400, SlowConsumer("sms", 900)),
+                 (1_800, WorkerCrash("email", "before-send")))
+
+
+def _asks_afresh(job, ctx):
+    """The limiter asked without the notification's key, on attempt 1 only: redrives and redeliveries ask again."""
+    key = (job.event_id, job.channel, job.user)
+    if key in ctx.delivered:
+        ctx.ack(job)
+        return
+    if job.attempt == 1 and not job.critical and not ctx.limiter.allow(job.user, job.channel):
+        ctx.ack(job)
+        return
+    try:
+        ctx.provider.send(job.user, ctx.render(job), idempotency_key=key)
+    except Exception as exc:
+        ctx.retry(job, exc) if ctx.is_transient(exc) and job.attempt < ctx.max_attempts else \
+            ctx.dead_letter(job, exc)
+        ctx.ack(job)
+        return
+    ctx.delivered.add(key)
+    ctx.ack(job)
+
+
+def test_an_admitted_notification_asked_again_and_refused_is_flagged():
+    check = run_notifications(0, faults=STORY, handle=_asks_afresh).check()   # the notebook's story run
+    assert check.counts.get("refused-after-admission", 0) >= 1 and check.counts.get("admitted-twice", 0) >= 1
+    dropped = [a for a in check.of_kind("refused-after-admission") if check.outcomes[a.key] == "lost"]
+    assert dropped                  # admitted before the outage, redriven after it, then dropped: silently, before
+    bad = dropped[0]
+    story = check.story(bad.key, limit=60)
+    assert "limiter allows it" in story and "limiter REFUSES it" in story and "redriven" in story
+
+
+def test_the_reference_keeps_admission_through_redrives_and_redeliveries():
+    result = run_notifications(0, faults=STORY)
+    check = result.check()
+    assert check.valid, check.summary()
+    throttles = [op.value for op in result.history if op.f == "throttle" and op.type == "ok"]
+    repeats = [v for v in throttles if v["repeat"]]
+    first = {}
+    for v in throttles:
+        first.setdefault(v["job"], v["allowed"])
+    assert repeats and all(v["allowed"] == first[v["job"]] for v in repeats)   # the recorded answer, no token
+    redriven = {op.value["job"] for op in result.history if op.f == "redrive" and op.type == "ok"}
+    assert redriven & {v["job"] for v in repeats}                   # some of them were redrives
+
+
+def test_a_critical_notification_is_never_rate_limited():
+    def no_lane(job, ctx):
+        key = (job.event_id, job.channel, job.user)
+        if key in ctx.delivered:
+            ctx.ack(job)
+            return
+        if not ctx.limiter.allow(job.user, job.channel, key=key):
+            ctx.ack(job)
+            return
+        try:
+            ctx.provider.send(job.user, ctx.render(job), idempotency_key=key)
+        except Exception as exc:
+            ctx.retry(job, exc) if ctx.is_transient(exc) and job.attempt < ctx.max_attempts else \
+                ctx.dead_letter(job, exc)
+            ctx.ack(job)
+            return
+        ctx.delivered.add(key)
+        ctx.ack(job)
+
+    check = run_notifications(0, faults=FAULTS, handle=no_lane).check()
+    assert "limited-critical" in check.counts, check.summary()
+    assert "PasswordReset" in check.of_kind("limited-critical")[0].message

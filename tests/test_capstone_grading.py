@@ -30,7 +30,7 @@ def test_a_failure_names_the_job_the_story_and_the_seed():
         if key in ctx.delivered:
             ctx.ack(job)
             return
-        if job.attempt == 1 and not ctx.limiter.allow(job.user, job.channel):
+        if not job.critical and not ctx.limiter.allow(job.user, job.channel, key=key):
             ctx.ack(job)
             return
         try:

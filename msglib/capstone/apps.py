@@ -264,11 +264,14 @@ class _LimiterView:
         self._job = job
         self._ctx = ctx
 
-    def allow(self, user: str, channel: str) -> bool:
+    def allow(self, user: str, channel: str, key: Any = None) -> bool:
+        """Take a token; with ``key`` (the notification's key) the answer is durable for that notification."""
         self._worker.check_alive()
         if not isinstance(user, str) or not isinstance(channel, str):
-            raise TypeError(f"limiter.allow(user, channel) takes two strings, got {user!r}, {channel!r}")
-        allowed = self._worker.system.limiter.allow(user, channel, key=self._job.job_id, process=self._worker.name)
+            raise TypeError(f"limiter.allow(user, channel, key=...) takes two strings and a key, got {user!r}, "
+                            f"{channel!r}")
+        allowed = self._worker.system.limiter.allow(user, channel, key=key, job=self._job.job_id,
+                                                    process=self._worker.name)
         self._ctx.actions.append("allowed" if allowed else "throttled")
         return allowed
 

@@ -4,7 +4,7 @@ An e-commerce platform emits *events* (``OrderShipped``, ``PriceDropped``...)
 to one topic. Each event names the users it concerns (one buyer, or every
 watcher of a product) and carries the data its messages need. Each event
 *type* says which channels it may use, whether it is **critical** (security:
-it ignores quiet hours) and whether it is **marketing** (only for users who
+it ignores quiet hours, and takes the priority lane past the rate limiter) and whether it is **marketing** (only for users who
 agreed to marketing).
 
 Each user has :class:`Preferences`: the channels they opted into, marketing
@@ -37,7 +37,7 @@ class EventType:
 
     channels: tuple[str, ...]
     fields: tuple[str, ...]            # the data its templates need
-    critical: bool = False             # security messages: quiet hours do not apply
+    critical: bool = False             # security messages: no quiet hours, no rate limit (priority lane)
     marketing: bool = False            # only for users with marketing consent
 
 

@@ -117,8 +117,18 @@ def replay(decisions: list[tuple[float, bool]], capacity: int, refill_per_s: flo
 class RateLimiter:
     """One bucket per ``(user, channel)``, made by ``bucket(capacity, refill_per_s)`` on first use.
 
+    **Admission is durable per notification.** ``allow(user, channel, key=k)``
+    records its answer for the notification key ``k`` in the same step as the
+    token it took (in production: one Redis script that checks the key, takes
+    the token and stores the answer). A later ask for the same key (a retry, a
+    redrive, a redelivery after a crash before the ack, a duplicate event) gets
+    the same answer back and touches no bucket: an admitted notification stays
+    admitted and costs one token, a refused one stays refused. Without a key,
+    every call takes a token (or is refused) afresh.
+
     Every decision goes into the history as a ``throttle`` operation, with the
-    notification it was made for, so a checker can replay it.
+    job it was made for and ``repeat`` (answered from the record), so a
+    checker can replay the buckets and follow each notification.
     """
 
     def __init__(self, capacity: int = 3, refill_per_s: float = 1.0, *, bucket: Bucket = TokenBucket,
@@ -132,24 +142,42 @@ class RateLimiter:
         self.history = history
         self.buckets: dict[tuple[str, str], Any] = {}
         self.decisions: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+        self.admissions: dict[Any, bool] = {}     # notification key -> the answer it got (durable)
         self.refused = 0
 
-    def allow(self, user: str, channel: str, *, key: Any = None, process: str = "limiter") -> bool:
+    def allow(self, user: str, channel: str, *, key: Any = None, job: str | None = None,
+              process: str = "limiter") -> bool:
+        """Take a token from ``(user, channel)``'s bucket, or answer from the record for ``key``."""
         now = self.clock()
+        if key is not None:
+            try:
+                remembered = self.admissions.get(key)
+            except TypeError:
+                raise TypeError(f"a notification key must be hashable, e.g. a tuple; got {type(key).__name__} "
+                                f"{key!r}") from None
+            if remembered is not None:
+                self._record(now, user, channel, job, remembered, process, repeat=True)
+                return remembered
         b = self.buckets.get((user, channel))
         if b is None:
             b = self.buckets[(user, channel)] = self.bucket(self.capacity, self.refill_per_s)
         allowed = b.allow(now)
         if not isinstance(allowed, bool):
             raise TypeError(f"the bucket's allow() returned {allowed!r}; it must return True or False")
+        if key is not None:
+            self.admissions[key] = allowed
         self.decisions.setdefault((user, channel), []).append((now, allowed))
         if not allowed:
             self.refused += 1
-        if self.history is not None:
-            op = self.history.invoke(now, process, "throttle",
-                                     {"user": user, "channel": channel, "key": key, "allowed": allowed})
-            self.history.complete(op, now, OK)
+        self._record(now, user, channel, job, allowed, process, repeat=False)
         return allowed
+
+    def _record(self, now: float, user: str, channel: str, job: str | None, allowed: bool, process: str,
+                repeat: bool) -> None:
+        if self.history is not None:
+            op = self.history.invoke(now, process, "throttle", {"user": user, "channel": channel, "job": job,
+                                                                "allowed": allowed, "repeat": repeat})
+            self.history.complete(op, now, OK)
 
 
 __all__ = ["TokenBucket", "Bucket", "RateLimiter", "max_in_window", "window_violation", "replay", "Verdict", "EPS"]

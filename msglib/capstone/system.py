@@ -125,7 +125,8 @@ class Operations:
 
     def redrive(self, channel: str, letters: Any) -> int:
         """Send these dead letters of ``channel`` back to ``notify.<channel>`` as new jobs (attempt 1, same
-        event, user and channel), each removed from the DLQ once sent. Returns how many."""
+        event, user and channel, so the same notification key: the limiter's admission for it still holds),
+        each removed from the DLQ once sent. Returns how many."""
         moved = self._move(channel, letters, "redrive")
         self.redriven[channel] = self.redriven.get(channel, 0) + moved
         return moved
@@ -281,6 +282,8 @@ class NotificationSystem:
 
     # ------------------------------------------------------------------ the operator
     def redrive_letter(self, channel: str, letter: DeadLetter, tick: int) -> None:
+        # A fresh set of attempts; the admission stays with the notification key (RateLimiter.admissions),
+        # so the handler's ask for this key gets the answer it got before, without a second token.
         job = Notification.from_json({**letter.payload, "attempt": 1,
                                       "redrives": int(letter.payload.get("redrives", 0)) + 1})
         op = self.history.invoke(self.sim.now, "operator", "redrive",

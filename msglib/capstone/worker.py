@@ -8,7 +8,8 @@ decides; the context ``ctx`` does:
 =======================================  ==============================================================
 ``ctx.delivered``                        a durable set shared by every worker of every channel (a table
                                          in a database): ``key in ctx.delivered``, ``ctx.delivered.add(key)``
-``ctx.limiter.allow(user, channel)``     takes a token from that user's bucket on that channel
+``ctx.limiter.allow(user, channel,       takes a token from that user's bucket on that channel; with the
+key=key)``                               notification's key, the answer is recorded for that key
 ``ctx.render(job)``                      the message text (raises ``TemplateError``, permanent)
 ``ctx.provider.send(user, text,          calls the provider; raises ``HttpError``/``TimeoutError``...
 idempotency_key=key)``
@@ -29,10 +30,18 @@ Why each piece matters (:func:`handle` is msglib's answer):
 * the key goes to the provider too: a crash (or a lost response) between the
   provider's "sent" and ``ctx.delivered.add`` is a gap only the provider's
   own dedupe can close;
-* the limiter is asked **once per notification**, on its first attempt: a
-  retry was allowed already (a failed call did not reach the user, so it must
-  not cost a second token; otherwise an outage alone would use up a user's
-  bucket);
+* **admission is durable per notification**: the limiter is asked with the
+  notification's key, and it records its answer for that key together with
+  the token. Every later copy of the job (a retry, a redrive from the DLQ, a
+  redelivery after a crash before the ack) gets the same answer and costs
+  no second token. Asking only "on the first attempt" is not enough: a
+  redrive and a redelivery are attempt 1 again, and a limiter asked afresh
+  may refuse a notification it had admitted, which then silently vanishes;
+* **critical notifications take the priority lane**: a password reset code
+  was asked for a moment ago by the user; dropping it locks them out, and
+  delaying it behind their marketing is no better. They skip the limiter
+  (``job.critical``); abuse of the reset form is throttled where the request
+  comes in, not here;
 * ``ack`` comes **after** the outcome is settled (delivered, retried,
   dead-lettered or dropped): acking first and crashing loses the job.
 """
@@ -41,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from msglib.capstone.events import EVENT_TYPES
 from msglib.capstone.templates import render as render_template
 
 
@@ -79,6 +89,12 @@ class Notification:
     partition: int = 0
     offset: int = -1
     redrives: int = 0              # how many times an operator sent it back from the DLQ
+
+    @property
+    def critical(self) -> bool:
+        """A security message (a password reset): quiet hours and the rate limit do not apply."""
+        kind = EVENT_TYPES.get(self.event_type)
+        return kind is not None and kind.critical
 
     @property
     def job_id(self) -> str:
@@ -136,9 +152,9 @@ def handle(job: Notification, ctx: Any) -> None:
     if key in ctx.delivered:                             # a repeat (redelivery, duplicate event, redrive)
         ctx.ack(job)
         return
-    if job.attempt == 1 and not ctx.limiter.allow(job.user, job.channel):
+    if not job.critical and not ctx.limiter.allow(job.user, job.channel, key=key):
         ctx.ack(job)                                     # over this user's limit on this channel: dropped
-        return
+        return                                           # (every copy of this notification gets the same answer)
     try:
         text = ctx.render(job)
         ctx.provider.send(job.user, text, idempotency_key=key)

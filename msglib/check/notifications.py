@@ -10,10 +10,14 @@ through msglib's router rules, which notifications **should** happen. Then:
 * nothing is delivered that should not be: never on a channel the user did
   not opt into, never marketing without consent, never a push or an SMS in
   quiet hours unless critical;
-* the user's limit holds: nothing is delivered that the limiter did not allow,
-  and the limiter allowed only with a token in the user's bucket for that
-  channel and refused only without one (a reference bucket replays every
-  decision);
+* the user's limit holds: nothing is delivered that the limiter did not allow
+  (critical events excepted: they take the priority lane and skip it), and
+  the limiter allowed only with a token in the user's bucket for that channel
+  and refused only without one (a reference bucket replays every decision
+  that touched a bucket);
+* admission is durable: a notification the limiter admitted is never refused
+  later (a retry, a redrive or a redelivery asked again and was dropped), it
+  never takes a second token, and a critical notification is never refused;
 * dead letters keep honest accounts: a permanent failure is not retried, a
   transient one is not given up before ``max_attempts``, nobody gets more;
 * every job read was acknowledged (no lag left at the end);
@@ -27,7 +31,7 @@ It reads these operations (``msglib.capstone`` records them):
 ``publish``     an event appended to ``notifications.events`` (``duplicate``: a repeat)
 ``route``       a router turned an event into a job ``event/channel/user``
 ``handle``      a worker handed a job to ``handle`` (attempt, topic, partition, offset)
-``throttle``    a limiter decision for a job: ``allowed`` true or false
+``throttle``    a limiter decision for a job: ``allowed``; ``repeat``: answered from the record
 ``send``        a provider call; ``notify``: a message a user really received
 ``retry``       a job sent to the retry topic; ``dead-letter``: into the DLQ
 ``ack``         a commit past a job; ``redrive``: a dead letter sent back; ``park``: set aside
@@ -43,7 +47,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from msglib.capstone.events import Event, Preferences
+from msglib.capstone.events import EVENT_TYPES, Event, Preferences
 from msglib.capstone.ratelimit import replay
 from msglib.capstone.router import route as reference_route, why_not
 from msglib.capstone.templates import TemplateError, render
@@ -51,8 +55,8 @@ from msglib.check.kafka import Anomaly
 from msglib.sim.history import INVOKE, NEMESIS, OK, History, Op
 
 # most serious first: the order in which a grader reports them
-KINDS = ("duplicate", "lost", "opted-out", "quiet-hours", "not-a-recipient", "wrong-user", "past-limit", "starved",
-         "wrong-content", "retried-permanent", "gave-up-early", "too-many-attempts", "unacknowledged",
+KINDS = ("duplicate", "lost", "refused-after-admission", "limited-critical", "opted-out", "quiet-hours", "not-a-recipient", "wrong-user", "past-limit", "starved",
+         "wrong-content", "retried-permanent", "gave-up-early", "too-many-attempts", "admitted-twice", "unacknowledged",
          "redrove-permanent", "parked-transient", "redrove-into-outage", "redrive-over-budget", "left-in-dlq")
 
 OUTCOMES = ("delivered", "dead-lettered", "rate-limited", "lost")
@@ -106,7 +110,7 @@ class NotificationCheckResult:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items(), key=lambda kv: KINDS.index(kv[0])))
         return f"INVALID ({kinds}): {head}"
 
-    def story(self, job: str, limit: int = 14) -> str:
+    def story(self, job: str, limit: int = 20) -> str:
         """The life of one job: every operation about it, and the faults in between."""
         return job_story(self.history, job, limit)
 
@@ -115,7 +119,7 @@ def _completions(history: History, f: str) -> list[Op]:
     return [op for op in history.ops if op.f == f and op.type != INVOKE]
 
 
-def job_story(history: History, job: str, limit: int = 14) -> str:
+def job_story(history: History, job: str, limit: int = 20) -> str:
     ops = [op for op in history.ops if op.type != INVOKE and isinstance(op.value, dict) and op.value.get("job") == job
            and op.f != "final"]
     if not ops:
@@ -145,7 +149,8 @@ def _describe(op: Op, time: float | None = None) -> str:
         return f"{t} handles attempt {v.get('attempt')} ({v.get('topic')}-{v.get('partition')}@{v.get('offset')}): " \
                f"{actions}{crash}"
     if op.f == "throttle":
-        return f"{t} limiter {'allows' if v.get('allowed') else 'REFUSES'} it"
+        repeat = " (its recorded answer: no token)" if v.get("repeat") else ""
+        return f"{t} limiter {'allows' if v.get('allowed') else 'REFUSES'} it{repeat}"
     if op.f == "send":
         outcome = op.error or ("notified" if v.get("notified") else "deduplicated by the provider")
         return f"{t} provider call (attempt {v.get('attempt')}, key {v.get('idempotency_key')!r}): {outcome}"
@@ -239,21 +244,48 @@ def check_notifications(history: History) -> NotificationCheckResult:
             found("duplicate", job, f"{split_job(job)[2]} received {job} {n} times", ops_of[job])
 
     # -- the rate limit ---------------------------------------------------------------------
-    decisions: dict[tuple[str, str], list[Op]] = defaultdict(list)
+    def critical(job: str) -> bool:
+        event = events.get(split_job(job)[0])
+        kind = EVENT_TYPES.get(event.type) if event is not None else None
+        return kind is not None and kind.critical
+
+    decisions: dict[tuple[str, str], list[Op]] = defaultdict(list)   # the ones that touched a bucket
     refused: set[str] = set()
     allowed_ops: dict[str, list[Op]] = defaultdict(list)
+    charged_twice: set[str] = set()
     for op in _completions(history, "throttle"):
-        decisions[(op.value["user"], op.value["channel"])].append(op)
-        if op.value.get("key"):
-            if op.value["allowed"]:
-                allowed_ops[op.value["key"]].append(op)
-            else:
-                refused.add(op.value["key"])
+        v = op.value
+        if not v.get("repeat"):
+            decisions[(v["user"], v["channel"])].append(op)
+        job = v.get("job")
+        if not job:
+            continue
+        if v["allowed"]:
+            if allowed_ops[job] and not v.get("repeat") and job not in charged_twice:
+                charged_twice.add(job)
+                first = allowed_ops[job][0]
+                found("admitted-twice", job, f"the limiter was asked again for {job} at t={op.time:.1f} ms and took a "
+                                             f"second token from {v['user']}'s {v['channel']} bucket; it had admitted "
+                                             f"it at t={first.time:.1f} ms: one notification, one token",
+                      [first.index, op.index])
+            allowed_ops[job].append(op)
+            continue
+        refused.add(job)
+        if allowed_ops[job]:
+            first = allowed_ops[job][0]
+            found("refused-after-admission", job,
+                  f"the limiter admitted {job} at t={first.time:.1f} ms and refused it at t={op.time:.1f} ms (a "
+                  f"retry, a redrive or a redelivery asked again); the notification was dropped although it had "
+                  f"been admitted", ops_of[job] + [first.index, op.index])
+        if critical(job):
+            found("limited-critical", job, f"{job} is a critical {events[split_job(job)[0]].type} and the limiter "
+                                           f"refused it at t={op.time:.1f} ms: critical notifications take the "
+                                           "priority lane and are never rate-limited", ops_of[job] + [op.index])
     for (user, channel), ops in decisions.items():
         verdict = replay([(op.time, op.value["allowed"]) for op in ops], capacity, refill)
         if verdict is not None:
             op = ops[verdict.index]
-            job = op.value.get("key") or f"?/{channel}/{user}"
+            job = op.value.get("job") or f"?/{channel}/{user}"
             earlier = [o.index for o in ops[max(0, verdict.index - capacity - 2):verdict.index + 1]]
             if verdict.kind == "past-limit":
                 msg = (f"the limiter allowed {job} at t={op.time:.1f} ms with {verdict.tokens:.3f} token(s) left in "
@@ -264,11 +296,11 @@ def check_notifications(history: History) -> NotificationCheckResult:
             found("past-limit" if verdict.kind == "past-limit" else "starved", job, msg, earlier)
     for job, first in first_notify.items():
         allowed_before = [o for o in allowed_ops.get(job, []) if o.index < first.index]
-        if not allowed_before:
+        if not allowed_before and not critical(job):
             user, channel = split_job(job)[2], split_job(job)[1]
             found("past-limit", job, f"{user} received {job} but the limiter never allowed it: every notification "
-                                     f"needs a token from the user's {channel} bucket first",
-                  ops_of[job])
+                                     f"needs a token from the user's {channel} bucket first (only critical ones "
+                                     f"skip it)", ops_of[job])
 
     # -- dead letters and attempts -------------------------------------------------------------
     reasons: dict[str, str] = {}
@@ -311,8 +343,10 @@ def check_notifications(history: History) -> NotificationCheckResult:
             outcomes[job] = "delivered"
         elif job in in_dlq:
             outcomes[job] = "dead-lettered"
-        elif job in refused:
+        elif job in refused and not allowed_ops.get(job):
             outcomes[job] = "rate-limited"
+        elif job in refused:
+            outcomes[job] = "lost"                  # admitted, then refused: reported as refused-after-admission
         else:
             outcomes[job] = "lost"
             eid = split_job(job)[0]

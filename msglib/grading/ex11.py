@@ -10,7 +10,7 @@ run is judged by the end-to-end checker :func:`msglib.check.notifications.check_
   past the limit, never refusing with a token left), then the limiter of seeded runs;
 * ``11-handle``       -- ``handle(job, ctx)``: the channel workers of seeded runs with worker crashes
   before and after the provider call, a router crash, a stalled (zombie) worker, provider outages,
-  lost responses, duplicate events, permanent failures;
+  lost responses, duplicate events, permanent failures, and redrives of admitted notifications;
 * ``11-runbook``      -- ``runbook(ops)`` together with the learner's route, bucket and handle: the
   whole system under fault schedules (hidden: many), checked end to end. A piece that does not pass
   its own visible check yet is replaced by msglib's (and the check says so), so one unfinished
@@ -65,7 +65,8 @@ def _faults(seed: int) -> FaultSchedule:
 
 # ====================================================================================== shared
 PIECE_OF = {"opted-out": "route", "quiet-hours": "route", "not-a-recipient": "route", "past-limit": "bucket",
-            "starved": "bucket", "duplicate": "handle", "lost": "handle", "wrong-user": "handle",
+            "starved": "bucket", "duplicate": "handle", "lost": "handle", "refused-after-admission": "handle",
+            "limited-critical": "handle", "admitted-twice": "handle", "wrong-user": "handle",
             "wrong-content": "handle", "retried-permanent": "handle", "gave-up-early": "handle",
             "too-many-attempts": "handle", "unacknowledged": "handle", "redrove-permanent": "runbook",
             "parked-transient": "runbook", "redrove-into-outage": "runbook", "redrive-over-budget": "runbook",
@@ -77,6 +78,14 @@ HINTS = {
                  "after the provider sent it leaves a gap only the provider's dedupe can close)",
     "lost": "acknowledge only once the job is settled (delivered, retried, dead-lettered or dropped), record the "
             "key only after the provider said yes, and make the key unique per (event, channel, user)",
+    "refused-after-admission": "admission belongs to the notification, not to the attempt: ask "
+                               "ctx.limiter.allow(job.user, job.channel, key=key) with the notification's key; the "
+                               "limiter records its answer for that key, so a redrive or a redelivery (attempt 1 "
+                               "again) gets the same answer instead of a fresh refusal",
+    "limited-critical": "critical notifications (job.critical: a password reset) take the priority lane: do not ask "
+                        "the limiter for them",
+    "admitted-twice": "pass key=key to ctx.limiter.allow: a repeat of an admitted notification (a redelivery, a "
+                      "duplicate event, a redrive) must not take a second token",
     "wrong-user": "send to job.user",
     "wrong-content": "send ctx.render(job), the template in the user's language",
     "retried-permanent": "ask ctx.is_transient(exc): a permanent failure goes to ctx.dead_letter at once",
@@ -84,8 +93,9 @@ HINTS = {
     "too-many-attempts": "job.attempt counts the first attempt: retry only while job.attempt < ctx.max_attempts",
     "unacknowledged": "every path through handle ends with ctx.ack(job): delivered, repeated, dropped, retried, "
                       "dead-lettered",
-    "past-limit": "take a token on each notification's first attempt (job.attempt == 1); allow only with a "
-                  "whole token in the bucket; refill at refill_per_s tokens per SECOND, never above capacity",
+    "past-limit": "ask ctx.limiter.allow(job.user, job.channel, key=key) for every notification that is not "
+                  "critical; allow only with a whole token in the bucket; refill at refill_per_s tokens per SECOND, "
+                  "never above capacity",
     "starved": "a new bucket is full; refill continuously, keeping fractions of a token; a refused call costs "
                "nothing",
     "opted-out": "only channels in prefs[user].channels; marketing events only with prefs[user].marketing",
@@ -477,10 +487,15 @@ def _wasted_call(result: RunResult) -> tuple[str, Any] | None:
     return None
 
 
-def _check_handle(fn: Callable, runs: list[tuple[int, FaultSchedule | None, SystemConfig | None]]) -> None:
+def _check_handle(fn: Callable, runs: list[tuple[int, FaultSchedule | None, SystemConfig | None]],
+                  redriven: list[tuple[int, FaultSchedule]] = ()) -> None:
+    """Runs without a runbook, then ``redriven`` runs with msglib's runbook: there dead letters come back as
+    attempt 1 of the same notification, after its admission (the limiter must not be asked afresh)."""
     require_callable(fn, "handle", EX_HANDLE)
-    for seed, faults, config in runs:
-        result = _run(EX_HANDLE, seed, faults, handle=fn, runbook=None, config=config)
+    plan = [(seed, faults, config, None) for seed, faults, config in runs]
+    plan += [(seed, faults, None, redrive_when_healthy) for seed, faults in redriven]
+    for seed, faults, config, runbook in plan:
+        result = _run(EX_HANDLE, seed, faults, handle=fn, runbook=runbook, config=config)
         _judge(result, EX_HANDLE, seed, who="with your handle in every channel worker: ")
         wasted = _wasted_call(result)
         if wasted is not None:
@@ -496,21 +511,23 @@ def _check_handle(fn: Callable, runs: list[tuple[int, FaultSchedule | None, Syst
 @_remembering
 def check_handle(handle: Callable, seed: int | None = None) -> None:
     """Visible: two seeded runs under fixed schedules (crashes before and after the provider call, a router
-    crash, a stalled worker, outages), with lost responses, duplicate events and permanent failures."""
+    crash, a stalled worker, outages), with lost responses, duplicate events and permanent failures; then one
+    with msglib's runbook, so dead letters are redriven after their admission."""
     if seed is not None:
         runs = [(seed, VISIBLE_FAULTS[0], None)]
     else:
         runs = [(s, VISIBLE_FAULTS[i % 2], None) for i, s in enumerate(seeds(EX_HANDLE, 2))]
-    _check_handle(handle, runs)
+    _check_handle(handle, runs, [(runs[0][0], VISIBLE_FAULTS[0])])
 
 
 def hidden_handle(handle: Callable, seed: int | None = None) -> None:
     """Hidden: five runs under random faults, one of them with a flaky network (10% lost responses, 15%
-    transient failures) and one with a single attempt per job."""
+    transient failures) and one with a single attempt per job; then two with msglib's runbook (redrives)."""
     seed_list = [seed] if seed is not None else seeds(EX_HANDLE, 5, hidden=True)
     configs = [None, SystemConfig(lost_response_rate=0.1, transient_rate=0.15), None,
                SystemConfig(max_attempts=1), SystemConfig(max_attempts=6, workers=3)]
-    _check_handle(handle, [(s, _faults(s), configs[i % len(configs)]) for i, s in enumerate(seed_list)])
+    _check_handle(handle, [(s, _faults(s), configs[i % len(configs)]) for i, s in enumerate(seed_list)],
+                  [(s, _faults(s)) for s in seed_list[:2]])
 
 
 # ====================================================================================== exercise 4: the runbook, end to end

@@ -65,7 +65,7 @@ def handle(job, ctx):
     {ack_first}if {check_store}key in ctx.delivered:
         ctx.ack(job)
         return
-    if {limit}not ctx.limiter.allow(job.user, job.channel):
+    if {limit}not ctx.limiter.allow(job.user, job.channel{limiter_key}):
         {ack_drop}return
     {store_first}try:
         text = ctx.render(job)
@@ -79,7 +79,8 @@ def handle(job, ctx):
         return
     {store_after}ctx.ack(job)
 '''
-_HANDLE_OK = dict(key="(job.event_id, job.channel, job.user)", ack_first="", check_store="", limit="job.attempt == 1 and ",
+_HANDLE_OK = dict(key="(job.event_id, job.channel, job.user)", ack_first="", check_store="", limit="not job.critical and ",
+                  limiter_key=", key=key",
                   ack_drop="ctx.ack(job)\n        ", store_first="", provider_key=", idempotency_key=key",
                   transient="ctx.is_transient(exc)", attempts_left="job.attempt < ctx.max_attempts",
                   store_after="ctx.delivered.add(key)\n    ")
@@ -167,6 +168,10 @@ class TokenBucket:
         ("one attempt too many: attempt <= max_attempts", _handle(attempts_left="job.attempt <= ctx.max_attempts")),
         ("dead-letters every failure at once, transient or not", _handle(attempts_left="False")),
         ("never asks the rate limiter", _handle(limit="False and ")),
+        ("asks the limiter without the key, on attempt 1 only: a redrive or a redelivery (attempt 1 again) is "
+         "asked afresh, takes a second token and may be refused after it was admitted",
+         _handle(limit="job.attempt == 1 and not job.critical and ", limiter_key="")),
+        ("no priority lane: a password reset code is rate-limited like a price drop", _handle(limit="")),
         ("records the key before sending: a failed send is never retried",
          _handle(store_first="ctx.delivered.add(key)\n    ", store_after="")),
         ("forgets to acknowledge a rate-limited job", _handle(ack_drop="")),
