@@ -90,7 +90,7 @@ def metrics(history: History) -> Metrics:
             notified[v["job"]] += 1
             first.setdefault(v["job"], (op.time, v.get("created_ms", op.time)))
         elif op.f == "throttle" and not v["allowed"]:
-            refused.add(v.get("key"))
+            refused.add(v.get("job"))
         elif op.f == "dead-letter":
             m.dead_lettered += 1
         elif op.f == "retry":
