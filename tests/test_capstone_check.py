@@ -244,6 +244,7 @@ def test_the_reference_keeps_admission_through_redrives_and_redeliveries():
     assert repeats and all(v["allowed"] == first[v["job"]] for v in repeats)   # the recorded answer, no token
     redriven = {op.value["job"] for op in result.history if op.f == "redrive" and op.type == "ok"}
     assert redriven & {v["job"] for v in repeats}                   # some of them were redrives
+    assert result.metrics().rate_limited == check.tally()["rate-limited"] > 0
 
 
 def test_a_critical_notification_is_never_rate_limited():
