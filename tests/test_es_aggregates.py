@@ -166,3 +166,69 @@ def test_a_save_that_crosses_a_multiple_of_snapshot_every_takes_a_snapshot(store
         repo.save(acc)
     snaps = [r[0] for r in store.connection.execute("SELECT version FROM snapshots ORDER BY version")]
     assert snaps == [12]
+
+
+def test_time_travel_is_a_prefix_of_the_history_even_when_the_clock_steps_back(store):
+    repo = Repository(store, BankAccount)
+    store.tick[0] = 100.0
+    repo.save(BankAccount.open("a1", "ada"))                   # position 1, stamped 100
+    for t, amount in [(200.0, 5), (150.0, 7), (300.0, 11)]:    # the clock steps back 50 s (NTP) before the 7
+        store.tick[0] = t
+        acc = repo.load("a1")
+        acc.deposit(amount)
+        repo.save(acc)
+    # "stamped <= 160" would be {open, 7}: a state that never existed (7 was deposited after the 5)
+    stamped = [e.data.get("amount") for e in store.read_stream("account-a1", until=160.0)]
+    assert stamped == [None, 7]
+    assert store.position_at(160.0) == 1 and store.position_at(250.0) == 3 and store.position_at(99.0) == 0
+    assert repo.load("a1", as_of_time=160.0).balance == 0      # the prefix the store had recorded: just the open
+    assert repo.load("a1", as_of_time=250.0).balance == 12
+    assert repo.load("a1", as_of_position=2).balance == 5
+    assert repo.load("a1", as_of_position=3, as_of_version=2).balance == 5
+    with pytest.raises(StreamNotFoundError):
+        repo.load("a1", as_of_time=99.0)                      # the account did not exist yet
+
+
+def test_time_travel_by_position_agrees_with_a_replay_of_all_prefix(store):
+    repo = Repository(store, BankAccount, snapshot_every=3)
+    for name in ("a", "b"):
+        repo.save(BankAccount.open(name, name))
+    for i in range(1, 13):
+        acc = repo.load("ab"[i % 2])
+        acc.deposit(i)
+        repo.save(acc)
+    for p in range(2, store.last_position() + 1):
+        prefix = [e for e in store.read_all() if e.position <= p and e.stream == "account-a"]
+        assert repo.load("a", as_of_position=p).balance == BankAccount.replay("a", prefix).balance
+
+
+class CentsAccountV2(BankAccount):
+    """The same events under a new fold (balance now kept in tenths of a cent): snapshots of v1 are stale."""
+
+    snapshot_version = 2
+
+    def when_MoneyDeposited(self, data):
+        self.balance += data["amount"] * 10
+
+
+def test_a_snapshot_taken_under_another_snapshot_version_is_ignored(store):
+    v1 = Repository(store, BankAccount, snapshot_every=2)
+    acc = BankAccount.open("a1", "ada")
+    acc.deposit(5)
+    acc.deposit(7)
+    v1.save(acc)                                               # a v1 snapshot at version 3: balance 12
+    assert store.latest_snapshot("account-a1").schema_version == 1
+    v2 = Repository(store, CentsAccountV2, snapshot_every=2)
+    loaded = v2.load("a1")
+    assert loaded.balance == 120 and v2.stale_snapshots == 1 and v2.events_replayed == 3
+    loaded.deposit(1)
+    v2.save(loaded)                                            # crosses version 4: a fresh v2 snapshot
+    assert store.latest_snapshot("account-a1").schema_version == 2
+    v2.events_replayed = 0
+    assert v2.load("a1").balance == 130 and v2.events_replayed == 0 and v2.stale_snapshots == 1
+    assert v1.load("a1").balance == 13 and v1.stale_snapshots == 1   # and the old code ignores the new one
+
+
+def test_position_at_needs_a_number(store):
+    with pytest.raises(TypeError, match="number of seconds"):
+        store.position_at("noon")

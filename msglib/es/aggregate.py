@@ -30,6 +30,9 @@ class Aggregate:
     """
 
     stream_prefix: ClassVar[str] = "aggregate"
+    # The shape and meaning of snapshot_state(). Bump it whenever a handler, an upcaster or the state's fields
+    # change what a fold produces: snapshots taken under another version are then ignored (replayed past).
+    snapshot_version: ClassVar[int] = 1
     _handlers: ClassVar[dict[str, Callable[[Any, dict], None]]] = {}
 
     def __init__(self, id: str) -> None:
@@ -116,7 +119,10 @@ class Repository:
     """Loads aggregates of one class from an EventStore and saves their pending events.
 
     ``snapshot_every=N`` stores a snapshot whenever a save crosses a multiple
-    of N events, so a load replays at most about N events.
+    of N events, so a load replays at most about N events. A snapshot records
+    the aggregate's ``snapshot_version``; a load ignores a snapshot of another
+    version and replays from the first event instead (a snapshot is a cache of
+    a fold, and a new handler or upcaster makes it the cache of another fold).
     """
 
     def __init__(self, store: EventStore, cls: type[A], *, snapshot_every: int | None = None) -> None:
@@ -126,22 +132,46 @@ class Repository:
         self.cls = cls
         self.snapshot_every = snapshot_every
         self.events_replayed = 0  # how many events the loads so far replayed (to see snapshots work)
+        self.stale_snapshots = 0  # snapshots ignored because they were taken under another snapshot_version
 
     def stream_of(self, id: str) -> str:
         return f"{self.cls.stream_prefix}-{id}"
 
-    def load(self, id: str, *, as_of_version: int | None = None, as_of_time: float | None = None,
-             use_snapshots: bool = True) -> A:
-        """The aggregate as of now, as of a version, or as of a point in time."""
+    def load(self, id: str, *, as_of_version: int | None = None, as_of_position: int | None = None,
+             as_of_time: float | None = None, use_snapshots: bool = True) -> A:
+        """The aggregate as of now, or as of a version of its stream, a position in ``$all``, or a time.
+
+        ``as_of_position=p``: every event the store had committed up to global position p, the question
+        "what did the system know at that point of its history?". ``as_of_time=t`` is *recording* time
+        (the store's clock, when the store wrote the event), not business time (when the deposit happened
+        in the world: put that in the event's data). It is turned into a position
+        (:meth:`EventStore.position_at`), so the answer is always a prefix of the history, even if the
+        clock stepped back in between.
+        """
         stream = self.stream_of(id)
+        if as_of_time is not None:
+            at = self.store.position_at(as_of_time)
+            as_of_position = at if as_of_position is None else min(at, as_of_position)
+        if as_of_position is not None:
+            # Within a stream, versions grow with positions: the events up to p are a prefix of the stream.
+            prefix = [e for e in self.store.read_stream(stream, to_version=as_of_version) if e.position <= as_of_position]
+            as_of_version = prefix[-1].version if prefix else 0
+            if not prefix:
+                raise StreamNotFoundError(stream)
         start = None
         after = 0
         if use_snapshots and self.snapshot_every is not None:
-            snap = self.store.latest_snapshot(stream, max_version=as_of_version, until=as_of_time)
+            snap = self.store.latest_snapshot(stream, max_version=as_of_version)
+            if snap is not None and snap.schema_version != self.cls.snapshot_version:
+                self.stale_snapshots += 1          # taken under another fold: replay from the first event
+                snap = None
             if snap is not None:
                 start = self.cls.from_snapshot(id, snap.version, snap.state)
                 after = snap.version
-        events = self.store.read_stream(stream, after_version=after, to_version=as_of_version, until=as_of_time)
+        if as_of_position is not None:
+            events = [e for e in prefix if e.version > after]
+        else:
+            events = self.store.read_stream(stream, after_version=after, to_version=as_of_version)
         if start is None and not events:
             raise StreamNotFoundError(stream)
         self.events_replayed += len(events)
@@ -161,5 +191,6 @@ class Repository:
         aggregate.pending = []
         every = self.snapshot_every
         if every is not None and result.last_version // every > (result.first_version - 1) // every:
-            self.store.save_snapshot(aggregate.stream, aggregate.version, aggregate.snapshot_state())
+            self.store.save_snapshot(aggregate.stream, aggregate.version, aggregate.snapshot_state(),
+                                     schema_version=self.cls.snapshot_version)
         return result

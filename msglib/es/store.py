@@ -379,6 +379,20 @@ class EventStore:
         ((position,),) = self._query("reading the last position", "SELECT max(position) FROM events")
         return position or 0
 
+    def position_at(self, time: float) -> int:
+        """The end of the longest prefix of ``$all`` recorded at or before ``time`` (0 if none).
+
+        Timestamps are *recording* time from the store's clock, and a clock can
+        step back (NTP): "every event stamped <= t" need not be a prefix of the
+        order the store committed in. This answer is one: it stops before the
+        first event, in position order, stamped after ``time``.
+        """
+        if isinstance(time, bool) or not isinstance(time, (int, float)):
+            raise TypeError(f"time must be a number of seconds on the store's clock, got {time!r}")
+        ((first_later,),) = self._query(f"reading the position at time {time}",
+                                        "SELECT min(position) FROM events WHERE timestamp > ?", (time,))
+        return self.last_position() if first_later is None else first_later - 1
+
     def streams(self, prefix: str = "") -> list[str]:
         """Names of the streams that have events, optionally only those starting with ``prefix``.
 
