@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import io
 import os
 import warnings
@@ -60,15 +61,48 @@ def check(condition: bool, what: str, **details: Any) -> None:
         raise CheckFailed(what, **details)
 
 
+# The key of the hidden test that is running, handed in by the grader for that test only (see
+# ``hidden_key``); None outside grading. It is derived outside the sandbox from the salt, so the salt
+# itself never reaches the interpreter that runs student code.
+_hidden: dict[str, str | None] = {"key": None}
+
+
+def hidden_key(salt: str, student: str, exercise: str) -> str:
+    """The per-student, per-exercise key a hidden test's seeds derive from (computed by the grader)."""
+    return hmac.new(salt.encode(), f"{student}/{exercise}".encode(), hashlib.sha256).hexdigest()
+
+
+def use_hidden_key(key: str | None) -> None:
+    """Set (before a hidden test) or clear (after it) the key its seeds derive from."""
+    _hidden["key"] = key
+
+
+def grading_salt() -> str:
+    """The instructor's salt (``MSGLIB_GRADING_SALT``), read only by the grader, never inside the sandbox."""
+    return os.environ.get("MSGLIB_GRADING_SALT", DEFAULT_SALT)
+
+
 def seeds(exercise: str, count: int, *, hidden: bool = False) -> list[int]:
-    """Seeds for an exercise's runs. Visible seeds are fixed (0, 1, 2, ...);
-    hidden seeds are derived from the exercise id and the grading salt."""
+    """Seeds for an exercise's runs. Visible seeds are fixed (0, 1, 2, ...).
+
+    Hidden seeds derive from the key the grader hands in for the running hidden test
+    (per student and exercise, from the instructor's salt). Outside grading (a
+    learner's own run, the course's tests) they derive from the salt directly. Inside
+    the grading sandbox without a key there are no hidden cases: the check fails
+    rather than fall back to seeds anyone can compute.
+    """
     if not hidden:
         return list(range(count))
-    salt = os.environ.get("MSGLIB_GRADING_SALT", DEFAULT_SALT)
+    key = _hidden["key"]
+    if key is None:
+        if os.environ.get("MSGLIB_SANDBOX"):
+            raise CheckFailed("hidden tests run only when the grader hands them their cases", exercise=exercise)
+        material = f"{grading_salt()}/{exercise}"
+    else:
+        material = f"key:{key}/{exercise}"
     out = []
     for i in range(count):
-        digest = hashlib.sha256(f"{salt}/{exercise}/{i}".encode()).digest()
+        digest = hashlib.sha256(f"{material}/{i}".encode()).digest()
         out.append(int.from_bytes(digest[:4], "big"))
     return out
 

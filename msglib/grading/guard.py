@@ -21,11 +21,10 @@ import types
 from typing import Any
 
 _SKIP = ("msglib.grading.nbgrader_ext", "msglib.grading.pipeline", "msglib.grading.notebooks",
-         "msglib.grading.selfcheck", "msglib.doctor", "msglib.__main__")
+         "msglib.grading.selfcheck", "msglib.grading.sandbox", "msglib.grading.supervisor",
+         "msglib.grading.similarity", "msglib.grading.rerun", "msglib.authoring", "msglib.doctor",
+         "msglib.__main__")
 
-_modules: dict[str, dict[str, Any]] = {}
-_classes: dict[type, dict[str, Any]] = {}
-_functions: dict[types.FunctionType, tuple] = {}
 _pins: dict[str, dict[str, Any]] = {}
 _saved: dict[str, Any] = {}
 _MISSING = object()
@@ -45,51 +44,75 @@ def _walk() -> list[types.ModuleType]:
     return found
 
 
+class Snapshot:
+    """msglib as shipped: every module's attributes, every class's attributes, every function's code.
+
+    The independent re-run (``rerun``) keeps one in a local variable, where student code cannot reach
+    it; ``arm``/``restore`` below keep one at module level for the in-kernel guard.
+    """
+
+    def __init__(self) -> None:
+        self.modules: dict[str, tuple[types.ModuleType, dict[str, Any]]] = {}
+        self.classes: dict[type, dict[str, Any]] = {}
+        self.functions: dict[types.FunctionType, tuple] = {}
+
+    @classmethod
+    def take(cls) -> "Snapshot":
+        snap = cls()
+        for module in _walk():
+            snap.modules[module.__name__] = (module, dict(module.__dict__))
+            for value in module.__dict__.values():
+                if isinstance(value, type) and getattr(value, "__module__", "").startswith("msglib"):
+                    snap.classes.setdefault(value, dict(value.__dict__))
+                    for attr in value.__dict__.values():
+                        if isinstance(attr, types.FunctionType):
+                            snap.functions.setdefault(attr, (attr.__code__, attr.__defaults__, attr.__kwdefaults__))
+                if isinstance(value, types.FunctionType) and value.__module__.startswith("msglib"):
+                    snap.functions.setdefault(value, (value.__code__, value.__defaults__, value.__kwdefaults__))
+        return snap
+
+    def restore(self) -> None:
+        """Put every recorded module (in sys.modules too), class attribute and function body back."""
+        for name, (module, original) in self.modules.items():
+            current = module.__dict__
+            for key in [k for k in current if k not in original]:
+                # submodules imported later bind themselves here legitimately; keep them
+                if not isinstance(current[key], types.ModuleType) and not key.startswith("__"):
+                    del current[key]
+            for key, value in original.items():
+                if current.get(key, _MISSING) is not value:
+                    current[key] = value
+            sys.modules[name] = module
+        for cls, original in self.classes.items():
+            for key in [k for k in list(cls.__dict__) if k not in original]:
+                try:
+                    delattr(cls, key)
+                except (AttributeError, TypeError):
+                    pass
+            for key, value in original.items():
+                if cls.__dict__.get(key, _MISSING) is not value:
+                    try:
+                        setattr(cls, key, value)
+                    except (AttributeError, TypeError):
+                        pass
+        for fn, (code, defaults, kwdefaults) in self.functions.items():
+            if fn.__code__ is not code:
+                fn.__code__ = code
+            fn.__defaults__, fn.__kwdefaults__ = defaults, kwdefaults
+
+
+_snapshot = Snapshot()
+
+
 def arm() -> None:
     """Record msglib as shipped. Call before any submission code runs."""
-    for module in _walk():
-        _modules[module.__name__] = dict(module.__dict__)
-        for value in module.__dict__.values():
-            if isinstance(value, type) and getattr(value, "__module__", "").startswith("msglib"):
-                _classes.setdefault(value, dict(value.__dict__))
-                for attr in value.__dict__.values():
-                    if isinstance(attr, types.FunctionType):
-                        _functions.setdefault(attr, (attr.__code__, attr.__defaults__, attr.__kwdefaults__))
-            if isinstance(value, types.FunctionType) and value.__module__.startswith("msglib"):
-                _functions.setdefault(value, (value.__code__, value.__defaults__, value.__kwdefaults__))
+    global _snapshot
+    _snapshot = Snapshot.take()
 
 
 def restore() -> None:
     """Put every recorded module attribute, class attribute and function body back."""
-    for name, original in _modules.items():
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        current = module.__dict__
-        for key in [k for k in current if k not in original]:
-            # submodules imported later bind themselves here legitimately; keep them
-            if not isinstance(current[key], types.ModuleType) and not key.startswith("__"):
-                del current[key]
-        for key, value in original.items():
-            if current.get(key, _MISSING) is not value:
-                current[key] = value
-        sys.modules[name] = module
-    for cls, original in _classes.items():
-        for key in [k for k in list(cls.__dict__) if k not in original]:
-            try:
-                delattr(cls, key)
-            except (AttributeError, TypeError):
-                pass
-        for key, value in original.items():
-            if cls.__dict__.get(key, _MISSING) is not value:
-                try:
-                    setattr(cls, key, value)
-                except (AttributeError, TypeError):
-                    pass
-    for fn, (code, defaults, kwdefaults) in _functions.items():
-        if fn.__code__ is not code:
-            fn.__code__ = code
-        fn.__defaults__, fn.__kwdefaults__ = defaults, kwdefaults
+    _snapshot.restore()
 
 
 def pin(exercise: str, namespace: dict[str, Any], names: list[str]) -> None:

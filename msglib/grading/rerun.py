@@ -1,0 +1,364 @@
+"""The independent re-run: one exercise of one submission, in a fresh interpreter, inside the sandbox.
+
+The grader (outside) starts ``python -I -m msglib.grading.rerun`` in the sandbox
+once per submission and writes a job on its stdin: a one-time secret, the
+course's locked cells, and per exercise the student's answer cell(s), the
+exercise's test cells as the instructor's source defines them, and its
+hidden-case key. This process runs the locked (instructor) cells, then forks
+one fresh child per exercise: the child alone runs student code, and only that
+exercise's. The parent never runs student code; it stops a child that exceeds
+the exercise's time. In each child, before any student code runs, it:
+
+1. has read the whole job and closed stdin;
+2. keeps its result channel (the original stdout) on a private descriptor and
+   sends the program's own stdout/stderr to a sink;
+3. installs a PEP 578 audit hook (it cannot be removed) that denies and
+   records: writes outside ``/submission``, ``/tmp`` and the home; ``ctypes``;
+   ``gc`` object and referrer walks; ``sys.settrace``/``setprofile``; frame
+   access (``sys._getframe``, ``tb_frame``, ``gi_frame``...) from code other
+   than a short list of standard-library functions that need it; reading
+   another process's memory; starting processes;
+4. takes a snapshot of msglib (modules, classes, functions), of ``builtins``
+   and of the import system, held in this function's locals only.
+
+Before every test cell the snapshot is put back, builtins and import hooks that
+changed are restored and flagged, and the exercise's own answer definitions are
+bound. Each verdict is one line, ``seq grade_id pass|fail message-hex mac``:
+the MAC is SHA-256 over the secret and the line, computed with functions taken
+before student code ran, so a line written by student code to the channel does
+not verify. The grader keeps the first verifying line per test; a test with no
+verifying line failed.
+"""
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import types
+
+EVIDENCE_LIMIT = 40
+
+
+class GraderDenied(RuntimeError):
+    """Raised inside student code when it does something the grader does not allow."""
+
+
+def _codes_of(modules: list[types.ModuleType]) -> set[int]:
+    """ids of the code objects of every function (and nested function) defined in ``modules``."""
+    out: set[int] = set()
+
+    def add(code: types.CodeType) -> None:
+        if id(code) in out:
+            return
+        out.add(id(code))
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                add(const)
+
+    for module in modules:
+        for value in list(vars(module).values()):
+            items = [value] + (list(vars(value).values()) if isinstance(value, type) else [])
+            for item in items:
+                item = getattr(item, "__func__", item)
+                if isinstance(item, (classmethod, staticmethod)):
+                    item = item.__func__
+                if isinstance(item, property):
+                    item = item.fget
+                code = getattr(item, "__code__", None)
+                if isinstance(code, types.CodeType):
+                    add(code)
+    return out
+
+
+FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "gi_yieldfrom", "cr_await"}
+ALLOWED_ROOTS = ("/submission/", "/tmp/", "/home/student/", "/dev/null")
+
+
+def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.ModuleType] = ()) -> None:
+    """The audit hook (PEP 578): deny and record what tampers with grading, once ``armed[0]`` is True.
+
+    Frame access is allowed to the functions of a few standard-library modules that need it and
+    of ``trusted`` (msglib's own modules, taken before student code ran), recognised by the
+    identity of their code objects, which student code cannot forge.
+    """
+    import collections
+    import dataclasses
+    import enum
+    import logging
+    import typing
+    import warnings
+
+    allowed = _codes_of([collections, typing, enum, warnings, logging, dataclasses, *trusted])
+    getframe = sys._getframe
+    busy = [False]
+    append = evidence.append
+
+    def record(what: str) -> None:
+        if len(evidence) < EVIDENCE_LIMIT and what not in evidence:
+            append(what)
+
+    def caller_allowed(depth: int) -> bool:
+        busy[0] = True
+        try:
+            frame = getframe(depth)
+            return id(frame.f_code) in allowed
+        except ValueError:
+            return False
+        finally:
+            busy[0] = False
+
+    def hook(event: str, args: tuple) -> None:
+        if busy[0] or not armed[0]:
+            return
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, str):
+                writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+                         (isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC))
+                real = os.path.abspath(path)
+                if writes and not real.startswith(ALLOWED_ROOTS):
+                    record(f"write to {real} (open, outside the submission)")
+                    raise GraderDenied(f"the grader does not allow writing {real}")
+                if real.startswith("/proc/") and real.endswith(("/mem", "/maps", "/environ")):
+                    record(f"read of {real} (open)")
+                    raise GraderDenied(f"the grader does not allow reading {real}")
+        elif event.startswith("ctypes.") or (event == "import" and args[0] in ("ctypes", "_ctypes")):
+            record(f"ctypes ({event})")
+            raise GraderDenied("the grader does not allow ctypes")
+        elif event in ("gc.get_referrers", "gc.get_referents", "gc.get_objects"):
+            record(f"{event}() (walks the interpreter's objects)")
+            raise GraderDenied(f"the grader does not allow {event}")
+        elif event in ("sys.settrace", "sys.setprofile", "sys._current_frames"):
+            record(f"{event}()")
+            raise GraderDenied(f"the grader does not allow {event}")
+        elif event == "sys._getframe":
+            if not caller_allowed(2):
+                record("sys._getframe() (frame access)")
+                raise GraderDenied("the grader does not allow sys._getframe")
+        elif event == "object.__getattr__" and len(args) == 2 and args[1] in FRAME_ATTRS:
+            if not caller_allowed(2):
+                record(f".{args[1]} (frame access)")
+                raise GraderDenied(f"the grader does not allow .{args[1]}")
+        elif event == "object.__setattr__" and len(args) == 3 and args[1] in ("__code__", "__globals__"):
+            record(f"sets .{args[1]} of {getattr(args[0], '__qualname__', '?')}")
+            raise GraderDenied(f"the grader does not allow setting .{args[1]}")
+        elif event in ("os.fork", "os.forkpty", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
+                       "os.spawn", "pty.spawn"):
+            record(f"starts a process ({event})")
+            raise GraderDenied("the grader does not allow starting processes")
+        elif event == "import" and args[0] in ("_signal", "_thread"):
+            record(f"imports {args[0]} again (to undo the grader's guards)")
+            raise GraderDenied(f"the grader does not allow re-importing {args[0]}")
+
+    sys.addaudithook(hook)
+
+
+class _Sink(io.TextIOBase):
+    """Discards what is written (a print of megabytes costs nothing); remembers whether anything was."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.written += len(text)
+        return len(text)
+
+
+def _no_handlers(*args, **kwargs):
+    raise GraderDenied("the grader does not allow installing signal handlers")
+
+
+def _no_threads(*args, **kwargs):
+    raise GraderDenied("the grader does not allow starting threads")
+
+
+_MISSING = object()
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    os.close(0)
+    secret = bytes.fromhex(job.pop("secret"))
+    channel = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sink_out, sink_err = _Sink(), _Sink()
+    sys.stdout, sys.stderr = sink_out, sink_err
+    sha256, os_write = hashlib.sha256, os.write
+    sequence = [0]
+
+    def send(kind: str, gid: str, verdict: str, message: str) -> None:
+        sequence[0] += 1
+        text = message.encode("utf-8", "replace")[:2000].hex() or "-"
+        body = f"{os.getpid()}.{sequence[0]} {kind} {gid} {verdict} {text}"
+        os_write(channel, (body + " " + sha256(secret + body.encode()).hexdigest() + "\n").encode())
+
+    # the instructor's locked cells run here, once, before any student code
+    ns: dict = {"__name__": "__main__", "__builtins__": builtins}
+    for source in job["locked"]:
+        try:
+            exec(compile(source, "<locked cell>", "exec"), ns)
+        except Exception as exc:  # noqa: BLE001 - reported; the tests that need it fail on their own
+            send("note", "-", "locked", f"a locked cell raised {type(exc).__name__}: {exc}")
+    delegation = _install_stubs([ex["exercise"] for ex in job["exercises"]], send)
+    import msglib.grading.guard as guard
+
+    snapshot = guard.Snapshot.take()
+    for exercise in job["exercises"]:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _child(exercise, ns, snapshot, send, sink_out, sink_err, delegation)
+            finally:
+                os._exit(0)
+        deadline = time.monotonic() + float(exercise.get("timeout", 60))
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                if os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status)):
+                    send("stopped", exercise["exercise"], "exit", f"the exercise's process ended abnormally "
+                         f"(status {status})")
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                send("stopped", exercise["exercise"], "timeout",
+                     f"stopped after {exercise.get('timeout', 60)} s (endless loop?)")
+                break
+            time.sleep(0.01)
+    send("done", "-", "ok", "")
+    return 0
+
+
+def _install_stubs(exercises: list[str], send) -> types.ModuleType | None:
+    """msglib's own implementation of each exercise made to fail when the answer uses it (``delegation``)."""
+    try:
+        from msglib.grading import delegation
+    except ImportError:  # the registry is not there: nothing to stub
+        return None
+    known = [ex for ex in exercises if ex in getattr(delegation, "REGISTRY", {})]
+    for ex in sorted(set(exercises) - set(known)):
+        send("note", "-", "delegation", f"{ex} is not in the delegation registry: its msglib twins are not stubbed")
+    try:
+        delegation.install_stubs(known)
+    except Exception as exc:  # noqa: BLE001 - reported; grading goes on without the stubs
+        send("note", "-", "delegation", f"delegation stubs not installed: {type(exc).__name__}: {exc}")
+        return None
+    return delegation
+
+
+def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegation=None) -> None:
+    """Run one exercise's answer and tests (this process alone runs that student code)."""
+    import _signal
+    import _thread
+    import signal
+    import threading
+
+    import msglib.grading.core as core
+    import msglib.grading.guard as guard
+
+    # taken before student code runs: what the verdicts depend on
+    exec_, compile_, type_, isinstance_, str_ = builtins.exec, builtins.compile, type, isinstance, str
+    restore_msglib = snapshot.restore
+    guard_dict, guard_saved = guard.__dict__, dict(guard.__dict__)
+    dict_update, dict_clear, dict_items = dict.update, dict.clear, dict.items
+    builtins_dict, builtins_saved = builtins.__dict__, dict(builtins.__dict__)
+    types_dict, types_saved = types.__dict__, dict(types.__dict__)
+    meta_path, meta_saved = sys.meta_path, list(sys.meta_path)
+    path_hooks, hooks_saved = sys.path_hooks, list(sys.path_hooks)
+    path, path_saved = sys.path, list(sys.path)
+    modules_dict = sys.modules
+    set_key = core.use_hidden_key
+    check_failed = core.CheckFailed
+    key = exercise.get("key")
+    evidence: list[str] = []
+    armed = [False]
+
+    def note(what: str) -> None:
+        if what not in evidence:
+            evidence.append(what)
+
+    def repair() -> None:
+        """Put back what student code may have changed; record what it was."""
+        changed = [k for k, v in dict_items(builtins_dict) if builtins_saved.get(k, _MISSING) is not v]
+        changed += [k for k in builtins_saved if k not in builtins_dict]
+        if changed:
+            note(f"builtins changed ({', '.join(sorted(changed)[:5])})")
+            dict_clear(builtins_dict)
+            dict_update(builtins_dict, builtins_saved)
+        if sys.meta_path is not meta_path or list(meta_path) != meta_saved:
+            note("import hook installed (sys.meta_path changed)")
+            meta_path[:] = meta_saved
+            sys.meta_path = meta_path
+        if sys.path_hooks is not path_hooks or list(path_hooks) != hooks_saved:
+            note("import hook installed (sys.path_hooks changed)")
+            path_hooks[:] = hooks_saved
+            sys.path_hooks = path_hooks
+        if sys.path is not path or list(path) != path_saved:
+            path[:] = path_saved
+            sys.path = path
+        if sys.modules is not modules_dict:
+            note("sys.modules replaced")
+            sys.modules = modules_dict
+        dict_clear(guard_dict)
+        dict_update(guard_dict, guard_saved)
+        dict_update(types_dict, types_saved)
+        restore_msglib()
+
+    # a signal handler receives the interrupted frame, a thread can change msglib while a test runs:
+    # student code may do neither (the originals are not kept anywhere)
+    signal.signal = _signal.signal = _no_handlers
+    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = _no_threads
+    install_hook(evidence, armed, [module for module, _ in snapshot.modules.values()])
+    recorded = delegation.recorded_for if delegation is not None else (lambda ex: [])
+    pins: dict = {}
+    armed[0] = True
+    for cell in exercise["cells"]:
+        kind, gid, source = cell["kind"], cell["id"], cell["source"]
+        if kind in ("test", "hidden"):
+            repair()
+            ns["__builtins__"] = builtins
+            for name, value in pins.items():
+                ns[name] = value
+            set_key(key if kind == "hidden" else None)
+        errors_before = sink_err.written
+        sys.stdout, sys.stderr = sink_out, sink_err
+        verdict, message = "pass", ""
+        try:
+            exec_(compile_(source, f"<{kind} {gid}>", "exec"), ns)
+        except BaseException as exc:  # noqa: BLE001 - every failure of student code is a verdict
+            verdict = "fail"
+            if isinstance_(exc, check_failed):
+                message = str_(getattr(exc, "what", "")) or "check failed"
+            elif isinstance_(exc, GraderDenied):
+                message = str_(exc.args[0]) if exc.args else "denied by the grader"
+            else:
+                message = type_(exc).__name__ if isinstance_(type_(exc).__name__, str) else "error"
+        finally:
+            set_key(None)
+        if kind in ("test", "hidden"):
+            if verdict == "pass" and sink_err.written > errors_before:
+                verdict, message = "fail", "wrote to stderr (the grader counts that as a failure)"
+            send("test", gid, verdict, message)
+        elif kind == "solution":
+            for name in cell.get("names", []):
+                if name in ns:
+                    pins[name] = ns[name]
+        repair()
+    armed[0] = False
+    for item in list(evidence):
+        send("flag", exercise["exercise"], "evidence", item)
+    for call in list(recorded(exercise["exercise"]))[:5]:
+        send("delegation", exercise["exercise"], "call", str(call))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

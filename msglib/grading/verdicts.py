@@ -1,0 +1,211 @@
+"""The grader's side of the independent re-run: build the job, run it sandboxed, read the verdicts.
+
+The verdict that counts for every autograded test cell is the one the re-run
+(``rerun``) reports and this module verifies, outside the sandbox. A test with
+no verifying verdict line failed.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from msglib.authoring import cell_role
+from msglib.grading import sandbox
+from msglib.grading.core import grading_salt, hidden_key
+from msglib.grading.notebooks import exercise_of
+
+
+@dataclass
+class Verdicts:
+    """What the re-run of one submission found."""
+
+    passed: dict[str, bool] = field(default_factory=dict)      # grade id -> passed
+    messages: dict[str, str] = field(default_factory=dict)     # grade id -> failure in plain words
+    evidence: list[str] = field(default_factory=list)          # tampering evidence (exercise: what)
+    problems: list[str] = field(default_factory=list)          # stopped exercises, forged lines, crashes
+    delegation: list[str] = field(default_factory=list)        # answers that used msglib's own implementation
+    seconds: float = 0.0
+    sandbox_seconds: float = 0.0
+
+
+def strip_magics(source: str) -> str:
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
+
+
+def solution_names(source: str) -> list[str]:
+    """Top-level names a solution cell defines."""
+    try:
+        tree = ast.parse(strip_magics(source))
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+def answers(submission_nb, release_nb) -> dict[str, str]:
+    """Solution grade id -> the student's answer source: by grade id, else by the release cell's id."""
+    by_gid: dict[str, str] = {}
+    by_cell_id: dict[str, str] = {}
+    for cell in submission_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade_id") and meta["grade_id"] not in by_gid:
+            by_gid[meta["grade_id"]] = cell.source
+        if cell.get("id"):
+            by_cell_id.setdefault(cell["id"], cell.source)
+    out = {}
+    for cell in release_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            gid = meta["grade_id"]
+            if gid in by_gid:
+                out[gid] = by_gid[gid]
+            elif cell.get("id") in by_cell_id:
+                out[gid] = by_cell_id[cell["id"]]
+    return out
+
+
+def build_job(source_nb, release_nb, submission_nb, student: str, *, cell_timeout: float,
+              salt: str | None = None) -> dict:
+    """The re-run job for one notebook: locked cells, then per exercise its answer and its tests."""
+    salt = grading_salt() if salt is None else salt
+    given = answers(submission_nb, release_nb)
+    locked: list[str] = []
+    exercises: dict[str, dict] = {}
+    for cell in source_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kind, ex, _ = cell_role(cell)
+        meta = cell.metadata.get("nbgrader", {})
+        if kind == "locked":
+            locked.append(strip_magics(cell.source))
+            continue
+        if kind not in ("solution", "test", "hidden") or not ex:
+            continue
+        entry = exercises.setdefault(ex, {"exercise": ex, "cells": [], "key": None})
+        gid = meta.get("grade_id", ex)
+        if kind == "solution":
+            source = strip_magics(given.get(gid, ""))
+            entry["cells"].append({"kind": "solution", "id": gid, "source": source,
+                                   "names": solution_names(source)})
+        else:
+            entry["cells"].append({"kind": kind, "id": gid, "source": strip_magics(cell.source)})
+            if kind == "hidden":
+                entry["key"] = hidden_key(salt, student, ex)
+    for entry in exercises.values():
+        tests = sum(1 for c in entry["cells"] if c["kind"] != "solution")
+        entry["timeout"] = cell_timeout * (tests + 1)
+    graded = [e for e in exercises.values() if any(c["kind"] != "solution" for c in e["cells"])]
+    return {"locked": locked, "exercises": graded}
+
+
+def hidden_values(job: dict, count: int = 64) -> set[str]:
+    """Every hidden seed the job's keys give for their exercises (to scrub them from feedback)."""
+    from msglib.grading import core
+
+    out: set[str] = set()
+    for entry in job["exercises"]:
+        if entry.get("key"):
+            core.use_hidden_key(entry["key"])
+            try:
+                out |= {str(s) for s in core.seeds(entry["exercise"], count, hidden=True)}
+            finally:
+                core.use_hidden_key(None)
+            out.add(entry["key"])
+    return out
+
+
+def parse(stdout: str, secret: bytes, job: dict) -> Verdicts:
+    """Read the verdict lines; only lines whose MAC verifies count, the first one per test."""
+    found = Verdicts()
+    expected = {c["id"] for e in job["exercises"] for c in e["cells"] if c["kind"] in ("test", "hidden")}
+    forged = 0
+    done = False
+    for line in stdout.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 6:
+            forged += bool(line.strip())
+            continue
+        body, mac = " ".join(parts[:5]), parts[5]
+        if not hmac.compare_digest(hashlib.sha256(secret + body.encode()).hexdigest(), mac):
+            forged += 1
+            continue
+        _, kind, gid, verdict, text = parts[:5]
+        message = "" if text == "-" else bytes.fromhex(text).decode("utf-8", "replace")
+        if kind == "test" and gid in expected and gid not in found.passed:
+            found.passed[gid] = verdict == "pass"
+            if message:
+                found.messages[gid] = message
+        elif kind == "flag":
+            found.evidence.append(f"{gid}: {message}")
+        elif kind == "stopped":
+            found.problems.append(f"{gid}: {message}")
+        elif kind == "note":
+            found.problems.append(message)
+        elif kind == "delegation":
+            found.delegation.append(message)
+        elif kind == "done":
+            done = True
+    if forged:
+        found.evidence.append(f"{forged} line(s) on the re-run's verdict channel did not verify "
+                              "(written by student code?)")
+    if not done:
+        found.problems.append("the re-run did not finish (killed at the wall-clock limit, or crashed)")
+    for gid in expected - set(found.passed):
+        found.passed[gid] = False
+        found.messages.setdefault(gid, "no verdict from the independent re-run (stopped or crashed)")
+    return found
+
+
+def run(job: dict, submission_dir: Path, *, spec: sandbox.Spec | None, timeout: float, workspace: Path) -> Verdicts:
+    """Run the job in a sandbox (``spec``) or, with ``spec=None``, unsandboxed (``--no-sandbox``)."""
+    secret = secrets.token_bytes(32)
+    payload = json.dumps({**job, "secret": secret.hex()})
+    argv = [sys.executable, "-I", "-m", "msglib.grading.rerun"]
+    start = time.monotonic()
+    if spec is not None:
+        work = sandbox.private_copy(submission_dir, workspace)
+        done = sandbox.run(argv, spec, workdir=work, timeout=timeout, input=payload)
+        out, seconds = done.stdout, done.seconds
+    else:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MSGLIB_GRADING_RUN": "1",
+               "MPLBACKEND": "Agg", "HOME": str(workspace)}
+        proc = subprocess.Popen(argv, cwd=submission_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            out, _ = proc.communicate(payload, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            sandbox.kill(proc)
+            out, _ = proc.communicate()
+        seconds = time.monotonic() - start
+    found = parse(out or "", secret, job)
+    found.seconds = seconds
+    return found
+
+
+def rerun_notebook(source_path: Path, release_path: Path, submission_path: Path, student: str, *,
+                   cell_timeout: float, spec: sandbox.Spec | None, timeout: float, workspace: Path,
+                   salt: str | None = None) -> tuple[Verdicts, set[str]]:
+    """Re-run one submitted notebook; returns the verdicts and the hidden values to keep out of feedback."""
+    job = build_job(nbformat.read(str(source_path), as_version=4), nbformat.read(str(release_path), as_version=4),
+                    nbformat.read(str(submission_path), as_version=4), student, cell_timeout=cell_timeout, salt=salt)
+    return run(job, submission_path.parent, spec=spec, timeout=timeout, workspace=workspace), hidden_values(job)

@@ -1,0 +1,204 @@
+"""The grading sandbox (bubblewrap) and the independent re-run, on small synthetic jobs (seconds each)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from msglib.grading import core, sandbox, verdicts
+from tests.conftest import ROOT
+
+needs_bwrap = pytest.mark.skipif(not sandbox.check()[0], reason="bubblewrap cannot start a sandbox here: "
+                                 + sandbox.check()[1])
+
+
+def _probe(tmp_path: Path, code: str, *, spec: sandbox.Spec | None = None, timeout: float = 60,
+           files: dict[str, str] | None = None) -> sandbox.Completed:
+    """Run a Python snippet in a sandbox whose private copy holds ``files``."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    for name, text in (files or {}).items():
+        (src / name).write_text(text)
+    work = sandbox.private_copy(src, tmp_path / f"box{time.monotonic_ns()}")
+    return sandbox.run([os.sys.executable, "-I", "-c", code],
+                       spec or sandbox.default_spec(ROOT), workdir=work, timeout=timeout)
+
+
+@needs_bwrap
+def test_the_sandbox_sees_the_package_and_its_copy_and_nothing_else_of_the_course(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSGLIB_GRADING_SALT", "instructor-secret")
+    code = ("import os, json, msglib\n"
+            f"root = {str(ROOT)!r}\n"
+            "print(json.dumps({'cwd': os.getcwd(), 'files': sorted(os.listdir('.')),\n"
+            "  'root': sorted(os.listdir(root)), 'msglib': msglib.__file__,\n"
+            "  'salt': [k for k, v in os.environ.items() if 'instructor-secret' in v or 'SALT' in k],\n"
+            "  'home': os.listdir(os.environ['HOME']), 'procs': sorted(p for p in os.listdir('/proc') if p.isdigit())}))")
+    done = _probe(tmp_path, code, files={"answer.ipynb": "{}"})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["cwd"] == sandbox.WORKDIR and seen["files"] == ["answer.ipynb"]
+    assert set(seen["root"]) <= {"msglib", ".venv", "notebooks"}, seen["root"]  # no solutions/, .git, gradebook
+    assert seen["msglib"].startswith(str(ROOT / "msglib"))
+    assert seen["salt"] == [] and seen["home"] == []
+    assert len(seen["procs"]) <= 3  # its own PID namespace: bwrap's init, the program (and prlimit's exec)
+
+
+@needs_bwrap
+def test_the_sandbox_is_read_only_offline_and_cannot_signal_the_grader(tmp_path):
+    code = ("import os, socket\n"
+            "out = []\n"
+            f"for path in [{str(ROOT / 'msglib' / 'grading' / 'ex00.py')!r}, {os.sys.prefix + '/x.pth'!r}]:\n"
+            "    try:\n        open(path, 'a').write('#')\n        out.append('wrote ' + path)\n"
+            "    except OSError:\n        out.append('refused')\n"
+            "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    out.append('online')\n"
+            "except OSError:\n    out.append('offline')\n"
+            f"try:\n    os.kill({os.getpid()}, 0)\n    out.append('sees grader')\n"
+            "except ProcessLookupError:\n    out.append('no grader')\n"
+            "open('mine.txt', 'w').write('ok')\nout.append(open('mine.txt').read())\nprint(out)")
+    done = _probe(tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(["refused", "refused", "offline", "no grader", "ok"]), done.stdout
+    assert not (tmp_path / "src" / "mine.txt").exists()      # the copy was private
+
+
+@needs_bwrap
+def test_memory_and_process_caps_hold(tmp_path):
+    spec = sandbox.default_spec(ROOT, sandbox.Limits(memory_bytes=512 << 20, processes=16))
+    memory = _probe(tmp_path, "try:\n    b = bytearray(1 << 30)\n    print('allocated')\n"
+                              "except MemoryError:\n    print('capped')", spec=spec)
+    assert memory.stdout.strip() == "capped", memory.stdout + memory.stderr
+    forks = _probe(tmp_path, "import os, time\nn = 0\ntry:\n    for _ in range(64):\n"
+                             "        if os.fork() == 0:\n            time.sleep(3)\n            os._exit(0)\n"
+                             "        n += 1\nexcept OSError:\n    pass\nprint(n)", spec=spec)
+    assert int(forks.stdout.strip()) < 16, forks.stdout + forks.stderr
+
+
+@needs_bwrap
+def test_the_wall_clock_kills_the_whole_sandbox_from_outside(tmp_path):
+    code = "import os, time\nif os.fork() == 0:\n    time.sleep(600)\ntime.sleep(600)"
+    start = time.monotonic()
+    done = _probe(tmp_path, code, timeout=2)
+    assert done.timed_out and time.monotonic() - start < 30
+
+
+@needs_bwrap
+def test_sandbox_start_up_is_measured(tmp_path):
+    ok, message = sandbox.check()
+    assert ok and "ms" in message
+
+
+def test_without_bwrap_the_command_names_the_install(monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+        sandbox.command(["true"], sandbox.Spec())
+    ok, message = sandbox.check()
+    assert not ok and "apt-get install bubblewrap" in message
+
+
+# -- the independent re-run on synthetic jobs ------------------------------------------------
+
+def _job(answer: str, tests: list[str], hidden: list[str] = (), locked: list[str] = ()) -> dict:
+    cells = [{"kind": "solution", "id": "99-f", "source": answer, "names": verdicts.solution_names(answer)}]
+    cells += [{"kind": "test", "id": f"99-f-test{i}", "source": t} for i, t in enumerate(tests)]
+    cells += [{"kind": "hidden", "id": f"99-f-hidden{i}", "source": t} for i, t in enumerate(hidden)]
+    return {"locked": list(locked), "exercises": [{"exercise": "99-f", "cells": cells, "timeout": 20,
+                                                   "key": core.hidden_key("salt", "s", "99-f")}]}
+
+
+def _rerun(tmp_path: Path, job: dict, sandboxed: bool = True) -> verdicts.Verdicts:
+    (tmp_path / "sub").mkdir(exist_ok=True)
+    spec = sandbox.default_spec(ROOT) if sandboxed else None
+    if sandboxed and not sandbox.check()[0]:
+        pytest.skip("bubblewrap cannot start a sandbox here: " + sandbox.check()[1])
+    ws = tmp_path / f"ws{time.monotonic_ns()}"
+    ws.mkdir()
+    return verdicts.run(job, tmp_path / "sub", spec=spec, timeout=60, workspace=ws)
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "no-sandbox"])
+def test_rerun_passes_a_correct_answer_and_fails_a_wrong_one(tmp_path, sandboxed):
+    good = _rerun(tmp_path, _job("def f():\n    return 1\n", ["assert f() == 1"]), sandboxed)
+    assert good.passed == {"99-f-test0": True} and good.evidence == []
+    assert [p for p in good.problems if "delegation registry" not in p] == []
+    bad = _rerun(tmp_path, _job("def f():\n    return 2\n", ["assert f() == 1"]), sandboxed)
+    assert bad.passed == {"99-f-test0": False} and bad.messages["99-f-test0"] == "AssertionError"
+
+
+def test_hidden_seeds_come_from_the_key_not_the_salt(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSGLIB_GRADING_SALT", "instructor-secret")
+    expected = core.seeds  # the grader's own computation of the same seeds, with the same key
+    core.use_hidden_key(core.hidden_key("salt", "s", "99-f"))
+    try:
+        wanted = expected("99-f", 3, hidden=True)
+    finally:
+        core.use_hidden_key(None)
+    test = f"from msglib.grading.core import seeds\nassert seeds('99-f', 3, hidden=True) == {wanted!r}"
+    leak = "import os\nassert 'instructor-secret' not in str(os.environ)"
+    found = _rerun(tmp_path, _job("x = 1\n", [leak], hidden=[test]))
+    assert found.passed == {"99-f-test0": True, "99-f-hidden0": True}, found.messages
+    # a visible test gets no key: inside the sandbox there are no hidden cases without one
+    found = _rerun(tmp_path, _job("x = 1\n", [test.replace("== ", "!= ")]))
+    assert found.passed == {"99-f-test0": False}
+    assert "hands them their cases" in found.messages["99-f-test0"]
+
+
+TAMPER = {
+    "gc walk": ("import gc\ntry:\n    gc.get_referrers(print)\nexcept Exception:\n    pass\n", "gc.get_referrers"),
+    "ctypes": ("try:\n    import ctypes\nexcept Exception:\n    pass\n", "ctypes"),
+    "settrace": ("import sys\ntry:\n    sys.settrace(lambda *a: None)\nexcept Exception:\n    pass\n", "sys.settrace"),
+    "frames": ("try:\n    raise ValueError\nexcept ValueError as e:\n    try:\n        e.__traceback__.tb_frame\n"
+               "    except Exception:\n        pass\n", ".tb_frame"),
+    "builtins": ("import builtins\nbuiltins.len = lambda x: 1\n", "builtins changed (len)"),
+    "import hook": ("import sys\nclass F:\n    def find_spec(self, *a):\n        return None\n"
+                    "sys.meta_path.insert(0, F())\n", "sys.meta_path"),
+    "write outside": (f"try:\n    open({str(ROOT / 'msglib' / 'x.py')!r}, 'w')\nexcept Exception:\n    pass\n",
+                      "write to"),
+    "thread": ("import threading\ntry:\n    threading.Thread(target=print).start()\nexcept Exception:\n    pass\n",
+               None),
+    "forged verdicts": ("import os\nfor fd in range(0, 12):\n    try:\n"
+                        "        os.write(fd, b'1.1 test 99-f-test0 pass - ' + b'0' * 64 + b'\\n')\n"
+                        "    except OSError:\n        pass\n", "did not verify"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPER))
+def test_tampering_in_the_rerun_is_denied_or_undone_and_named(tmp_path, name):
+    code, evidence = TAMPER[name]
+    answer = "def f():\n    return 2\n" + code
+    found = _rerun(tmp_path, _job(answer, ["assert f() == 1 and len([1, 2]) == 2"]))
+    assert found.passed == {"99-f-test0": False}, (found.passed, found.messages)
+    if evidence:
+        assert any(evidence in e for e in found.evidence), found.evidence
+
+
+def test_ordinary_code_is_not_flagged(tmp_path):
+    answer = ("import collections, enum, warnings\nfrom typing import NamedTuple\nfrom dataclasses import dataclass\n"
+              "class P(NamedTuple):\n    a: int\nQ = collections.namedtuple('Q', 'a b')\n"
+              "class E(enum.Enum):\n    A = 1\n@dataclass\nclass D:\n    x: int = 1\n"
+              "open('scratch.txt', 'w').write('fine')\nwarnings.warn('deprecated')\n"
+              "def f():\n    return D().x\n")
+    found = _rerun(tmp_path, _job(answer, ["assert f() == 1"]))
+    assert found.passed == {"99-f-test0": True}, found.messages
+    assert found.evidence == []
+
+
+def test_an_endless_loop_costs_its_exercise_and_the_rerun_reports_it(tmp_path):
+    job = _job("def f():\n    while True:\n        pass\n", ["f()"])
+    job["exercises"][0]["timeout"] = 2
+    found = _rerun(tmp_path, job)
+    assert found.passed == {"99-f-test0": False}
+    assert any("stopped after" in p for p in found.problems)
+
+
+def test_answers_are_matched_by_cell_id_when_the_metadata_is_stripped():
+    release = nbformat.read(str(ROOT / "notebooks" / "00_why_messaging" / "00_why_messaging.ipynb"), as_version=4)
+    stripped = nbformat.read(str(ROOT / "notebooks" / "00_why_messaging" / "00_why_messaging.ipynb"), as_version=4)
+    for cell in stripped.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "00-call_chain":
+            cell.source = "def call_chain(calls):\n    return 42\n"
+        cell.metadata.pop("nbgrader", None)
+    assert verdicts.answers(stripped, release)["00-call_chain"].endswith("return 42\n")
