@@ -194,6 +194,16 @@ def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
             raise TimeoutError(f"read model not yet at {position}")
         sleep(poll)
 '''),
+        ("checks the clock before the checkpoint: gives up on a read model that has just caught up", '''
+def wait_for(read_checkpoint, position, timeout, clock, sleep, poll=0.01):
+    deadline = clock() + timeout
+    while clock() < deadline:
+        checkpoint = read_checkpoint()
+        if checkpoint >= position:
+            return checkpoint
+        sleep(poll)
+    raise TimeoutError(f"read model at {read_checkpoint()}, wanted {position}")
+'''),
         ("calls time.sleep instead of the sleep it was given (the test's clock never moves)", '''
 import time
 
