@@ -207,7 +207,7 @@ def run_batch(folder: Path) -> dict:
     traces = _traces(token, start)
     _undo_traces(traces)
     after = _digest(instructor, course)
-    subprocess.run([sys.executable, "-m", "msglib", "similarity", MODULE], cwd=course, env=env,
+    subprocess.run([sys.executable, "-m", "msglib.grading.similarity", MODULE], cwd=course, env=env,
                    capture_output=True, timeout=300)
     return {"rc": rc, "elapsed": elapsed, "output": out[-20000:], "cmd": cmd, "salt": salt, "token": token,
             "changed": sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)),
