@@ -4,10 +4,13 @@ For each exercise of each source notebook, the reference solution (the lines
 between ``### BEGIN SOLUTION`` and ``### END SOLUTION``) is written to a module
 file; mutmut (3.x, ``mutmut.mutation.file_mutation.create_mutations``) lists
 every mutation its operators make on those lines (never on the stub a learner
-is given), and each is rendered as a whole mutated module. Each mutant runs in a forked child, the way the in-process harness runs a
-module (tests/exercise_harness.py): the notebook's locked cells, every other
-exercise's reference, the mutated solution, then this exercise's test cells,
-visible first, hidden after (default salt; the first failing cell ends the run).
+is given), and each is rendered as a whole mutated module.
+
+The checks run in-process, as tests/exercise_harness.py runs a module: this
+process runs the notebook's locked cells and every reference solution once;
+each mutant then runs in a forked child of it, which runs the mutated solution
+cell and this exercise's test cells, visible first, hidden after (default
+salt; the first failing cell ends the run).
 
 A mutant is *killed* when a check fails (or the cell raises, or writes to
 stderr, which nbgrader scores 0), *killed by timeout* when it runs longer than
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import importlib
 import io
 import json
 import os
@@ -40,7 +44,7 @@ import nbformat
 from mutmut.mutation.file_mutation import create_mutations, deep_replace
 
 from msglib.authoring import cell_role
-from mutation.equivalent import EQUIVALENT
+from mutation.equivalent import EQUIVALENT, by_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.json")
@@ -130,20 +134,31 @@ def mutants(ex: Exercise, workdir: Path) -> list[tuple[str, str, int]]:
         os.chdir(here)
 
 
-def run_checks(module: Module, ex: Exercise, solution: str) -> tuple[bool, str]:
-    """Run ``ex``'s test cells with ``solution`` in its cell; (passed, first failure). Called in a fork."""
-    os.environ.pop("MSGLIB_GRADING_SALT", None)   # the default salt
+def prepare(module: Module) -> dict:
+    """The namespace every mutant of ``module`` starts from: its locked cells and every reference solution,
+    run once in this process (a fork then inherits it, imports included, instead of redoing them)."""
+    os.environ.pop("MSGLIB_GRADING_SALT", None)   # hidden checks draw their cases from the default salt
     ns: dict = {"__name__": "__main__"}
     for kind, cid, src in module.cells:
         if kind == "locked":
             exec(compile(src, f"<{module.notebook.stem} locked cell>", "exec"), ns)
         elif kind == "solution":
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(solution if cid == ex.id else src, f"<solution {cid}>", "exec"), ns)
-            except Exception as exc:
-                if cid == ex.id:
-                    return False, f"the solution cell raised {type(exc).__name__}: {exc}"
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(src, f"<solution {cid}>", "exec"), ns)
+    for kind, _, src in module.cells:           # the grading modules the test cells import
+        if kind in ("test", "hidden"):
+            for name in re.findall(r"from msglib\.grading import (\w+)", src):
+                importlib.import_module(f"msglib.grading.{name}")
+    return ns
+
+
+def run_checks(ns: dict, ex: Exercise, solution: str) -> tuple[bool, str]:
+    """Run ``ex``'s test cells with ``solution`` in its cell; (passed, first failure). Called in a fork."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(solution, f"<solution {ex.id}>", "exec"), ns)
+    except Exception as exc:
+        return False, f"the solution cell raised {type(exc).__name__}: {exc}"
     for gid, src in ex.tests:
         err = io.StringIO()
         try:
@@ -156,7 +171,7 @@ def run_checks(module: Module, ex: Exercise, solution: str) -> tuple[bool, str]:
     return True, ""
 
 
-def in_fork(module: Module, ex: Exercise, solution: str, timeout: float) -> tuple[str, str, float]:
+def in_fork(ns: dict, ex: Exercise, solution: str, timeout: float) -> tuple[str, str, float]:
     """(outcome, detail, seconds): outcome is 'killed', 'timeout' or 'survived'."""
     read_end, write_end = os.pipe()
     start = time.monotonic()
@@ -165,7 +180,7 @@ def in_fork(module: Module, ex: Exercise, solution: str, timeout: float) -> tupl
         os.close(read_end)
         code = 1
         try:
-            ok, detail = run_checks(module, ex, solution)
+            ok, detail = run_checks(ns, ex, solution)
             code = 0 if ok else 1
             os.write(write_end, detail.encode()[:2000])
         finally:
@@ -205,20 +220,20 @@ def changed_lines(original: str, mutated: str) -> tuple[str, str]:
     return " / ".join(old), " / ".join(new)
 
 
-def mutate_exercise(module: Module, ex: Exercise, workdir: Path, timeout_floor: float,
+def mutate_exercise(ns: dict, ex: Exercise, workdir: Path, timeout_floor: float,
                     verbose: bool) -> dict:
-    ok, detail, ref_seconds = in_fork(module, ex, ex.source, 600)
+    ok, detail, ref_seconds = in_fork(ns, ex, ex.source, 600)
     if ok != "survived":
         raise SystemExit(f"{ex.id}: the reference solution fails its own checks ({detail}); fix that first")
     timeout = max(timeout_floor, 10 * ref_seconds)
     results = []
     for operator, mutated, line in mutants(ex, workdir):
         old, new = changed_lines(ex.source, mutated)
-        reason = EQUIVALENT.get(ex.id, {}).get((old, new))
+        reason = EQUIVALENT.get(ex.id, {}).get((old, new)) or by_rule(old, new)
         if reason is not None:
             outcome, detail, secs = "equivalent", reason, 0.0
         else:
-            outcome, detail, secs = in_fork(module, ex, mutated, timeout)
+            outcome, detail, secs = in_fork(ns, ex, mutated, timeout)
         results.append({"operator": operator, "line": line - ex.region[0] + 1, "original": old, "mutated": new,
                         "outcome": outcome, "detail": detail, "seconds": round(secs, 2)})
         if verbose and outcome == "survived":
@@ -239,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="an exercise id (repeatable)")
     parser.add_argument("--module", action="append", default=[], help="a module number such as 04 (repeatable)")
-    parser.add_argument("--timeout", type=float, default=20.0,
+    parser.add_argument("--timeout", type=float, default=10.0,
                         help="per-mutant floor in seconds (the limit is the larger of this and 10x the reference)")
     parser.add_argument("--survivors", action="store_true", help="print each surviving mutant as it is found")
     parser.add_argument("--no-write", action="store_true", help="do not update mutation/results.json")
@@ -251,11 +266,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.module and nb.parent.name[:2] not in args.module:
                 continue
             module = load_module(nb)
-            for ex in module.exercises.values():
-                if args.only and ex.id not in args.only:
-                    continue
+            wanted = [ex for ex in module.exercises.values() if not args.only or ex.id in args.only]
+            if not wanted:
+                continue
+            ns = prepare(module)
+            for ex in wanted:
                 print(f"{ex.id}: mutating ...", flush=True)
-                result = mutate_exercise(module, ex, Path(tmp), args.timeout, args.survivors)
+                result = mutate_exercise(ns, ex, Path(tmp), args.timeout, args.survivors)
                 print(f"{ex.id}: {result['mutants']} mutants, {result['killed']} killed, {result['timeout']} "
                       f"by timeout, {result['equivalent']} equivalent, {result['survived']} survived "
                       f"-> score {result['score']:.0%}", flush=True)

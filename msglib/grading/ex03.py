@@ -68,6 +68,12 @@ def _hidden_cases() -> list[tuple[tuple, Any, str]]:
          "an older epoch is a zombie, even when its numbers match a remembered batch"),
         ((near_wrap, 0, 2**31 - 1, 2**31 - 1), "append", "2**31 - 1 itself comes next; the wrap is only after it"),
         ((near_wrap, 0, 0, 4), "out_of_order", "sequence 2**31 - 1 is still missing: 0 comes only after it"),
+        # A marker with a newer epoch (the coordinator fenced the producer) leaves an entry with that epoch and
+        # no batch yet (ProducerStateManager.complete_txn): the producer's next batch must start at 0.
+        ((ProducerStateEntry(3), 3, 0, 4), "append",
+         "the coordinator moved this producer to epoch 3 and nothing is written in it yet: sequence 0 comes next"),
+        ((ProducerStateEntry(3), 3, 5, 9), "out_of_order",
+         "the producer's epoch 3 has no batch yet: its first batch must start at sequence 0"),
     ]
 
 

@@ -413,6 +413,8 @@ TRUNC_HIDDEN_CASES = [
      "epoch 0 ends at 6 on the leader but at 4 on the follower (its epoch 1 starts there): keep 4"),
     (([(5, 3)], 3, 5, 10), {}, (3, True), "the follower's epoch 5 holds no record yet: nothing to cut"),
     (([(2, 0)], 8, 2, 8), {}, (8, True), "both logs end at 8 in epoch 2: nothing to cut"),
+    (([], 0, 3, 10), {}, (0, True),
+     "an empty follower (nothing written, no epoch cached yet): nothing to cut, it is done"),
 ]
 
 

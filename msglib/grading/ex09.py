@@ -361,8 +361,14 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
     sent: list[tuple[float, Any, dict]] = []
     real_send = src.send_message
 
+    refused: list[float] = []                          # when a send met an outage
+
     def send_message(body: Any, **kwargs: Any) -> str:
-        mid = real_send(body, **kwargs)               # raises QueueUnavailable during an outage
+        try:
+            mid = real_send(body, **kwargs)           # raises QueueUnavailable during an outage
+        except QueueUnavailable:
+            refused.append(sim.now)
+            raise
         sent.append((sim.now, body, dict(kwargs.get("message_attributes") or {})))
         return mid
 
@@ -370,9 +376,17 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
     errors: list[tuple[str, str | None]] = []        # (what, hint) of the first exception
 
     def mover(dlq_: SqsQueue, destination: SqsQueue, budget_: int) -> Any:
+        ready, sent_before, refused_before = dlq_.approximate_number_of_messages, len(sent), len(refused)
+        stuck = dlq_.approximate_number_of_messages_not_visible   # a second after the previous call
+        if stuck and not errors:
+            errors.append((f"at {(sim.now - start) / 1000:g} s, when your redrive was called again, {stuck} message(s) "
+                           "an earlier call had received were still invisible in the DLQ: neither moved nor "
+                           "released, they wait out the visibility timeout (30 s)",
+                           "receive only what you move, or release the rest with "
+                           "change_message_visibility(receipt_handle, 0)"))
         try:
             with quiet():
-                return fn(dlq_, destination, budget_)
+                result = fn(dlq_, destination, budget_)
         except QueueUnavailable as exc:
             errors.append((f"your redrive let QueueUnavailable escape ({exc}); the move task failed",
                            "catch QueueUnavailable: leave that message in the DLQ (do not delete it) and try "
@@ -385,6 +399,14 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
         except Exception as exc:
             errors.append((f"your redrive raised {type(exc).__name__}: {exc}; the move task failed", None))
             raise
+        # How much one call does: with the destination up, a call moves min(budget, ready) messages (the
+        # task's rate); what it received but did not move must be visible again by the next call (above).
+        moved, at = len(sent) - sent_before, (sim.now - start) / 1000
+        if len(refused) == refused_before and moved < min(budget_, ready) and not errors:
+            errors.append((f"at {at:g} s the DLQ held {ready} message(s), the destination was up and the budget "
+                           f"was {budget_}, but your redrive moved {moved}: the task ran below its rate",
+                           "keep moving until `budget` messages are moved or the DLQ has none left"))
+        return result
 
     task = dlq.start_message_move_task(max_per_second=budget, mover=mover)
     sim.run(until=start + 10 * 60_000)

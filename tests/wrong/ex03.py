@@ -98,5 +98,20 @@ WRONG = {
             return batch
     return "append" if first_seq == (entry.batches[-1].last_seq + 1) % (2**31 - 1) else "out_of_order"
 '''),
+        ('assumes a known producer has a remembered batch: an entry whose epoch a marker bumped has none yet', '''
+def check_sequence(entry, producer_epoch, first_seq, last_seq):
+    if entry is None:
+        return "append"
+    if producer_epoch < entry.producer_epoch:
+        return "invalid_epoch"
+    if producer_epoch > entry.producer_epoch:
+        return "append" if first_seq == 0 else "out_of_order"
+    for batch in entry.batches:
+        if batch.first_seq == first_seq and batch.last_seq == last_seq:
+            return batch
+    last = entry.batches[-1].last_seq
+    expected = 0 if last == 2**31 - 1 else last + 1
+    return "append" if first_seq == expected else "out_of_order"
+'''),
     ],
 }

@@ -217,5 +217,12 @@ def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
         return min(leader_end_offset, log_end_offset), True
     return min(below[-1][1], log_end_offset), False
 '''),
+        ("no branch for 'no epoch at all' (an empty follower): it cuts to -1 and asks again for ever", '''
+def truncation_offset(epochs, log_end_offset, leader_epoch, leader_end_offset):
+    mine, my_end = LeaderEpochCache(list(epochs)).end_offset_for(leader_epoch, log_end_offset)
+    if mine == leader_epoch:
+        return min(leader_end_offset, my_end, log_end_offset), True
+    return min(my_end, log_end_offset), False
+'''),
     ],
 }

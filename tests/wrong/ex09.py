@@ -188,5 +188,38 @@ def redrive(dlq, destination, budget):
             moved += 1
     return moved
 '''),
+        ('moves one message per call whatever the budget: the task runs far below its rate', '''
+def redrive(dlq, destination, budget):
+    batch = dlq.receive_message(max_number_of_messages=1)
+    if not batch:
+        return 0
+    m = batch[0]
+    attributes = dict(m.message_attributes)
+    attributes.setdefault(ORIGINAL_ID, m.message_id)
+    try:
+        destination.send_message(m.body, message_attributes=attributes)
+    except QueueUnavailable:
+        dlq.change_message_visibility(m.receipt_handle, 0)
+        return 0
+    dlq.delete_message(m.receipt_handle)
+    return 1
+'''),
+        ('receives 10 at a time and stops at the budget: the rest stay invisible for the visibility timeout', '''
+def redrive(dlq, destination, budget):
+    moved = 0
+    for m in dlq.receive_message(max_number_of_messages=10):
+        if moved == budget:
+            break
+        attributes = dict(m.message_attributes)
+        attributes.setdefault(ORIGINAL_ID, m.message_id)
+        try:
+            destination.send_message(m.body, message_attributes=attributes)
+        except QueueUnavailable:
+            dlq.change_message_visibility(m.receipt_handle, 0)
+            return moved
+        dlq.delete_message(m.receipt_handle)
+        moved += 1
+    return moved
+'''),
     ],
 }
