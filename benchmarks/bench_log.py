@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_log            # the issue's figures (1M records, 200 kills, 1,000 corruptions)
     .venv/bin/python -m benchmarks.bench_log --quick    # tiny counts: proves the script runs
+    .venv/bin/python -m benchmarks.bench_log --fuzz 1000000 --fuzz-logs 10000   # long fuzz runs only
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
@@ -11,6 +12,10 @@ Figures (each recorded in benchmarks/results.json by ``record``):
 * ``log.read_decode``             records/s reading the whole log sequentially and decoding every record.
 * ``log.memory_ratio``            in-memory log: traced bytes / encoded bytes for 1M 100-byte records.
 * ``log.kill9_trials`` / ``log.corruption_trials``: trials run with zero failures (a failure aborts).
+* ``log.fuzz.decoder_cases`` / ``log.fuzz.damaged_reopenings`` (``--fuzz``): fuzz cases run (see
+  ``msglib/log/fuzz.py``), with ``*_findings`` beside them: how many broke a rule (each is printed
+  with the seed that replays it). Recorded every ``--record-every`` cases and on Ctrl-C, so a long
+  run stopped early still records the count it reached.
 
 The machine is shared (2 cores, other jobs running), so each timing is the best of ``--repeat`` runs
 measured in CPU seconds of this process (user + system, ``time.process_time``): a busy neighbour then
@@ -162,14 +167,64 @@ def bench_reliability(tmp: str, kills: int, corruptions: int) -> None:
     print(f"    ({cut} needed a cut; {time.perf_counter() - t:.0f} s)")
 
 
+def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int) -> int:
+    """Run the fuzzers for long; record the counts reached and the findings. Returns the findings."""
+    from msglib.log.fuzz import Finding, damaged_log_trial, decoder_seed_case
+
+    counts = {"decoder": 0, "logs": 0}
+    findings = {"decoder": 0, "logs": 0}
+    command = f"{COMMAND} --fuzz {decoder_cases} --fuzz-logs {log_trials}"
+
+    def save() -> None:
+        for kind, name in (("decoder", "log.fuzz.decoder_cases"), ("logs", "log.fuzz.damaged_reopenings")):
+            if counts[kind]:
+                record(name, counts[kind], f"cases run (seeds {start}..{start + counts[kind] - 1})",
+                       target=">= 1,000,000" if kind == "decoder" else ">= 10,000", command=command)
+                record(name.replace("_cases", "_findings").replace("reopenings", "findings"), findings[kind],
+                       "cases that broke a rule", target="0", higher_is_better=False, command=command)
+
+    t = time.perf_counter()
+    try:
+        for kind, total, case in (("logs", log_trials, damaged_log_trial), ("decoder", decoder_cases, decoder_seed_case)):
+            for seed in range(start, start + total):
+                try:
+                    case(seed)
+                except Finding as exc:
+                    findings[kind] += 1
+                    print(f"FINDING ({kind}): {exc}", flush=True)
+                counts[kind] += 1
+                if counts[kind] % record_every == 0:
+                    print(f"  {kind}: {counts[kind]:,} cases, {findings[kind]} findings, "
+                          f"{time.perf_counter() - t:.0f} s", flush=True)
+                    save()
+    except KeyboardInterrupt:
+        print("interrupted: recording the counts reached", flush=True)
+    save()
+    print(f"fuzz: {counts['decoder']:,} decoder cases ({findings['decoder']} findings), {counts['logs']:,} "
+          f"damaged-log reopenings ({findings['logs']} findings), {time.perf_counter() - t:.0f} s")
+    return findings["decoder"] + findings["logs"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, to check the script runs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-reliability", action="store_true")
+    parser.add_argument("--fuzz", type=int, default=None, metavar="N",
+                        help="only fuzz: N record-decoder cases (and --fuzz-logs damaged-log reopenings)")
+    parser.add_argument("--fuzz-logs", type=int, default=None, metavar="M",
+                        help="damaged-log reopenings with --fuzz (default N // 100)")
+    parser.add_argument("--fuzz-start", type=int, default=0, help="first fuzz seed (to continue a run)")
+    parser.add_argument("--record-every", type=int, default=50_000, help="record the fuzz counts this often")
     args = parser.parse_args(argv)
     global QUICK
     QUICK = args.quick
+    if args.fuzz is not None:
+        if args.fuzz < 0 or (args.fuzz_logs is not None and args.fuzz_logs < 0) or args.record_every < 1:
+            parser.error("--fuzz, --fuzz-logs and --record-every take counts >= 0 (--record-every >= 1)")
+        logs = args.fuzz // 100 if args.fuzz_logs is None else args.fuzz_logs
+        run_fuzz(args.fuzz, logs, args.fuzz_start, min(args.record_every, max(1, args.fuzz)))
+        return
     records, per_batch = (20_000, 1000) if args.quick else (1_000_000, 1000)
     repeat = 1 if args.quick else args.repeat
     kills, corruptions = (3, 20) if args.quick else (200, 1000)

@@ -31,6 +31,7 @@ def module_problem(name: str, root: Path | None) -> str | None:
 def notebook_problem(path: str) -> str | None:
     """Why ``path`` is not a notebook or a folder with notebooks, or None."""
     p = Path(path)
+    path = path if path.isprintable() and path.strip() == path and path else repr(path)   # one line, visible
     if not p.exists():
         return f"{path} does not exist; give a notebook or a module folder, e.g. notebooks/00_why_messaging"
     if p.is_dir():
@@ -53,9 +54,10 @@ def writable_folder_problem(folder: Path) -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".msglib-write-test-"):
             pass
-    except OSError as exc:
-        return (f"cannot write in {folder} ({exc.strerror or exc}); give --out a folder you can write, "
-                f"e.g. --out grades")
+    except (OSError, ValueError) as exc:
+        shown = str(folder) if str(folder).isprintable() else repr(str(folder))
+        return (f"cannot write in {shown} ({getattr(exc, 'strerror', None) or exc}); give --out a folder you "
+                f"can write, e.g. --out grades")
     return None
 
 

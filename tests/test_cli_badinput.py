@@ -56,3 +56,53 @@ def test_through_the_real_command_line_there_is_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+
+
+# -- fuzzing the arguments ------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+import msglib.grading.pipeline  # noqa: E402
+import msglib.grading.selfcheck  # noqa: E402
+from msglib.cli_args import MODULE_ID  # noqa: E402
+
+words = st.one_of(st.sampled_from(["..", ".", "/", "00_why_messaging", "02_the_log", "99_nope", "README.md",
+                                   "notebooks", "notebooks/00_why_messaging", "-1", "0", "1e9", "", " ",
+                                   "--timeout", "--student-timeout", "--no-verify", "--out", "-h"]),
+                  st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                          max_size=12))
+
+
+@settings(database=None, deadline=None, max_examples=200,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(command=st.sampled_from(["check", "release", "grade"]), rest=st.lists(words, max_size=5))
+def test_any_arguments_run_a_checked_command_or_give_one_error_line(command, rest, monkeypatch, capsys,
+                                                                       tmp_path_factory):
+    """The real commands are replaced by recorders: only the argument checking runs."""
+    calls = []
+    capsys.readouterr()                                # the fixture is shared by every example: start empty
+    monkeypatch.setattr(msglib.grading.pipeline, "release", lambda *a, **k: calls.append(("release", a, k)) or 0)
+    monkeypatch.setattr(msglib.grading.pipeline, "grade", lambda *a, **k: calls.append(("grade", a, k)) or 0)
+    monkeypatch.setattr(msglib.grading.selfcheck, "main", lambda *a, **k: calls.append(("check", a, k)) or 0)
+    monkeypatch.chdir(ROOT)
+    out = tmp_path_factory.mktemp("out")
+    argv = [command, *rest]
+    if command == "grade" and "--out" not in rest:
+        argv += ["--out", str(out / "grades")]        # never create folders in the repository
+    elif command == "grade":
+        argv = [command, *[str(out / w) if i and rest[i - 1] == "--out" else w for i, w in enumerate(rest)]]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:                          # argparse: usage error (2) or --help (0)
+        assert exc.code in (0, 2)
+        return
+    err = capsys.readouterr().err.strip().splitlines()
+    if rc == 2:
+        assert len(err) == 1 and err[0].startswith("error: "), err
+        assert not calls
+        return
+    assert rc == 0 and len(calls) == 1, (rc, err, calls)
+    name, args, kwargs = calls[0]
+    if name in ("release", "grade"):
+        assert all(MODULE_ID.match(m) and (ROOT / "solutions" / m).is_dir() for m in args[0])
+    if name == "grade":
+        assert kwargs["student_timeout"] > 0

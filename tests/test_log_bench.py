@@ -9,3 +9,10 @@ def test_bench_log_quick_runs(capsys):
                  "log.kill9_trials", "log.corruption_trials"):
         assert name in out
     assert "not recorded" in out          # a quick run never overwrites the real figures
+
+
+def test_bench_log_fuzz_quick_runs_and_reports_its_counts(capsys):
+    bench_log.main(["--quick", "--fuzz", "300", "--fuzz-logs", "20", "--record-every", "100"])
+    out = capsys.readouterr().out
+    assert "fuzz: 300 decoder cases (0 findings), 20 damaged-log reopenings (0 findings)" in out
+    assert "log.fuzz.decoder_cases" in out and "not recorded" in out

@@ -86,11 +86,12 @@ class FetchData(list):
     """
 
     def __init__(self, batches: Iterable[RecordBatch], fetch_offset: int, log_start_offset: int,
-                 log_end_offset: int) -> None:
+                 log_end_offset: int, skip_to: int | None = None) -> None:
         super().__init__(batches)
         self.fetch_offset = fetch_offset
         self.log_start_offset = log_start_offset
         self.log_end_offset = log_end_offset
+        self.skip_to = skip_to      # empty because no record exists from fetch_offset up to here
 
     @property
     def batches(self) -> list[RecordBatch]:
@@ -98,8 +99,8 @@ class FetchData(list):
 
     @property
     def next_offset(self) -> int:
-        """Where the next read should start."""
-        return self[-1].next_offset if self else self.fetch_offset
+        """Where the next read should start (past a gap with no records, when the read met one)."""
+        return self[-1].next_offset if self else (self.skip_to or self.fetch_offset)
 
     def records(self) -> list[Record]:
         """Data records at offsets >= fetch_offset, in order."""
@@ -484,6 +485,9 @@ class Log:
                     self.segments[i + 1].base_offset >= max_offset:
                 break
             i += 1                       # nothing at/after the offset here (a gap): try the next segment
+        if max_offset is None:           # no record from fetch_offset to the LEO: a reader may skip there
+            return FetchData([], fetch_offset, self._log_start_offset, self._log_end_offset,
+                             skip_to=self._log_end_offset)
         return empty
 
     @staticmethod
@@ -574,6 +578,9 @@ class Log:
         self.active_segment.sync()       # a truncation must be durable, or a crash could undo it
         self._log_end_offset = offset
         self.recovery_point = min(self.recovery_point, offset)
+        # The checkpoint must not say more was flushed than the log now holds: recovery would
+        # take the difference for lost data and continue past it.
+        self._write_checkpoint(RECOVERY_POINT_CHECKPOINT, self.recovery_point)
         self._unflushed_records = 0
         self.leader_epoch_cache.truncate_from_end(offset)
         return removed

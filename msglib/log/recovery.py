@@ -89,8 +89,8 @@ class RecoveryReport:
             if r.problem:
                 lines.append(f"{r.segment}: cut {r.truncated_bytes} bytes at position {r.position}: {r.problem}")
         for name, first, last in self.lost_offsets:
-            lines.append(f"{name}: offsets {first}..{last} were in its damaged tail and are lost; the "
-                         f"segments after it were validated and kept")
+            lines.append(f"offsets {first}..{last} are lost (next to {name}: a damaged tail, or a segment "
+                         f"file that is gone); every other segment was validated and kept")
         for name in self.deleted_segments:
             lines.append(f"deleted {name}: nothing valid was left in it, or it overlapped the segment before")
         for what in self.rebuilt_indexes:
@@ -125,7 +125,8 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
 
     swapped_bases = _finish_interrupted_swaps(log, report)
     bases = _segment_bases(log, report)
-    recovery_point = _read_int(log, RECOVERY_POINT_CHECKPOINT, report) or 0
+    flushed = _read_int(log, RECOVERY_POINT_CHECKPOINT, report)
+    recovery_point = flushed or 0
     start_checkpoint = _read_int(log, LOG_START_CHECKPOINT, report)
     start_damaged = start_checkpoint is None and any(n.startswith(LOG_START_CHECKPOINT) for n in storage.list())
     report.recovery_point = recovery_point
@@ -137,7 +138,7 @@ def load(log: "Log", full_recovery: bool = False) -> RecoveryReport:
     start_lost = start_checkpoint is None and (start_damaged or any(seg.size for seg in segments))
     if start_lost:
         start_checkpoint = _rebuild_log_start(log, segments, report, start_damaged)
-    _set_offsets(log, segments, start_checkpoint, report)
+    _set_offsets(log, segments, start_checkpoint, report, flushed)
     _restore_epoch_cache(log, validated_from, report)
 
     log._write_checkpoint(RECOVERY_POINT_CHECKPOINT, log.recovery_point)
@@ -322,13 +323,31 @@ def _drop_empty_tail(segments: list[LogSegment], report: RecoveryReport) -> None
 
 
 def _set_offsets(log: "Log", segments: list[LogSegment], start_checkpoint: int | None,
-                 report: RecoveryReport) -> None:
-    """Install the segments and derive the log start / end offsets and the recovery point."""
+                 report: RecoveryReport, flushed: int | None = None) -> None:
+    """Install the segments and derive the log start / end offsets and the recovery point.
+
+    ``flushed`` is the checkpointed recovery point: every offset below it was on disk. When the
+    segments now end below it, flushed data is gone (a deleted or cut segment file): the loss is
+    reported and the log continues at ``flushed``, so no offset a reader has seen is ever reused.
+    """
     if not segments:
         segments = [log._new_segment(start_checkpoint or 0)]
     log.segments = segments
     last = segments[-1]
     log._log_end_offset = max(last.next_offset, last.base_offset)
+    first = segments[0]
+    if start_checkpoint is not None and first.size and first.base_offset > start_checkpoint:
+        report.lost_offsets.append((first.file_name, start_checkpoint, first.base_offset - 1))
+    if flushed is not None and flushed > log._log_end_offset:
+        report.lost_offsets.append((last.file_name, log._log_end_offset, flushed - 1))
+        report.notes.append(f"the recovery point checkpoint says offsets below {flushed} were flushed, but the "
+                            f"segments end at {log._log_end_offset}: the log continues at {flushed} so that "
+                            f"no offset is used twice")
+        if last.size == 0:
+            segments.pop()
+            last.delete()
+        segments.append(log._new_segment(flushed))
+        log._log_end_offset = flushed
     start = max(start_checkpoint or 0, segments[0].base_offset)
     if start > log._log_end_offset:
         # Everything left is below the checkpointed start (a crash lost the tail after a
