@@ -336,7 +336,8 @@ def _set_offsets(log: "Log", segments: list[LogSegment], start_checkpoint: int |
     last = segments[-1]
     log._log_end_offset = max(last.next_offset, last.base_offset)
     first = segments[0]
-    if start_checkpoint is not None and first.size and first.base_offset > start_checkpoint:
+    if start_checkpoint is not None and first.size and first.base_offset > start_checkpoint and \
+            not any(lo <= start_checkpoint and first.base_offset - 1 <= hi for _, lo, hi in report.lost_offsets):
         report.lost_offsets.append((first.file_name, start_checkpoint, first.base_offset - 1))
     if flushed is not None and flushed > log._log_end_offset:
         report.lost_offsets.append((last.file_name, log._log_end_offset, flushed - 1))
