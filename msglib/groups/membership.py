@@ -26,26 +26,42 @@ rejoin at once so a second rebalance hands those to their new owners.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from msglib.groups import errors as E
 from msglib import protocol as p
+from msglib.groups import errors as E
 from msglib.groups.assignors import COOPERATIVE, EAGER, PartitionAssignor
 from msglib.protocol import Subscription, TopicPartition
 
-if TYPE_CHECKING:  # pragma: no cover
-    from msglib.client.consumer import KafkaConsumer
+if TYPE_CHECKING:  # pragma: no cover  (types only: msglib.client imports the consumer, which imports this module)
+    from msglib.client.network_client import NetworkClient
+    from msglib.client.subscription_state import SubscriptionState
 
 UNJOINED, REBALANCING, STABLE = "UNJOINED", "REBALANCING", "STABLE"
 
 
 class ConsumerCoordinator:
-    def __init__(self, consumer: "KafkaConsumer", coordinator: str, assignors: list[PartitionAssignor]) -> None:
-        self.consumer = consumer
-        self.node = consumer.node
-        self.sim = consumer.sim
+    """One consumer's membership of its group, and its offset commits and fetches.
+
+    It shares the consumer's :class:`NetworkClient` (requests, waking ``poll``) and
+    :class:`SubscriptionState` (the subscription; the assignment it changes at each rebalance).
+    From the consumer it needs two things more, given as functions: ``partition_counts(topics)``
+    (metadata, for the leader's assignor) and ``commit_before_rebalance(partitions or None)``
+    (the auto-commit that runs before partitions are given up).
+    """
+
+    def __init__(self, client: "NetworkClient", subscriptions: "SubscriptionState", config: dict[str, Any],
+                 coordinator: str, assignors: list[PartitionAssignor], *,
+                 partition_counts: Callable[[Iterable[str]], dict[str, int] | None],
+                 commit_before_rebalance: Callable[[list[TopicPartition] | None], None]) -> None:
+        self.client = client
+        self.subscriptions = subscriptions
+        self.partition_counts = partition_counts
+        self.commit_before_rebalance = commit_before_rebalance
+        self.node = client.node
+        self.sim = client.sim
         self.coordinator = coordinator
-        c = consumer.config
+        c = config
         self.group_id: str = c["group_id"]
         self.group_instance_id: str | None = c["group_instance_id"]
         self.session_timeout_ms: float = c["session_timeout_ms"]
@@ -121,16 +137,16 @@ class ConsumerCoordinator:
             self._heartbeat_out = False
         elif kind in ("commit", "fetch_offsets"):
             extra(p.REQUEST_TIMED_OUT, None)
-        self.consumer._wakeup()
+        self.client.wakeup()
 
     def next_id(self) -> int:
-        return self.consumer._next_request_id()
+        return self.client.next_request_id()
 
     # ------------------------------------------------------------------ the application thread
     def poll(self) -> bool:
         """One step of group membership, from ``consumer.poll()``. True once the member is stable."""
         self.last_poll = self.sim.now
-        if self.consumer._subscription is None:
+        if self.subscriptions.subscription is None:
             return True
         if self._join_response is not None:
             resp, self._join_response = self._join_response, None
@@ -145,24 +161,24 @@ class ConsumerCoordinator:
 
     def _join_prepare(self) -> None:
         """Before (re)joining: commit what was consumed, then give up partitions (eager) or keep them."""
-        consumer = self.consumer
-        owned = sorted(consumer._assignment)
+        subs = self.subscriptions
+        owned = sorted(subs.assignment)
         if self.generation != p.NO_GENERATION and owned:
-            consumer._maybe_auto_commit_sync()
+            self.commit_before_rebalance(None)
         # What we tell the assignor we owned (sticky assignors keep partitions where they were).
         self._owned_claim = tuple(owned) if self.generation != p.NO_GENERATION else ()
         if self.generation == p.NO_GENERATION and owned:
-            consumer._lose(owned, "the member lost its generation")
+            subs.lose(owned)              # the member lost its generation
         elif self.rebalance_protocol == EAGER and owned:
-            consumer._revoke(owned)
+            subs.revoke(owned)
         else:
-            gone = [tp for tp in owned if tp.topic not in (consumer._subscription or ())]
+            gone = [tp for tp in owned if tp.topic not in (subs.subscription or ())]
             if gone:                      # cooperative: only partitions of topics we stopped following
-                consumer._revoke(gone)
+                subs.revoke(gone)
                 self._owned_claim = tuple(tp for tp in owned if tp not in gone)
 
     def _subscriptions(self) -> list[tuple[str, Subscription]]:
-        sub = Subscription(tuple(self.consumer._subscription or ()), self._owned_claim, self.generation,
+        sub = Subscription(tuple(self.subscriptions.subscription or ()), self._owned_claim, self.generation,
                            self.group_instance_id)
         return [(a.name, sub) for a in self.assignors]
 
@@ -196,7 +212,7 @@ class ConsumerCoordinator:
             if assignments is None:        # the leader waits for topic metadata: try again next poll
                 self._join_response = resp
                 self._join_sent = True
-                self.consumer._wakeup_later(self.retry_backoff_ms)
+                self.client.wakeup_later(self.retry_backoff_ms)
                 return
         self._sync_sent = True
         self._send("sync", p.SyncGroupRequest(self.next_id(), self.group_id, self.generation, self.member_id,
@@ -214,7 +230,7 @@ class ConsumerCoordinator:
                                                    "consumer does not have")
         subscriptions = {m.member_id: m.subscription for m in members}
         topics = sorted({t for s in subscriptions.values() for t in s.topics})
-        counts = self.consumer._partition_counts(topics)
+        counts = self.partition_counts(topics)
         if counts is None:
             return None
         assignment = assignor.assign(counts, subscriptions)
@@ -240,16 +256,35 @@ class ConsumerCoordinator:
         self.need_rejoin = False
         self.rebalances += 1
         self._log(f"generation {self.generation}: assigned {[str(tp) for tp in resp.assignment]}")
-        self.consumer._on_join_complete(sorted(TopicPartition(*tp) for tp in resp.assignment),
-                                        cooperative=self.rebalance_protocol == COOPERATIVE)
+        self._on_join_complete(sorted(TopicPartition(*tp) for tp in resp.assignment),
+                               cooperative=self.rebalance_protocol == COOPERATIVE)
         # Like Kafka's clients, restart the heartbeat clock when a rebalance completes.
         if self._heartbeat_timer is not None:
             self._heartbeat_timer.cancel()
         self._heartbeat_timer = self.node.after(self.heartbeat_interval_ms, self._heartbeat_tick)
 
+    def _on_join_complete(self, assignment: list[TopicPartition], cooperative: bool) -> None:
+        """The new assignment: eager members take it as it is; cooperative ones give up what moved
+        elsewhere (committing first) and rejoin at once so its new owners get it."""
+        subs = self.subscriptions
+        owned = set(subs.assignment)
+        if cooperative:
+            revoked = sorted(owned - set(assignment))
+            if revoked:
+                self.commit_before_rebalance(revoked)
+                subs.revoke(revoked)
+                self.request_rejoin("revoked partitions go to their new owners in the next rebalance")
+            added = sorted(set(assignment) - owned)
+        else:
+            for tp in owned - set(assignment):  # (eager members revoked everything before joining)
+                subs.forget(tp)
+            added = sorted(set(assignment) - owned)
+        subs.set_assignment(assignment)
+        subs.add(added)
+
     # ------------------------------------------------------------------ the heartbeat thread
     def _heartbeat_tick(self) -> None:
-        if self.consumer._closed:
+        if self.client.closed:
             return
         if self.state == STABLE and self.generation != p.NO_GENERATION:
             if self.sim.now - self.last_poll > self.max_poll_interval_ms:
@@ -282,7 +317,7 @@ class ConsumerCoordinator:
             self._on_heartbeat(msg.error)
         elif kind in ("commit", "fetch_offsets"):
             extra(msg.error, msg)
-        self.consumer._wakeup()
+        self.client.wakeup()
         return True
 
     def _on_heartbeat(self, error: str | None) -> None:
