@@ -26,6 +26,17 @@ def main(argv: list[str] | None = None) -> int:
                      help="wall-clock seconds allowed per submission before it is stopped (default 900)")
     grd.add_argument("--no-verify", action="store_true", help="skip the independent re-run of each submission")
     grd.add_argument("--out", default="grades", help="folder for the CSV files and the report (default grades/)")
+    grd.add_argument("-j", "--jobs", type=int, default=None,
+                     help="submissions graded at the same time (default: the number of cores)")
+    grd.add_argument("--no-sandbox", action="store_true",
+                     help="grade without bubblewrap (student code runs as you; every report says so)")
+    grd.add_argument("--hidden-feedback", choices=["none", "summary", "full"], default="summary",
+                     help="what a failed hidden test shows in feedback: nothing, the property that failed "
+                          "in words (default), or words and hint; never seeds, inputs or test source")
+    grd.add_argument("--on-tamper", choices=["zero", "review"], default="review",
+                     help="an exercise with tampering evidence: hold it for review (default) or score it 0")
+    grd.add_argument("--memory-limit", type=float, default=2.0,
+                     help="address-space limit of each sandboxed process, in GiB (default 2)")
     args = parser.parse_args(argv)
     from msglib.cli_args import problem
     bad = problem(args)   # one clear line and exit status 2 for a bad argument, never a traceback
@@ -43,7 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         from msglib.grading.pipeline import release
         return release(args.modules)
     from msglib.grading.pipeline import grade
-    return grade(args.modules, student_timeout=args.student_timeout, verify=not args.no_verify, out=args.out)
+    from msglib.grading.sandbox import Limits
+    if args.jobs is not None and args.jobs < 1:
+        print("error: -j/--jobs must be at least 1", file=sys.stderr)
+        return 2
+    if args.memory_limit <= 0:
+        print("error: --memory-limit must be a positive number of GiB, e.g. 2", file=sys.stderr)
+        return 2
+    return grade(args.modules, student_timeout=args.student_timeout, verify=not args.no_verify, out=args.out,
+                 jobs=args.jobs, sandboxed=not args.no_sandbox, hidden_feedback=args.hidden_feedback,
+                 on_tamper=args.on_tamper, limits=Limits(memory_bytes=int(args.memory_limit * (1 << 30))))
 
 
 if __name__ == "__main__":

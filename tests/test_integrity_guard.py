@@ -5,7 +5,6 @@ import nbformat
 
 from msglib.grading import guard
 from msglib.grading.integrity import scan_source
-from msglib.grading.pipeline import guarded_copy
 
 
 def test_scan_flags_tampering_and_not_ordinary_code():
@@ -60,14 +59,51 @@ def test_pins_bind_the_solution_cells_definitions_during_tests_only():
     assert ns["f"] == "redefined later"
 
 
-def test_guarded_copy_wraps_every_test_cell():
-    nb = nbformat.v4.new_notebook()
-    sol = nbformat.v4.new_code_cell("def f():\n    return 1\n")
-    sol.metadata["nbgrader"] = {"grade_id": "00-x", "solution": True, "grade": False}
-    test = nbformat.v4.new_code_cell("assert f() == 1")
-    test.metadata["nbgrader"] = {"grade_id": "00-x-test", "grade": True, "solution": False, "points": 1}
-    nb.cells = [sol, test]
-    sources = [c.source for c in guarded_copy(nb).cells]
-    assert "arm()" in sources[0]
-    assert sources[2].endswith("pin('00-x', globals(), ['f'])")
-    assert "enter_test('00-x'" in sources[3] and sources[4] == "assert f() == 1" and "leave_test" in sources[5]
+def test_a_snapshot_kept_apart_restores_msglib_even_if_the_module_level_one_is_poisoned():
+    import msglib.chain as chain
+
+    snapshot = guard.Snapshot.take()
+    original = chain.call_chain
+    try:
+        guard.arm()
+        guard._snapshot.modules.clear()          # what a submission reaching into the guard could do
+        chain.call_chain = lambda calls: 0
+        guard.restore()                          # the poisoned module-level snapshot restores nothing
+        assert chain.call_chain is not original
+        snapshot.restore()                       # the re-run's own snapshot (held in its locals) does
+        assert chain.call_chain is original
+    finally:
+        chain.call_chain = original
+
+
+def test_the_pipeline_restores_stripped_metadata_by_cell_id_and_matches_a_renamed_notebook(tmp_path):
+    from msglib.grading.pipeline import _release_notebooks, match_notebook_names, repair_submission
+    from tests.conftest import make_course
+
+    course = make_course(tmp_path, ["00_why_messaging"])
+    release = _release_notebooks(course, "00_why_messaging")
+    nb = release["00_why_messaging"]
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    folder = course / "submitted" / "s" / "00_why_messaging"
+    folder.mkdir(parents=True)
+    nbformat.write(nb, str(folder / "my copy.ipynb"))
+    notes = match_notebook_names(folder, release)
+    assert notes and (folder / "00_why_messaging.ipynb").exists()
+    repair_submission(folder, {"00_why_messaging": {c.metadata["nbgrader"]["grade_id"] for c in
+                                                    _release_notebooks(course, "00_why_messaging")
+                                                    ["00_why_messaging"].cells if "nbgrader" in c.metadata}},
+                      _release_notebooks(course, "00_why_messaging"))
+    repaired = nbformat.read(str(folder / "00_why_messaging.ipynb"), as_version=4)
+    fresh = _release_notebooks(course, "00_why_messaging")["00_why_messaging"]
+    assert [c.metadata.get("nbgrader") for c in repaired.cells] == [c.metadata.get("nbgrader") for c in fresh.cells]
+
+
+def test_hidden_feedback_never_shows_seeds_or_keys():
+    from msglib.grading.pipeline import _scrub, hidden_message
+
+    raw = "replies arrive out of order\nsmallest case: [3, 1]\nseed: 1384952104  (pass seed=...)\nhint: sort"
+    assert hidden_message(raw, "none") == "a hidden test failed"
+    assert hidden_message(raw, "summary") == "replies arrive out of order"
+    assert hidden_message(raw, "full") == "replies arrive out of order\nhint: sort"
+    assert "1384952104" not in _scrub(raw, {"1384952104"}) and "[3, 1]" in _scrub(raw, {"1384952104"})

@@ -5,30 +5,68 @@ nbgrader, which learners' kernels do not need.
 """
 from __future__ import annotations
 
+import os
+
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbgrader.preprocessors import Execute as NbgraderExecute
 from nbgrader.preprocessors import LimitOutput
 from traitlets import Integer
 
 
-class Execute(NbgraderExecute):
-    """nbgrader's Execute without the second ``kernel_info`` request after start-up.
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 
-    nbconvert asks the kernel for ``kernel_info`` again right after the start-up
-    handshake (which already exchanged one) and waits up to a cell timeout for the
-    reply; on a loaded machine that reply was sometimes never seen, and the whole
-    notebook then failed to autograde. Configured as ``c.Execute`` like the original.
+
+def kernel_env() -> dict[str, str]:
+    """The kernel's environment: ours without the grading salt, marked as a graded child (so hidden
+    seeds come only from the key handed in for each hidden test)."""
+    env = {k: v for k, v in os.environ.items() if k != "MSGLIB_GRADING_SALT"}
+    env.update({"MSGLIB_GRADING_RUN": "1", "MSGLIB_SANDBOX": "1"})
+    return env
+
+
+class Execute(NbgraderExecute):
+    """nbgrader's Execute, for the course's grading.
+
+    * no second ``kernel_info`` request after start-up: nbconvert asks again right
+      after the handshake (which already exchanged one) and waits up to a cell timeout
+      for the reply; on a loaded machine it was sometimes never seen, and the whole
+      notebook failed to autograde;
+    * the kernel never gets the grading salt: before each hidden test cell, the key
+      for that student and exercise (``core.hidden_key``, derived here, outside the
+      kernel) is handed in by a silent request, and taken back after the cell.
+
+    Configured as ``c.Execute`` like the original.
     """
 
     def preprocess(self, nb, resources=None, km=None):
+        from msglib.grading.core import grading_salt, hidden_key
+        from msglib.grading.notebooks import exercise_of
+
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        with self.setup_kernel():
+        student = ((resources or {}).get("nbgrader") or {}).get("student")
+        salt = grading_salt()
+        with self.setup_kernel(env=kernel_env()):
             for index, cell in enumerate(self.nb.cells):
-                self.preprocess_cell(cell, resources, index)
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+                hidden = student and cell.cell_type == "code" and BEGIN_HIDDEN in cell.source
+                if hidden:
+                    self._silent(f"use_hidden_key({hidden_key(salt, student, exercise_of(gid))!r})")
+                try:
+                    self.preprocess_cell(cell, resources, index)
+                finally:
+                    if hidden:
+                        self._silent("use_hidden_key(None)")
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _silent(self, call: str) -> None:
+        """Run ``msglib.grading.core.<call>`` in the kernel without a trace in the notebook."""
+        code = f"__import__('msglib.grading.core', fromlist=['core']).{call}"
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        run_sync(self.async_wait_for_reply)(msg_id, None)
 
 
 class LimitOutputBytes(LimitOutput):

@@ -3,23 +3,34 @@
 Every step drives the real nbgrader (from the repository root, where
 ``nbgrader_config.py`` lives) and adds what a class needs around it:
 
-* each submission is graded in its own process with a wall-clock limit, so a
-  broken, hostile or endless notebook is reported by name and the batch goes on;
-* submissions whose test cells were renamed or duplicated are repaired first
-  (the stray metadata is dropped and nbgrader puts the real test cell back);
-* an **independent re-run** grades each submission a second time with msglib
-  restored before every test and each exercise's own solution cell bound
-  (``guard``); a test that passed only in nbgrader's run loses its points and
-  the submission is flagged;
+* every process that runs student code runs in a bubblewrap sandbox (``sandbox``):
+  nbgrader's kernel and the independent re-run; ``--no-sandbox`` grades without
+  it, and every report then says so;
+* each submission is graded under a supervisor: a wall clock for all of its
+  phases (autograde and re-run), its own scratch gradebook (merged into the
+  course's when it finishes, so ``-j N`` submissions run side by side), and a
+  crash of one submission never stops the batch;
+* submissions are repaired first: a renamed notebook is matched to the release
+  by its cells, nbgrader metadata that was stripped or altered is restored from
+  the release by cell id, and renamed or duplicated test cells are dropped (nbgrader
+  puts the real test cell back);
+* an **independent re-run** (``verdicts``/``rerun``) runs each exercise's answer and
+  tests again in a fresh sandboxed interpreter under an audit hook; its verdict is
+  the score of every autograded test cell, a test that passed only in nbgrader's run
+  scores 0 and is flagged, and tampering evidence holds the exercise for review or
+  zeroes it (``--on-tamper``);
 * an **integrity scan** flags code that tampers with grading, for review;
-* grades go to nbgrader's CSV and to a per-exercise CSV; feedback is generated
-  with hidden tests and their tracebacks removed.
+* ``grades/report.json`` and both CSVs are rewritten (atomically) as each
+  submission finishes; feedback shows hidden tests only as ``--hidden-feedback``
+  allows, and never the seeds or keys; after the batch, the package, the virtual
+  environment and the course files are compared with their hashes from before.
 """
 from __future__ import annotations
 
-import ast
 import copy
 import csv
+import hashlib
+import io
 import json
 import os
 import re
@@ -27,16 +38,22 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import nbformat
 
 from msglib.authoring import lint_paths, source_notebooks
 from msglib.grading.integrity import scan_notebook
-from msglib.grading.notebooks import cell_passed, exercise_of, execute
+from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
+from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
+from msglib.grading.sandbox import check as sandbox_check
+from msglib.grading.verdicts import Verdicts, rerun_notebook
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -57,14 +74,16 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def nbgrader(args: list[str], root: Path, timeout: float | None = None, log: Path | None = None) -> tuple[int, str]:
+def nbgrader(args: list[str], root: Path, timeout: float | None = None, log: Path | None = None,
+             env_extra: dict[str, str] | None = None) -> tuple[int, str]:
     """Run ``nbgrader <args>`` from ``root`` in its own process group. Returns (returncode, output).
 
-    On timeout the whole group (nbgrader and its kernel) is killed and the returncode is -9.
+    On timeout the whole group is killed and the returncode is -9; a sandboxed kernel
+    dies with it (bwrap's ``--die-with-parent``).
     """
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.Popen(cmd, cwd=root, env=nbgrader_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=root, env={**nbgrader_env(), **(env_extra or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=timeout)
         rc = proc.returncode
@@ -74,7 +93,7 @@ def nbgrader(args: list[str], root: Path, timeout: float | None = None, log: Pat
         rc = -9
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(out or "")
+        log.write_text((out or "")[-2_000_000:])
     return rc, out or ""
 
 
@@ -141,9 +160,15 @@ class StudentResult:
     module: str
     status: str = "ok"                     # ok | error | timeout
     detail: str = ""
-    flags: list[str] = field(default_factory=list)
-    overridden: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)       # reasons for a person to look (review)
+    evidence: list[str] = field(default_factory=list)    # tampering evidence from the re-run (call, file, hook)
+    overridden: list[str] = field(default_factory=list)  # test cells that passed only in nbgrader's run
+    notes: list[str] = field(default_factory=list)       # harmless repairs and other remarks
+    delegation: list[str] = field(default_factory=list)  # answers that used msglib's own implementation
+    held_for_review: list[str] = field(default_factory=list)   # exercises tampered with (--on-tamper review)
+    zeroed: list[str] = field(default_factory=list)            # exercises tampered with (--on-tamper zero)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def _known_grade_ids(root: Path, module: str) -> dict[str, set[str]]:
@@ -155,25 +180,71 @@ def _known_grade_ids(root: Path, module: str) -> dict[str, set[str]]:
     return out
 
 
-def repair_submission(folder: Path, known: dict[str, set[str]]) -> list[str]:
-    """Drop nbgrader metadata the source does not have (renamed or duplicated cells).
+def _release_notebooks(root: Path, module: str) -> dict[str, Any]:
+    return {p.stem: nbformat.read(str(p), as_version=4) for p in sorted((root / "notebooks" / module).glob("*.ipynb"))}
 
-    nbgrader would refuse such a notebook ("does not exist in the database",
-    "duplicate grade id") and leave it ungraded. Without the stray metadata the
-    cell is ordinary learner code, and nbgrader re-inserts the real test cell.
-    The original file is kept beside it as ``<name>.ipynb.orig``.
+
+def match_notebook_names(folder: Path, release: dict[str, Any]) -> list[str]:
+    """A submitted notebook with a name the release does not have is matched to a release notebook by its
+    cells (ids and grade ids) and renamed; the original is kept as ``<name>.ipynb.orig``."""
+    notes = []
+    present = {p.stem for p in folder.glob("*.ipynb")}
+    for path in sorted(folder.glob("*.ipynb")):
+        if path.stem in release:
+            continue
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:
+            continue
+        ids = {c.get("id") for c in nb.cells} | {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+        best, overlap = None, 0
+        for name, rel in release.items():
+            rel_ids = {c.get("id") for c in rel.cells} | {c.metadata.get("nbgrader", {}).get("grade_id")
+                                                          for c in rel.cells}
+            common = len((ids & rel_ids) - {None})
+            if common > overlap and name not in present:
+                best, overlap = name, common
+        if best is not None and overlap >= 2:
+            shutil.copy2(path, path.with_suffix(".ipynb.orig"))
+            path.rename(folder / f"{best}.ipynb")
+            present.add(best)
+            notes.append(f"{path.name} renamed to {best}.ipynb (matched to the release by {overlap} cells)")
+    return notes
+
+
+def repair_submission(folder: Path, known: dict[str, set[str]], release: dict[str, Any] | None = None) -> list[str]:
+    """Put a submission's nbgrader cell metadata back as released; returns flags for review.
+
+    A cell whose id is a release cell's gets that cell's nbgrader metadata back
+    (stripped or retagged metadata would otherwise make nbgrader fail the whole
+    notebook on a checksum or an unknown id). Metadata the source does not have
+    (renamed or duplicated cells with no release id) is dropped: the cell becomes
+    ordinary learner code and nbgrader re-inserts the real test cell. The original
+    file is kept beside it as ``<name>.ipynb.orig``.
     """
     notes = []
+    release = release or {}
     for path in sorted(folder.glob("*.ipynb")):
         try:
             nb = nbformat.read(str(path), as_version=4)
         except Exception:
             continue  # unreadable: nbgrader reports it, and so does the integrity scan
         ids = known.get(path.stem, set())
+        by_id = {c.get("id"): c for c in release[path.stem].cells} if path.stem in release else {}
         seen: set[str] = set()
         changed = False
         for index, cell in enumerate(nb.cells):
             meta = cell.metadata.get("nbgrader")
+            twin = by_id.get(cell.get("id"))
+            wanted = twin.metadata.get("nbgrader") if twin is not None else None
+            if wanted is not None and twin.cell_type == cell.cell_type and meta != wanted:
+                gid = (meta or {}).get("grade_id")
+                if gid not in (None, wanted.get("grade_id")) and wanted.get("grade_id") not in seen:
+                    notes.append(f"{path.name} cell {index}: unknown grade id {gid!r} (edited test cell "
+                                 f"metadata); restored from the release by cell id as {wanted['grade_id']!r}")
+                cell.metadata["nbgrader"] = copy.deepcopy(dict(wanted))
+                changed = True
+                meta = cell.metadata["nbgrader"]
             if not meta:
                 continue
             gid = meta.get("grade_id")
@@ -185,98 +256,14 @@ def repair_submission(folder: Path, known: dict[str, set[str]]) -> list[str]:
                 changed = True
             seen.add(gid)
         if changed:
-            shutil.copy2(path, path.with_suffix(".ipynb.orig"))
+            if not path.with_suffix(".ipynb.orig").exists():
+                shutil.copy2(path, path.with_suffix(".ipynb.orig"))
             nbformat.write(nb, str(path))
     return notes
 
 
-def _solution_names(source: str) -> list[str]:
-    """Top-level names a solution cell defines."""
-    try:
-        tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
-    except SyntaxError:
-        return []
-    names: list[str] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
-            names.append(node.target.id)
-    return names
-
-
-def guarded_copy(nb):
-    """The notebook with the guard cells injected around solution and test cells (see ``guard``)."""
-    out = copy.deepcopy(nb)
-    cells = []
-    g = "__msglib_guard__"
-    arm = nbformat.v4.new_code_cell(f"import msglib.grading.guard as {g}\n{g}.arm()")
-    arm.metadata["msglib_injected"] = True
-    cells.append(arm)
-    for cell in out.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id", "")
-        is_test = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
-        if is_test:
-            before = nbformat.v4.new_code_cell(f"{g}.enter_test({exercise_of(gid)!r}, globals())")
-            before.metadata["msglib_injected"] = True
-            cells.append(before)
-        cells.append(cell)
-        if is_test:
-            after = nbformat.v4.new_code_cell(f"{g}.leave_test(globals())")
-            after.metadata["msglib_injected"] = True
-            cells.append(after)
-        if cell.cell_type == "code" and meta.get("solution"):
-            pin = nbformat.v4.new_code_cell(f"{g}.pin({gid!r}, globals(), {_solution_names(cell.source)!r})")
-            pin.metadata["msglib_injected"] = True
-            cells.append(pin)
-    for cell in cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    out.cells = cells
-    return out
-
-
-def verify(autograded_nb: Path, timeout: int) -> dict[str, bool]:
-    """Independent re-run of an autograded notebook: grade id → passed, for every test cell."""
-    nb = guarded_copy(nbformat.read(str(autograded_nb), as_version=4))
-    execute(nb, autograded_nb.parent, timeout)
-    results = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            results[meta["grade_id"]] = cell_passed(cell) and cell.get("execution_count") is not None
-    return results
-
-
 def _cell_timeout() -> int:
     return int(os.environ.get("MSGLIB_CELL_TIMEOUT", "60"))
-
-
-def grade_student(root: Path, module: str, student: str, *, student_timeout: float, logs: Path,
-                  known: dict[str, set[str]]) -> StudentResult:
-    """Repair, autograde (own process, wall-clock limit) and scan one submission."""
-    result = StudentResult(student, module)
-    start = time.monotonic()
-    result.flags += repair_submission(root / "submitted" / student / module, known)
-    rc, out = nbgrader(["autograde", module, "--student", student, "--force"], root, timeout=student_timeout,
-                       log=logs / f"{student}--{module}.log")
-    if rc == -9:
-        result.status, result.detail = "timeout", f"stopped after {student_timeout:g} s (endless loop?)"
-    elif rc != 0:
-        result.status = "error"
-        result.detail = _error_summary(out)
-    for path in sorted((root / "submitted" / student / module).glob("*.ipynb")):
-        try:
-            nb = nbformat.read(str(path), as_version=4)
-        except Exception as exc:
-            result.flags.append(f"{path.name} could not be read: {type(exc).__name__}")
-            continue
-        result.flags += [f"{path.name} {f}" for f in scan_notebook(nb)]
-    result.seconds = time.monotonic() - start
-    return result
 
 
 def _error_summary(log: str) -> str:
@@ -299,53 +286,290 @@ def _test_cells_passed(nb) -> dict[str, bool]:
             and not c.metadata["nbgrader"].get("solution")}
 
 
-def _any_test_passed(root: Path, result: StudentResult) -> bool:
-    """Nothing to re-check when no test passed: the re-run can only take points away."""
-    return any(any(_test_cells_passed(nbformat.read(str(p), as_version=4)).values())
-               for p in _graded_notebooks(root, result.module, result.student))
-
-
-def verify_student(root: Path, result: StudentResult) -> list[str]:
-    """Independent re-run: the test cells that passed for nbgrader but fail here (``notebook:grade_id``)."""
-    lost = []
-    for path in _graded_notebooks(root, result.module, result.student):
-        original = _test_cells_passed(nbformat.read(str(path), as_version=4))
-        rerun = verify(path, _cell_timeout())
-        lost += [f"{path.stem}:{gid}" for gid, ok in original.items() if ok and not rerun.get(gid, False)]
-    return lost
-
-
-def _gradebook(root: Path):
+def _gradebook(root: Path, url: str | None = None):
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
 
     coursedir = CourseDirectory(config=_config(root))
-    return Gradebook(coursedir.db_url, coursedir.course_id)
+    return Gradebook(url or coursedir.db_url, coursedir.course_id)
 
 
-def _override_scores(root: Path, module: str, student: str, cells: list[str]) -> None:
+def _main_db_path(root: Path) -> Path:
+    from nbgrader.coursedir import CourseDirectory
+
+    url = CourseDirectory(config=_config(root)).db_url
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"the grader needs a SQLite gradebook (got {url}); unset MSGLIB_GRADEBOOK_URL")
+    return Path(url[len("sqlite:///"):])
+
+
+def merge_submission(root: Path, scratch_url: str, module: str, student: str) -> bool:
+    """Copy one submission's grades from a scratch gradebook (one autograde run) into the course's."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(root, scratch_url) as src, _gradebook(root) as dst:
+        try:
+            sub = src.find_submission(module, student)
+        except MissingEntry:
+            return False
+        dst.update_or_create_student(student)
+        dst.update_or_create_submission(module, student, timestamp=sub.timestamp)
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                d = dst.find_grade(g.name, nb.name, module, student)
+                d.auto_score, d.manual_score, d.extra_credit = g.auto_score, g.manual_score, g.extra_credit
+                d.needs_manual_grade = g.needs_manual_grade
+            for c in nb.comments:
+                d = dst.find_comment(c.name, nb.name, module, student)
+                d.auto_comment, d.manual_comment = c.auto_comment, c.manual_comment
+            dst.find_submission_notebook(nb.name, module, student).flagged = nb.flagged
+        dst.db.commit()
+    return True
+
+
+def _ensure_submission(root: Path, module: str, student: str) -> None:
+    """A gradebook entry for a submission nbgrader could not grade (the re-run's verdicts still count)."""
+    from nbgrader.api import MissingEntry
+
     with _gradebook(root) as gb:
-        for item in cells:
-            notebook, gid = item.split(":", 1)
-            grade = gb.find_grade(gid, notebook, module, student)
-            grade.manual_score = 0.0
-            comment = gb.find_comment(gid, notebook, module, student) if _has_comment(gb, gid, notebook, module,
-                                                                                         student) else None
-            if comment is not None:
-                comment.manual_comment = ("This test passed only when msglib or the function under test was "
-                                          "changed outside its solution cell; it scores 0. See your instructor.")
+        try:
+            gb.find_submission(module, student)
+        except MissingEntry:
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(module, student)
+
+
+def apply_verdicts(root: Path, result: StudentResult, verdicts_by_nb: dict[str, Verdicts], *,
+                   nbgrader_passed: dict[str, dict[str, bool]], on_tamper: str) -> None:
+    """The re-run's verdict is the score of every autograded test cell; tampered exercises per ``on_tamper``."""
+    from nbgrader.api import MissingEntry
+
+    tampered = {e.split(":", 1)[0] for v in verdicts_by_nb.values() for e in v.evidence if ":" in e}
+    with _gradebook(root) as gb:
+        for notebook, found in verdicts_by_nb.items():
+            for gid, passed in found.passed.items():
+                try:
+                    grade = gb.find_grade(gid, notebook, result.module, result.student)
+                except MissingEntry:
+                    continue
+                points = grade.max_score or 0.0
+                score = points if passed else 0.0
+                if on_tamper == "zero" and exercise_of(gid) in tampered:
+                    score = 0.0
+                if nbgrader_passed.get(notebook, {}).get(gid) and not passed:
+                    result.overridden.append(f"{notebook}:{gid}")
+                if grade.score != score:
+                    grade.manual_score = score
+                    grade.needs_manual_grade = False
+                    try:
+                        comment = gb.find_comment(gid, notebook, result.module, result.student)
+                    except MissingEntry:
+                        comment = None
+                    if comment is not None and not passed and nbgrader_passed.get(notebook, {}).get(gid):
+                        comment.manual_comment = ("This test passed only in the notebook run, not in the grader's "
+                                                  "independent re-run; it scores 0. See your instructor.")
         gb.db.commit()
+    if result.overridden:
+        result.flags.append("tests passed only in nbgrader's run, not in the independent re-run (msglib "
+                            "modified, or the function under test redefined outside its solution cell): "
+                            + ", ".join(result.overridden) + " set to 0")
+    for ex in sorted(tampered):
+        (result.zeroed if on_tamper == "zero" else result.held_for_review).append(ex)
 
 
-def _has_comment(gb, gid: str, notebook: str, module: str, student: str) -> bool:
-    try:
-        gb.find_comment(gid, notebook, module, student)
-        return True
-    except Exception:
-        return False
+# -- feedback: what a hidden test shows --------------------------------------------------------
+
+HIDDEN_FEEDBACK = ("none", "summary", "full")
+_NUMBER = re.compile(r"\b\d{4,}\b")
 
 
-def export_grades(root: Path, out: Path, results: list[StudentResult]) -> Path:
+def _scrub(text: str, hidden: set[str]) -> str:
+    """Hidden seeds and keys never appear in what a student sees."""
+    text = _NUMBER.sub(lambda m: "<hidden>" if m.group(0) in hidden else m.group(0), text)
+    for value in hidden:
+        if len(value) > 12 and value in text:
+            text = text.replace(value, "<hidden>")
+    return text
+
+
+def hidden_message(raw: str, mode: str) -> str:
+    """A hidden test's failure as the student may see it: none, the property in words, or words and hint."""
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    if mode == "none" or not lines:
+        return "a hidden test failed"
+    what = lines[0]
+    if mode == "summary":
+        return what
+    hints = [ln.strip() for ln in lines[1:] if ln.strip().startswith("hint:")]
+    return "\n".join([what, *hints])
+
+
+def shape_feedback(path: Path, found: Verdicts | None, hidden: set[str], mode: str) -> None:
+    """Rewrite an autograded notebook's outputs before feedback is generated from it.
+
+    Hidden test cells show only what ``mode`` allows (from the re-run's verdict when
+    there is one); every output is scrubbed of the hidden seeds and keys.
+    """
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        is_hidden = "### BEGIN HIDDEN TESTS" in cell.source or "-hidden" in meta.get("grade_id", "")
+        if is_hidden and meta.get("grade") and not meta.get("solution"):
+            gid = meta.get("grade_id", "")
+            failed = not cell_passed(cell) if found is None else not found.passed.get(gid, False)
+            if not failed:
+                cell.outputs = []
+                continue
+            raw = (found.messages.get(gid, "") if found is not None else "") or failure_message(cell)
+            text = _scrub(hidden_message(raw.replace("CheckFailed", "").lstrip(": "), mode), hidden)
+            cell.outputs = [nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue=text,
+                                                   traceback=[f"HiddenTestFailed: {text}"])]
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                output.text = _scrub(output.text, hidden)
+            elif output.output_type == "error":
+                output.evalue = _scrub(output.evalue, hidden)
+                output.traceback = [_scrub(line, hidden) for line in output.traceback]
+            elif "data" in output:
+                for mime, value in list(output.data.items()):
+                    if isinstance(value, str) and mime.startswith("text/"):
+                        output.data[mime] = _scrub(value, hidden)
+    nbformat.write(nb, str(path))
+
+
+# -- one submission, supervised ----------------------------------------------------------------
+
+@dataclass
+class Settings:
+    """How a batch grades (the ``grade`` command's options)."""
+
+    student_timeout: float = 900
+    verify: bool = True
+    sandboxed: bool = True
+    hidden_feedback: str = "summary"
+    on_tamper: str = "review"
+    limits: Limits = field(default_factory=Limits)
+
+
+def _nbgrader_args(module: str, student: str, settings: Settings) -> list[str]:
+    args = ["autograde", module, "--student", student, "--force"]
+    if settings.sandboxed:
+        args.append("--Execute.kernel_manager_class=msglib.grading.sandbox.SandboxKernelManager")
+    return args
+
+
+def grade_student(root: Path, module: str, student: str, *, settings: Settings, logs: Path,
+                  known: dict[str, set[str]], db_lock: threading.Lock, spec: Spec | None) -> StudentResult:
+    """Prepare, autograde, re-run and record one submission, every phase under the submission's wall clock."""
+    result = StudentResult(student, module)
+    start = time.monotonic()
+    deadline = start + settings.student_timeout
+    folder = root / "submitted" / student / module
+    release = _release_notebooks(root, module)
+    result.notes += match_notebook_names(folder, release)
+    result.flags += repair_submission(folder, known, release)
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as exc:
+            result.flags.append(f"{path.name} could not be read: {type(exc).__name__}")
+            continue
+        result.flags += [f"{path.name} {f}" for f in scan_notebook(nb)]
+    result.phases["prepare"] = time.monotonic() - start
+
+    # autograde: nbgrader writes a scratch gradebook (one per submission, so submissions run in parallel)
+    with tempfile.TemporaryDirectory(prefix="msglib-grade-") as tmp:
+        scratch = Path(tmp) / "gradebook.db"
+        with db_lock:
+            shutil.copy2(_main_db_path(root), scratch)
+        env_extra = {"MSGLIB_GRADEBOOK_URL": f"sqlite:///{scratch}"}
+        if spec is not None:
+            env_extra[SPEC_ENV] = spec.to_json()
+        t = time.monotonic()
+        rc, out = nbgrader(_nbgrader_args(module, student, settings), root,
+                           timeout=max(1.0, deadline - time.monotonic()), log=logs / f"{student}--{module}.log",
+                           env_extra=env_extra)
+        result.phases["autograde"] = time.monotonic() - t
+        if rc == -9:
+            result.status, result.detail = "timeout", f"stopped after {settings.student_timeout:g} s (endless loop?)"
+        elif rc != 0:
+            result.status, result.detail = "error", _error_summary(out)
+        with db_lock:
+            merged = merge_submission(root, f"sqlite:///{scratch}", module, student)
+
+    # the independent re-run: its verdicts are the scores
+    verdicts_by_nb: dict[str, Verdicts] = {}
+    hidden_by_nb: dict[str, set[str]] = {}
+    nbgrader_passed: dict[str, dict[str, bool]] = {}
+    for path in _graded_notebooks(root, module, student):
+        try:
+            nbgrader_passed[path.stem] = _test_cells_passed(nbformat.read(str(path), as_version=4))
+        except Exception:
+            nbgrader_passed[path.stem] = {}
+    t = time.monotonic()
+    # nothing to re-check when nbgrader ran the notebook through and no test passed (a blank submission)
+    rerun = settings.verify and (result.status != "ok" or any(any(v.values()) for v in nbgrader_passed.values()))
+    if rerun:
+        for path in sorted(folder.glob("*.ipynb")):
+            source = root / "solutions" / module / path.name
+            release_path = root / "notebooks" / module / path.name
+            if not source.exists() or not release_path.exists():
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 1:
+                result.status, result.detail = "timeout", f"stopped after {settings.student_timeout:g} s"
+                break
+            try:
+                with tempfile.TemporaryDirectory(prefix="msglib-rerun-") as ws:
+                    found, hidden = rerun_notebook(source, release_path, path, student,
+                                                   cell_timeout=_cell_timeout(), spec=spec, timeout=remaining,
+                                                   workspace=Path(ws))
+            except Exception as exc:  # unreadable notebook: nothing passes
+                result.notes.append(f"{path.name}: not re-run ({type(exc).__name__})")
+                continue
+            verdicts_by_nb[path.stem] = found
+            hidden_by_nb[path.stem] = hidden
+            result.evidence += found.evidence
+            result.delegation += found.delegation
+            result.notes += [p for p in found.problems]
+    result.phases["rerun"] = time.monotonic() - t
+
+    with db_lock:
+        if verdicts_by_nb:
+            if not merged:
+                _ensure_submission(root, module, student)
+            apply_verdicts(root, result, verdicts_by_nb, nbgrader_passed=nbgrader_passed, on_tamper=settings.on_tamper)
+        if result.evidence:
+            what = "zeroed" if settings.on_tamper == "zero" else "held for review"
+            result.flags.append(f"tampering seen in the independent re-run ({what}): " + "; ".join(result.evidence))
+    for path in _graded_notebooks(root, module, student):
+        try:
+            shape_feedback(path, verdicts_by_nb.get(path.stem), hidden_by_nb.get(path.stem, set()),
+                           settings.hidden_feedback)
+        except Exception as exc:
+            result.notes.append(f"{path.name}: feedback not shaped ({type(exc).__name__})")
+    result.seconds = time.monotonic() - start
+    return result
+
+
+# -- exports, written as each submission finishes ------------------------------------------------
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+UNSANDBOXED = "UNSANDBOXED: graded with --no-sandbox; student code ran with the grader's rights"
+
+
+def export_grades(root: Path, out: Path, results: list[StudentResult], *, sandboxed: bool = True) -> Path:
     """Per-exercise CSV: one row per (student, module), a column per exercise, status and flags."""
     by_key = {(r.student, r.module): r for r in results}
     rows = []
@@ -353,7 +577,11 @@ def export_grades(root: Path, out: Path, results: list[StudentResult]) -> Path:
     with _gradebook(root) as gb:
         for (student, module), r in sorted(by_key.items()):
             row = {"student_id": student, "module": module, "status": r.status, "detail": r.detail,
-                   "flags": " | ".join(r.flags), "needs_review": bool(r.flags or r.status != "ok")}
+                   "flags": " | ".join(r.flags), "evidence": " | ".join(r.evidence),
+                   "held_for_review": " ".join(r.held_for_review), "zeroed": " ".join(r.zeroed),
+                   "delegation": " | ".join(r.delegation),
+                   "needs_review": bool(r.flags or r.status != "ok" or r.held_for_review),
+                   "sandbox": "yes" if sandboxed else UNSANDBOXED}
             try:
                 sub = gb.find_submission(module, student)
             except Exception:
@@ -362,37 +590,144 @@ def export_grades(root: Path, out: Path, results: list[StudentResult]) -> Path:
             if sub is not None:
                 for nb in sub.notebooks:
                     for g in nb.grades:
-                        ex = exercise_of(g.name)
-                        col = f"{ex}"
+                        col = exercise_of(g.name)
                         row[col] = row.get(col, 0.0) + (g.score or 0.0)
-                        exercise_cols[col] = exercise_cols.get(col, 0.0) + 0  # keep order of appearance
+                        exercise_cols[col] = 0
                         total += g.score or 0.0
                         max_total += g.max_score or 0.0
                         if g.needs_manual_grade:
                             row["needs_manual_grading"] = True
                 row["score"], row["max_score"] = round(total, 2), round(max_total, 2)
             rows.append(row)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "grades_by_exercise.csv"
     fields = ["student_id", "module", "score", "max_score", *exercise_cols, "status", "needs_review",
-              "needs_manual_grading", "detail", "flags"]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in fields})
+              "needs_manual_grading", "held_for_review", "zeroed", "sandbox", "detail", "flags", "evidence",
+              "delegation"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in fields})
+    path = out / "grades_by_exercise.csv"
+    atomic_write(path, buffer.getvalue())
     return path
 
 
+def export_nbgrader_csv(root: Path, out: Path, *, sandboxed: bool = True) -> Path:
+    """nbgrader's own CSV export (``nbgrader export``), in this process, written atomically."""
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    path = out / "grades.csv"
+    with tempfile.TemporaryDirectory(prefix="msglib-export-") as tmp:
+        target = Path(tmp) / "grades.csv"
+        with _gradebook(root) as gb:
+            CsvExportPlugin(to=str(target)).export(gb)
+        text = target.read_text()
+    if not sandboxed:
+        text = "# " + UNSANDBOXED + "\n" + text
+    atomic_write(path, text)
+    return path
+
+
+def write_report(out: Path, batch: dict, results: list[StudentResult]) -> Path:
+    path = out / "report.json"
+    atomic_write(path, json.dumps({"batch": batch, "submissions": [r.__dict__ for r in results]}, indent=2))
+    return path
+
+
+# -- what the batch must leave unchanged -----------------------------------------------------------
+
+def _digest_tree(top: Path, *, content: Callable[[Path], bool]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not top.exists():
+        return out
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            p = Path(folder) / name
+            if name.endswith(".pyc"):
+                continue
+            try:
+                st = p.lstat()
+                if content(p):
+                    out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+                else:
+                    out[str(p)] = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                out[str(p)] = "unreadable"
+    return out
+
+
+def fingerprint(root: Path) -> dict[str, dict[str, str]]:
+    """Hashes of what student code must never change: the package, the venv and the course files.
+
+    Every file of the package and the course is hashed; in the venv, every ``.py``,
+    ``.pth`` and text file is hashed and binaries are compared by size and mtime.
+    """
+    import msglib
+
+    package = Path(msglib.__file__).resolve().parent
+    venv = Path(sys.prefix)
+    small = lambda p: p.suffix in (".py", ".pth", ".txt", ".cfg", ".json", ".toml") or p.stat().st_size < 65536
+    course = {}
+    for part in ("solutions", "notebooks"):
+        course.update(_digest_tree(root / part, content=lambda p: True))
+    config = root / "nbgrader_config.py"
+    if config.exists():
+        course[str(config)] = hashlib.sha256(config.read_bytes()).hexdigest()
+    return {"package": _digest_tree(package, content=lambda p: True),
+            "venv": _digest_tree(venv, content=small), "course": course}
+
+
+def compare_fingerprints(before: dict, after: dict) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for part in before:
+        a, b = before[part], after.get(part, {})
+        changed = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+        report[part] = "identical" if not changed else {"changed": changed[:50], "count": len(changed)}
+    return report
+
+
+# -- the batch ----------------------------------------------------------------------------------
+
+def _progress(done: int, total: int, r: StudentResult) -> None:
+    mark = {"ok": "graded", "error": "ERROR", "timeout": "TIMEOUT"}[r.status]
+    extra = []
+    if r.flags:
+        extra.append(f"{len(r.flags)} flag(s)")
+    if r.held_for_review or r.zeroed:
+        extra.append("tampering: " + " ".join(r.held_for_review or r.zeroed))
+    print(f"[{done:>3}/{total}] {r.module}  {r.student:<24} {mark:<8} {r.seconds:6.1f}s  {r.detail}"
+          + (f"  [{'; '.join(extra)}]" if extra else ""), flush=True)
+
+
 def grade(selected: list[str] | None = None, *, student_timeout: float = 900, verify: bool = True,
-          out: str = "grades", root: Path | None = None, release_first: bool = True) -> int:
+          out: str = "grades", root: Path | None = None, release_first: bool = True, jobs: int | None = None,
+          sandboxed: bool = True, hidden_feedback: str = "summary", on_tamper: str = "review",
+          limits: Limits | None = None) -> int:
     """Autograde ``submitted/<student>/<module>/`` for every student; see the module docstring."""
     root = root or find_root()
+    if hidden_feedback not in HIDDEN_FEEDBACK:
+        print(f"error: --hidden-feedback must be one of {', '.join(HIDDEN_FEEDBACK)}", file=sys.stderr)
+        return 2
+    if on_tamper not in ("zero", "review"):
+        print("error: --on-tamper must be zero or review", file=sys.stderr)
+        return 2
     submitted = root / "submitted"
     if not submitted.is_dir():
         print(f"error: no submissions: put them in {submitted}/<student>/<module>/<notebook>.ipynb "
               "(or use nbgrader collect / zip_collect)", file=sys.stderr)
         return 2
+    spec = None
+    sandbox_note = UNSANDBOXED
+    if sandboxed:
+        ok, message = sandbox_check()
+        if not ok:
+            print(f"error: grading needs the sandbox: {message}\n"
+                  "       (to grade anyway with student code running as you, pass --no-sandbox; every report "
+                  "then says so)", file=sys.stderr)
+            return 2
+        spec = default_spec(root, limits)
+        sandbox_note = f"bubblewrap: {message}"
     mods = selected or sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     unknown = [m for m in mods if not (root / "solutions" / m).is_dir()]
     if unknown:
@@ -401,47 +736,97 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
         return 2
     outdir = root / out
     logs = outdir / "logs"
-    # the gradebook must know each assignment (generate_assignment writes it; the release is deterministic)
     for m in (mods if release_first else []):
         ok, text = generate_assignment(root, m)
         if not ok:
             print(text, file=sys.stderr)
             return 1
+    settings = Settings(student_timeout=student_timeout, verify=verify, sandboxed=sandboxed,
+                        hidden_feedback=hidden_feedback, on_tamper=on_tamper, limits=limits or Limits())
+    before = fingerprint(root)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    batch = {"sandbox": sandbox_note if sandboxed else UNSANDBOXED, "sandboxed": sandboxed,
+             "limits": asdict(settings.limits), "jobs": jobs, "hidden_feedback": hidden_feedback,
+             "on_tamper": on_tamper, "verify": verify, "student_timeout": student_timeout,
+             "salt": "instructor's (MSGLIB_GRADING_SALT)" if os.environ.get("MSGLIB_GRADING_SALT")
+             else "DEFAULT: set MSGLIB_GRADING_SALT, or anyone can compute the hidden cases",
+             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "finished": None, "unchanged": None}
+    if not sandboxed:
+        print("WARNING: " + UNSANDBOXED, file=sys.stderr)
+    work = [(m, student, _known_grade_ids(root, m)) for m in mods
+            for student in sorted(p.parent.name for p in submitted.glob(f"*/{m}") if p.is_dir())]
     results: list[StudentResult] = []
-    # nbgrader writes the gradebook, so submissions are autograded one at a time; the independent
-    # re-runs only read, so they run beside the next autograde.
-    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
-        pending = []
-        for m in mods:
-            known = _known_grade_ids(root, m)
-            students = sorted(p.parent.name for p in submitted.glob(f"*/{m}") if p.is_dir())
-            for student in students:
-                r = grade_student(root, m, student, student_timeout=student_timeout, logs=logs, known=known)
+    db_lock, export_lock = threading.Lock(), threading.Lock()
+
+    def one(item) -> StudentResult:
+        m, student, known = item
+        try:
+            return grade_student(root, m, student, settings=settings, logs=logs, known=known, db_lock=db_lock,
+                                 spec=spec)
+        except Exception as exc:  # a bug or a broken submission never stops the batch
+            r = StudentResult(student, m, status="error", detail=f"grader error: {type(exc).__name__}: {exc}"[:300])
+            return r
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, item) for item in work]
+        for future in as_completed(futures):
+            r = future.result()
+            with export_lock:
                 results.append(r)
-                mark = {"ok": "graded", "error": "ERROR", "timeout": "TIMEOUT"}[r.status]
-                print(f"{m}  {student:<24} {mark:<8} {r.seconds:6.1f}s  {r.detail}"
-                      + (f"  [{len(r.flags)} flag(s)]" if r.flags else ""), flush=True)
-                if verify and r.status == "ok" and _any_test_passed(root, r):
-                    pending.append((r, pool.submit(verify_student, root, r)))
-        for r, future in pending:
-            r.overridden = future.result()
-            if r.overridden:
-                _override_scores(root, r.module, r.student, r.overridden)
-                r.flags.append("tests passed only in nbgrader's run, not in the independent re-run (msglib "
-                               "modified, or the function under test redefined outside its solution cell): "
-                               + ", ".join(r.overridden) + " set to 0")
-    rc_export, text = nbgrader(["export", "--to", str(outdir / "grades.csv")], root)
-    path = export_grades(root, outdir, results)
+                with db_lock:
+                    try:
+                        export_grades(root, outdir, results, sandboxed=sandboxed)
+                        export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+                    except Exception as exc:
+                        r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
+                write_report(outdir, batch, results)
+                _progress(len(results), len(work), r)
     for m in mods:
         nbgrader(["generate_feedback", m, "--force"], root, log=logs / f"feedback--{m}.log")
-    report = outdir / "report.json"
-    report.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    try:  # answers compared with each other, with solutions/ and with msglib's own implementations
+        from msglib.grading import similarity
+        pairs = similarity.report(root, mods, outdir)
+        batch["similarity"] = {"suspicious_pairs": sum(1 for p in pairs if p.suspicious),
+                               "csv": str(outdir / "similarity.csv"), "html": str(outdir / "similarity.html")}
+    except Exception as exc:  # the report is advice for the instructor; grades stand without it
+        batch["similarity"] = f"not produced: {type(exc).__name__}: {exc}"
+    batch["unchanged"] = compare_fingerprints(before, fingerprint(root))
+    batch["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with db_lock:
+        path = export_grades(root, outdir, results, sandboxed=sandboxed)
+        export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+    report = write_report(outdir, batch, results)
     bad = [r for r in results if r.status != "ok"]
     flagged = [r for r in results if r.flags]
     print(f"\n{len(results)} submission(s) graded: {len(bad)} error/timeout, {len(flagged)} flagged for review.")
     print(f"grades: {outdir / 'grades.csv'} (nbgrader) and {path} (per exercise); feedback: feedback/; "
           f"report: {report}; logs: {logs}/")
+    if isinstance(batch.get("similarity"), dict):
+        print(f"similarity: {batch['similarity']['suspicious_pairs']} suspicious pair(s) in "
+              f"{batch['similarity']['csv']} and {batch['similarity']['html']}")
+    changed = {k: v for k, v in batch["unchanged"].items() if v != "identical"}
+    print("package, venv and course files: " + ("identical before and after the batch" if not changed
+                                                else f"CHANGED during the batch: {json.dumps(changed)[:500]}"))
+    if not sandboxed:
+        print("WARNING: " + UNSANDBOXED)
     for r in flagged:
         for f in r.flags:
             print(f"  review {r.student} {r.module}: {f}")
-    return 0 if rc_export == 0 else 1
+    return 1 if changed else 0
+
+
+def verify_student(root: Path, result: StudentResult, *, sandboxed: bool | None = None) -> list[str]:
+    """Independent re-run of an autograded submission: the test cells that passed for nbgrader but fail here."""
+    if sandboxed is None:
+        sandboxed = sandbox_check()[0]
+    spec = default_spec(root) if sandboxed else None
+    lost = []
+    for path in _graded_notebooks(root, result.module, result.student):
+        source = root / "solutions" / result.module / path.name
+        release_path = root / "notebooks" / result.module / path.name
+        with tempfile.TemporaryDirectory(prefix="msglib-rerun-") as ws:
+            found, _ = rerun_notebook(source, release_path, path, result.student, cell_timeout=_cell_timeout(),
+                                      spec=spec, timeout=1800, workspace=Path(ws))
+        original = _test_cells_passed(nbformat.read(str(path), as_version=4))
+        lost += [f"{path.stem}:{gid}" for gid, ok in original.items() if ok and not found.passed.get(gid, False)]
+    return lost
