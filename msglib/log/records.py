@@ -382,6 +382,120 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
     return records
 
 
+def scan_records(payload: bytes, count: int, last_offset_delta: int) -> int:
+    """Walk a records section without building Records; return the smallest timestamp delta.
+
+    The log runs this on every batch it did not encode itself (Kafka's broker
+    validates each record on append too). It applies exactly the checks of
+    :func:`decode_records` -- every length bounded by its record, offset
+    deltas increasing up to ``last_offset_delta`` and ending there, no bytes
+    left over -- and raises the same :class:`CorruptRecordError`s, at a
+    fraction of the cost: keys and values are skipped, not copied.
+    """
+    n = len(payload)
+    if count < 1 or count * MIN_RECORD_SIZE > n:
+        raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
+                                 f"(each record takes at least {MIN_RECORD_SIZE})")
+    zz = UNZIGZAG
+    pos = 0
+    previous_delta = -1
+    min_ts_delta = INT64_MAX
+    i = 0
+    try:
+        for i in range(count):
+            b = payload[pos]
+            if b < 0x80:
+                length = zz[b]
+                pos += 1
+            elif payload[pos + 1] < 0x80:
+                length = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
+            else:
+                length, pos = decode_varint(payload, pos)
+            end = pos + length
+            if length < MIN_RECORD_SIZE - 1 or end > n:
+                raise CorruptRecordError(f"record #{i} claims {length} bytes but {n - pos} remain "
+                                         f"(a record body takes {MIN_RECORD_SIZE - 1} to {n - pos} bytes)")
+            b = payload[pos + 1]                      # after the attributes byte: timestamp delta
+            if b < 0x80:
+                ts_delta = zz[b]
+                pos += 2
+            else:
+                ts_delta, pos = decode_varint(payload, pos + 1)
+            if ts_delta < min_ts_delta:
+                min_ts_delta = ts_delta
+            b = payload[pos]                          # offset delta
+            if b < 0x80:
+                off_delta = zz[b]
+                pos += 1
+            elif payload[pos + 1] < 0x80:
+                off_delta = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
+            else:
+                off_delta, pos = decode_varint(payload, pos)
+            if off_delta <= previous_delta or off_delta > last_offset_delta:
+                raise CorruptRecordError(f"record #{i} has offset delta {off_delta}: deltas must increase "
+                                         f"(previous {previous_delta}) and stay within 0..{last_offset_delta} "
+                                         f"(the batch's last_offset_delta)")
+            previous_delta = off_delta
+            b = payload[pos]                          # key length (-1: null)
+            if b < 0x80:
+                klen = zz[b]
+                pos += 1
+            elif payload[pos + 1] < 0x80:
+                klen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
+            else:
+                klen, pos = decode_varint(payload, pos)
+            if klen < -1 or pos + klen > end:
+                raise CorruptRecordError(f"record #{i} key length {klen} does not fit in the record")
+            if klen > 0:
+                pos += klen
+            b = payload[pos]                          # value length (-1: null)
+            if b < 0x80:
+                vlen = zz[b]
+                pos += 1
+            elif payload[pos + 1] < 0x80:
+                vlen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
+                pos += 2
+            else:
+                vlen, pos = decode_varint(payload, pos)
+            if vlen < -1 or pos + vlen > end:
+                raise CorruptRecordError(f"record #{i} value length {vlen} does not fit in the record")
+            if vlen > 0:
+                pos += vlen
+            if payload[pos] == 0:
+                pos += 1
+            else:
+                hcount, pos = decode_varint(payload, pos)
+                if hcount < 0 or 2 * hcount > end - pos:
+                    raise CorruptRecordError(f"record #{i} header count {hcount} does not fit in the record "
+                                             f"(each header takes at least 2 bytes)")
+                for _h in range(hcount):
+                    hklen, pos = decode_varint(payload, pos)
+                    if hklen < 0 or pos + hklen > end:
+                        raise CorruptRecordError(f"record #{i} header key length {hklen} does not fit in "
+                                                 f"the record")
+                    payload[pos:pos + hklen].decode("utf-8")
+                    pos += hklen
+                    hvlen, pos = decode_varint(payload, pos)
+                    if hvlen < -1 or pos + hvlen > end:
+                        raise CorruptRecordError(f"record #{i} header value length {hvlen} does not fit in "
+                                                 f"the record")
+                    if hvlen > 0:
+                        pos += hvlen
+            if pos != end:
+                raise CorruptRecordError(f"record #{i} length {length} does not match its fields")
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(f"cannot decode record #{i}: {exc}") from None
+    if pos != n:
+        raise CorruptRecordError(f"{n - pos} bytes left over after {count} records")
+    if previous_delta != last_offset_delta:
+        raise CorruptRecordError(f"the last record's offset delta is {previous_delta} but last_offset_delta "
+                                 f"says {last_offset_delta}")
+    return min_ts_delta
+
+
 # --------------------------------------------------------------------------- compression
 def _codec(compression: int) -> tuple[Any, Any]:
     """(compress, decompress) functions for a codec id."""
@@ -699,22 +813,20 @@ class RecordBatch:
         control batch must hold one valid COMMIT/ABORT marker. Raises
         :class:`CorruptRecordError` naming the batch otherwise.
         """
-        records = self.records
-        if len(records) != self.record_count:        # pragma: no cover - decode_records counts exactly
-            raise self._corrupt(f"{len(records)} records found, the header says {self.record_count}")
-        if records and records[-1][4] - self.base_offset != self.last_offset_delta:
-            raise self._corrupt(f"the last record's offset delta is {records[-1][4] - self.base_offset} but "
-                                f"last_offset_delta says {self.last_offset_delta}")
         if leader and self.record_count != self.last_offset_delta + 1:
             raise self._corrupt(f"a producer batch with {self.record_count} records has offset deltas 0.."
                                 f"{self.record_count - 1}, but last_offset_delta is {self.last_offset_delta}")
-        if not self.attributes & TIMESTAMP_TYPE_BIT:
-            for r in records:
-                if r[2] < -1:
-                    raise self._corrupt(f"record at offset {r[4]} has timestamp {r[2]}: Kafka refuses "
-                                        f"negative timestamps other than -1 (none)")
         if self.is_control:
-            self.control_type
+            self.control_type                          # decodes its one record, and checks it
+        try:
+            payload = decompress(self.compression, self._payload)
+            min_ts_delta = scan_records(payload, self.record_count, self.last_offset_delta)
+        except CorruptRecordError as exc:
+            raise self._corrupt(exc.reason) from None
+        lowest = self.base_timestamp + min_ts_delta
+        if not self.attributes & TIMESTAMP_TYPE_BIT and lowest < -1:
+            raise self._corrupt(f"a record has timestamp {lowest}: Kafka refuses negative timestamps other "
+                                f"than -1 (none)")
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
