@@ -26,9 +26,13 @@ What the mechanism decides, and the comparison measures:
 
 Simplified: one broker's logs (no replication), a fetch returns the records
 available now (``fetch.min.bytes=1``) after ``deliver_ms``.
+
+The same topic read by a **share group** (Kafka 4.2's production-ready
+"queues for Kafka", KIP-932) is :class:`KafkaShareModel` (``"kafka-share"``).
 """
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from msglib.compare.harness import BrokerModel, Run, Worker, register
@@ -233,4 +237,150 @@ def replacement_copy_bytes(topic: Topic, brokers: int = 3, replication_factor: i
     return total
 
 
-__all__ = ["KafkaModel", "Group", "replacement_copy_bytes"]
+class ShareGroup:
+    """A share group's state for the topic (KIP-932): which records are available, acquired or done."""
+
+    def __init__(self, sub: Subscriber, next_offset: int) -> None:
+        self.sub = sub
+        self.next = next_offset                          # the first record never acquired yet
+        self.released: list[int] = []                    # a heap: records to deliver again, lowest first
+        self.acquired: dict[int, tuple[Worker, int]] = {}    # offset -> (consumer, its incarnation)
+        self.deliveries: dict[int, int] = {}             # offset -> delivery count
+        self.archived = 0                                # records that used up their deliveries
+        self.members: list[Worker] = []
+
+
+@register
+class KafkaShareModel(BrokerModel):
+    """A Kafka topic read by a **share group** (KIP-932; early access in 4.0, production-ready in 4.2).
+
+    * **The same log.** Records are stored once and kept for ``retention.ms``; a
+      share group can start at the earliest offset (``share.auto.offset.reset``).
+    * **Read like a queue.** The group's consumers fetch records of the same
+      partitions cooperatively: each record is *acquired* by one consumer for a
+      lock (``group.share.record.lock.duration.ms``, 30 s), then acknowledged one
+      by one (ACCEPT). Consumers are not limited by the partition count, and a
+      slow consumer holds only what it fetched: the others take the rest.
+    * **No order promise.** Two records of a key can be processed by two consumers
+      at once; a record released by a dead consumer comes back after later ones.
+    * **Delivery count.** A record's lock that expires counts a delivery; past
+      ``group.share.delivery.count.limit`` (5) the record is *archived*, not
+      delivered again. No transactions with share groups (``transactional = False``).
+
+    Simplified: one log for the topic (partitions do not matter to a share group's
+    semantics here); a dead consumer's records come back when their lock expires.
+    """
+
+    name = "kafka-share"
+    kind = "log"
+    isolation = "quota"
+    transactional = False
+    publish_ms = 6.0      # the consumer-group model's assumptions
+    deliver_ms = 1.0
+    lock_ms = 30_000.0    # group.share.record.lock.duration.ms default
+    delivery_limit = 5    # group.share.delivery.count.limit default
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run)
+        self.log: list[tuple[float, Any]] = []           # (appended at, message); offset = index
+        self.log_start = 0                               # log start offset (retention)
+        self.groups: dict[str, ShareGroup] = {}
+
+    def subscribe(self, sub: Subscriber) -> None:
+        self.groups[sub.name] = ShareGroup(sub, self.log_start if sub.from_beginning else len(self.log))
+
+    def start(self, sub: Subscriber, workers: list[Worker]) -> None:
+        group = self.groups[sub.name]
+        group.members.extend(workers)
+        self._dispatch(group)
+
+    def add_worker(self, sub: Subscriber, worker: Worker) -> None:
+        group = self.groups[sub.name]
+        group.members.append(worker)                     # no stop-the-world: it just starts fetching
+        self._dispatch(group)
+
+    def _acquire(self, group: ShareGroup) -> int | None:
+        while group.released:
+            offset = heapq.heappop(group.released)
+            if offset >= self.log_start:
+                return offset
+        group.next = max(group.next, self.log_start)
+        if group.next < len(self.log):
+            group.next += 1
+            return group.next - 1
+        return None
+
+    def _dispatch(self, group: ShareGroup) -> None:
+        """Give each live consumer records up to its fetch size, round-robin, lowest offsets first."""
+        room = self.run.workload.prefetch
+        progress = True
+        while progress:
+            progress = False
+            for w in group.members:
+                held = w.state.setdefault("held", set())
+                if not w.alive or len(held) >= room:
+                    continue
+                offset = self._acquire(group)
+                if offset is None:
+                    return
+                group.deliveries[offset] = group.deliveries.get(offset, 0) + 1
+                group.acquired[offset] = (w, w.incarnation)
+                held.add(offset)
+                self.sim.schedule(self.deliver_ms, self._deliver, group, w, w.incarnation, offset)
+                progress = True
+
+    def _deliver(self, group: ShareGroup, w: Worker, incarnation: int, offset: int) -> None:
+        if group.acquired.get(offset) == (w, incarnation) and w.alive:
+            w.give(self.log[offset][1], lambda: self._accept(group, w, incarnation, offset))
+
+    def _accept(self, group: ShareGroup, w: Worker, incarnation: int, offset: int) -> None:
+        if group.acquired.get(offset) != (w, incarnation):
+            return                                        # its lock expired and someone else has it
+        del group.acquired[offset]
+        w.state["held"].discard(offset)
+        self._dispatch(group)
+
+    def _lock_expired(self, group: ShareGroup, w: Worker, incarnation: int, offsets: list[int]) -> None:
+        for offset in offsets:
+            if group.acquired.get(offset) != (w, incarnation):
+                continue
+            del group.acquired[offset]
+            if group.deliveries[offset] >= self.delivery_limit:
+                group.archived += 1                       # delivered too often: archived, never again
+            else:
+                heapq.heappush(group.released, offset)
+        self._dispatch(group)
+
+    def publish(self, msg: Any) -> None:
+        self.log.append((self.sim.now, msg))
+        for group in self.groups.values():
+            self._dispatch(group)
+
+    def stored_copies(self) -> int:
+        return len(self.log) - self.log_start
+
+    def tick(self) -> None:
+        keep = self.run.workload.retention_ms
+        while keep >= 0 and self.log_start < len(self.log) and self.sim.now - self.log[self.log_start][0] > keep:
+            self.log_start += 1
+
+    def on_idle(self, w: Worker) -> None:
+        self._dispatch(self.groups[w.sub.name])
+
+    def on_crash(self, w: Worker) -> None:
+        group = self.groups[w.sub.name]
+        mine = sorted(o for o, (holder, inc) in group.acquired.items() if holder is w and inc == w.incarnation - 1)
+        w.state["held"] = set()
+        if mine:                                          # they stay locked until the lock times out
+            self.sim.schedule(self.lock_ms, self._lock_expired, group, w, w.incarnation - 1, mine)
+        self._dispatch(group)
+
+    def on_restart(self, w: Worker) -> None:
+        self._dispatch(self.groups[w.sub.name])
+
+    def facts(self) -> dict[str, Any]:
+        return {"archived (delivery limit)": sum(g.archived for g in self.groups.values()),
+                "redelivered": sum(n - 1 for g in self.groups.values() for n in g.deliveries.values() if n > 1)}
+
+
+__all__ = ["KafkaModel", "Group", "KafkaShareModel", "ShareGroup", "replacement_copy_bytes"]

@@ -23,8 +23,8 @@ exactly those:
    ``exclusive``  one consumer; everything in order (a log reader)
    ``failover``   one active consumer, the others on standby; in order
    ``shared``     round-robin over all consumers, per-message acks (a queue)
-   ``key_shared`` a key sticks to one consumer while its messages are unacked:
-                  order per key, with as many consumers as you like
+   ``key_shared`` a key belongs to one consumer (by hash) and stays there while its
+                  messages are unacked: order per key, with as many consumers as you like
    ============== ==========================================================
 
    **Retention**: by default an entry is kept while some subscription has not
@@ -289,7 +289,10 @@ def _preference(key: str, name: str) -> int:
 
 
 def sticky_key_dispatch(key: str, consumers: Sequence[ConsumerView]) -> str | None:
-    """msglib's key_shared rule: a key stays with the consumer holding its unacknowledged messages.
+    """Module 10's teaching rule: a key stays with the consumer holding its unacknowledged messages.
+
+    Looser than Pulsar's (:func:`hash_range_dispatch`): a key nobody holds may go to
+    any consumer with room, so a free key never waits for a busy owner.
 
     * some consumer holds messages of ``key``: that one, or None (wait) if it is full.
       Sending it elsewhere would let a later message overtake an earlier one;
@@ -304,6 +307,26 @@ def sticky_key_dispatch(key: str, consumers: Sequence[ConsumerView]) -> str | No
     if not free:
         return None
     return max(free, key=lambda c: (_preference(key, c.name), c.name)).name
+
+
+def hash_range_dispatch(key: str, consumers: Sequence[ConsumerView]) -> str | None:
+    """Pulsar's own key_shared rule (the model's default): a key belongs to one consumer by its hash.
+
+    Pulsar hashes each key into a range owned by one connected consumer (consistent
+    hashing, ``KeySharedPolicy`` auto-split); here rendezvous hashing over *all*
+    connected consumers gives the same property: a key stays on its consumer, and a
+    joining or leaving consumer moves few keys. A key whose earlier messages are
+    still unacknowledged on another consumer stays there until they are acknowledged
+    (Pulsar 4.0 "draining hashes", PIP-379). When the owner is full, the message waits,
+    even if other consumers are idle: that is why a slow consumer holds up its keys.
+    """
+    for c in consumers:
+        if key in c.keys:
+            return c.name if c.has_room else None
+    if not consumers:
+        return None
+    owner = max(consumers, key=lambda c: (_preference(key, c.name), c.name))
+    return owner.name if owner.has_room else None
 
 
 @dataclass
@@ -354,7 +377,7 @@ class Subscription:
         self.replay: set[int] = set()               # indexes to send again (redeliveries, waiting keys)
         self.pending: dict[int, PulsarConsumer] = {}  # index -> the connection it was sent to
         self.consumers: list[PulsarConsumer] = []   # in the order they connected
-        self.key_dispatcher = key_dispatcher or sticky_key_dispatch
+        self.key_dispatcher = key_dispatcher or hash_range_dispatch
         self.redeliveries: dict[int, int] = {}
         self.delivered = 0
         self._rr = 0
@@ -717,6 +740,6 @@ class PulsarModel(BrokerModel):
 
 
 __all__ = ["SUBSCRIPTION_TYPES", "PulsarError", "NotEnoughBookies", "ConsumerBusy", "DispatchError", "Entry", "Bookie",
-           "Ledger", "BookKeeper", "ManagedLedger", "ConsumerView", "KeyDispatcher", "sticky_key_dispatch",
+           "Ledger", "BookKeeper", "ManagedLedger", "ConsumerView", "KeyDispatcher", "sticky_key_dispatch", "hash_range_dispatch",
            "PulsarMessage", "PulsarConsumer", "Subscription", "PulsarBroker", "PulsarTopic", "PulsarCluster",
            "PulsarModel"]

@@ -83,6 +83,28 @@ def choose_broker(req):
         return "kafka"
     return "rabbitmq"
 '''),
+        ("knows RabbitMQ streams but not slow consumers: RabbitMQ for everything", '''
+def choose_broker(req):
+    return "rabbitmq"
+'''),
+        ("thinks per-key order always pins keys to a consumer: never SQS FIFO with a slow consumer", '''
+def choose_broker(req):
+    log_needed = req.replay or (req.max_copies is not None and req.fan_out > req.max_copies)
+    if req.tolerate_slow_consumer:
+        if req.per_key_order or (log_needed and req.routing):
+            return None
+        return "kafka" if log_needed else "rabbitmq"
+    return "rabbitmq"
+'''),
+        ("forgets Kafka's share groups: a log cannot route around a slow consumer", '''
+def choose_broker(req):
+    log_needed = req.replay or (req.max_copies is not None and req.fan_out > req.max_copies)
+    if req.tolerate_slow_consumer:
+        if req.per_key_order:
+            return None if log_needed or req.offline_days > 14 else "sqs"
+        return None if log_needed else "rabbitmq"
+    return "rabbitmq"
+'''),
     ],
     "10-stored_bytes": [
         ("one copy in a queue whatever the fan-out: counts only the slowest subscriber's backlog", '''
