@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import signal
 import time
 from typing import Any
 
@@ -146,6 +147,10 @@ def run(cases: int, start: int, record_every: int, quick: bool) -> int:
         results.record("es.fuzz.findings", findings, "cases that broke a rule", target="0",
                        higher_is_better=False, command=command)
 
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt      # SIGTERM ends the run like Ctrl-C: the count reached is recorded
+
+    signal.signal(signal.SIGTERM, stop)
     t = time.perf_counter()
     store = EventStore(":memory:", clock=lambda: 1.0)
     try:

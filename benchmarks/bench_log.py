@@ -27,6 +27,7 @@ import argparse
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -183,9 +184,14 @@ def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int)
                 record(name.replace("_cases", "_findings").replace("reopenings", "findings"), findings[kind],
                        "cases that broke a rule", target="0", higher_is_better=False, command=command)
 
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt      # SIGTERM (e.g. a deadline) ends the run like Ctrl-C: counts recorded
+
+    signal.signal(signal.SIGTERM, stop)
     t = time.perf_counter()
     try:
         for kind, total, case in (("logs", log_trials, damaged_log_trial), ("decoder", decoder_cases, decoder_seed_case)):
+            every = record_every if kind == "decoder" else max(1, record_every // 50)   # a log trial is slower
             for seed in range(start, start + total):
                 try:
                     case(seed)
@@ -193,7 +199,7 @@ def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int)
                     findings[kind] += 1
                     print(f"FINDING ({kind}): {exc}", flush=True)
                 counts[kind] += 1
-                if counts[kind] % record_every == 0:
+                if counts[kind] % every == 0:
                     print(f"  {kind}: {counts[kind]:,} cases, {findings[kind]} findings, "
                           f"{time.perf_counter() - t:.0f} s", flush=True)
                     save()
