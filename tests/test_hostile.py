@@ -45,7 +45,7 @@ from tests.hostile._common import FULL, LEAK, MODULE, NB_NAME, Context, release,
 
 CELL_TIMEOUT = 8          # seconds per cell in the batch (the loops and bombs hit it)
 STUDENT_TIMEOUT = 60      # seconds per submission (each phase)
-BATCH_TIMEOUT = 600       # the whole batch; past this the batch counts as not finished
+BATCH_TIMEOUT = 1500      # the whole batch (a hang guard); past this the batch counts as not finished
 MARK = "HOSTILE-CORPUS-MARK"
 
 ATTACKS = {name: importlib.import_module(f"tests.hostile.{name}")
@@ -258,8 +258,9 @@ class Results:
 
     def flags(self, student: str) -> str:
         row, rep = self.rows.get(student, {}), self.report.get(student, {})
-        parts = [row.get("flags", ""), row.get("detail", ""), rep.get("detail", "")]
-        for key in ("flags", "evidence", "tamper"):
+        parts = [row.get(k, "") for k in ("flags", "detail", "evidence", "delegation", "held_for_review", "zeroed")]
+        parts.append(rep.get("detail", ""))
+        for key in ("flags", "evidence", "delegation", "held_for_review", "zeroed", "notes"):
             value = rep.get(key)
             parts += [json.dumps(value)] if value else []
         return " | ".join(p for p in parts if p)

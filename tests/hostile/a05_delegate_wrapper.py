@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, answer, prepend, release
 
 KIND, HONEST, FLAG, WHAT = "cheat", 0.0, True, "delegates to msglib through wrappers and a helper cell"
-EVIDENCE = r"msglib's own|msglib\.chain"
+EVIDENCE = r"msglib's own|msglib\.chain|independent re-run"
 
 
 def build(ctx):
