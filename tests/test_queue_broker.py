@@ -1,6 +1,9 @@
 """msglib.queue.broker: RabbitMQ's routing, acknowledgements and dead-lettering rules.
 
-Numbers in brackets refer to the DLQ checklist in ../shared/reference/es-cqrs-dlq.md section 3.
+Numbers in brackets refer to the dead-letter rules listed in docs/fidelity.md. The rules that
+differ between RabbitMQ versions (requeue position, delivery counting, consumer timeout) are
+tested at the end, each with the version it follows; tests/fidelity/ runs the same steps on a
+real broker.
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from msglib.sim import Simulation
 
 
 def make(**kw):
+    # most tests here are about routing and acks, and leave consumers holding deliveries when the run
+    # ends: without this they would also see RabbitMQ's 30-minute consumer timeout fire (tested below)
+    kw.setdefault("consumer_timeout_ms", None)
     return Broker(Simulation(0), **kw)
 
 
@@ -393,7 +399,7 @@ def test_quorum_delivery_limit_and_x_delivery_count():  # [4] [5]
 
     def cb(d):
         counts.append(d.headers.get("x-delivery-count", 0))
-        b.nack(d.delivery_tag, requeue=True)
+        b.reject(d.delivery_tag, requeue=True)         # "processing failed": counts in every version
 
     b.consume("work", cb)
     b.publish("", "work", "poison")
@@ -411,7 +417,7 @@ def test_quorum_default_limit_is_20_minus_one_disables_and_without_dlx_it_drops(
 
     def cb(d):
         n[0] += 1
-        b.nack(d.delivery_tag)
+        b.reject(d.delivery_tag)
 
     b.consume("q", cb)
     b.publish("", "q", "poison")
@@ -608,3 +614,180 @@ def test_at_least_once_needs_quorum_and_reject_publish():
         b.declare_queue("q", {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once"})
     with pytest.raises(PreconditionFailed, match="at-most-once"):
         b.declare_queue("q", {"x-dead-letter-strategy": "maybe"})
+
+
+# ---------------------------------------------------------------- rules that depend on the RabbitMQ version
+def _requeue_order(broker, arguments, how="nack"):
+    """Publish a, b, c; requeue the first delivery of a once; return the order of the bodies delivered."""
+    broker.declare_queue("q", arguments)
+    order = []
+
+    def cb(d):
+        order.append(d.body)
+        if d.body == "a" and not d.redelivered:
+            getattr(broker, how)(d.delivery_tag, requeue=True)
+        else:
+            broker.ack(d.delivery_tag)
+
+    for body in "abc":
+        broker.publish("", "q", body)
+    broker.consume("q", cb, prefetch=1)
+    broker.sim.run()
+    return order
+
+
+def test_classic_queue_requeues_at_the_old_place():
+    assert _requeue_order(make(), {}) == ["a", "a", "b", "c"]
+
+
+def test_quorum_queue_without_a_delivery_limit_requeues_at_the_back():
+    """RabbitMQ 3.10+: no limit (the 3.x default, or -1) -> back; a limit (the 4.0+ default 20) -> old place."""
+    assert _requeue_order(make(), {"x-queue-type": "quorum", "x-delivery-limit": -1}) == ["a", "b", "c", "a"]
+    assert _requeue_order(make(rabbitmq_version="3.10"), {"x-queue-type": "quorum"}) == ["a", "b", "c", "a"]
+    assert _requeue_order(make(), {"x-queue-type": "quorum"}) == ["a", "a", "b", "c"]          # 4.3: limit 20
+    assert _requeue_order(make(rabbitmq_version="3.10"),
+                          {"x-queue-type": "quorum", "x-delivery-limit": 5}) == ["a", "a", "b", "c"]
+
+
+def test_default_delivery_limit_is_20_since_4_0_and_none_before():
+    assert make().queues == {} and make().default_delivery_limit == 20
+    assert make(rabbitmq_version="4.0").declare_queue("q", {"x-queue-type": "quorum"}).delivery_limit == 20
+    assert make(rabbitmq_version="3.13").declare_queue("q", {"x-queue-type": "quorum"}).delivery_limit is None
+    assert make().declare_queue("c").delivery_limit is None                    # classic queues: never
+
+
+def _failures_counted(version, how, returns=5):
+    """Requeue one message ``returns`` times with ``how``; the x-delivery-count each delivery showed."""
+    b = make(rabbitmq_version=version)
+    b.declare_queue("q", {"x-queue-type": "quorum", "x-delivery-limit": 100})
+    seen = []
+
+    def cb(d):
+        seen.append(d.headers.get("x-delivery-count", 0))
+        if len(seen) <= returns:
+            getattr(b, how)(d.delivery_tag, requeue=True)
+        else:
+            b.ack(d.delivery_tag)
+
+    b.consume("q", cb)
+    b.publish("", "q", "m")
+    b.sim.run()
+    return seen
+
+
+def test_4_3_counts_reject_but_not_nack_and_older_versions_count_both():
+    assert _failures_counted("4.3", "reject") == [0, 1, 2, 3, 4, 5]
+    assert _failures_counted("4.3", "nack") == [0, 0, 0, 0, 0, 0]
+    assert _failures_counted("4.2", "nack") == [0, 1, 2, 3, 4, 5]
+    assert _failures_counted("3.10", "reject") == [0, 1, 2, 3, 4, 5]
+
+
+def test_4_3_a_nack_loop_never_reaches_the_delivery_limit_but_a_reject_loop_does():
+    for how, version, dead in (("nack", "4.3", 0), ("reject", "4.3", 1), ("nack", "4.2", 1)):
+        b = make(rabbitmq_version=version)
+        dead_q = dlx_setup(b, **{"x-queue-type": "quorum", "x-delivery-limit": 3})
+        n = [0]
+
+        def cb(d, b=b, how=how):
+            n[0] += 1
+            if n[0] < 50:
+                getattr(b, how)(d.delivery_tag, requeue=True)
+            else:
+                b.ack(d.delivery_tag)
+
+        b.consume("work", cb)
+        b.publish("", "work", "poison")
+        b.sim.run()
+        assert dead_q.messages_ready == dead, (how, version)
+        assert n[0] == (4 if dead else 50), (how, version)
+
+
+def test_a_cancelled_consumer_s_messages_count_before_4_3_only():
+    for version, expected in (("4.2", 1), ("4.3", 0)):
+        b = make(rabbitmq_version=version)
+        b.declare_queue("q", {"x-queue-type": "quorum"})
+        first = collect(b, "q", ack=False, tag="dies")
+        b.publish("", "q", "m")
+        b.sim.run()
+        b.cancel("dies")
+        second = collect(b, "q", tag="heir")
+        b.sim.run()
+        assert second[0].redelivered and second[0].headers.get("x-delivery-count", 0) == expected, version
+
+
+def test_bad_rabbitmq_version_is_a_clear_error():
+    with pytest.raises(ValueError, match="3.10 and later"):
+        make(rabbitmq_version="3.8")
+    with pytest.raises(ValueError, match="look like"):
+        make(rabbitmq_version="four")
+
+
+def test_consumer_timeout_closes_the_consumer_and_requeues_its_deliveries():
+    b = Broker(Simulation(0), consumer_timeout_ms=1_000)
+    b.declare_queue("q")
+    reasons = []
+    held = []
+    b.consume("q", held.append, consumer_tag="stuck", on_cancel=reasons.append)
+    b.publish("", "q", "m")
+    b.sim.run(until=999)
+    assert b.queues["q"].messages_unacknowledged == 1 and not reasons
+    b.sim.run()
+    assert reasons == ["consumer-timeout"] and b.sim.now == 1_000
+    assert "stuck" not in b.consumers and b.queues["q"].messages_ready == 1
+    heir = collect(b, "q")
+    b.sim.run()
+    assert [(d.body, d.redelivered) for d in heir] == [("m", True)]
+
+
+def test_consumer_timeout_default_is_30_minutes_and_acking_in_time_keeps_the_consumer():
+    b = Broker(Simulation(0))
+    assert b.consumer_timeout_ms == 30 * 60 * 1000
+    b.declare_queue("q", {"x-consumer-timeout": 5_000})     # a queue may set its own
+    got = []
+
+    def cb(d):
+        got.append(d.body)
+        b.sim.schedule(4_000, b.ack, d.delivery_tag)        # slow, but in time
+
+    tag = b.consume("q", cb, prefetch=1)
+    for i in range(3):
+        b.publish("", "q", i)
+    b.sim.run()
+    assert got == [0, 1, 2] and tag in b.consumers and b.sim.now == 12_000
+    with pytest.raises(ValueError, match="consumer_timeout_ms"):
+        Broker(Simulation(0), consumer_timeout_ms=0)
+
+
+def test_mandatory_unroutable_message_is_returned_to_the_publisher():
+    returns = []
+    b = make(on_return=returns.append)
+    b.declare_exchange("ex", "direct")
+    b.declare_queue("q")
+    b.bind("q", "ex", "k")
+    assert not b.publish("ex", "k", "routed", mandatory=True).returned
+    result = b.publish("ex", "nobody", "lost?", mandatory=True)
+    assert result.returned and result.unroutable and returns == []     # the return arrives asynchronously
+    b.sim.run()
+    [r] = returns
+    assert (r.reply_code, r.reply_text, r.exchange, r.routing_key, r.message.body) == (
+        312, "NO_ROUTE", "ex", "nobody", "lost?")
+    silent = b.publish("ex", "nobody", "dropped")                       # not mandatory: dropped silently
+    b.sim.run()
+    assert silent.unroutable and not silent.returned and len(returns) == 1 and len(b.returned) == 1
+
+
+def test_a_consumer_subscribing_to_a_backlog_gets_it_at_once():
+    b = make()
+    b.declare_queue("q")
+    for i in range(5):
+        b.publish("", "q", i)
+    b.sim.run(until=10_000)                                             # the backlog waits 10 s
+    got = []
+
+    def cb(d):
+        got.append((d.body, b.sim.now))
+        b.ack(d.delivery_tag)
+
+    b.consume("q", cb, prefetch=2)
+    b.sim.run()
+    assert got == [(i, 10_000) for i in range(5)]

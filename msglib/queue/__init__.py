@@ -26,8 +26,9 @@ Quick start::
     broker.publish("orders", "order.created", {"id": 1})
     broker.sim.run()
 """
-from msglib.queue.broker import (DEFAULT_QUORUM_DELIVERY_LIMIT, Broker, BrokerError, Consumer, DispatchError,
-                                 NotFound, PreconditionFailed, PublishResult, Queue, record_death)
+from msglib.queue.broker import (CURRENT_RABBITMQ_VERSION, DEFAULT_CONSUMER_TIMEOUT_MS, DEFAULT_QUORUM_DELIVERY_LIMIT,
+                                 Broker, BrokerError, Consumer, DispatchError, NotFound, PreconditionFailed,
+                                 PublishResult, Queue, Returned, record_death)
 from msglib.queue.dispatch import ConsumerView, round_robin
 from msglib.queue.message import Delivery, Message
 from msglib.queue.routing import Binding, Exchange, headers_match, topic_matches
@@ -36,7 +37,8 @@ from msglib.queue.sqs import (MessageMoveTask, QueueUnavailable, RedrivePolicy, 
 
 __all__ = [
     "Broker", "BrokerError", "Consumer", "DispatchError", "NotFound", "PreconditionFailed", "PublishResult",
-    "Queue", "record_death", "DEFAULT_QUORUM_DELIVERY_LIMIT", "ConsumerView", "round_robin", "Delivery", "Message",
+    "Queue", "Returned", "record_death", "DEFAULT_QUORUM_DELIVERY_LIMIT", "DEFAULT_CONSUMER_TIMEOUT_MS",
+    "CURRENT_RABBITMQ_VERSION", "ConsumerView", "round_robin", "Delivery", "Message",
     "Binding", "Exchange", "headers_match", "topic_matches", "MessageMoveTask", "QueueUnavailable", "RedrivePolicy",
     "SqsMessage", "SqsQueue", "move_messages",
 ]

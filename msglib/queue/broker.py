@@ -8,9 +8,23 @@ The life of a message::
                                      │  round-robin over consumers with room (prefetch)
                                      ▼
                                  unacked (delivered, the broker still holds it)
-              ack ──► gone     nack/reject(requeue=True) ──► ready again, at its old place
+              ack ──► gone     nack/reject(requeue=True) ──► ready again (where: see below)
                                nack/reject(requeue=False) ─► dead-lettered (reason "rejected")
               consumer crashes/cancels ──► every unacked message is ready again (redelivered)
+              unacked longer than the consumer timeout ──► the consumer's channel is closed (as above)
+
+Where a requeued message goes: a classic queue puts it back at its old place;
+a quorum queue does too while a delivery limit is in force (the default since
+RabbitMQ 4.0), and puts it at the **back** when there is no limit (before 4.0
+by default, or ``x-delivery-limit: -1``).
+
+Which returns count towards a quorum queue's delivery limit depends on the
+version (``Broker(rabbitmq_version=...)``, default :data:`CURRENT_RABBITMQ_VERSION`):
+before 4.3 every return counts; since 4.3 only ``basic.reject`` does (a failed
+delivery), not ``basic.nack``, a cancel or a consumer timeout. A message
+published with ``mandatory=True`` that no queue takes comes back to the
+publisher (``basic.return``, see :class:`Returned`). docs/fidelity.md lists each
+rule with its version and source, and the tests that compare it with a real broker.
 
 A message also leaves a queue as a *dead letter* when its TTL runs out
 (``expired``), when it is pushed out of a full queue (``maxlen``) or when a
@@ -28,8 +42,10 @@ Queue arguments (``declare_queue(name, arguments={...})``), as RabbitMQ names th
 ``x-overflow``             ``drop-head`` (default), ``reject-publish``, ``reject-publish-dlx``
 ``x-dead-letter-exchange`` where dead letters go
 ``x-dead-letter-routing-key`` their routing key (default: the original keys)
-``x-delivery-limit``       quorum queues: returns allowed before dead-lettering
-                           (default 20; -1 = no limit)
+``x-delivery-limit``       quorum queues: failed deliveries allowed before dead-lettering
+                           (default 20 since 4.0, none before; -1 = no limit)
+``x-consumer-timeout``     ms a consumer may hold a delivery unacknowledged
+                           (default: the broker's ``consumer_timeout_ms``, 30 min)
 ``x-dead-letter-strategy`` ``at-most-once`` (default: drop if the DLX cannot take it) or
                            ``at-least-once`` (quorum + ``reject-publish``: keep and retry)
 ========================== ===================================================
@@ -55,10 +71,26 @@ from msglib.sim import Simulation
 QUEUE_TYPES = ("classic", "quorum")
 OVERFLOW_MODES = ("drop-head", "reject-publish", "reject-publish-dlx")
 DEFAULT_QUORUM_DELIVERY_LIMIT = 20   # RabbitMQ 4.0 and later
+DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000.0   # RabbitMQ's consumer_timeout default (30 min)
+CURRENT_RABBITMQ_VERSION = "4.3"     # the release whose rules msglib follows unless told otherwise
+OLDEST_MODELLED_VERSION = (3, 10)
+NO_ROUTE = 312                       # AMQP reply code of a basic.return
 # arguments a queue accepts: name -> check of the value
-_NON_NEGATIVE = ("message-ttl", "expires", "max-length")
+_NON_NEGATIVE = ("message-ttl", "expires", "max-length", "consumer-timeout")
 QUEUE_ARGUMENTS = ("queue-type", "message-ttl", "expires", "max-length", "overflow", "dead-letter-exchange",
-                   "dead-letter-routing-key", "delivery-limit", "dead-letter-strategy")
+                   "dead-letter-routing-key", "delivery-limit", "dead-letter-strategy", "consumer-timeout")
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """``"4.3"`` (or ``"4.3.1"``) -> ``(4, 3)``; a clear error for anything msglib does not model."""
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", str(version))
+    if match is None:
+        raise ValueError(f"rabbitmq_version must look like '4.3' or '3.10.8', got {version!r}")
+    parsed = (int(match.group(1)), int(match.group(2)))
+    if parsed < OLDEST_MODELLED_VERSION:
+        raise ValueError(f"msglib models RabbitMQ 3.10 and later, got {version!r}; use e.g. '3.10' or "
+                         f"'{CURRENT_RABBITMQ_VERSION}'")
+    return parsed
 
 
 class BrokerError(Exception):
@@ -84,6 +116,7 @@ class PublishResult:
     routed: list[str] = field(default_factory=list)     # queues that accepted a copy
     rejected: list[str] = field(default_factory=list)   # full queues with x-overflow reject-publish(-dlx)
     message_id: str | None = None
+    returned: bool = False                               # mandatory and unroutable: a basic.return
 
     @property
     def unroutable(self) -> bool:
@@ -93,6 +126,17 @@ class PublishResult:
     def confirmed(self) -> bool:
         """A confirm is a nack when any matching queue refused the message."""
         return not self.rejected
+
+
+@dataclass
+class Returned:
+    """A ``basic.return``: a ``mandatory`` message that no queue took, handed back to its publisher."""
+
+    message: Message
+    exchange: str
+    routing_key: str
+    reply_code: int = NO_ROUTE
+    reply_text: str = "NO_ROUTE"
 
 
 @dataclass
@@ -110,6 +154,7 @@ class _Entry:
 class _Unacked:
     entry: _Entry
     consumer_tag: str | None     # None: fetched with get()
+    delivered_at: float = 0.0
 
 
 @dataclass
@@ -123,6 +168,9 @@ class Consumer:
     auto_ack: bool = False        # acked as soon as sent (at-most-once)
     unacked: set[int] = field(default_factory=set)
     active: bool = True
+    on_cancel: Callable[[str], Any] | None = None   # told why the broker closed it
+    closed_reason: str | None = None                # e.g. "consumer-timeout"
+    timeout_timer: Any = None                       # the pending consumer-timeout check
 
 
 class Queue:
@@ -164,11 +212,25 @@ class Queue:
 
     @property
     def delivery_limit(self) -> int | None:
-        """Returns allowed before a message is dead-lettered; None = unlimited (classic queues)."""
+        """Failed deliveries allowed before a message is dead-lettered; None = unlimited.
+
+        Classic queues have none. A quorum queue's default is 20 since RabbitMQ
+        4.0 and none before (the broker's ``rabbitmq_version`` decides).
+        """
         if self.type != "quorum":
             return None
-        limit = self.setting("delivery-limit", DEFAULT_QUORUM_DELIVERY_LIMIT)
+        limit = self.setting("delivery-limit", self.broker.default_delivery_limit)
         return None if limit is None or limit < 0 else int(limit)
+
+    @property
+    def requeue_at_back(self) -> bool:
+        """A quorum queue with no delivery limit puts a requeued message at the back; else its old place."""
+        return self.type == "quorum" and self.delivery_limit is None
+
+    @property
+    def consumer_timeout_ms(self) -> float | None:
+        """How long a consumer may hold a delivery unacknowledged (None: no limit)."""
+        return self.setting("consumer-timeout", self.broker.consumer_timeout_ms)
 
     # -- what the management UI shows -------------------------------------------------
     @property
@@ -205,7 +267,18 @@ class Broker:
 
     def __init__(self, sim: Simulation | None = None, *, topic_matcher: TopicMatcher = topic_matches,
                  dispatcher: Dispatcher = round_robin, delivery_delay_ms: float = 0.0,
-                 trace: bool = False) -> None:
+                 trace: bool = False, rabbitmq_version: str = CURRENT_RABBITMQ_VERSION,
+                 consumer_timeout_ms: float | None = DEFAULT_CONSUMER_TIMEOUT_MS,
+                 on_return: Callable[[Returned], Any] | None = None) -> None:
+        self.version = parse_version(rabbitmq_version)
+        self.rabbitmq_version = rabbitmq_version
+        if consumer_timeout_ms is not None and (not isinstance(consumer_timeout_ms, (int, float))
+                                                or consumer_timeout_ms <= 0):
+            raise ValueError(f"consumer_timeout_ms must be a number of ms > 0, or None for no timeout; "
+                             f"got {consumer_timeout_ms!r}")
+        self.consumer_timeout_ms = consumer_timeout_ms
+        self.on_return = on_return
+        self.returned: list[Returned] = []        # every basic.return, in order
         self.sim = sim if sim is not None else Simulation(0)
         self.topic_matcher = topic_matcher
         self.dispatcher = dispatcher
@@ -222,6 +295,21 @@ class Broker:
         self._seq = itertools.count()
         self._consumer_ids = itertools.count(1)
         self._message_ids = itertools.count(1)     # per broker: a seeded run names its messages the same way
+
+    # ------------------------------------------------------------------ version rules
+    @property
+    def default_delivery_limit(self) -> int | None:
+        """A quorum queue's delivery limit when none is set: 20 since RabbitMQ 4.0, none before."""
+        return DEFAULT_QUORUM_DELIVERY_LIMIT if self.version >= (4, 0) else None
+
+    def counts_as_failed(self, how: str) -> bool:
+        """Does a requeue by ``how`` ("reject", "nack", "cancel", "timeout") add to ``delivery-count``?
+
+        Before 4.3 a quorum queue counted every return. Since 4.3 only
+        ``basic.reject`` counts (the consumer says processing failed);
+        ``basic.nack``, a closed channel and a consumer timeout do not.
+        """
+        return True if self.version < (4, 3) else how == "reject"
 
     def _log(self, kind: str, queue: str, message: Message | None, **detail: Any) -> None:
         if self.trace:
@@ -341,11 +429,15 @@ class Broker:
 
     # ------------------------------------------------------------------ publish
     def publish(self, exchange: str, routing_key: str, body: Any = None, *, headers: dict | None = None,
-                message_id: str | None = None, expiration: float | None = None) -> PublishResult:
+                message_id: str | None = None, expiration: float | None = None,
+                mandatory: bool = False) -> PublishResult:
         """Publish one message. ``expiration`` is its own TTL in ms.
 
         ``headers["CC"]`` / ``headers["BCC"]`` (lists of keys) route it with
         extra routing keys; ``BCC`` is removed before any queue sees it.
+        ``mandatory=True``: if no queue takes it, the broker hands it back
+        (``basic.return``, reply 312 NO_ROUTE) to ``on_return`` and records it
+        in ``broker.returned``; without the flag it is silently dropped.
         """
         ex = self._exchange(exchange)
         if expiration is not None and expiration < 0:
@@ -360,6 +452,13 @@ class Broker:
         if not targets:
             self.unroutable += 1
             self._log("unroutable", "", msg, exchange=exchange, routing_key=routing_key)
+            if mandatory:
+                returned = Returned(msg, exchange, routing_key)
+                self.returned.append(returned)
+                result.returned = True
+                if self.on_return is not None:
+                    # like the real broker, the return reaches the publisher asynchronously
+                    self.sim.schedule(self.delivery_delay_ms, self.on_return, returned)
         for name in targets:
             q = self.queues[name]
             q.stats["published"] += 1
@@ -474,28 +573,37 @@ class Broker:
 
     # ------------------------------------------------------------------ consumers
     def consume(self, queue: str, callback: Callable[[Delivery], Any], *, prefetch: int = 0,
-                auto_ack: bool = False, consumer_tag: str | None = None) -> str:
-        """Subscribe ``callback`` to ``queue``. Returns the consumer tag."""
+                auto_ack: bool = False, consumer_tag: str | None = None,
+                on_cancel: Callable[[str], Any] | None = None) -> str:
+        """Subscribe ``callback`` to ``queue``. Returns the consumer tag.
+
+        Ready messages (a backlog) are delivered at once, up to ``prefetch``.
+        ``on_cancel(reason)`` is called if the broker closes the consumer
+        (``"consumer-timeout"``: it held a delivery unacked too long).
+        """
         q = self._queue(queue)
         if not isinstance(prefetch, int) or prefetch < 0:
             raise PreconditionFailed(f"prefetch must be an int >= 0 (0 = unlimited), got {prefetch!r}")
         tag = consumer_tag or f"ctag-{next(self._consumer_ids)}"
         if tag in self.consumers:
             raise PreconditionFailed(f"consumer tag {tag!r} is already in use")
-        c = Consumer(tag, queue, callback, prefetch, auto_ack)
+        c = Consumer(tag, queue, callback, prefetch, auto_ack, on_cancel=on_cancel)
         self.consumers[tag] = c
         q.consumers.append(c)
         self._touch(q)
         self._schedule_dispatch(q)
         return tag
 
-    def cancel(self, consumer_tag: str) -> int:
+    def cancel(self, consumer_tag: str, *, _how: str = "cancel") -> int:
         """Stop a consumer (or simulate its crash). Its unacked messages go back to the queue,
         marked redelivered. Returns how many were requeued."""
         c = self.consumers.pop(consumer_tag, None)
         if c is None:
             raise PreconditionFailed(f"no consumer with tag {consumer_tag!r}")
         c.active = False
+        if c.timeout_timer is not None:
+            c.timeout_timer.cancel()
+            c.timeout_timer = None
         q = self.queues.get(c.queue)
         if q is None:
             return 0
@@ -509,9 +617,36 @@ class Broker:
             q.next_consumer = 0
         tags = sorted(c.unacked)
         for tag in tags:
-            self._return(q, tag, requeue=True)
+            self._return(q, tag, requeue=True, how=_how)
         self._touch(q)
         return len(tags)
+
+    # ------------------------------------------------------------------ consumer timeout
+    def _watch(self, q: Queue, c: Consumer) -> None:
+        """Arm ``c``'s consumer-timeout check if it holds deliveries and none is pending."""
+        timeout = q.consumer_timeout_ms
+        if timeout is None or c.timeout_timer is not None or not c.unacked:
+            return
+        oldest = min(q.unacked[t].delivered_at for t in c.unacked)
+        c.timeout_timer = self.sim.at(max(self.sim.now, oldest + timeout), self._check_timeout, q, c)
+
+    def _check_timeout(self, q: Queue, c: Consumer) -> None:
+        c.timeout_timer = None
+        if not c.active or q.deleted or not c.unacked:
+            return
+        timeout = q.consumer_timeout_ms
+        if timeout is None:
+            return
+        oldest = min(q.unacked[t].delivered_at for t in c.unacked)
+        if self.sim.now - oldest < timeout:
+            self._watch(q, c)
+            return
+        # RabbitMQ closes the channel (PRECONDITION_FAILED); its unacked deliveries are requeued
+        self._log("consumer-timeout", q.name, None, consumer=c.tag, held_ms=self.sim.now - oldest)
+        c.closed_reason = "consumer-timeout"
+        self.cancel(c.tag, _how="timeout")
+        if c.on_cancel is not None:
+            c.on_cancel("consumer-timeout")
 
     def _schedule_dispatch(self, q: Queue) -> None:
         if not q._dispatch_pending and q.consumers:
@@ -556,10 +691,12 @@ class Broker:
         if c is not None and c.auto_ack:
             q.stats["acked"] += 1               # at-most-once: the broker forgets it now
         else:
-            q.unacked[tag] = _Unacked(entry, c.tag if c else None)
+            q.unacked[tag] = _Unacked(entry, c.tag if c else None, self.sim.now)
             self._tag_queue[tag] = q
             if c is not None:
                 c.unacked.add(tag)
+                if c.timeout_timer is None:
+                    self._watch(q, c)
         if c is not None:
             self.sim.schedule(self.delivery_delay_ms, self._call, c, d)
         return d
@@ -597,13 +734,19 @@ class Broker:
             self._schedule_dispatch(q)
 
     def nack(self, delivery_tag: int, requeue: bool = True, multiple: bool = False) -> None:
-        """Negative acknowledgement: back to the queue (``requeue``) or dead-lettered as ``rejected``."""
+        """Negative acknowledgement: back to the queue (``requeue``) or dead-lettered as ``rejected``.
+
+        Since RabbitMQ 4.3 a requeueing ``basic.nack`` says "not processed",
+        not "failed": a quorum queue does not count it towards the delivery limit.
+        """
         for q, tag in self._find(delivery_tag, multiple):
-            self._return(q, tag, requeue=requeue, reason="rejected")
+            self._return(q, tag, requeue=requeue, reason="rejected", how="nack")
 
     def reject(self, delivery_tag: int, requeue: bool = True) -> None:
-        """Like :meth:`nack` for a single delivery (AMQP's ``basic.reject``)."""
-        self.nack(delivery_tag, requeue=requeue)
+        """AMQP's ``basic.reject``: like :meth:`nack` for one delivery, and since RabbitMQ 4.3
+        the way to say "processing failed" (it counts towards a quorum queue's delivery limit)."""
+        for q, tag in self._find(delivery_tag, False):
+            self._return(q, tag, requeue=requeue, reason="rejected", how="reject")
 
     def _find(self, delivery_tag: int, multiple: bool) -> list[tuple[Queue, int]]:
         q = self._tag_queue.get(delivery_tag)
@@ -622,9 +765,12 @@ class Broker:
             c = self.consumers.get(u.consumer_tag)
             if c is not None:
                 c.unacked.discard(tag)
+                if not c.unacked and c.timeout_timer is not None:
+                    c.timeout_timer.cancel()          # nothing held: nothing can time out
+                    c.timeout_timer = None
 
-    def _return(self, q: Queue, tag: int, *, requeue: bool, reason: str = "rejected") -> None:
-        """An unacked delivery comes back: requeue it at its old place, or dead-letter it."""
+    def _return(self, q: Queue, tag: int, *, requeue: bool, reason: str = "rejected", how: str = "cancel") -> None:
+        """An unacked delivery comes back (``how``: reject, nack, cancel, timeout): requeue it, or dead-letter it."""
         u = q.unacked.pop(tag)
         self._forget(u, tag)
         self._tag_queue.pop(tag, None)
@@ -635,7 +781,7 @@ class Broker:
             self._schedule_dispatch(q)
             return
         limit = q.delivery_limit
-        if q.type == "quorum":
+        if q.type == "quorum" and self.counts_as_failed(how):
             msg.delivery_count += 1
             msg.headers["x-delivery-count"] = msg.delivery_count
             if limit is not None and msg.delivery_count > limit:
@@ -645,6 +791,8 @@ class Broker:
                 return
         entry.redelivered = True
         q.stats["requeued"] += 1
+        if q.requeue_at_back:
+            entry.seq = next(self._seq)        # quorum queue without a limit: behind everything else
         heapq.heappush(q.ready, (entry.seq, entry))
         self._log("requeue", q.name, msg, tag=tag)
         self._schedule_dispatch(q)
@@ -742,5 +890,6 @@ def _describe(views: list[ConsumerView]) -> str:
     return "[" + ", ".join(f"{v.tag}: {v.unacked}/{v.prefetch or '∞'}" for v in views) + "]"
 
 
-__all__ = ["Broker", "Queue", "Consumer", "PublishResult", "BrokerError", "NotFound", "PreconditionFailed",
-           "DispatchError", "record_death", "QUEUE_ARGUMENTS", "DEFAULT_QUORUM_DELIVERY_LIMIT"]
+__all__ = ["Broker", "Queue", "Consumer", "PublishResult", "Returned", "BrokerError", "NotFound",
+           "PreconditionFailed", "DispatchError", "record_death", "parse_version", "QUEUE_ARGUMENTS",
+           "DEFAULT_QUORUM_DELIVERY_LIMIT", "DEFAULT_CONSUMER_TIMEOUT_MS", "CURRENT_RABBITMQ_VERSION"]
