@@ -312,13 +312,14 @@ def sticky_key_dispatch(key: str, consumers: Sequence[ConsumerView]) -> str | No
 def hash_range_dispatch(key: str, consumers: Sequence[ConsumerView]) -> str | None:
     """Pulsar's own key_shared rule (the model's default): a key belongs to one consumer by its hash.
 
-    Pulsar hashes each key into a range owned by one connected consumer (consistent
-    hashing, ``KeySharedPolicy`` auto-split); here rendezvous hashing over *all*
-    connected consumers gives the same property: a key stays on its consumer, and a
-    joining or leaving consumer moves few keys. A key whose earlier messages are
-    still unacknowledged on another consumer stays there until they are acknowledged
-    (Pulsar 4.0 "draining hashes", PIP-379). When the owner is full, the message waits,
-    even if other consumers are idle: that is why a slow consumer holds up its keys.
+    Pulsar hashes each key into a range owned by one connected consumer (the default
+    auto-split ``KeySharedPolicy``, consistent hashing since Pulsar 2.6, apache/pulsar
+    PR 6791); here rendezvous hashing over *all* connected consumers gives the same
+    property: a key stays on its consumer, and a joining or leaving consumer moves few
+    keys. A key whose earlier messages are still unacknowledged on another consumer
+    stays there until they are acknowledged, so a key never overtakes itself. When the
+    owner is full, the message waits, even if other consumers are idle: that is why a
+    slow consumer holds up its keys.
     """
     for c in consumers:
         if key in c.keys:
