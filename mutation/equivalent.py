@@ -110,4 +110,9 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
            for new in ["return \"rabbitmq\" if (req.offline_days > 14) or True else \"sqs\"",
                        "return \"rabbitmq\" if req.offline_days >= 14 else \"sqs\""]},
     },
+    "11-route": {
+        ("quiet = False", "quiet = None"): "`quiet` is only read as a truth value, and None is false like False",
+        ("if start < end:", "if start <= end:"):
+            "with start == end both leave quiet false: the window start <= hour < start is empty",
+    },
 }

@@ -30,7 +30,7 @@ from msglib.capstone.faults import ProviderOutage, RouterCrash, SlowConsumer, Wo
 from msglib.capstone.ratelimit import TokenBucket as ReferenceBucket, max_in_window, replay, window_violation
 from msglib.capstone.router import format_hour, local_hour, route as reference_route, why_not
 from msglib.capstone.system import RunbookError, RunResult, SystemConfig, redrive_when_healthy, run_notifications
-from msglib.capstone.worker import HandlerError, handle as reference_handle
+from msglib.capstone.worker import HandlerError, handle as reference_handle, render as render_notification
 from msglib.check.notifications import NotificationCheckResult
 from msglib.grading.core import CheckFailed, call_learner, quiet, require_callable, seeds
 from msglib.sim.faults import FaultSchedule
@@ -487,6 +487,87 @@ def _wasted_call(result: RunResult) -> tuple[str, Any] | None:
     return None
 
 
+class _ProviderWatch:
+    """``ctx.provider`` as the learner's handle sees it: every send must carry the job's user and its rendered
+    text (an exception the real provider raises is remembered: it may fail the job)."""
+
+    def __init__(self, ctx: "_CtxWatch") -> None:
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx._real.provider, name)
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        job = self._ctx._real.job
+        user = args[0] if args else kwargs.get("user")
+        text = args[1] if len(args) > 1 else kwargs.get("text")
+        if user != job.user:
+            self._ctx._note(f"provider.send was called with user {user!r} for {job.job_id}, whose user is "
+                            f"{job.user!r}", "provider.send(job.user, ctx.render(job), idempotency_key=key)")
+        else:
+            try:
+                want = render_notification(job)
+            except Exception:          # a template error: the handler's own render call meets it first
+                want = None
+            if want is not None and text != want:
+                self._ctx._note(f"provider.send got the text {text!r} for {job.job_id}; ctx.render(job) gives "
+                                f"{want!r}", "send the text ctx.render(job) returns")
+        try:
+            return self._ctx._real.provider.send(*args, **kwargs)
+        except Exception as exc:
+            self._ctx._raised.add(id(exc))
+            raise
+
+
+class _CtxWatch:
+    """The worker context handed to the learner's handle: the real one, watched for what one delivery does
+    (what reaches the provider, and which errors the job is retried or dead-lettered for)."""
+
+    def __init__(self, real: Any, notes: list[tuple[str, str]]) -> None:
+        self._real = real
+        self._notes = notes
+        self._raised: set[int] = set()          # ids of exceptions the provider or the template raised
+        self.provider = _ProviderWatch(self)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def _note(self, what: str, hint: str) -> None:
+        if not self._notes:
+            self._notes.append((what, hint))
+
+    def render(self, job: Any) -> str:
+        if job is not self._real.job:
+            self._note(f"ctx.render was given {job!r}, not the job handle() is delivering "
+                       f"({self._real.job.job_id})", "text = ctx.render(job)")
+        try:
+            return self._real.render(job)
+        except Exception as exc:
+            self._raised.add(id(exc))
+            raise
+
+    def _settle(self, how: str, job: Any, exc: Any) -> Any:
+        if isinstance(exc, BaseException) and id(exc) not in self._raised:
+            self._note(f"{self._real.job.job_id} was {how} for {type(exc).__name__}: {exc}, which neither the "
+                       "provider nor the template raised: an error in the handler itself, not a failed delivery",
+                       "call ctx.render(job) and provider.send(job.user, text, idempotency_key=key) as the spec "
+                       "says; retry or dead-letter only the exception they raised")
+        return getattr(self._real, "retry" if how == "retried" else "dead_letter")(job, exc)
+
+    def retry(self, job: Any, exc: Any) -> Any:
+        return self._settle("retried", job, exc)
+
+    def dead_letter(self, job: Any, exc: Any) -> Any:
+        return self._settle("dead-lettered", job, exc)
+
+
+def _watched(fn: Callable, notes: list[tuple[str, str]]) -> Callable:
+    @functools.wraps(fn)
+    def handle(job: Any, ctx: Any) -> Any:
+        return fn(job, _CtxWatch(ctx, notes))
+    return handle
+
+
 def _check_handle(fn: Callable, runs: list[tuple[int, FaultSchedule | None, SystemConfig | None]],
                   redriven: list[tuple[int, FaultSchedule]] = ()) -> None:
     """Runs without a runbook, then ``redriven`` runs with msglib's runbook: there dead letters come back as
@@ -495,7 +576,10 @@ def _check_handle(fn: Callable, runs: list[tuple[int, FaultSchedule | None, Syst
     plan = [(seed, faults, config, None) for seed, faults, config in runs]
     plan += [(seed, faults, None, redrive_when_healthy) for seed, faults in redriven]
     for seed, faults, config, runbook in plan:
-        result = _run(EX_HANDLE, seed, faults, handle=fn, runbook=runbook, config=config)
+        notes: list[tuple[str, str]] = []
+        result = _run(EX_HANDLE, seed, faults, handle=_watched(fn, notes), runbook=runbook, config=config)
+        if notes:   # what one delivery did: the provider call's arguments, the error a job was settled for
+            raise CheckFailed(notes[0][0], seed=seed, exercise=EX_HANDLE, hint=notes[0][1])
         _judge(result, EX_HANDLE, seed, who="with your handle in every channel worker: ")
         wasted = _wasted_call(result)
         if wasted is not None:

@@ -176,6 +176,52 @@ class TokenBucket:
          _handle(store_first="ctx.delivered.add(key)\n    ", store_after="")),
         ("forgets to acknowledge a rate-limited job", _handle(ack_drop="")),
         ("never records deliveries: every redelivery calls the provider again", _handle(store_after="")),
+        ("provider.send(text, ...) without the user: the call fails and the job is dead-lettered for the handler's own TypeError", '''
+def handle(job, ctx):
+    """Deliver `job` at most once, within the user's limit; retry or dead-letter failures; ack last."""
+    key = (job.event_id, job.channel, job.user)        # the notification, not the record or the attempt
+    if key in ctx.delivered:                           # a repeat: crash, zombie, duplicate event, redrive
+        ctx.ack(job)
+        return
+    if not job.critical and not ctx.limiter.allow(job.user, job.channel, key=key):
+        ctx.ack(job)                                   # over the limit: dropped (the answer is kept for the key)
+        return                                         # critical: the priority lane, no limiter
+    try:
+        text = ctx.render(job)
+        ctx.provider.send(text, idempotency_key=key)
+    except Exception as exc:
+        if ctx.is_transient(exc) and job.attempt < ctx.max_attempts:
+            ctx.retry(job, exc)
+        else:
+            ctx.dead_letter(job, exc)
+        ctx.ack(job)                                   # settled: a retry copy or a dead letter exists
+        return
+    ctx.delivered.add(key)                             # only after the provider said yes
+    ctx.ack(job)
+'''),
+        ("renders the event type instead of the job: every job is dead-lettered for the handler's own error", '''
+def handle(job, ctx):
+    """Deliver `job` at most once, within the user's limit; retry or dead-letter failures; ack last."""
+    key = (job.event_id, job.channel, job.user)        # the notification, not the record or the attempt
+    if key in ctx.delivered:                           # a repeat: crash, zombie, duplicate event, redrive
+        ctx.ack(job)
+        return
+    if not job.critical and not ctx.limiter.allow(job.user, job.channel, key=key):
+        ctx.ack(job)                                   # over the limit: dropped (the answer is kept for the key)
+        return                                         # critical: the priority lane, no limiter
+    try:
+        text = ctx.render(job.event_type)
+        ctx.provider.send(job.user, text, idempotency_key=key)
+    except Exception as exc:
+        if ctx.is_transient(exc) and job.attempt < ctx.max_attempts:
+            ctx.retry(job, exc)
+        else:
+            ctx.dead_letter(job, exc)
+        ctx.ack(job)                                   # settled: a retry copy or a dead letter exists
+        return
+    ctx.delivered.add(key)                             # only after the provider said yes
+    ctx.ack(job)
+'''),
     ],
     "11-runbook": [
         ("redrives everything, permanent failures included, and parks nothing",
