@@ -7,7 +7,7 @@ autograded exercise:
 * ``kind`` -- how the mechanism takes it: ``policy`` (a field of the package's ``Policies``, whose
   defaults live in that package's ``policies.py``: ``msglib.cluster.policies``); ``setting`` (a
   ``KafkaConsumer`` setting; its defaults are in ``msglib.client.policies``); ``keyword`` (a keyword
-  argument of a mechanism or a runner); ``class`` (a class msglib instantiates); ``judged`` (no seam:
+  argument of a mechanism or a runner; the consumer-group ones default to ``msglib.groups.policies``); ``class`` (a class msglib instantiates); ``judged`` (no seam:
   the check calls the answer on cases and compares it with msglib's model);
 * ``where`` -- the call that hands the answer (``fn``) to the mechanism, as a learner would write it;
 * ``default`` -- ``"module:qualname"`` of msglib's own implementation for that place;
@@ -95,9 +95,9 @@ SEAMS: dict[str, Seam] = {s.exercise: s for s in [
     _s("05-at_most_once", "keyword", "msglib.groups.workload.run_group(seed, step=fn)",
        "msglib.groups.workload:at_most_once_step", "ex05:check_at_most_once"),
     _s("05-commit_fencing", "keyword", "msglib.groups.GroupCoordinator(network, config, validate_offset_commit=fn)",
-       "msglib.groups.coordinator:validate_offset_commit", "ex05:check_commit_fencing"),
+       "msglib.groups.policies:validate_offset_commit", "ex05:check_commit_fencing"),
     _s("05-lag", "keyword", "msglib.groups.lag.LagMonitor(..., lag_fn=fn)",
-       "msglib.groups.lag:consumer_lag", "ex05:check_lag"),
+       "msglib.groups.policies:consumer_lag", "ex05:check_lag"),
     _s("06-last_stable_offset", "policy", "msglib.cluster.Policies(last_stable_offset=fn)",
        "msglib.cluster.policies:last_stable_offset", "ex06:check_last_stable_offset"),
     _s("06-filter_aborted", "setting", "KafkaConsumer(..., isolation_level='read_committed', aborted_filter=fn)",

@@ -10,6 +10,7 @@ Read in this order:
 * ``states.py``      -- the group state machine (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead)
 * ``protocol.py``    -- JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch
 * ``assignors.py``   -- range, roundrobin, sticky, cooperative-sticky (and your own)
+* ``policies.py``    -- the package's pure decisions (offset-commit fencing, lag, range, state changes)
 * ``coordinator.py`` -- the broker side: membership, generations, the rebalance, fencing of commits
 * ``offsets.py``     -- committed offsets in a compacted ``__consumer_offsets`` log, retention
 * ``membership.py``  -- the consumer side: join, sync, heartbeat "thread", revoke/assign
@@ -17,7 +18,7 @@ Read in this order:
 * ``lag.py``         -- lag = end offset - committed offset, and a monitor of it over time
 * ``workload.py``    -- seeded runs of a group under crashes and pauses, checked for loss and duplicates
 
-The consumer itself is ``msglib.client.consumer.KafkaConsumer``.
+The consumer itself is ``msglib.client.consumer.KafkaConsumer``; ``membership.py`` is its coordinator client.
 """
 from msglib.groups.assignors import (COOPERATIVE, EAGER, CooperativeStickyAssignor, FunctionAssignor, RangeAssignor,
                                      RoundRobinAssignor, StickyAssignor, make_assignor, problems, range_assign,

@@ -24,16 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from msglib.groups.policies import consumer_lag
 from msglib.protocol import TopicPartition
 
 LagFn = Callable[[int | None, int, int], int]
-
-
-def consumer_lag(committed: int | None, log_start_offset: int, end_offset: int) -> int:
-    """msglib's lag rule for one partition (see the module docstring)."""
-    if committed is None or committed < log_start_offset:
-        return end_offset - log_start_offset
-    return max(0, end_offset - committed)
 
 
 def partition_view(source: Any, tp: TopicPartition) -> tuple[int, int]:
