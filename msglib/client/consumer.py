@@ -36,7 +36,10 @@ It is composed the way kafka-python's is, around one shared state:
 * ``network_client.py``     -- :class:`NetworkClient`: the node, request ids, waiting in simulated time;
 * ``policies.py``           -- the two pure decisions learners replace (``starting_offset``, ``filter_aborted``).
 
-This class only checks arguments and wires them together. Two backends share all of this: a :class:`~msglib.cluster.Cluster` (fetches go
+This class checks arguments, wires the parts together and runs commits (which kafka-python's
+``ConsumerCoordinator`` runs; here they stay with the consumer, next to the history they record).
+
+Two backends share all of this: a :class:`~msglib.cluster.Cluster` (fetches go
 to partition leaders over the simulated network and see records below the
 high-water mark) and a :class:`~msglib.groups.local.LocalBroker` or a bare
 :class:`~msglib.log.Topic` (fetches read the logs directly).

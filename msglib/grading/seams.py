@@ -7,8 +7,9 @@ autograded exercise:
 * ``kind`` -- how the mechanism takes it: ``policy`` (a field of the package's ``Policies``, whose
   defaults live in that package's ``policies.py``: ``msglib.cluster.policies``); ``setting`` (a
   ``KafkaConsumer`` setting; its defaults are in ``msglib.client.policies``); ``keyword`` (a keyword
-  argument of a mechanism or a runner; the consumer-group ones default to ``msglib.groups.policies``); ``class`` (a class msglib instantiates); ``judged`` (no seam:
-  the check calls the answer on cases and compares it with msglib's model);
+  argument of a mechanism or a runner; the consumer-group ones default to ``msglib.groups.policies``);
+  ``class`` (a class msglib instantiates); ``judged`` (no seam: the check calls the answer on cases and
+  compares it with msglib's model);
 * ``where`` -- the call that hands the answer (``fn``) to the mechanism, as a learner would write it;
 * ``default`` -- ``"module:qualname"`` of msglib's own implementation for that place;
 * ``check`` -- ``"module:check_<name>"``; the hidden check is ``hidden_<name>`` beside it.

@@ -144,7 +144,8 @@ def attach(coordinator: GroupCoordinator) -> TxnOffsets:
     coordinator.txn_offsets = txn
     coordinator._handlers[proto.TxnOffsetCommitRequest] = txn.on_txn_offset_commit
     coordinator._handlers[proto.WriteTxnMarkersRequest] = txn.on_markers
-    coordinator._handlers[proto.OffsetFetchRequest] = txn.wrap_offset_fetch(coordinator._handlers[proto.OffsetFetchRequest])
+    handlers = coordinator._handlers
+    handlers[proto.OffsetFetchRequest] = txn.wrap_offset_fetch(handlers[proto.OffsetFetchRequest])
     return txn
 
 
