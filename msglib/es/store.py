@@ -385,10 +385,11 @@ class EventStore:
         Timestamps are *recording* time from the store's clock, and a clock can
         step back (NTP): "every event stamped <= t" need not be a prefix of the
         order the store committed in. This answer is one: it stops before the
-        first event, in position order, stamped after ``time``.
+        first event, in position order, stamped after ``time``. Raises
+        :class:`InvalidEventError` (a TypeError) for a time that is not a number, :class:`DatabaseError`.
         """
         if isinstance(time, bool) or not isinstance(time, (int, float)):
-            raise TypeError(f"time must be a number of seconds on the store's clock, got {time!r}")
+            raise InvalidEventError(f"time must be a number of seconds on the store's clock, got {time!r}")
         ((first_later,),) = self._query(f"reading the position at time {time}",
                                         "SELECT min(position) FROM events WHERE timestamp > ?", (time,))
         return self.last_position() if first_later is None else first_later - 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .errors import InvalidArgumentError
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 
@@ -33,10 +35,11 @@ class LogConfig:
     verify_crc_on_read: bool = True                # check each batch's CRC when reading it
 
     def __post_init__(self) -> None:
+        """Check every setting; raises :class:`InvalidArgumentError` (a ValueError) naming the bad one."""
         def positive(name: str, minimum: int = 1) -> None:
             value = getattr(self, name)
-            if not isinstance(value, int) or value < minimum:
-                raise ValueError(f"LogConfig.{name} must be an int >= {minimum}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidArgumentError(f"LogConfig.{name}", value, f"an int >= {minimum}")
         positive("segment_bytes", 14)
         positive("segment_ms")
         positive("segment_index_bytes", 8)
@@ -45,18 +48,22 @@ class LogConfig:
         positive("segment_jitter_ms", 0)
         for name in ("retention_ms", "retention_bytes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < -1:
-                raise ValueError(f"LogConfig.{name} must be an int >= 0, or -1 for no limit; got {value!r}")
-        policies = {p.strip() for p in self.cleanup_policy.split(",")}
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise InvalidArgumentError(f"LogConfig.{name}", value, "an int >= 0, or -1 for no limit")
+        policies = {p.strip() for p in self.cleanup_policy.split(",")} if isinstance(self.cleanup_policy, str) \
+            else set()
         if not policies or not policies <= {"delete", "compact"}:
-            raise ValueError(f"LogConfig.cleanup_policy must be 'delete', 'compact' or 'compact,delete'; "
-                             f"got {self.cleanup_policy!r}")
+            raise InvalidArgumentError("LogConfig.cleanup_policy", self.cleanup_policy,
+                                       "'delete', 'compact' or 'compact,delete'")
         if self.message_timestamp_type not in ("CreateTime", "LogAppendTime"):
-            raise ValueError("LogConfig.message_timestamp_type must be 'CreateTime' or 'LogAppendTime'")
+            raise InvalidArgumentError("LogConfig.message_timestamp_type", self.message_timestamp_type,
+                                       "'CreateTime' or 'LogAppendTime'")
         for name in ("flush_messages", "flush_ms"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"LogConfig.{name} must be None (leave it to the OS) or an int >= 1")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidArgumentError(f"LogConfig.{name}", value, "None (leave it to the OS) or an int >= 1")
+        if not isinstance(self.verify_crc_on_read, bool):
+            raise InvalidArgumentError("LogConfig.verify_crc_on_read", self.verify_crc_on_read, "True or False")
 
     @property
     def compact(self) -> bool:
@@ -72,13 +79,17 @@ class LogConfig:
 
     @classmethod
     def from_kafka(cls, settings: dict[str, object]) -> "LogConfig":
-        """Build from Kafka's dotted names: ``{"segment.bytes": 1024, "cleanup.policy": "compact"}``."""
+        """Build from Kafka's dotted names: ``{"segment.bytes": 1024, "cleanup.policy": "compact"}``.
+
+        Raises :class:`InvalidArgumentError` (a ValueError) for an unknown setting or a bad value.
+        """
         known = {f.name for f in fields(cls)}
         kwargs = {}
         for key, value in settings.items():
-            name = key.replace(".", "_")
+            name = key.replace(".", "_") if isinstance(key, str) else key
             if name not in known:
-                raise ValueError(f"unknown log setting {key!r}; known: {sorted(k.replace('_', '.') for k in known)}")
+                raise InvalidArgumentError(str(key), message=f"unknown log setting {key!r}; known: "
+                                                             f"{sorted(k.replace('_', '.') for k in known)}")
             kwargs[name] = value
         return cls(**kwargs)
 

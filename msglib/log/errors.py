@@ -66,14 +66,15 @@ class InvalidArgumentError(LogError, ValueError, TypeError):
     It is both a ValueError and a TypeError, so code that caught either before still does.
     """
 
-    def __init__(self, name: str, value: object, expected: str) -> None:
+    def __init__(self, name: str, value: object = None, expected: str | None = None, *,
+                 message: str | None = None) -> None:
         self.name = name
         self.value = value
-        super().__init__(f"{name} must be {expected}; got {type(value).__name__} {value!r:.60}")
+        super().__init__(message or f"{name} must be {expected}; got {type(value).__name__} {value!r:.60}")
 
 
 def check_int(name: str, value: object, low: int, high: int, expected: str | None = None) -> int:
-    """``value`` if it is an int (not a bool) in ``low..high``, else :class:`InvalidArgumentError`.
+    """``value`` if it is an int (not a bool) in ``low..high``; raises :class:`InvalidArgumentError` otherwise.
 
     The ranges are those of the Kafka fields the value ends up in (int16/int32/int64), so a
     bad value is refused here, by name, rather than by ``struct`` deep inside an encoder.

@@ -388,7 +388,10 @@ class Log:
             self.flush()
 
     def flush(self) -> None:
-        """fsync every segment holding unflushed data; the recovery point becomes the LEO."""
+        """fsync every segment holding unflushed data; the recovery point becomes the LEO.
+
+        Raises RuntimeError once the log is closed, OSError if the disk refuses.
+        """
         self._check_open()
         # Newest first, down to the segment holding the old recovery point: older ones are durable.
         for seg in reversed(self.segments):
@@ -646,7 +649,9 @@ class Log:
         Only with ``delete`` in the cleanup policy. Uses ``retention_rule`` to
         count the oldest segments to delete. If every segment goes, a new
         empty segment is rolled at the LEO first: offsets continue, they never
-        restart at 0.
+        restart at 0. Raises :class:`InvalidArgumentError` (a ValueError) when
+        the retention rule returns anything but an int from 0 to the number of
+        segments, and RuntimeError once the log is closed.
         """
         self._check_open()
         if not self.config.delete:
@@ -657,8 +662,9 @@ class Log:
         count = self.retention_rule(infos, now_ms=now, retention_ms=self.config.retention_ms,
                                     retention_bytes=self.config.retention_bytes, high_watermark=hw)
         if not isinstance(count, int) or not 0 <= count <= len(infos):
-            raise ValueError(f"retention rule returned {count!r}; it must be an int from 0 to {len(infos)} "
-                             f"(how many of the oldest segments to delete)")
+            raise InvalidArgumentError("retention rule result", count, message=(
+                f"retention rule returned {count!r}; it must be an int from 0 to {len(infos)} "
+                f"(how many of the oldest segments to delete)"))
         if count == 0:
             return []
         if count == len(self.segments):
@@ -676,12 +682,17 @@ class Log:
         return deleted
 
     def compact(self, now_ms: float | None = None, upper_bound: int | None = None) -> cleaner.CleanerStats:
-        """Run one compaction pass (see ``cleaner.py``). ``upper_bound``: the LSO / high watermark."""
+        """Run one compaction pass (see ``cleaner.py``). ``upper_bound``: the LSO / high watermark.
+
+        Raises :class:`InvalidArgumentError` (a ValueError) on a log whose
+        cleanup policy is 'delete', :class:`CorruptRecordError` for a damaged
+        batch met on the way, and RuntimeError once the log is closed.
+        """
         self._check_open()
         if not self.config.compact:
-            raise ValueError("this log's cleanup_policy is 'delete': compaction would leave gaps in offsets "
-                             "that such a log promises not to have; open it with "
-                             "LogConfig(cleanup_policy='compact') (or 'compact,delete')")
+            raise InvalidArgumentError("cleanup_policy", message=(
+                "this log's cleanup_policy is 'delete': compaction would leave gaps in offsets that such a log "
+                "promises not to have; open it with LogConfig(cleanup_policy='compact') (or 'compact,delete')"))
         now = self.clock() if now_ms is None else now_ms
         return cleaner.clean(self, now, self.compaction_rule, upper_bound)
 

@@ -205,6 +205,7 @@ def encode_records(records: Sequence[Record], base_offset: int, base_timestamp: 
     record's own offset, leaving gaps). Records without a timestamp must have
     been given one before this is called. Small varints come from the
     precomputed ``VARINT`` table: this loop is the producer's hot path.
+    Raises :class:`RecordTypeError` for a key, value or header value that is not bytes.
     """
     parts: list[bytes] = []
     append = parts.append
@@ -524,10 +525,14 @@ def _codec(compression: int) -> tuple[Any, Any]:
 
 
 def compress(compression: int, data: bytes) -> bytes:
+    """``data`` compressed with codec ``compression``; raises :class:`UnsupportedCompressionError`
+    for a codec whose package is missing (lz4, zstandard) or that msglib lacks (snappy)."""
     return data if compression == Compression.NONE else _codec(compression)[0](data)
 
 
 def decompress(compression: int, data: bytes) -> bytes:
+    """``data`` decompressed; raises :class:`CorruptRecordError` for bytes the codec cannot read
+    and :class:`UnsupportedCompressionError` as :func:`compress` does."""
     if compression == Compression.NONE:
         return data
     try:
@@ -876,7 +881,11 @@ class RecordBatch:
 
     @property
     def control_type(self) -> ControlType | None:
-        """COMMIT or ABORT for a transaction marker, None for a data batch."""
+        """COMMIT or ABORT for a transaction marker, None for a data batch.
+
+        Raises :class:`CorruptRecordError` naming the batch for a control batch
+        that does not hold exactly one marker with a 4-byte key of type 0 or 1.
+        """
         if not self.is_control:
             return None
         records = self.records
@@ -898,7 +907,8 @@ class RecordBatch:
 
         Key = (version int16 = 0, type int16); value = (version int16 = 0,
         coordinator_epoch int32). It takes one offset and is never handed to
-        applications.
+        applications. Raises :class:`InvalidArgumentError` for a type other than
+        COMMIT/ABORT or a field out of its Kafka range.
         """
         if isinstance(control_type, str) and control_type.upper() in ControlType.__members__:
             control_type = ControlType[control_type.upper()]

@@ -80,6 +80,7 @@ class OffsetIndex:
         return len(self.offsets) >= self.max_entries
 
     def append(self, offset: int, position: int) -> None:
+        """Add an entry; raises ValueError unless offset and position both grow (an internal invariant)."""
         if self.offsets and (offset <= self.offsets[-1] or position <= self.positions[-1]):
             raise ValueError(f"index entry ({offset}, {position}) does not follow "
                              f"({self.offsets[-1]}, {self.positions[-1]}); entries must increase")
@@ -339,7 +340,8 @@ class LogSegment:
         Starts scanning at the index entry chosen by ``index_lookup``. With
         ``contiguous`` set (logs that are never compacted), every scanned batch
         must continue the offsets of the one before -- a batch whose offsets
-        were corrupted is reported instead of returned.
+        were corrupted is reported instead of returned: it raises
+        :class:`CorruptRecordError` naming the file and position.
         """
         position = max(self.index_lookup(self.offset_index, offset), start_position)
         end = self.size
@@ -398,7 +400,8 @@ class LogSegment:
 
         Stops before ``max_bytes`` would be exceeded (but returns at least one
         batch when ``min_one``, so one big batch cannot block a reader), and
-        before any batch that reaches ``max_offset``.
+        before any batch that reaches ``max_offset``. Raises
+        :class:`CorruptRecordError` naming the file and position of a damaged batch.
         """
         found = self.find(offset)
         if found is None:

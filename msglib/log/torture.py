@@ -9,8 +9,8 @@ Every trial is seeded; a failure raises :class:`TrialFailed` with the seed.
   is there, intact, and that nothing invalid is returned.
 * :func:`corruption_trial` -- build a log, crash or close it, flip random
   bytes in (or truncate) a random segment or index file, reopen: reads never
-  return a wrong record, and a full recovery cuts the log exactly to the last
-  valid batch.
+  return a wrong record, and a full recovery keeps every record outside the
+  damaged segment's tail (``fuzz.py`` damages every other file kind too).
 """
 from __future__ import annotations
 
@@ -61,7 +61,10 @@ class KillResult:
 
 
 def kill_trial(directory: str, seed: int, max_acks: int = 40) -> KillResult:
-    """One kill -9 trial on ``directory`` (which may hold earlier trials' data)."""
+    """One kill -9 trial on ``directory`` (which may hold earlier trials' data).
+
+    Raises :class:`TrialFailed` naming the seed when an acknowledged record is missing or wrong.
+    """
     rng = random.Random(seed)
     stop_after = rng.randint(0, max_acks)
     proc = subprocess.Popen([sys.executable, "-c",
@@ -142,7 +145,11 @@ def _as_tuples(records) -> list[tuple]:
 
 
 def corruption_trial(seed: int) -> CorruptionResult:
-    """One corruption trial (in memory; the storage code path is the same as on disk)."""
+    """One corruption trial (in memory; the storage code path is the same as on disk).
+
+    Raises :class:`TrialFailed` naming the seed when a read returns a record that was never
+    written, or a full recovery loses a record outside the damaged stretch.
+    """
     rng = random.Random(seed)
     storage = MemoryStorage()
     log, expected = _build(rng, storage)

@@ -32,7 +32,11 @@ def encode_varint(n: int) -> bytes:
 
 
 def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode one zigzag varint at ``pos``; return (value, position after it)."""
+    """Decode one zigzag varint at ``pos``; return (value, position after it).
+
+    Raises ValueError when the data ends inside the varint or it is longer than
+    10 bytes; the record decoder turns that into a :class:`CorruptRecordError`.
+    """
     shift = 0
     z = 0
     while True:
