@@ -60,6 +60,13 @@ def solution_names(source: str) -> list[str]:
     return names
 
 
+def _names_used(source: str) -> set[str]:
+    try:
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
+
+
 def answers(submission_nb, release_nb) -> dict[str, str]:
     """Solution grade id -> the student's answer source: by grade id, else by the release cell's id."""
     by_gid: dict[str, str] = {}
@@ -111,6 +118,19 @@ def build_job(source_nb, release_nb, submission_nb, student: str, *, cell_timeou
             entry["cells"].append({"kind": kind, "id": gid, "source": strip_magics(cell.source)})
             if kind == "hidden":
                 entry["key"] = hidden_key(salt, student, ex)
+    # a test that uses another exercise's answer (the capstone's end-to-end run) gets that answer too
+    answers_by_name = {name: cell for entry in exercises.values() for cell in entry["cells"]
+                       if cell["kind"] == "solution" for name in cell["names"]}
+    for entry in exercises.values():
+        used = set().union(*[_names_used(c["source"]) for c in entry["cells"] if c["kind"] != "solution"] or [set()])
+        own = {name for c in entry["cells"] if c["kind"] == "solution" for name in c["names"]}
+        extra = []
+        for name in sorted(used - own):
+            cell = answers_by_name.get(name)
+            if cell is not None and cell not in extra:
+                extra.append(cell)
+        order = {id(c): i for i, c in enumerate(answers_by_name.values())}
+        entry["cells"][:0] = sorted(extra, key=lambda c: order.get(id(c), 0))
     for entry in exercises.values():
         tests = sum(1 for c in entry["cells"] if c["kind"] != "solution")
         entry["timeout"] = cell_timeout * (tests + 1)
