@@ -474,7 +474,9 @@ class Broker:
         """Put ``msg`` at the tail of ``q``, applying max-length. False if the queue refused it."""
         limit = q.setting("max-length")
         overflow = q.setting("overflow", "drop-head")
-        if limit is not None and overflow != "drop-head" and len(q.ready) >= limit:
+        # a quorum queue's reject-publish lets the queue overshoot its limit by (at least) one message
+        slack = 1 if q.type == "quorum" and overflow == "reject-publish" else 0
+        if limit is not None and overflow != "drop-head" and len(q.ready) >= limit + slack:
             self._log("rejected", q.name, msg, reason="maxlen")
             if overflow == "reject-publish-dlx":
                 self._dead_letter(q, msg, "maxlen")
@@ -485,7 +487,7 @@ class Broker:
         heapq.heappush(q.ready, (entry.seq, entry))
         if self.trace:
             self._log("enqueue", q.name, msg)
-        if limit is not None:
+        if limit is not None and overflow == "drop-head":
             while len(q.ready) > limit:            # drop-head: the oldest make room for the newest
                 _, head = heapq.heappop(q.ready)
                 self._dead_letter(q, head.message, "maxlen")
