@@ -54,6 +54,10 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
             "how long an empty poll waits (1 ms of simulated time more) changes no delivery guarantee",
     },
+    "06-eos_step": {
+        ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
+            "how long an empty poll waits (1 ms of simulated time more) changes no transaction's outcome",
+    },
     "05-at_most_once": {
         ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
             "how long an empty poll waits (1 ms of simulated time more) changes no delivery guarantee",

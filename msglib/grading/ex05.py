@@ -105,6 +105,8 @@ RANGE_HIDDEN = [  # #103, #105, one member, a topic nobody takes twice
     ({"t0": 7, "t1": 7}, {"C0": ["t0", "t1"], "C1": ["t0", "t1"], "C2": ["t0", "t1"]}),
     ({"t": 5}, {"only": ["t"]}),
     ({"a": 4, "b": 1}, {"m1": ["b"], "m2": ["a"], "m3": ["a", "b"]}),
+    # a subscribed topic the metadata does not know (not created yet): no partitions, and no error
+    ({"t": 3}, {"C0": ["t", "later"], "C1": ["later"]}),
 ]
 
 
@@ -347,6 +349,8 @@ FENCING_HIDDEN = [
     (S, 2, ["m1"], "m1", 3, ILLEGAL_GENERATION),     # from the future: also wrong
     (D, 1, ["m1"], "m1", 1, COORDINATOR_NOT_AVAILABLE),
     (D, 0, [], "", -1, COORDINATOR_NOT_AVAILABLE),
+    (E, 0, [], "", 0, UNKNOWN_MEMBER_ID),            # generation 0 is a real one (only -1 means no membership)
+    (S, 4, ["m1", "m2"], "m1", -1, ILLEGAL_GENERATION),  # a known member id with generation -1: wrong generation
 ]
 
 

@@ -25,7 +25,7 @@ from msglib.client.errors import KafkaError
 from msglib.cluster.policies import last_stable_offset as reference_lso
 from msglib.grading.core import CheckFailed, call_learner, guarded, require_callable, seeds
 from msglib.log import RecordBatch
-from msglib.txn.eos import AppCrashed, EosEvent, random_events, run_eos
+from msglib.txn.eos import INPUT, AppCrashed, EosEvent, parse_output, random_events, run_eos
 from msglib.txn.interleaving import run_interleaving
 
 EX_LSO = "06-last_stable_offset"
@@ -253,10 +253,41 @@ def _describe(events: list[EosEvent]) -> str:
     return "; ".join(e.describe() for e in events) or "no faults"
 
 
+class _KeyWatch:
+    """The step's producer, noting every output sent without its input's key (input i has key b"key-i")."""
+
+    def __init__(self, producer: Any, wrong: list[str]) -> None:
+        self._producer = producer
+        self._wrong = wrong
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> Any:
+        try:
+            want = f"key-{parse_output(value)[0]}".encode()
+        except (TypeError, ValueError, KeyError):
+            want = None                       # not transform()'s output: the run's checker names it
+        if want is not None and key != want and not self._wrong:
+            self._wrong.append(f"the output of input {parse_output(value)[0]} was sent with key={key!r}; its input "
+                               f"record's key is {want!r}")
+        return self._producer.send(topic, value, key=key, **kwargs)
+
+
 def _eos_run(fn: Callable, seed: int, events: list[EosEvent], label: str) -> None:
     case = f"{label}: {_describe(events)}" if events else "a run without faults"
-    step = guarded(fn, EX_EOS, seed=seed, case=case, passthrough=(AppCrashed, KafkaError))
+    learner = guarded(fn, EX_EOS, seed=seed, case=case, passthrough=(AppCrashed, KafkaError))
+    wrong_keys: list[str] = []
+
+    def step(consumer: Any, producer: Any, transform: Callable) -> Any:
+        return learner(consumer, _KeyWatch(producer, wrong_keys), transform)
+
     res = run_eos(seed, step=step, events=events)
+    if wrong_keys:
+        raise CheckFailed(wrong_keys[0], case=case, seed=seed, exercise=EX_EOS,
+                          hint=f"send each output with its input's key: producer.send(OUTPUT, transform(record), "
+                               f"key=record.key), so the output keeps the {INPUT} topic's partitioning by key and "
+                               "its per-key order")
     first = res.check.first()
     if first is not None:
         what = {"lost": "an input was never processed into the committed output",

@@ -70,6 +70,20 @@ def range_assign(partitions_per_topic, subscriptions):
             start += count
     return assignment
 '''),
+        ('partitions_per_topic[topic] for every subscribed topic: a topic not created yet raises KeyError', '''
+def range_assign(partitions_per_topic, subscriptions):
+    assignment = {member: [] for member in subscriptions}
+    topics = sorted({topic for topics in subscriptions.values() for topic in topics})
+    for topic in topics:
+        members = sorted(m for m in subscriptions if topic in subscriptions[m])
+        per_member, extra = divmod(partitions_per_topic[topic], len(members))
+        start = 0
+        for i, member in enumerate(members):
+            count = per_member + (1 if i < extra else 0)
+            assignment[member] += [TopicPartition(topic, p) for p in range(start, start + count)]
+            start += count
+    return assignment
+'''),
     ],
     "05-at_least_once": [
         ("commits before processing (that is at-most-once: a crash loses the rest of the batch)", '''
@@ -205,6 +219,23 @@ def validate_offset_commit(group, member_id, generation_id):
         return UNKNOWN_MEMBER_ID
     if generation_id != group.generation_id:
         return ILLEGAL_GENERATION
+    if group.state == GroupState.COMPLETING_REBALANCE:
+        return REBALANCE_IN_PROGRESS
+    return None
+'''),
+        ('generation 0 taken for the -1 of a commit without membership: accepted on an Empty group', '''
+def validate_offset_commit(group, member_id, generation_id):
+    if group.state == GroupState.DEAD:
+        return COORDINATOR_NOT_AVAILABLE
+    if generation_id <= 0 and group.state == GroupState.EMPTY:
+        return None
+    if generation_id >= 0 or member_id:
+        if member_id not in group.members:
+            return UNKNOWN_MEMBER_ID
+        if generation_id != group.generation_id:
+            return ILLEGAL_GENERATION
+    elif group.state != GroupState.EMPTY:
+        return UNKNOWN_MEMBER_ID
     if group.state == GroupState.COMPLETING_REBALANCE:
         return REBALANCE_IN_PROGRESS
     return None

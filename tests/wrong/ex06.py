@@ -177,6 +177,28 @@ def eos_step(consumer, producer, transform):
         for tp, records in batch.items():
             consumer.seek(tp, records[0].offset)
 '''),
+        ("outputs sent without the input's key (send(OUTPUT, transform(record))): partitioning and per-key order lost", '''
+def eos_step(consumer, producer, transform):
+    """Outputs and input offsets in one transaction; on an error, abort and process the batch again."""
+    batch = consumer.poll(timeout_ms=20)
+    if not batch:
+        return
+    producer.begin_transaction()
+    try:
+        for tp, records in batch.items():
+            for record in records:
+                producer.send(OUTPUT, transform(record))
+        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1) for tp, records in batch.items()}
+        producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+        producer.commit_transaction()
+    except ProducerFencedError:
+        raise                                   # a newer instance owns this transactional.id: stop
+    except KafkaError:
+        producer.abort_transaction()            # none of this batch's outputs will be read...
+        for tp, records in batch.items():       # ...so the batch must be processed again
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+'''),
     ],
 }
 
