@@ -3,7 +3,8 @@
 Checks, in the order a learner would hit the problems: Python's version, the
 installed packages against msglib's declared bounds, that a Jupyter kernel
 imports *this* msglib, that the nbgrader Validate extension and the widget
-extension are enabled, and that the course folders are where they should be.
+extension are enabled, that the course folders are where they should be, and
+(for instructors) that the grading sandbox, bubblewrap, actually starts.
 Each problem is printed with the command that fixes it.
 """
 from __future__ import annotations
@@ -140,8 +141,20 @@ def check_course(root: Path | None = None) -> list[Finding]:
     return out
 
 
+def check_sandbox() -> Finding:
+    """Instructors: ``make grade`` runs student code in a bubblewrap sandbox; start one to be sure it works."""
+    from msglib.grading.sandbox import INSTALL, check
+
+    ok, message = check()
+    if ok:
+        return Finding(True, f"grading sandbox: {message}")
+    return Finding(False, f"grading sandbox (instructors only, for make grade): {message}",
+                   f"sudo {INSTALL}   (Debian/Ubuntu; learners do not need it)")
+
+
 def main() -> int:
-    findings = [check_python(), *check_packages(), check_kernel(), *check_extensions(), *check_course()]
+    findings = [check_python(), *check_packages(), check_kernel(), *check_extensions(), *check_course(),
+                check_sandbox()]
     for f in findings:
         print(("  ok   " if f.ok else "  FIX  ") + f.what)
         if not f.ok:

@@ -202,3 +202,26 @@ def test_answers_are_matched_by_cell_id_when_the_metadata_is_stripped():
             cell.source = "def call_chain(calls):\n    return 42\n"
         cell.metadata.pop("nbgrader", None)
     assert verdicts.answers(stripped, release)["00-call_chain"].endswith("return 42\n")
+
+
+def test_doctor_checks_the_sandbox_and_names_the_install(monkeypatch):
+    from msglib import doctor
+
+    finding = doctor.check_sandbox()
+    assert finding.ok == sandbox.check()[0]
+    monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    finding = doctor.check_sandbox()
+    assert not finding.ok and "apt-get install bubblewrap" in finding.fix
+
+
+def test_grade_refuses_without_the_sandbox_and_names_the_install(monkeypatch, tmp_path, capsys):
+    from msglib.grading import pipeline
+    from tests.conftest import make_course
+
+    course = make_course(tmp_path, ["00_why_messaging"])
+    (course / "submitted" / "s" / "00_why_messaging").mkdir(parents=True)
+    monkeypatch.setattr(pipeline, "sandbox_check", lambda: (False, "bubblewrap (bwrap) is not installed; "
+                                                             "install it: apt-get install bubblewrap"))
+    assert pipeline.grade(root=course, release_first=False) == 2
+    err = capsys.readouterr().err
+    assert "apt-get install bubblewrap" in err and "--no-sandbox" in err
