@@ -131,3 +131,12 @@ def test_a_lock_held_too_long_is_a_database_error(tmp_path):
             blocked.append("s", NewEvent("E", {}))
     finally:
         holder.execute("ROLLBACK")
+
+
+def test_every_public_method_of_the_store_names_the_errors_it_raises():
+    from pathlib import Path
+
+    from tests.test_log_badinput import undocumented_raisers
+    root = Path(__file__).resolve().parent.parent
+    assert undocumented_raisers(root / "msglib" / "es" / "store.py") == []
+    assert undocumented_raisers(root / "msglib" / "cli_args.py") == []

@@ -147,6 +147,16 @@ def test_log_append_checks_the_leader_epoch(epoch):
     assert log.log_end_offset == 0
 
 
+@pytest.mark.parametrize("timestamp", [2**70, -5, 1.5, "now"])
+def test_log_append_checks_the_timestamp(timestamp):
+    log = Log()
+    with pytest.raises(InvalidArgumentError, match="timestamp"):
+        log.append([b"v"], timestamp=timestamp)
+    with pytest.raises(InvalidArgumentError, match="timestamp"):
+        log.append([Record(b"k", b"v", timestamp)])
+    assert log.log_end_offset == 0
+
+
 def test_control_batches_are_checked():
     marker = RecordBatch.control("commit", producer_id=1, producer_epoch=0)
     assert marker.control_type is ControlType.COMMIT
@@ -278,3 +288,46 @@ def test_the_log_start_offset_never_moves_back_when_its_checkpoint_is_damaged(da
     assert name in again.recovery_report.summary()
     with pytest.raises(LogError):
         again.read(16)
+
+
+# -- every public function says what it raises ------------------------------------------------------
+def undocumented_raisers(path) -> list[str]:
+    """Public functions and methods in ``path`` that raise (or call an argument check) without
+    their docstring (or their class's, for ``__init__``) saying what they raise."""
+    import ast
+
+    checkers = {"check_int", "_check_str", "_check_count", "_check_expected", "_offset", "_check_bytes",
+                "_check_open", "_check_partition", "_check_batch_fields", "_check_record_fields"}
+
+    def raises(fn) -> bool:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Raise):
+                return True
+            if isinstance(node, ast.Call):
+                f = node.func
+                if (f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")) in checkers:
+                    return True
+        return False
+
+    tree = ast.parse(pathlib.Path(path).read_text())
+    missing = []
+    scopes = [(None, tree.body)] + [(c, c.body) for c in tree.body
+                                    if isinstance(c, ast.ClassDef) and not c.name.startswith("_")]
+    for cls, body in scopes:
+        for fn in body:
+            if not isinstance(fn, ast.FunctionDef) or (fn.name.startswith("_") and fn.name != "__init__"):
+                continue
+            doc = ast.get_docstring(fn) or ""
+            if cls is not None and fn.name == "__init__":
+                doc += ast.get_docstring(cls) or ""
+            if raises(fn) and "raise" not in doc.lower():
+                missing.append(f"{path}:{fn.lineno} {cls.name + '.' if cls else ''}{fn.name}")
+    return missing
+
+
+LOG_MODULES = sorted(str(p) for p in (pathlib.Path(__file__).parent.parent / "msglib" / "log").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", LOG_MODULES, ids=lambda p: pathlib.Path(p).name)
+def test_every_public_function_of_the_log_names_the_errors_it_raises(path):
+    assert undocumented_raisers(path) == []

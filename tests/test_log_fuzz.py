@@ -67,3 +67,17 @@ def test_mutated_batches_of_every_kind(seed):
 @given(seed=st.integers(0, 2**32), file_kind=st.sampled_from(FILE_KINDS), damage=st.sampled_from(DAMAGE_KINDS))
 def test_damage_to_any_file_loses_nothing_outside_it_and_resurrects_nothing(seed, file_kind, damage):
     damaged_log_trial(seed, file_kind=file_kind, damage=damage)
+
+
+def test_the_watchdog_turns_a_decoder_that_never_ends_into_a_finding():
+    import pytest
+
+    from msglib.log.fuzz import Finding, cpu_watchdog
+
+    with pytest.raises(Finding, match="still running after 0.2 CPU seconds"):
+        with cpu_watchdog(0.2, "a loop"):
+            while True:
+                try:
+                    pass
+                except Exception:    # the runaway is a BaseException: no ``except Exception`` keeps it
+                    pass

@@ -22,9 +22,13 @@ raises :class:`Finding` with what went wrong and how to replay it.
 from __future__ import annotations
 
 import random
+import signal
 import struct
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from .config import LogConfig
 from .crc import crc32c
@@ -40,6 +44,35 @@ SLOW_CASE_SECONDS = 2.0   # CPU seconds: a case slower than this is a finding (a
 
 class Finding(AssertionError):
     """A fuzz case that broke a rule: an unexpected exception, a wrong record, a lost record, a hang."""
+
+
+class _Runaway(BaseException):
+    """Raised inside a case by the CPU watchdog; a BaseException so no ``except Exception`` swallows it."""
+
+
+@contextmanager
+def cpu_watchdog(seconds: float, what: str) -> Iterator[None]:
+    """Stop a case that runs away (a decoder loop): raises :class:`Finding` after ``seconds`` of CPU time.
+
+    Uses a SIGPROF timer (Unix, main thread only); elsewhere a case is only
+    timed after it returns, so a true infinite loop would hang instead.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise _Runaway()
+
+    previous = signal.signal(signal.SIGPROF, fire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    except _Runaway:
+        raise Finding(f"{what}: still running after {seconds:g} CPU seconds (a loop?)") from None
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 # --------------------------------------------------------------------------- the decoder
@@ -114,33 +147,13 @@ def decoder_case(data: bytes, *, append: bool = True) -> str:
     """Run one input through the decoder (and the log); return 'ok', 'refused' or 'accepted'.
 
     Raises :class:`Finding` for any other exception, a case slower than
-    ``SLOW_CASE_SECONDS``, or a batch the log accepted that does not read back.
+    ``SLOW_CASE_SECONDS`` (stopped by the watchdog if it never ends), or a
+    batch the log accepted that does not read back.
     """
     start = time.process_time()
-    outcome = "refused"
     try:
-        try:
-            batch = RecordBatch.decode(data)
-            records = batch.records
-            if batch.is_control:
-                batch.control_type
-            if len(records) != batch.record_count:
-                raise Finding(f"decoded {len(records)} records, the header says {batch.record_count}")
-            outcome = "ok"
-        except ALLOWED_DECODE_ERRORS:
-            pass
-        if append:
-            log = Log(config=LogConfig(max_message_bytes=1 << 20), clock=lambda: 0)
-            try:
-                info = log.append(data)
-            except LogError:
-                pass
-            else:
-                outcome = "accepted"
-                expected = RecordBatch.decode(data).records
-                got = [(r.key, r.value, r.headers) for b in log.read(0, max_bytes=1 << 21) for r in b.records]
-                if got != [(r.key, r.value, r.headers) for r in expected] or info.record_count != len(expected):
-                    raise Finding("an accepted batch reads back different records")
+        with cpu_watchdog(5 * SLOW_CASE_SECONDS, "decoder case"):
+            outcome = _decode_and_append(data, append)
     except Finding:
         raise
     except Exception as exc:  # noqa: BLE001 - anything else is what the fuzzer looks for
@@ -148,6 +161,32 @@ def decoder_case(data: bytes, *, append: bool = True) -> str:
     elapsed = time.process_time() - start
     if elapsed > SLOW_CASE_SECONDS:
         raise Finding(f"one case took {elapsed:.1f} CPU seconds")
+    return outcome
+
+
+def _decode_and_append(data: bytes, append: bool) -> str:
+    outcome = "refused"
+    try:
+        batch = RecordBatch.decode(data)
+        records = batch.records
+        if batch.is_control:
+            batch.control_type
+        if len(records) != batch.record_count:
+            raise Finding(f"decoded {len(records)} records, the header says {batch.record_count}")
+        outcome = "ok"
+    except ALLOWED_DECODE_ERRORS:
+        pass
+    if append:
+        log = Log(config=LogConfig(max_message_bytes=1 << 20), clock=lambda: 0)
+        try:
+            info = log.append(data)
+        except LogError:
+            return outcome
+        expected = RecordBatch.decode(data).records
+        got = [(r.key, r.value, r.headers) for b in log.read(0, max_bytes=1 << 21) for r in b.records]
+        if got != [(r.key, r.value, r.headers) for r in expected] or info.record_count != len(expected):
+            raise Finding("an accepted batch reads back different records")
+        outcome = "accepted"
     return outcome
 
 
@@ -244,11 +283,21 @@ def damaged_log_trial(seed: int, *, file_kind: str | None = None, damage: str | 
     started = time.process_time()
     context = f"log seed {seed}: {damage} {name}{'' if where is None else f' at {where}'}, " \
               f"{'clean' if clean else 'unclean'} shutdown"
+    with cpu_watchdog(20 * SLOW_CASE_SECONDS, context):
+        kept, refused = _reopen_and_check(storage, log.config, context, expected, deleted_before, may_lose)
+    if time.process_time() - started > 10 * SLOW_CASE_SECONDS:
+        raise Finding(f"{context}: reopening took {time.process_time() - started:.1f} CPU seconds")
+    return TrialResult(name, damage, clean, len(expected), kept, refused)
+
+
+def _reopen_and_check(storage: MemoryStorage, config: LogConfig, context: str, expected: dict[int, tuple],
+                      deleted_before: int, may_lose: set[int]) -> tuple[int, bool]:
+    """Open the damaged log twice (default, then full recovery) and check the rules; (kept, refused)."""
     kept = 0
     refused = False
     for full in (False, True):
         try:
-            again = Log(storage=storage, config=log.config, clock=lambda: 0, full_recovery=full)
+            again = Log(storage=storage, config=config, clock=lambda: 0, full_recovery=full)
         except LogError:
             refused = True       # refusing to open, with a msglib error that says why, is allowed
             continue
@@ -279,9 +328,7 @@ def damaged_log_trial(seed: int, *, file_kind: str | None = None, damage: str | 
                                   f"already used by a kept record")
         finally:
             again.abandon()
-    if time.process_time() - started > 10 * SLOW_CASE_SECONDS:
-        raise Finding(f"{context}: reopening took {time.process_time() - started:.1f} CPU seconds")
-    return TrialResult(name, damage, clean, len(expected), kept, refused)
+    return kept, refused
 
 
 def _read_all(log: Log, context: str) -> list[tuple]:
