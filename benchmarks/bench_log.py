@@ -168,18 +168,40 @@ def bench_reliability(tmp: str, kills: int, corruptions: int) -> None:
     print(f"    ({cut} needed a cut; {time.perf_counter() - t:.0f} s)")
 
 
-def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int) -> int:
-    """Run the fuzzers for long; record the counts reached and the findings. Returns the findings."""
+def _fuzz_chunk(job: tuple[str, int, int]) -> tuple[int, list[str]]:
+    """Run ``count`` cases of one kind from seed ``first`` (in a worker process); (cases run, findings)."""
     from msglib.log.fuzz import Finding, damaged_log_trial, decoder_seed_case
+
+    kind, first, count = job
+    case = decoder_seed_case if kind == "decoder" else damaged_log_trial
+    found = []
+    for seed in range(first, first + count):
+        try:
+            case(seed)
+        except Finding as exc:
+            found.append(str(exc))
+    return count, found
+
+
+def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int, processes: int = 1) -> int:
+    """Run the fuzzers for long; record the counts reached and the findings. Returns the findings.
+
+    Seeds are handed out in chunks, in order, to ``processes`` workers; the counts recorded are
+    those of the chunks finished in seed order (seeds ``start`` .. ``start + count - 1``).
+    """
+    import multiprocessing
+
+    from msglib.log.crc import BACKEND
 
     counts = {"decoder": 0, "logs": 0}
     findings = {"decoder": 0, "logs": 0}
-    command = f"{COMMAND} --fuzz {decoder_cases} --fuzz-logs {log_trials}"
+    command = f"{COMMAND} --fuzz {decoder_cases} --fuzz-logs {log_trials} --processes {processes}"
 
     def save() -> None:
         for kind, name in (("decoder", "log.fuzz.decoder_cases"), ("logs", "log.fuzz.damaged_reopenings")):
             if counts[kind]:
-                record(name, counts[kind], f"cases run (seeds {start}..{start + counts[kind] - 1})",
+                record(name, counts[kind], f"cases run (seeds {start}..{start + counts[kind] - 1}; "
+                                           f"CRC-32C: {BACKEND})",
                        target=">= 1,000,000" if kind == "decoder" else ">= 10,000", command=command)
                 record(name.replace("_cases", "_findings").replace("reopenings", "findings"), findings[kind],
                        "cases that broke a rule", target="0", higher_is_better=False, command=command)
@@ -189,22 +211,28 @@ def run_fuzz(decoder_cases: int, log_trials: int, start: int, record_every: int)
 
     signal.signal(signal.SIGTERM, stop)
     t = time.perf_counter()
+    pool = multiprocessing.Pool(processes) if processes > 1 else None
     try:
-        for kind, total, case in (("logs", log_trials, damaged_log_trial), ("decoder", decoder_cases, decoder_seed_case)):
+        for kind, total in (("logs", log_trials), ("decoder", decoder_cases)):
+            size = 2000 if kind == "decoder" else 100
+            jobs = [(kind, first, min(size, start + total - first)) for first in range(start, start + total, size)]
+            results = pool.imap(_fuzz_chunk, jobs) if pool is not None else map(_fuzz_chunk, jobs)
             every = record_every if kind == "decoder" else max(1, record_every // 50)   # a log trial is slower
-            for seed in range(start, start + total):
-                try:
-                    case(seed)
-                except Finding as exc:
-                    findings[kind] += 1
-                    print(f"FINDING ({kind}): {exc}", flush=True)
-                counts[kind] += 1
-                if counts[kind] % every == 0:
+            for done, found in results:
+                for message in found:
+                    print(f"FINDING ({kind}): {message}", flush=True)
+                before = counts[kind]
+                counts[kind] += done
+                findings[kind] += len(found)
+                if counts[kind] // every > before // every:
                     print(f"  {kind}: {counts[kind]:,} cases, {findings[kind]} findings, "
                           f"{time.perf_counter() - t:.0f} s", flush=True)
                     save()
     except KeyboardInterrupt:
         print("interrupted: recording the counts reached", flush=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
     save()
     print(f"fuzz: {counts['decoder']:,} decoder cases ({findings['decoder']} findings), {counts['logs']:,} "
           f"damaged-log reopenings ({findings['logs']} findings), {time.perf_counter() - t:.0f} s")
@@ -222,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="damaged-log reopenings with --fuzz (default N // 100)")
     parser.add_argument("--fuzz-start", type=int, default=0, help="first fuzz seed (to continue a run)")
     parser.add_argument("--record-every", type=int, default=50_000, help="record the fuzz counts this often")
+    parser.add_argument("--processes", type=int, default=1, help="fuzz worker processes (default 1)")
     args = parser.parse_args(argv)
     global QUICK
     QUICK = args.quick
@@ -229,7 +258,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.fuzz < 0 or (args.fuzz_logs is not None and args.fuzz_logs < 0) or args.record_every < 1:
             parser.error("--fuzz, --fuzz-logs and --record-every take counts >= 0 (--record-every >= 1)")
         logs = args.fuzz // 100 if args.fuzz_logs is None else args.fuzz_logs
-        run_fuzz(args.fuzz, logs, args.fuzz_start, min(args.record_every, max(1, args.fuzz)))
+        if args.processes < 1:
+            parser.error("--processes takes a count >= 1")
+        run_fuzz(args.fuzz, logs, args.fuzz_start, min(args.record_every, max(1, args.fuzz)), args.processes)
         return
     records, per_batch = (20_000, 1000) if args.quick else (1_000_000, 1000)
     repeat = 1 if args.quick else args.repeat

@@ -12,7 +12,7 @@ def test_bench_log_quick_runs(capsys):
 
 
 def test_bench_log_fuzz_quick_runs_and_reports_its_counts(capsys):
-    bench_log.main(["--quick", "--fuzz", "300", "--fuzz-logs", "20", "--record-every", "100"])
+    bench_log.main(["--quick", "--fuzz", "800", "--fuzz-logs", "40", "--record-every", "400", "--processes", "2"])
     out = capsys.readouterr().out
-    assert "fuzz: 300 decoder cases (0 findings), 20 damaged-log reopenings (0 findings)" in out
+    assert "fuzz: 800 decoder cases (0 findings), 40 damaged-log reopenings (0 findings)" in out
     assert "log.fuzz.decoder_cases" in out and "not recorded" in out
