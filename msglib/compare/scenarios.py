@@ -149,18 +149,19 @@ def many_consumers(model: str, consumers: int, seed: int = 0, partitions: int = 
 
 
 @functools.lru_cache(maxsize=256)
-def exactly_once(model: str, seed: int = 0, crash_prob: float = 0.05, n_messages: int = 300) -> Report:
+def exactly_once(model: str, seed: int = 0, crash_prob: float = 0.05, n_messages: int = 300,
+                 **options: Any) -> Report:
     """Consumers crash between effect and ack; each model uses its strongest guarantee."""
     w = Workload(n_messages=n_messages, subscribers=(Subscriber("app", 2),), crash_prob=crash_prob, exactly_once=True)
-    return run(model, w, seed)
+    return run(model, w, seed, **options)
 
 
 @functools.lru_cache(maxsize=256)
-def noisy_neighbour(model: str, seed: int = 0, noisy: bool = True, n_messages: int = 200) -> Report:
+def noisy_neighbour(model: str, seed: int = 0, noisy: bool = True, n_messages: int = 200, **options: Any) -> Report:
     """A node that spends 0.1 ms per message; a second tenant sends 3,000 messages at 20 per ms."""
     w = Workload(n_messages=n_messages, subscribers=(Subscriber("app", 2),), broker_service_ms=0.1,
                  noisy_messages=3_000 if noisy else 0, noisy_interval_ms=0.05, noisy_start_ms=50.0)
-    return run(model, w, seed)
+    return run(model, w, seed, **options)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -283,7 +284,7 @@ def scorecard(seed: int = 0, models: Iterable[str] = MODEL_NAMES, subscribers: i
         order = ordering(m, seed=seed, **opts)
         fan = fan_out(m, subscribers, seed=seed, **opts)
         base, slow = slow_consumer(m, seed=seed, slow=0, **opts), slow_consumer(m, seed=seed, **opts)
-        alone, noisy = noisy_neighbour(m, seed=seed, noisy=False), noisy_neighbour(m, seed=seed)
+        alone, noisy = noisy_neighbour(m, seed=seed, noisy=False, **opts), noisy_neighbour(m, seed=seed, **opts)
         away = offline(m, days, seed=seed, **opts)
         rows.append({
             "model": f"{broker}: {label}" if label else m,
@@ -293,7 +294,7 @@ def scorecard(seed: int = 0, models: Iterable[str] = MODEL_NAMES, subscribers: i
             "unwanted": routing(m, seed=seed, **opts).unwanted,
             "p99 ms": round(base.latency(99), 1),
             "p99 ms, slow consumer": round(slow.latency(99), 1),
-            "dup. effects (EOS asked)": exactly_once(m, seed=seed).duplicates,
+            "dup. effects (EOS asked)": exactly_once(m, seed=seed, **opts).duplicates,
             "quiet p99 x (noisy)": round(noisy.latency(99) / alone.latency(99), 1),
             f"lost after {days:g} days": away.missing,
         })
