@@ -1,6 +1,7 @@
 """msglib's floors: an import never goes up a floor, and msglib's modules import each other in no cycle.
 
-The floor table below is the one place the layering is written down (CONTRIBUTING.md explains it). A module
+The floor table below is the one place the floors are defined (CONTRIBUTING.md and docs/layering.md explain
+them). A module
 may import modules on its own floor or below. Every import counts: module-level, inside a function, and
 under ``if TYPE_CHECKING`` (a type is a dependency too). Importing ``a.b.c`` also runs ``a/__init__.py`` and
 ``a/b/__init__.py``, so those package modules count as imported as well (except the importer's own packages).
@@ -271,8 +272,9 @@ def test_the_mechanism_imports_no_checker_and_sim_no_viz():
 
 # -- the checks have teeth: they see what they must see in small made-up modules ----------------------------
 FAKE = {"msglib": "msglib/__init__.py", "msglib.sim": "msglib/sim/__init__.py", "msglib.sim.history": "h.py",
-        "msglib.viz": "msglib/viz/__init__.py", "msglib.viz.cluster": "c.py", "msglib.cluster": "msglib/cluster/__init__.py",
-        "msglib.cluster.cluster": "cc.py", "msglib.client": "msglib/client/__init__.py", "msglib.client.producer": "p.py"}
+        "msglib.viz": "msglib/viz/__init__.py", "msglib.viz.cluster": "c.py",
+        "msglib.cluster": "msglib/cluster/__init__.py", "msglib.cluster.cluster": "cc.py",
+        "msglib.client": "msglib/client/__init__.py", "msglib.client.producer": "p.py"}
 
 
 @pytest.mark.parametrize("source", [
