@@ -21,8 +21,8 @@ Quick start::
 from .config import LogConfig
 from .cleaner import CleanerStats, should_retain
 from .epoch_cache import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, LeaderEpochCache
-from .errors import (CorruptRecordError, InvalidRecordError, LogError, OffsetOutOfRangeError,
-                     RecordTooLargeError, RecordTypeError, UnexpectedAppendOffsetError,
+from .errors import (CorruptRecordError, InvalidArgumentError, InvalidRecordError, LogDirectoryError, LogError,
+                     OffsetOutOfRangeError, RecordTooLargeError, RecordTypeError, UnexpectedAppendOffsetError,
                      UnsupportedCompressionError)
 from .log import (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, FetchData, Log, LogAppendInfo, choose_segment)
 from .records import (BatchHeader, Compression, ControlType, Record, RecordBatch, TimestampType, iter_batches,
@@ -36,7 +36,8 @@ from .topic import RecordMetadata, Topic
 
 __all__ = [
     "LogConfig", "CleanerStats", "should_retain", "UNDEFINED_EPOCH", "UNDEFINED_EPOCH_OFFSET",
-    "LeaderEpochCache", "CorruptRecordError", "InvalidRecordError", "LogError", "OffsetOutOfRangeError",
+    "LeaderEpochCache", "CorruptRecordError", "InvalidArgumentError", "InvalidRecordError", "LogDirectoryError",
+    "LogError", "OffsetOutOfRangeError",
     "RecordTooLargeError", "RecordTypeError", "UnexpectedAppendOffsetError", "UnsupportedCompressionError",
     "EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP", "FetchData", "Log", "LogAppendInfo", "choose_segment",
     "BatchHeader", "Compression", "ControlType", "Record", "RecordBatch", "TimestampType", "iter_batches",
