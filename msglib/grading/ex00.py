@@ -192,6 +192,10 @@ def _check_queue_run(fn: Callable, config: ChainConfig, seed: int) -> None:
         if any(r not in d.results for r in d.forwarded):
             raise CheckFailed("you forwarded something other than what service() returned", case=d.describe(),
                               seed=seed, exercise=EX_HANDLE)
+        if sum(d.calls) > 1:
+            raise CheckFailed(f"the service did this delivery's work {sum(d.calls)} times: every successful call "
+                              "is a side effect (an order placed, a card charged)", case=d.describe(), seed=seed,
+                              exercise=EX_HANDLE, hint="call service(message) once per delivery, and keep its result")
         if len(d.forwarded) > 1:
             raise CheckFailed("one delivery forwarded its result more than once: the next service gets duplicates",
                               case=d.describe(), seed=seed, exercise=EX_HANDLE)

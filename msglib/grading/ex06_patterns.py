@@ -320,6 +320,7 @@ class _RelayRun:
 
     def _guard(self, fn: Callable) -> Callable:
         def run(conn: Any, topic: Any, batch_size: int) -> Any:
+            before = sum(self.topic.end_offsets())
             try:
                 with quiet():
                     n = fn(conn, topic, batch_size)
@@ -331,6 +332,12 @@ class _RelayRun:
                 raise CheckFailed(f"relay_once returned {n!r}; it must return how many rows it published (an "
                                   f"int, 0 when there was nothing to do)", case=self.case(), seed=self.seed,
                                   exercise=EX_RELAY)
+            published = sum(self.topic.end_offsets()) - before
+            if published > batch_size:       # how much one call may do: one batch, however long the backlog
+                raise CheckFailed(f"one relay_once call published {published} rows with batch_size={batch_size}",
+                                  case=self.case(), seed=self.seed, exercise=EX_RELAY,
+                                  hint="select at most batch_size rows (ORDER BY id LIMIT ?): a call handles one "
+                                       "batch, and the next call the next one")
             self.returns.append(n)
             return n
         return run

@@ -75,5 +75,15 @@ def handle(message, service, forward):
     forward(result)
     return False
 '''),
+        ('calls the service twice per delivery (a first call as a check, then the real one)', '''
+def handle(message, service, forward):
+    try:
+        service(message)              # a "health check" call first
+        result = service(message)
+    except ServiceDown:
+        return False
+    forward(result)
+    return True
+'''),
     ],
 }

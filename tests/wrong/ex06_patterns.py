@@ -185,5 +185,15 @@ def relay_once(conn, topic, batch_size):
             conn.execute("UPDATE outbox SET published = 1 WHERE id = ?", (row_id,))
     return len(rows)
 '''),
+        ('ignores batch_size: one call publishes the whole backlog', '''
+def relay_once(conn, topic, batch_size):
+    rows = conn.execute("SELECT id, event_id, aggregate_id, event_type, payload FROM outbox "
+                        "WHERE published = 0 ORDER BY id").fetchall()
+    for row_id, event_id, aggregate_id, event_type, payload in rows:
+        publish(topic, event_id, aggregate_id, event_type, payload)
+        with conn:
+            conn.execute("UPDATE outbox SET published = 1 WHERE id = ?", (row_id,))
+    return len(rows)
+'''),
     ],
 }
