@@ -44,7 +44,8 @@ class Fetcher:
     """Starting offsets, fetches and the record buffer of one consumer. See the module docstring."""
 
     def __init__(self, client: NetworkClient, subscriptions: SubscriptionState, config: dict[str, Any],
-                 source: Any, fetch_committed: Callable[[list[TopicPartition], Callable], None]) -> None:
+                 backend: Any, fetch_committed: Callable[[list[TopicPartition], Callable], None]) -> None:
+        """``backend``: the consumer's Cluster or LocalBroker (it picks the source of records)."""
         self.client = client
         self.subscriptions = subscriptions
         self.config = config
@@ -52,9 +53,9 @@ class Fetcher:
         self.reset_position: Callable[..., int] = config["reset_position"] or starting_offset
         self.aborted_filter: Callable[..., list] = config["aborted_filter"] or filter_aborted
         self.read_committed = config["isolation_level"] == "read_committed"
-        self.local = isinstance(source, LocalBroker)
-        self.source: TopicSource | ClusterSource = (TopicSource(self, source) if self.local
-                                                    else ClusterSource(self, source))
+        self.local = isinstance(backend, LocalBroker)
+        self.source: TopicSource | ClusterSource = (TopicSource(self, backend) if self.local
+                                                    else ClusterSource(self, backend))
         self.buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
         self.buffer_end: dict[TopicPartition, int] = {}   # the position once the buffer is drained
         self.resolving: dict[TopicPartition, dict[str, Any]] = {}
