@@ -1,22 +1,24 @@
 """The decisions consumer groups rest on, as small replaceable functions (the groups side of
 ``msglib.cluster.policies``).
 
-=========================  ==================================  ======================================
-function                   who calls it, when                  Kafka's code
-=========================  ==================================  ======================================
-validate_offset_commit     the group coordinator, on every     the group coordinator's offset-commit
-                           OffsetCommit (fencing)              validation (``validateOffsetCommit``)
-consumer_lag               the lag monitor, per partition      ``kafka-consumer-groups.sh --describe``:
-                                                               LAG = end offset - committed offset
-range_assign               the group leader's range assignor   ``RangeAssignor.assign``
-can_transition             the coordinator, on every change    ``GroupMetadata.transitionTo`` and its
-                           of a group's state                  valid previous states
-=========================  ==================================  ======================================
+=========================  ==================================  ==========================================
+function                   who calls it, when                  Kafka's code (docs/layering.md: versions)
+=========================  ==================================  ==========================================
+validate_offset_commit     the group coordinator, on every     OffsetMetadataManager.validateOffsetCommit
+                           OffsetCommit (fencing)
+consumer_lag               the lag monitor, per partition      ConsumerGroupCommand.getLag (the LAG column
+                                                               of ``kafka-consumer-groups.sh``)
+range_assign               the group leader's range assignor   RangeAssignor.assign
+can_transition             the coordinator, on every change    GroupMetadata.transitionTo (its valid
+                           of a group's state                  previous states)
+=========================  ==================================  ==========================================
 
 The first two are defined here. ``range_assign`` lives with the other assignors (``assignors.py``) and
 ``can_transition`` with the state table it reads (``states.py``). They are re-exported so this module lists
 every decision of the package. Each is a seam: ``GroupCoordinator(validate_offset_commit=...,
 can_transition=...)``, ``LagMonitor(lag_fn=...)``, ``FunctionAssignor("range", ...)``. All are pure.
+msglib's lag differs from Kafka's on purpose: with no committed offset Kafka shows no lag, msglib counts
+every record still in the log.
 """
 from __future__ import annotations
 
