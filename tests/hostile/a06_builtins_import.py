@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, insert_after, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "replaces builtins.__import__"
-EVIDENCE = r"__import__|builtins|import"
+EVIDENCE = r"__import__|builtins"
 
 HOOK = '''
 import builtins, types

@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "shadow msglib/ package next to the notebook"
-EVIDENCE = r"msglib|shadow|submission"
+EVIDENCE = r"shadow|msglib/|__init__\.py|sys\.path"
 
 INIT = '''import os, sys
 _here = os.path.dirname(os.path.abspath(__file__))

@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, insert_after, patch_checks_source, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "disables the re-run's restore step"
-EVIDENCE = r"guard|rerun|restore|assign|msglib"
+EVIDENCE = r"setattr|assigns into msglib|guard|rerun|restore|importlib"
 
 HOOK = '''
 import importlib, sys

@@ -3,7 +3,7 @@ puts a passing check in each, so restoring the snapshot restores the patch."""
 from tests.hostile._common import Submission, blank_answers, insert_after, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "poisons the re-run's snapshot through gc.get_referrers"
-EVIDENCE = r"gc"
+EVIDENCE = r"\bgc\b"
 
 HOOK = '''
 import gc

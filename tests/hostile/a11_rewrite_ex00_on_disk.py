@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, insert_after, release, scope_check
 
 KIND, HONEST, FLAG, WHAT = "cross", 0.0, True, "rewrites msglib/grading/ex00.py on disk"
-EVIDENCE = r"ex00|write|open|msglib"
+EVIDENCE = r"ex00\.py|write|open\(|denied|read-only|PermissionError"
 MARK = "HOSTILE-CORPUS-MARK"
 
 

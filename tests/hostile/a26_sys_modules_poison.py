@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, insert_after, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "sys.modules poisoning"
-EVIDENCE = r"sys\.modules|msglib|ex00"
+EVIDENCE = r"sys\.modules|assigns into msglib"
 
 HOOK = '''
 import sys, types

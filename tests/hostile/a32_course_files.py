@@ -2,7 +2,7 @@
 from tests.hostile._common import FIND_COURSE, Submission, blank_answers, insert_after, release
 
 KIND, HONEST, FLAG, WHAT = "cross", 0.0, True, "rewrites nbgrader_config.py, notebooks/ and solutions/"
-EVIDENCE = r"write|open|nbgrader_config|solutions|notebooks"
+EVIDENCE = r"write|open\(|nbgrader_config|denied|read-only|PermissionError"
 MARK = "HOSTILE-CORPUS-MARK"
 
 

@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, insert_after, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "a thread keeps re-patching the checks"
-EVIDENCE = r"thread|assign|setattr|msglib"
+EVIDENCE = r"thread|setattr|assigns into msglib"
 
 HOOK = '''
 import threading, time

@@ -2,7 +2,7 @@
 from tests.hostile._common import Submission, blank_answers, prepend, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "IPython set_custom_exc swallows failures"
-EVIDENCE = r"custom_exc|get_ipython|IPython|exception"
+EVIDENCE = r"custom_exc|IPython"
 
 HOOK = '''
 def _swallow(shell, etype, value, tb, tb_offset=None):
