@@ -1,0 +1,191 @@
+"""Benchmark for the instructor's grading: submissions of module 02 graded per minute, and sandbox start-up.
+
+    .venv/bin/python -m benchmarks.bench_grading              # 6 submissions, three ways (several minutes)
+    .venv/bin/python -m benchmarks.bench_grading --quick      # 1 submission: proves the script runs, records nothing
+
+Figures (each recorded in benchmarks/results.json), the same submissions in the same run, each way in a fresh
+copy of the course:
+
+* ``grading.nbgrader_autograde``  submissions per minute of wall clock, plain ``nbgrader autograde 02_the_log``
+  (one process for the batch, no sandbox, no re-run): the baseline.
+* ``grading.msglib_j1``           ``python -m msglib grade 02_the_log -j 1``: sandboxed, independent re-run
+  included, feedback and exports included.
+* ``grading.msglib_j2``           the same with ``-j 2``.
+* ``grading.*_cpu_s``             CPU seconds of every process of that run (user + system, children
+  included): the work, which a busy neighbour on a shared machine does not stretch.
+* ``grading.sandbox_start_s``     wall seconds to start a sandbox and run ``/bin/true`` in it (median of 20).
+* ``grading.sandbox_kernel_extra_s``  how much longer a Jupyter kernel takes to be ready inside the sandbox
+  than outside it (median of 5 each, same run).
+
+The submissions: the release with the reference answers (every test passes, so every re-run runs), and one
+blank release.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from benchmarks import results
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "02_the_log"
+COMMAND = "python -m benchmarks.bench_grading"
+
+
+def make_course(base: Path, submissions: int) -> Path:
+    """A course folder with ``submissions`` submissions of module 02 (all but one solved, one blank)."""
+    course = base / "course"
+    course.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(ROOT / folder / MODULE, course / folder / MODULE)
+    source = nbformat.read(str(ROOT / "solutions" / MODULE / f"{MODULE}.ipynb"), as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for i in range(submissions):
+        nb = nbformat.read(str(ROOT / "notebooks" / MODULE / f"{MODULE}.ipynb"), as_version=4)
+        if i < submissions - 1 or submissions == 1:
+            for cell in nb.cells:
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if gid in answers:
+                    cell.source = answers[gid]
+        folder = course / "submitted" / f"student{i:02d}" / MODULE
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{MODULE}.ipynb"))
+    return course
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("MSGLIB_CELL_TIMEOUT", "120")
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    return env
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the command and its children, returncode)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.returncode
+
+
+def batch_runs(submissions: int) -> dict[str, tuple[float, float, int]]:
+    from msglib.grading.pipeline import generate_assignment
+
+    out = {}
+    ways = {
+        "nbgrader_autograde": [sys.executable, "-m", "nbgrader", "autograde", MODULE, "--force"],
+        "msglib_j1": [sys.executable, "-m", "msglib", "grade", MODULE, "-j", "1"],
+        "msglib_j2": [sys.executable, "-m", "msglib", "grade", MODULE, "-j", "2"],
+    }
+    for name, cmd in ways.items():
+        with tempfile.TemporaryDirectory(prefix="msglib-bench-grading-") as tmp:
+            course = make_course(Path(tmp), submissions)
+            os.environ["PATH"] = _env()["PATH"]
+            ok, log = generate_assignment(course, MODULE)   # the gradebook knows the assignment (both ways)
+            if not ok:
+                raise SystemExit(f"generate_assignment failed: {log[-2000:]}")
+            wall, cpu, rc = timed(cmd, course)
+            out[name] = (wall, cpu, rc)
+            print(f"  {name:<20} {submissions} submissions: {wall:6.1f} s wall, {cpu:6.1f} CPU-s, rc {rc}", flush=True)
+    return out
+
+
+def sandbox_start(repeat: int = 20) -> float:
+    from msglib.grading import sandbox
+
+    spec = sandbox.default_spec(ROOT)
+    times = []
+    with tempfile.TemporaryDirectory(prefix="msglib-bench-sbx-") as tmp:
+        for i in range(repeat):
+            work = sandbox.private_copy(None, Path(tmp) / str(i))
+            done = sandbox.run(["/bin/true"], spec, workdir=work, timeout=60)
+            times.append(done.seconds)
+    return statistics.median(times)
+
+
+async def _ready(km_class, cwd: str) -> float:
+    km = km_class(kernel_name="python3")
+    start = time.monotonic()
+    await km.start_kernel(cwd=cwd)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=120)
+        return time.monotonic() - start
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+
+
+def kernel_ready(sandboxed: bool, repeat: int = 5) -> float:
+    """Median wall seconds from start_kernel to a kernel that answers (wait_for_ready)."""
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from msglib.grading.sandbox import SandboxKernelManager
+
+    times = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="msglib-bench-kernel-") as cwd:
+            times.append(asyncio.run(_ready(SandboxKernelManager if sandboxed else AsyncKernelManager, cwd)))
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one submission, record nothing")
+    parser.add_argument("--submissions", type=int, default=6, help="submissions per run (default 6)")
+    args = parser.parse_args(argv)
+    from msglib.grading import sandbox
+
+    ok, message = sandbox.check()
+    if not ok:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    n = 1 if args.quick else args.submissions
+    start = sandbox_start(3 if args.quick else 20)
+    plain = kernel_ready(False, 1 if args.quick else 5)
+    boxed = kernel_ready(True, 1 if args.quick else 5)
+    print(f"  sandbox start (bwrap ... /bin/true): {start:.3f} s; kernel ready: {plain:.2f} s plain, "
+          f"{boxed:.2f} s sandboxed", flush=True)
+    runs = batch_runs(n)
+    if args.quick:
+        return 0 if all(rc in (0, 1) for _, _, rc in runs.values()) else 1
+    per_min = {name: n * 60.0 / wall for name, (wall, _, _) in runs.items()}
+    results.record("grading.nbgrader_autograde", per_min["nbgrader_autograde"], "submissions/min",
+                   command=COMMAND)
+    for name in ("msglib_j1", "msglib_j2"):
+        results.record(f"grading.{name}", per_min[name], "submissions/min",
+                       baseline=per_min["nbgrader_autograde"], baseline_name="grading.nbgrader_autograde",
+                       target=">= 20/min at -j 2, sandboxed, re-run included" if name == "msglib_j2" else None,
+                       command=COMMAND)
+    for name, (wall, cpu, _) in runs.items():
+        results.record(f"grading.{name}_cpu_s", cpu / n, "CPU-s/submission", higher_is_better=False,
+                       command=COMMAND)
+    results.record("grading.sandbox_start_s", start, "s", higher_is_better=False, target="< 0.5 s per kernel",
+                   command=COMMAND)
+    results.record("grading.sandbox_kernel_extra_s", boxed - plain, "s", higher_is_better=False,
+                   baseline=plain, baseline_name="kernel ready outside the sandbox", target="< 0.5 s per kernel",
+                   command=COMMAND)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
