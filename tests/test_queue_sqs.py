@@ -69,18 +69,22 @@ def test_change_visibility_counts_from_now_and_the_12_hour_cap():  # [15]
 
 
 def test_only_the_latest_receipt_handle_works():  # [15]
+    """DeleteMessage with an old handle succeeds (AWS) and, msglib's choice, deletes nothing."""
     sim = Simulation(0)
     q = SqsQueue(sim, "q", visibility_timeout_ms=100)
     q.send_message(1)
     [old] = q.receive_message()
     sim.run(until=100)
     [new] = q.receive_message()
+    assert q.delete_message(old.receipt_handle) is False and len(q) == 1 and q.stats["stale_deletes"] == 1
     with pytest.raises(ReceiptHandleIsInvalid, match="stale"):
-        q.delete_message(old.receipt_handle)
+        q.change_message_visibility(old.receipt_handle, 0)
+    with pytest.raises(ReceiptHandleIsInvalid, match="not a receipt handle"):
+        q.delete_message(12)
     q.change_message_visibility(new.receipt_handle, 0)
     [newest] = q.receive_message()
-    q.delete_message(newest.receipt_handle)
-    q.delete_message(newest.receipt_handle)                   # deleting twice is not an error
+    assert q.delete_message(newest.receipt_handle) is True
+    assert q.delete_message(newest.receipt_handle) is False    # deleting twice is not an error
     assert len(q) == 0
 
 
@@ -251,11 +255,8 @@ def test_model_every_message_is_held_received_or_deleted_never_duplicated(ops):
                 handles[m.message_id] = m.receipt_handle
         elif op == "del" and handles:
             mid = sorted(handles)[n % len(handles)]
-            try:
-                q.delete_message(handles.pop(mid))
+            if q.delete_message(handles.pop(mid)):             # an old handle deletes nothing
                 deleted.add(mid)
-            except ReceiptHandleIsInvalid:
-                pass
         elif op == "hide" and handles:
             mid = sorted(handles)[n % len(handles)]
             try:
@@ -269,3 +270,71 @@ def test_model_every_message_is_held_received_or_deleted_never_duplicated(ops):
         in_dlq = {m["message_id"] for m in dlq.messages()}
         assert held.isdisjoint(in_dlq) and held | in_dlq | deleted >= sent
         assert held | in_dlq | deleted == sent
+
+
+# ---------------------------------------------------------------- FIFO queues, long polling, the DLQ's count
+def test_fifo_group_order_and_lock():
+    sim = Simulation(0)
+    q = SqsQueue(sim, "jobs.fifo", visibility_timeout_ms=1_000)
+    for i, g in enumerate("AABAB"):
+        q.send_message(f"{g}{i}", message_group_id=g, message_deduplication_id=str(i))
+    [a0] = q.receive_message()
+    [b2] = q.receive_message()
+    assert (a0.body, b2.body) == ("A0", "B2") and q.receive_message(10) == []    # both groups are in flight
+    assert a0.attributes["MessageGroupId"] == "A"
+    sim.run(until=1_000)                               # A0 was not deleted: it comes back first, in order
+    assert [m.body for m in q.receive_message(10)] == ["A0", "A1", "B2", "A3", "B4"]
+
+
+def test_fifo_deduplication_window_is_5_minutes_on_the_simulated_clock():
+    sim = Simulation(0)
+    q = SqsQueue(sim, "pay.fifo", content_based_deduplication=True)
+    first = q.send_message("charge 10", message_group_id="u1")
+    sim.run(until=5 * 60_000 - 1)
+    assert q.send_message("charge 10", message_group_id="u2") == first and len(q) == 1
+    assert q.send_message("charge 10", message_group_id="u1", message_deduplication_id="explicit") != first
+    sim.run(until=5 * 60_000)                          # the window counts from the first send
+    assert q.send_message("charge 10", message_group_id="u1") != first and len(q) == 3
+    assert q.stats["deduplicated"] == 1
+
+
+def test_fifo_rules_are_clear_errors():
+    sim = Simulation(0)
+    q = SqsQueue(sim, "a.fifo")
+    with pytest.raises(InvalidParameterValue, match="message_group_id"):
+        q.send_message("x", message_deduplication_id="1")
+    with pytest.raises(InvalidParameterValue, match="content_based_deduplication"):
+        q.send_message("x", message_group_id="g")
+    with pytest.raises(InvalidParameterValue, match="per-message delay"):
+        q.send_message("x", message_group_id="g", message_deduplication_id="1", delay_ms=10)
+    with pytest.raises(InvalidParameterValue, match="standard queue"):
+        SqsQueue(sim, "std").send_message("x", message_group_id="g")
+    with pytest.raises(InvalidParameterValue, match=".fifo"):
+        SqsQueue(sim, "plain", fifo=True)
+    with pytest.raises(InvalidParameterValue, match="must be a FIFO queue too"):
+        SqsQueue(sim, "b.fifo", redrive_policy=RedrivePolicy(SqsQueue(sim, "std-dlq"), 3))
+
+
+def test_long_polling_returns_when_a_message_arrives_or_after_the_wait():
+    sim = Simulation(0)
+    q = SqsQueue(sim, "q", visibility_timeout_ms=1_000)
+    assert q.receive_message(wait_time_ms=20_000) == [] and sim.now == 20_000
+    sim.schedule(3_000, q.send_message, "late")
+    [m] = q.receive_message(wait_time_ms=20_000)
+    assert m.body == "late" and sim.now == 23_000       # returned as soon as it arrived
+    [again] = q.receive_message(wait_time_ms=5_000)     # hidden until 24 000: the poll waits for it
+    assert again.receive_count == 2 and sim.now == 24_000
+    sim.run()
+    assert sim.now == 24_000                            # no timer of the poll is left to move the clock
+    with pytest.raises(InvalidParameterValue, match="WaitTimeSeconds"):
+        q.receive_message(wait_time_ms=20_001)
+    held = SqsQueue(sim, "r", receive_wait_time_ms=2_000)           # the queue's own default
+    assert held.receive_message() == [] and sim.now == 26_000
+
+
+def test_a_message_moved_to_the_dlq_keeps_its_receive_count():
+    sim, src, dlq = queues(max_receive_count=2, visibility_timeout_ms=0)
+    src.send_message("poison")
+    assert [m.receive_count for _ in range(3) for m in src.receive_message()] == [1, 2]
+    [m] = dlq.receive_message()
+    assert m.receive_count == 3 and m.attributes["DeadLetterQueueSourceArn"] == "orders"

@@ -119,8 +119,11 @@ class SqsModel(BrokerModel):
             self._schedule_receive(w, self.poll_ms)
 
     def _delete(self, q: SqsQueue, handle: str) -> None:
+        stale = getattr(q, "stats", {}).get("stale_deletes", 0)
         try:
-            q.delete_message(handle)
+            q.delete_message(handle)           # an old handle: the call succeeds, nothing is deleted
+            if getattr(q, "stats", {}).get("stale_deletes", 0) > stale:
+                self.stale_deletes += 1
         except ReceiptHandleIsInvalid:    # it reappeared and someone received it again: too late
             self.stale_deletes += 1
 
