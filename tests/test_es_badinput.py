@@ -140,3 +140,15 @@ def test_every_public_method_of_the_store_names_the_errors_it_raises():
     root = Path(__file__).resolve().parent.parent
     assert undocumented_raisers(root / "msglib" / "es" / "store.py") == []
     assert undocumented_raisers(root / "msglib" / "cli_args.py") == []
+
+
+@pytest.mark.parametrize("where", ["stream", "event_id", "type", "correlation_id"])
+def test_text_that_is_not_valid_unicode_is_refused_by_name(store, where):
+    bad = "x\ud800"
+    kwargs = {"correlation_id": bad} if where == "correlation_id" else {}
+    event = NewEvent(bad if where == "type" else "E", {}, event_id=bad if where == "event_id" else None)
+    with pytest.raises(InvalidEventError, match="not valid Unicode"):
+        store.append(bad if where == "stream" else "s", event, **kwargs)
+    with pytest.raises(InvalidEventError, match="not valid Unicode"):
+        store.read_stream(bad)
+    assert store.read_all() == []

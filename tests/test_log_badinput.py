@@ -64,6 +64,11 @@ def test_every_length_is_bounded_by_the_bytes_present(fields, match):
         Log().append(data)
 
 
+def test_decode_of_something_that_is_not_bytes_is_refused_by_name():
+    with pytest.raises(InvalidArgumentError, match="bytes"):
+        RecordBatch.decode("x" * 100)
+
+
 def test_a_negative_record_length_and_a_count_larger_than_the_bytes_are_refused():
     with pytest.raises(CorruptRecordError, match="claims -5 bytes"):
         RecordBatch.decode(batch_bytes(v(-5) + b"\x00" * 10, 1, 0)).records
@@ -116,6 +121,7 @@ def test_a_negative_timestamp_other_than_minus_one_is_refused():
     (dict(headers=[("h", "text")]), "header value"),
     (dict(headers=["h"]), "pair"),
     (dict(headers=5), "headers"),
+    (dict(headers=[("h\ud800", b"x")]), "UTF-8"),
 ])
 def test_record_fields_are_checked_by_name(kwargs, match):
     with pytest.raises(LogError, match=match) as info:

@@ -230,6 +230,9 @@ class EventStore:
             return self._append(stream, events, expected_version, tails)
         except sqlite3.Error as exc:
             raise DatabaseError(self.path, f"append to {stream!r} failed", exc) from None
+        except UnicodeEncodeError as exc:   # a lone surrogate in a name or id: not storable text
+            raise InvalidEventError(f"append to {stream!r}: a stream name, event type, id or correlation id "
+                                    f"is not valid Unicode text ({exc.reason} at character {exc.start})") from None
 
     def _append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion,
                 tails: list[tuple]) -> AppendResult:
@@ -332,6 +335,9 @@ class EventStore:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise DatabaseError(self.path, what, exc) from None
+            except UnicodeEncodeError as exc:
+                raise InvalidEventError(f"{what}: an argument is not valid Unicode text "
+                                        f"({exc.reason} at character {exc.start})") from None
 
     def read_all(self, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         """Events of every stream in global position order, starting *after*

@@ -172,6 +172,11 @@ def _check_record_fields(timestamp: Any, headers: Any, offset: Any) -> tuple[int
         hkey, hvalue = header
         if type(hkey) is not str:
             raise InvalidArgumentError("a Record header key", hkey, "a str (e.g. 'trace-id')")
+        try:
+            hkey.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError("a Record header key", hkey, "text that UTF-8 can encode "
+                                       "(no lone surrogates)") from None
         if hvalue is not None and type(hvalue) is not bytes:
             hvalue = _check_bytes("header value", hvalue)
         checked.append((hkey, hvalue))
@@ -709,8 +714,11 @@ class RecordBatch:
 
         Raises :class:`CorruptRecordError` naming ``file`` and ``position`` for
         anything that is not a well-formed batch header, size or CRC (the
-        records themselves are checked when :attr:`records` first decodes them).
+        records themselves are checked when :attr:`records` first decodes them),
+        and :class:`InvalidArgumentError` when ``data`` is not bytes.
         """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError("data", data, "bytes (an encoded batch)")
         if len(data) - position < HEADER_SIZE:
             raise CorruptRecordError(f"only {len(data) - position} bytes, a batch header needs {HEADER_SIZE}",
                                      file, position)
