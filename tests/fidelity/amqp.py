@@ -5,6 +5,7 @@ header fields without times), so a test compares the two results with ``==``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from msglib.queue import Broker
@@ -160,7 +161,9 @@ class RealDriver:
         self.ch.basic_reject(tag, requeue=requeue)
 
     def wait(self, ms: float) -> None:
-        self.conn.process_data_events(time_limit=ms / 1000)
+        deadline = time.monotonic() + ms / 1000        # process_data_events returns early on any event
+        while (left := deadline - time.monotonic()) > 0:
+            self.conn.process_data_events(time_limit=left)
 
     def count(self, queue: str) -> int:
         return self.ch.queue_declare(queue, passive=True).method.message_count
