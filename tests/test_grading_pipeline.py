@@ -185,17 +185,20 @@ def _scenario(name: str):
             "    total = 0.0\n",
             "    import sys, warnings\n    warnings.warn('deprecated', DeprecationWarning)\n"
             "    print('debug', file=sys.stderr)\n    total = 0.0\n")
+    elif name == "rerun_loop":        # correct in the notebook run, an endless loop only in the re-run
+        _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN.replace(
+            "    total = 0.0\n", "    import sys\n    while sys.flags.isolated:\n        pass\n    total = 0.0\n")
     elif name == "corrupt":
         return json.dumps(nb)[: 5000]
     return nb
 
 
 SCENARIOS = ["edit_test", "delete_test", "rename_test", "monkeypatch", "redefine", "loop", "loop_nasty",
-             "megabytes", "import_fail", "warns", "corrupt"]
+             "megabytes", "import_fail", "warns", "corrupt", "rerun_loop"]
 # Each group is graded in its own course folder (pytest-xdist runs groups side by side).
 GROUPS = {
     "tamper": ["edit_test", "delete_test", "rename_test", "monkeypatch", "redefine"],
-    "hostile": ["loop", "loop_nasty", "corrupt"],
+    "hostile": ["loop", "loop_nasty", "corrupt", "rerun_loop"],
     "noisy": ["megabytes", "import_fail", "warns"],
 }
 
@@ -224,6 +227,7 @@ def graded(tmp_path_factory):
             if not (folder / "done.json").exists():
                 os.environ["MSGLIB_CELL_TIMEOUT"] = str(HOSTILE_CELL_TIMEOUT if group == "hostile"
                                                         else CELL_TIMEOUT)
+                os.environ["MSGLIB_GRADING_SALT"] = SALT
                 folder.mkdir(exist_ok=True)
                 course = make_course(folder, [MODULE])
                 for name in GROUPS[group]:
@@ -244,6 +248,7 @@ def graded(tmp_path_factory):
 
 
 FULL = 5.0  # each exercise: 2 visible + 3 hidden points
+SALT = "instructor-salt-for-the-pipeline-tests"
 
 
 def test_edited_test_cells_are_restored_and_run(graded):
@@ -313,7 +318,7 @@ def test_a_loop_that_swallows_the_interrupt_is_stopped_reported_and_the_batch_go
     assert report["loop_nasty"]["seconds"] < 150            # within the configured per-submission limit
     rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
     assert {r["student_id"] for r in rows} == set(GROUPS["hostile"])
-    assert all(r["needs_review"] == "True" for r in rows if r["student_id"] != "loop")
+    assert all(r["needs_review"] == "True" for r in rows if r["student_id"] not in ("loop", "rerun_loop"))
 
 
 def test_printing_megabytes_is_truncated_and_scored_normally(graded):
@@ -355,3 +360,88 @@ def test_grades_export_per_exercise_and_feedback_hides_hidden_tests(graded):
         text = page.read_text()
         assert "BEGIN HIDDEN TESTS" not in text
         assert not any(name in text for name in hidden_names), f"{page} shows a hidden test"
+
+
+@pytest.mark.late
+def test_an_endless_loop_only_in_the_rerun_is_stopped_and_the_test_scores_zero(graded):
+    course, _, report, _ = graded("hostile")
+    scores = _scores(course, MODULE, "rerun_loop")
+    assert _exercise_score(scores, "00-call_chain") == 0
+    assert _exercise_score(scores, "00-queue_handler") == FULL
+    assert report["rerun_loop"]["seconds"] < 150
+    assert any("independent re-run" in f for f in report["rerun_loop"]["flags"])
+
+
+@pytest.mark.late
+def test_the_batch_says_it_was_sandboxed_and_left_venv_and_course_unchanged(graded):
+    course, _, _, _ = graded("noisy")
+    batch = json.loads((course / "grades" / "report.json").read_text())["batch"]
+    assert batch["sandboxed"] and batch["sandbox"].startswith("bubblewrap")
+    assert batch["unchanged"]["venv"] == "identical" and batch["unchanged"]["course"] == "identical"
+    assert batch["salt"].startswith("instructor's")
+    rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+    assert {r["sandbox"] for r in rows} == {"yes"}
+
+
+@pytest.mark.late
+def test_feedback_never_holds_the_salt_the_keys_or_the_hidden_seeds(graded):
+    from msglib.grading import core
+
+    for group in ("noisy", "tamper"):
+        course, _, _, _ = graded(group)
+        for page in (course / "feedback").rglob("*.html"):
+            student = page.relative_to(course / "feedback").parts[0]
+            text = page.read_text()
+            assert SALT not in text
+            for ex in ("00-call_chain", "00-queue_handler"):
+                key = core.hidden_key(SALT, student, ex)
+                core.use_hidden_key(key)
+                try:
+                    hidden = core.seeds(ex, 16, hidden=True)
+                finally:
+                    core.use_hidden_key(None)
+                assert key not in text
+                assert not [s for s in hidden if str(s) in text], f"{page} shows a hidden seed of {ex}"
+
+
+def test_unsandboxed_grades_say_so_everywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSGLIB_CELL_TIMEOUT", str(CELL_TIMEOUT))
+    course = make_course(tmp_path, [MODULE])
+    _submit(course, "blank", MODULE, _release_nb(MODULE))
+    assert pipeline.grade([MODULE], root=course, sandboxed=False, student_timeout=150) in (0, 1)
+    assert "UNSANDBOXED" in (course / "grades" / "grades.csv").read_text().splitlines()[0]
+    rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+    assert rows and all(r["sandbox"].startswith("UNSANDBOXED") for r in rows)
+    batch = json.loads((course / "grades" / "report.json").read_text())["batch"]
+    assert batch["sandboxed"] is False and batch["sandbox"].startswith("UNSANDBOXED")
+
+
+def test_a_killed_batch_leaves_everything_graded_so_far(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    course = make_course(tmp_path, [MODULE])
+    for student in ("a_blank", "b_blank", "c_loop"):
+        nb = _release_nb(MODULE)
+        if student == "c_loop":
+            nb = _scenario("loop_nasty")
+        _submit(course, student, MODULE, nb)
+    env = {**os.environ, "MSGLIB_CELL_TIMEOUT": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "msglib", "grade", MODULE, "-j", "1"], cwd=course, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    report = course / "grades" / "report.json"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            if report.exists() and len(json.loads(report.read_text())["submissions"]) >= 2:
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    graded_so_far = {r["student"] for r in json.loads(report.read_text())["submissions"]}
+    assert {"a_blank", "b_blank"} <= graded_so_far
+    rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+    assert {r["student_id"] for r in rows} == graded_so_far
+    assert [ln for ln in (course / "grades" / "grades.csv").read_text().splitlines() if "_blank" in ln]

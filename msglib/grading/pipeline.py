@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -468,6 +469,10 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
     start = time.monotonic()
     deadline = start + settings.student_timeout
     folder = root / "submitted" / student / module
+    for link in sorted(p for p in folder.rglob("*") if p.is_symlink()):
+        result.flags.append(f"symbolic link {link.relative_to(folder)} -> {os.readlink(link)} removed "
+                            "(a submission holds files, not links to the course)")
+        link.unlink()
     release = _release_notebooks(root, module)
     result.notes += match_notebook_names(folder, release)
     result.flags += repair_submission(folder, known, release)
@@ -758,14 +763,21 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     results: list[StudentResult] = []
     db_lock, export_lock = threading.Lock(), threading.Lock()
 
+    slots = queue.Queue()
+    for n in range(jobs):
+        slots.put(n)
+
     def one(item) -> StudentResult:
         m, student, known = item
+        slot = slots.get()
         try:
             return grade_student(root, m, student, settings=settings, logs=logs, known=known, db_lock=db_lock,
-                                 spec=spec)
+                                 spec=spec.for_slot(slot) if spec is not None else None)
         except Exception as exc:  # a bug or a broken submission never stops the batch
             r = StudentResult(student, m, status="error", detail=f"grader error: {type(exc).__name__}: {exc}"[:300])
             return r
+        finally:
+            slots.put(slot)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(one, item) for item in work]

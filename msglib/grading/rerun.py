@@ -94,6 +94,8 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
 
     allowed = _codes_of([collections, typing, enum, warnings, logging, dataclasses, *trusted])
     getframe = sys._getframe
+    abspath, write_flags = os.path.abspath, os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+    denied = GraderDenied
     busy = [False]
     append = evidence.append
 
@@ -118,41 +120,41 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
             path, mode, flags = args
             if isinstance(path, str):
                 writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-                         (isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC))
-                real = os.path.abspath(path)
+                         (isinstance(flags, int) and flags & write_flags)
+                real = abspath(path)
                 if writes and not real.startswith(ALLOWED_ROOTS):
                     record(f"write to {real} (open, outside the submission)")
-                    raise GraderDenied(f"the grader does not allow writing {real}")
+                    raise denied(f"the grader does not allow writing {real}")
                 if real.startswith("/proc/") and real.endswith(("/mem", "/maps", "/environ")):
                     record(f"read of {real} (open)")
-                    raise GraderDenied(f"the grader does not allow reading {real}")
+                    raise denied(f"the grader does not allow reading {real}")
         elif event.startswith("ctypes.") or (event == "import" and args[0] in ("ctypes", "_ctypes")):
             record(f"ctypes ({event})")
-            raise GraderDenied("the grader does not allow ctypes")
+            raise denied("the grader does not allow ctypes")
         elif event in ("gc.get_referrers", "gc.get_referents", "gc.get_objects"):
             record(f"{event}() (walks the interpreter's objects)")
-            raise GraderDenied(f"the grader does not allow {event}")
+            raise denied(f"the grader does not allow {event}")
         elif event in ("sys.settrace", "sys.setprofile", "sys._current_frames"):
             record(f"{event}()")
-            raise GraderDenied(f"the grader does not allow {event}")
+            raise denied(f"the grader does not allow {event}")
         elif event == "sys._getframe":
             if not caller_allowed(2):
                 record("sys._getframe() (frame access)")
-                raise GraderDenied("the grader does not allow sys._getframe")
+                raise denied("the grader does not allow sys._getframe")
         elif event == "object.__getattr__" and len(args) == 2 and args[1] in FRAME_ATTRS:
             if not caller_allowed(2):
                 record(f".{args[1]} (frame access)")
-                raise GraderDenied(f"the grader does not allow .{args[1]}")
+                raise denied(f"the grader does not allow .{args[1]}")
         elif event == "object.__setattr__" and len(args) == 3 and args[1] in ("__code__", "__globals__"):
             record(f"sets .{args[1]} of {getattr(args[0], '__qualname__', '?')}")
-            raise GraderDenied(f"the grader does not allow setting .{args[1]}")
+            raise denied(f"the grader does not allow setting .{args[1]}")
         elif event in ("os.fork", "os.forkpty", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
                        "os.spawn", "pty.spawn"):
             record(f"starts a process ({event})")
-            raise GraderDenied("the grader does not allow starting processes")
+            raise denied("the grader does not allow starting processes")
         elif event == "import" and args[0] in ("_signal", "_thread"):
             record(f"imports {args[0]} again (to undo the grader's guards)")
-            raise GraderDenied(f"the grader does not allow re-importing {args[0]}")
+            raise denied(f"the grader does not allow re-importing {args[0]}")
 
     sys.addaudithook(hook)
 
@@ -179,7 +181,6 @@ def _no_threads(*args, **kwargs):
     raise GraderDenied("the grader does not allow starting threads")
 
 
-_MISSING = object()
 
 
 def main() -> int:
@@ -279,6 +280,7 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
     set_key = core.use_hidden_key
     check_failed = core.CheckFailed
     key = exercise.get("key")
+    missing, denied = object(), GraderDenied
     evidence: list[str] = []
     armed = [False]
 
@@ -288,7 +290,7 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
 
     def repair() -> None:
         """Put back what student code may have changed; record what it was."""
-        changed = [k for k, v in dict_items(builtins_dict) if builtins_saved.get(k, _MISSING) is not v]
+        changed = [k for k, v in dict_items(builtins_dict) if builtins_saved.get(k, missing) is not v]
         changed += [k for k in builtins_saved if k not in builtins_dict]
         if changed:
             note(f"builtins changed ({', '.join(sorted(changed)[:5])})")
@@ -338,7 +340,7 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
             verdict = "fail"
             if isinstance_(exc, check_failed):
                 message = str_(getattr(exc, "what", "")) or "check failed"
-            elif isinstance_(exc, GraderDenied):
+            elif isinstance_(exc, denied):
                 message = str_(exc.args[0]) if exc.args else "denied by the grader"
             else:
                 message = type_(exc).__name__ if isinstance_(type_(exc).__name__, str) else "error"

@@ -48,6 +48,7 @@ from typing import Any
 
 INSTALL = "apt-get install bubblewrap"
 SANDBOX_UID = 65534          # nobody: used when the grader runs as root (see the module docstring)
+SLOT_UID_BASE = 61000        # ... or 61000 + n for the n-th submission graded at the same time
 WORKDIR = "/submission"
 HOME = "/home/student"
 # environment variables a sandboxed process may inherit (everything else, the salt included, is dropped)
@@ -65,7 +66,7 @@ class Limits:
     """Resource limits of one sandboxed process tree (the wall clock is enforced from outside)."""
 
     memory_bytes: int = 2 << 30
-    processes: int = 256
+    processes: int = 128
     cpu_seconds: int = 900
     file_bytes: int = 512 << 20
     tmp_bytes: int = 256 << 20
@@ -81,14 +82,20 @@ class Spec:
 
     readonly: list[str] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    uid: int = SANDBOX_UID     # when the grader is root: one uid per submission graded at the same time
 
     def to_json(self) -> str:
-        return json.dumps({"readonly": self.readonly, "limits": asdict(self.limits)})
+        return json.dumps({"readonly": self.readonly, "limits": asdict(self.limits), "uid": self.uid})
 
     @classmethod
     def from_json(cls, text: str) -> "Spec":
         data = json.loads(text)
-        return cls(list(data["readonly"]), Limits(**data["limits"]))
+        return cls(list(data["readonly"]), Limits(**data["limits"]), int(data.get("uid", SANDBOX_UID)))
+
+    def for_slot(self, slot: int) -> "Spec":
+        """The same sandbox with its own uid (RLIMIT_NPROC counts per uid: one submission's fork bomb
+        must not starve another's kernel)."""
+        return Spec(list(self.readonly), self.limits, SLOT_UID_BASE + slot)
 
 
 def bwrap() -> str | None:
@@ -182,31 +189,36 @@ def command(argv: list[str], spec: Spec, *, workdir: Path | None = None, writabl
         cmd += ["--setenv", key, value]
     cmd.append("--")
     if as_root():
-        cmd += ["/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+        cmd += ["/usr/bin/setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
     return cmd + limits.prlimit() + list(argv)
 
 
-def hand_over(*paths: Path) -> None:
+def hand_over(*paths: Path, uid: int = SANDBOX_UID) -> None:
     """Make ``paths`` (recursively) writable by the sandbox's uid (only needed when the grader is root)."""
     if not as_root():
         return
     for top in paths:
         for folder, dirs, files in os.walk(top):
-            os.chown(folder, SANDBOX_UID, SANDBOX_UID)
+            os.chown(folder, uid, uid)
             for name in files:
-                os.chown(os.path.join(folder, name), SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
-def private_copy(source: Path | None, into: Path) -> Path:
-    """A private copy of one submission folder (notebooks and data, no stray gradebooks)."""
+def _no_links(folder: str, names: list[str]) -> list[str]:
+    """copytree's ignore: symbolic links (to solutions/, another submission...) are never followed."""
+    return [n for n in names if os.path.islink(os.path.join(folder, n))
+            or n in ("gradebook.db", ".ipynb_checkpoints") or n.endswith(".orig")]
+
+
+def private_copy(source: Path | None, into: Path, uid: int = SANDBOX_UID) -> Path:
+    """A private copy of one submission folder: its regular files only (no symlinks, no stray gradebooks)."""
     target = into / "submission"
     if source is not None and source.is_dir():
-        shutil.copytree(source, target, symlinks=False, ignore_dangling_symlinks=True,
-                        ignore=shutil.ignore_patterns("gradebook.db", "*.orig", ".ipynb_checkpoints"))
+        shutil.copytree(source, target, symlinks=True, ignore=_no_links)
     else:
         target.mkdir(parents=True)
-    hand_over(target)
+    hand_over(target, uid=uid)
     return target
 
 
@@ -249,7 +261,9 @@ def check() -> tuple[bool, str]:
         return False, f"bubblewrap (bwrap) is not installed; install it: {INSTALL}"
     try:
         with tempfile.TemporaryDirectory(prefix="msglib-sbx-check-") as tmp:
+            start = time.monotonic()
             done = run(["/bin/true"], Spec(python_paths()), workdir=private_copy(None, Path(tmp)), timeout=30)
+            done.seconds = time.monotonic() - start
     except OSError as exc:
         return False, f"bwrap could not be started ({exc}); reinstall it: {INSTALL}"
     if done.returncode != 0:
@@ -300,9 +314,9 @@ class SandboxKernelManager(AsyncKernelManager):  # type: ignore[misc,valid-type]
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         spec = Spec.from_json(os.environ[SPEC_ENV]) if os.environ.get(SPEC_ENV) else default_spec()
         cwd = Path(kw.pop("cwd", None) or os.getcwd())
-        work = private_copy(cwd, self._sandbox_dir)
+        work = private_copy(cwd, self._sandbox_dir, uid=spec.uid)
         sockets = self._sandbox_dir / "sockets"
-        hand_over(sockets)
+        hand_over(sockets, uid=spec.uid)
         wrapped = command(kernel_cmd, spec, workdir=work, writable=[sockets], env=kw.get("env") or {})
         kw["env"] = {"PATH": "/usr/bin:/bin"}
         kw["cwd"] = str(self._sandbox_dir)

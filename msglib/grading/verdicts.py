@@ -138,16 +138,32 @@ def build_job(source_nb, release_nb, submission_nb, student: str, *, cell_timeou
     return {"locked": locked, "exercises": graded}
 
 
+def exercise_ids(module_number: str) -> set[str]:
+    """Every exercise id a module's checks may draw seeds for (their ``EX_`` constants)."""
+    import importlib
+    import re
+
+    try:
+        module = importlib.import_module(f"msglib.grading.ex{module_number}")
+    except ImportError:
+        return set()
+    return {v for k, v in vars(module).items() if k.startswith("EX") and isinstance(v, str)
+            and re.match(r"\d\d-", v)}
+
+
 def hidden_values(job: dict, count: int = 64) -> set[str]:
-    """Every hidden seed the job's keys give for their exercises (to scrub them from feedback)."""
+    """Every hidden seed the job's keys give (for each id the module's checks may use), and the keys:
+    what must never appear in feedback."""
     from msglib.grading import core
 
     out: set[str] = set()
     for entry in job["exercises"]:
         if entry.get("key"):
+            ids = {entry["exercise"]} | exercise_ids(entry["exercise"][:2])
             core.use_hidden_key(entry["key"])
             try:
-                out |= {str(s) for s in core.seeds(entry["exercise"], count, hidden=True)}
+                for ex in ids:
+                    out |= {str(s) for s in core.seeds(ex, count, hidden=True)}
             finally:
                 core.use_hidden_key(None)
             out.add(entry["key"])
@@ -203,7 +219,7 @@ def run(job: dict, submission_dir: Path, *, spec: sandbox.Spec | None, timeout: 
     argv = [sys.executable, "-I", "-m", "msglib.grading.rerun"]
     start = time.monotonic()
     if spec is not None:
-        work = sandbox.private_copy(submission_dir, workspace)
+        work = sandbox.private_copy(submission_dir, workspace, uid=spec.uid)
         done = sandbox.run(argv, spec, workdir=work, timeout=timeout, input=payload)
         out, seconds = done.stdout, done.seconds
     else:
