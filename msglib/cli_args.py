@@ -35,8 +35,13 @@ def notebook_problem(path: str) -> str | None:
     if not p.exists():
         return f"{path} does not exist; give a notebook or a module folder, e.g. notebooks/00_why_messaging"
     if p.is_dir():
-        if not any(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts):
-            return f"no notebooks (.ipynb files) under {path}"
+        try:
+            found = _has_notebook(p, depth=2)
+        except OSError as exc:
+            return f"cannot look for notebooks in {path} ({exc.strerror or exc})"
+        if not found:
+            return (f"no notebooks (.ipynb files) in {path} or the folders just below it; give a notebook or "
+                    f"a module folder, e.g. notebooks/00_why_messaging")
         return None
     if p.suffix != ".ipynb":
         return f"{path} is not a notebook (.ipynb); give a notebook or a module folder, e.g. notebooks/00_why_messaging"
@@ -46,6 +51,28 @@ def notebook_problem(path: str) -> str | None:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"{path} cannot be read as a notebook ({exc.__class__.__name__}: {exc}); is the file complete?"
     return None
+
+
+def _has_notebook(folder: Path, depth: int) -> bool:
+    """Whether ``folder`` or its subfolders down to ``depth`` levels hold a notebook.
+
+    Bounded on purpose: ``check /`` must not walk the whole disk (or /proc) to find out.
+    """
+    subfolders = []
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") or entry.name == ".ipynb_checkpoints":
+            continue
+        if entry.suffix == ".ipynb" and entry.is_file():
+            return True
+        if depth > 0 and entry.is_dir():
+            subfolders.append(entry)
+    for sub in subfolders:
+        try:
+            if _has_notebook(sub, depth - 1):
+                return True
+        except OSError:
+            continue          # an unreadable subfolder is skipped, like a folder without notebooks
+    return False
 
 
 def writable_folder_problem(folder: Path) -> str | None:

@@ -29,6 +29,15 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, match, capsys, monkeypatch
     assert len(err) == 1 and err[0].startswith("error: ") and match in err[0], err
 
 
+def test_a_folder_check_does_not_walk_the_whole_disk(tmp_path, capsys):
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "x.ipynb").write_text("{}")
+    assert main(["check", str(tmp_path)]) == 2          # three levels down is not a module folder
+    assert "no notebooks" in capsys.readouterr().err
+    assert main(["check", "/proc"]) == 2                # unreadable entries are skipped, not a traceback
+
+
 def test_a_notebook_that_is_not_json_is_named(tmp_path, capsys):
     nb = tmp_path / "broken.ipynb"
     nb.write_text("{ not json")
