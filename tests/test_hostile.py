@@ -339,6 +339,9 @@ def test_controls_and_victims_get_exactly_what_they_earned(batch):
     for student, want in (("aaa_control", FULL), ("zzz_control", FULL), ("aaa_victim", 0.0), ("zzz_victim", 0.0)):
         assert batch.score(student) == want, f"{student}: {batch.score(student)} instead of {want}"
         assert not batch.rows[student].get("flags"), f"{student} flagged: {batch.rows[student]['flags']}"
+    honest_pair = [r for r in batch.similarity if {r["a"], r["b"]} == {"aaa_control", "zzz_control"}
+                   and r["suspicious"] == "True"]
+    assert not honest_pair, f"two independent honest answers listed as suspicious: {honest_pair}"
 
 
 @pytest.mark.slow

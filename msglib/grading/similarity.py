@@ -42,7 +42,7 @@ import nbformat
 
 K = 5                 # tokens per k-gram
 W = 4                 # winnowing window (in k-grams): any shared run of K + W - 1 tokens is always caught
-THRESHOLD = 0.8       # containment at or above which a pair is suspicious
+THRESHOLD = 0.9       # containment at or above which a pair is suspicious
 REPORTED = 0.5        # containment at or above which a pair is listed at all
 MIN_FINGERPRINTS = 4  # a smaller answer with fewer fingerprints than this is never called suspicious
 
