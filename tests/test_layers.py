@@ -56,6 +56,7 @@ FLOORS: dict[str, int] = {
     "msglib.es": MECHANISMS, "msglib.es.*": MECHANISMS,
     "msglib.cqrs": MECHANISMS, "msglib.cqrs.*": MECHANISMS,
     "msglib.patterns": MECHANISMS, "msglib.patterns.*": MECHANISMS,
+    "msglib.streams": MECHANISMS, "msglib.streams.*": MECHANISMS,   # windows, stores, topology, tasks
 
     "msglib.client": CLIENTS, "msglib.client.*": CLIENTS,
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
@@ -66,6 +67,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.cluster.scenario": RUNNERS, "msglib.groups.workload": RUNNERS,
     "msglib.txn.eos": RUNNERS, "msglib.txn.interleaving": RUNNERS,
+    "msglib.streams.app": RUNNERS,             # stream applications on a Cluster, judged by check.streams
     "msglib.compare": RUNNERS, "msglib.compare.*": RUNNERS,
     "msglib.capstone": RUNNERS, "msglib.capstone.*": RUNNERS,    # the capstone application and its driver
     "msglib.check.notifications": RUNNERS,     # judges the capstone, so it sits on the capstone's floor

@@ -1,0 +1,157 @@
+"""State stores: a dict in the task's memory, made durable by a compacted *changelog* topic.
+
+Every write to a store is also a record of its changelog (key = the store key, value = the new value, or a
+*tombstone*, value None, for a delete). Writes are buffered per key until the task commits (Kafka's record
+cache does the same): only the last value of each key in a commit interval is sent. Because the changelog is
+compacted, it keeps at least the latest value of every key, and reading it from the start rebuilds the store.
+
+Invariant: after a commit, ``store == what the changelog (read to its end) says``. Under exactly-once the
+changelog writes are in the same transaction as the input offsets, so a read_committed restore rebuilds exactly
+the state that goes with the committed offsets.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+from typing import Any, Callable, Iterator
+
+
+# ---------------------------------------------------------------------------------- serde
+def encode(obj: Any) -> bytes | None:
+    """Keys and values on topics are JSON (None stays None: a tombstone)."""
+    return None if obj is None else json.dumps(obj, separators=(",", ":")).encode()
+
+
+def tuplify(obj: Any) -> Any:
+    """JSON turns tuples into lists; store keys are tuples again after a round trip."""
+    return tuple(tuplify(x) for x in obj) if isinstance(obj, list) else obj
+
+
+def decode(data: bytes | None) -> Any:
+    return None if data is None else json.loads(data)
+
+
+def decode_key(data: bytes | None) -> Any:
+    return None if data is None else tuplify(json.loads(data))
+
+
+def changelog_topic(application_id: str, store: str) -> str:
+    """Kafka's name for a store's changelog: ``<application.id>-<store name>-changelog``."""
+    return f"{application_id}-{store}-changelog"
+
+
+# ---------------------------------------------------------------------------------- stores
+class KeyValueStore:
+    """A key-value store with a changelog: ``data`` is the state, ``dirty`` the writes not yet logged."""
+
+    versioned = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.data: dict[Any, Any] = {}
+        self.dirty: dict[Any, Any] = {}          # key -> latest value since the last flush (None: deleted)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def put(self, key: Any, value: Any) -> None:
+        if value is None:
+            return self.delete(key)
+        self.data[key] = value
+        self.dirty[key] = value
+
+    def delete(self, key: Any) -> None:
+        self.data.pop(key, None)
+        self.dirty[key] = None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        return iter(list(self.data.items()))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def flush(self) -> list[tuple[bytes, bytes | None, int | None]]:
+        """The changelog records for the writes since the last flush: ``(key, value, timestamp)``."""
+        out = [(encode(k), encode(v), None) for k, v in self.dirty.items()]
+        self.dirty = {}
+        return out
+
+    def load(self, raw: dict[bytes, bytes]) -> None:
+        """Replace the state by a restored changelog image ``{key bytes: value bytes}`` (no tombstones left)."""
+        self.data = {decode_key(k): decode(v) for k, v in raw.items()}
+        self.dirty = {}
+
+    def snapshot(self) -> dict:
+        return dict(self.data)
+
+
+class VersionedKeyValueStore(KeyValueStore):
+    """Several versions per key, each valid from its timestamp (Kafka 3.5's versioned store, KIP-889/914).
+
+    ``data[key]`` is a list of ``(timestamp, value)`` sorted by timestamp (value None: deleted from then on).
+    A second write with the same key and timestamp replaces the first."""
+
+    versioned = True
+
+    def __init__(self, name: str, lookup: Callable[[list, int], Any] | None = None) -> None:
+        super().__init__(name)
+        self.lookup = lookup or value_as_of
+        self._pending: list[tuple[Any, Any, int]] = []
+
+    def put_version(self, key: Any, value: Any, timestamp: int) -> None:
+        versions = self.data.setdefault(key, [])
+        i = bisect.bisect_left([t for t, _ in versions], timestamp)
+        if i < len(versions) and versions[i][0] == timestamp:
+            versions[i] = (timestamp, value)
+        else:
+            versions.insert(i, (timestamp, value))
+        self._pending.append((key, value, timestamp))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The latest version *by timestamp* (not by arrival)."""
+        versions = self.data.get(key)
+        return versions[-1][1] if versions else default
+
+    def get_as_of(self, key: Any, timestamp: int) -> Any:
+        return self.lookup(list(self.data.get(key, ())), timestamp)
+
+    def flush(self) -> list[tuple[bytes, bytes | None, int | None]]:
+        out = [(encode(k), encode(v), ts) for k, v, ts in self._pending]
+        self._pending = []
+        return out
+
+    def load_versions(self, records: list[tuple[bytes, bytes | None, int]]) -> None:
+        self.data = {}
+        for k, v, ts in records:
+            self.put_version(decode_key(k), decode(v), ts)
+        self._pending = []
+
+
+def value_as_of(versions: list[tuple[int, Any]], timestamp: int) -> Any:
+    """The table value a stream record at ``timestamp`` sees: the version with the greatest timestamp <= it.
+
+    ``versions`` are ``(timestamp, value)`` in the order they arrived (not necessarily by timestamp); of two
+    versions with the same timestamp the later one wins; a value None (a delete) means no row. None if no
+    version is old enough."""
+    best_ts, best = None, None
+    for ts, value in versions:
+        if ts <= timestamp and (best_ts is None or ts >= best_ts):
+            best_ts, best = ts, value
+    return best
+
+
+# ---------------------------------------------------------------------------------- restore
+def restore_from_changelog(consumer: Any, tp: Any, store: dict, end_offset: int) -> dict:
+    """Rebuild a store from its changelog partition: read from the consumer's position up to ``end_offset``.
+
+    ``consumer`` is assigned ``tp`` and positioned where ``store`` (``{key bytes: value bytes}``, maybe a
+    standby's copy) left off. Each record overwrites its key; a tombstone (value None) deletes it. Records are
+    applied in offset order, so the last write of each key wins, as compaction would keep it."""
+    while consumer.position(tp) < end_offset:
+        for records in consumer.poll(timeout_ms=50).values():
+            for record in records:
+                if record.value is None:
+                    store.pop(record.key, None)
+                else:
+                    store[record.key] = record.value
+    return store
