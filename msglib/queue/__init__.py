@@ -9,7 +9,13 @@ Two models of the same idea, both on simulated time (:class:`msglib.sim.Simulati
   delivery limit, and dead-letter exchanges with ``x-death`` headers.
 * **SQS** (``sqs.py``): consumers *pull*; a received message is only hidden for
   a visibility timeout; a redrive policy moves it to a DLQ after
-  ``maxReceiveCount`` receives; a move task redrives the DLQ back.
+  ``maxReceiveCount`` receives; a move task redrives the DLQ back. FIFO queues
+  (message groups, deduplication) and long polling too.
+
+The RabbitMQ rules that changed between releases (requeue position, default
+delivery limit, which nacks count) follow ``Broker(rabbitmq_version=...)``,
+4.3 by default. docs/fidelity.md lists each rule with its version and source,
+and tests/fidelity/ compares both models with a real RabbitMQ and with moto.
 
 Read it in this order: ``message.py``, ``routing.py``, ``dispatch.py``,
 ``broker.py``, ``sqs.py``, then ``work.py`` (module 01's simulations: a work
