@@ -337,3 +337,19 @@ LOG_MODULES = sorted(str(p) for p in (pathlib.Path(__file__).parent.parent / "ms
 @pytest.mark.parametrize("path", LOG_MODULES, ids=lambda p: pathlib.Path(p).name)
 def test_every_public_function_of_the_log_names_the_errors_it_raises(path):
     assert undocumented_raisers(path) == []
+
+
+def test_a_gzip_bomb_is_refused_instead_of_filling_memory(monkeypatch):
+    import gzip
+
+    from msglib.log import records
+    monkeypatch.setattr(records, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    batch = RecordBatch([Record(None, b"\x00" * (2 << 20), 0)], compression=1)   # 2 MiB of zeros, ~2 KiB gzipped
+    assert len(batch.encode()) < 10_000
+    with pytest.raises(CorruptRecordError, match="inflate to more than"):
+        RecordBatch.decode(batch.encode()).records
+    with pytest.raises(CorruptRecordError, match="inflate to more than"):
+        Log().append(batch.encode())
+    half = gzip.compress(b"abc" * 1000)[:-20]
+    with pytest.raises(CorruptRecordError, match="end in the middle"):
+        records.decompress(1, half)

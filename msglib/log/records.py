@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections import namedtuple
 from operator import itemgetter
 from enum import IntEnum
@@ -503,11 +504,28 @@ def scan_records(payload: bytes, count: int, last_offset_delta: int) -> int:
 
 
 # --------------------------------------------------------------------------- compression
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024   # a gzip batch that inflates past this is refused (a "zip bomb")
+
+
+def _gunzip(data: bytes) -> bytes:
+    """gzip.decompress, but refusing output past MAX_DECOMPRESSED_BYTES instead of filling memory."""
+    out = bytearray()
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += d.decompress(data, MAX_DECOMPRESSED_BYTES - len(out) + 1)
+        if len(out) > MAX_DECOMPRESSED_BYTES:
+            raise CorruptRecordError(f"gzip records inflate to more than {MAX_DECOMPRESSED_BYTES} bytes")
+        if not d.eof:
+            raise CorruptRecordError("gzip records end in the middle of the compressed stream")
+        data = d.unused_data
+    return bytes(out)
+
+
 def _codec(compression: int) -> tuple[Any, Any]:
     """(compress, decompress) functions for a codec id."""
     if compression == Compression.GZIP:
         # mtime=0 makes the bytes deterministic (same batch -> same CRC).
-        return (lambda data: gzip.compress(data, compresslevel=6, mtime=0)), gzip.decompress
+        return (lambda data: gzip.compress(data, compresslevel=6, mtime=0)), _gunzip
     if compression == Compression.LZ4:
         try:
             import lz4.frame  # type: ignore[import-not-found]
@@ -542,7 +560,7 @@ def decompress(compression: int, data: bytes) -> bytes:
         return data
     try:
         return _codec(compression)[1](data)
-    except UnsupportedCompressionError:
+    except (UnsupportedCompressionError, CorruptRecordError):
         raise
     except Exception as exc:  # noqa: BLE001 - any codec failure means corrupt data
         raise CorruptRecordError(f"cannot decompress {Compression(compression).name} records: {exc}") from None
