@@ -791,3 +791,16 @@ def test_a_consumer_subscribing_to_a_backlog_gets_it_at_once():
     b.consume("q", cb, prefetch=2)
     b.sim.run()
     assert got == [(i, 10_000) for i in range(5)]
+
+
+def test_deleting_a_queue_leaves_no_consumer_timeout_behind():
+    b = Broker(Simulation(0))
+    b.declare_queue("q")
+    b.consume("q", lambda d: None)
+    b.publish("", "q", "held")
+    b.sim.run(until=10)
+    b.delete_queue("q")
+    b.sim.run()
+    assert b.sim.now == 10                             # no 30-minute timer left to move the clock
+    with pytest.raises(PreconditionFailed, match="x-consumer-timeout"):
+        b.declare_queue("r", {"x-consumer-timeout": 0})

@@ -364,6 +364,9 @@ class Broker:
         for c in q.consumers:
             c.active = False
             self.consumers.pop(c.tag, None)
+            if c.timeout_timer is not None:
+                c.timeout_timer.cancel()
+                c.timeout_timer = None
         for tag in q.unacked:
             self._tag_queue.pop(tag, None)
         q.consumers, q.unacked, q.ready = [], {}, []
@@ -880,6 +883,8 @@ def _validate_arguments(name: str, arguments: dict) -> None:
             raise PreconditionFailed(f"queue {name!r}: at-least-once dead-lettering needs a quorum queue with "
                                      "'x-overflow': 'reject-publish' (so the source can refuse new messages while "
                                      "it holds dead letters)")
+    if "x-consumer-timeout" in arguments and not arguments["x-consumer-timeout"] > 0:
+        raise PreconditionFailed(f"queue {name!r}: x-consumer-timeout is a number of ms > 0")
     if "x-delivery-limit" in arguments:
         if qtype != "quorum":
             raise PreconditionFailed(f"queue {name!r}: x-delivery-limit needs a quorum queue; add "

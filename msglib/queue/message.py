@@ -8,8 +8,8 @@ have seen this message before".
 
 The broker keeps its own notes on a message next to the client's headers:
 ``deaths`` (why and where it was dead-lettered, the source of ``x-death``) and
-``delivery_count`` (how often it came back unacknowledged, quorum queues'
-``x-delivery-count``). Keeping them apart is what lets the broker ignore an
+``delivery_count`` (quorum queues' ``x-delivery-count``: every return before
+RabbitMQ 4.3, only failed deliveries, ``basic.reject``, since). Keeping them apart is what lets the broker ignore an
 ``x-death`` header a client wrote itself.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Message:
     # -- the broker's own notes (not client headers) --------------------------
     deaths: list[dict] = field(default_factory=list)  # newest first, one per (queue, reason)
     first_death: dict | None = None                   # queue, reason, exchange of the first death
-    delivery_count: int = 0                           # returns to a quorum queue
+    delivery_count: int = 0                           # counted returns to a quorum queue (see above)
 
     def copy(self) -> "Message":
         """An independent copy: each queue a message is routed to holds its own."""
