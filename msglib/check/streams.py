@@ -65,11 +65,9 @@ def _kind(want: list, got: list) -> tuple[str, int]:
         return "duplicate", i
     if got[i] in want[:i] or (i and got[i] == got[i - 1]):
         return "duplicate", i
-    try:
-        if got[i] > want[i]:
-            return "overcount", i
-    except TypeError:
-        pass
+    numbers = (int, float)
+    if isinstance(got[i], numbers) and isinstance(want[i], numbers) and got[i] > want[i]:
+        return "overcount", i
     return "wrong", i
 
 

@@ -181,8 +181,12 @@ class Instance:
             self.real_producer.init_transactions()          # fences this slot's previous instance
         self.consumer = InstanceConsumer(self, self.real_consumer)
         self.producer = InstanceProducer(self, self.real_producer)
-        self.restorer = cl.consumer(client_id=f"{name}-restore", auto_offset_reset="earliest",
-                                    isolation_level="read_committed" if eos else "read_uncommitted")
+        iso = "read_committed" if eos else "read_uncommitted"
+        self.restorer = cl.consumer(client_id=f"{name}-restore", auto_offset_reset="earliest", isolation_level=iso,
+                                    max_poll_records=run.max_poll_records)
+        self.standby_reader = cl.consumer(client_id=f"{name}-standby", auto_offset_reset="earliest",
+                                          isolation_level=iso)
+        self._standby_tps: list[TopicPartition] = []
         self.probe = cl.consumer(client_id=f"{name}-probe", auto_offset_reset="earliest")
 
     # -- faults --------------------------------------------------------------------------------
@@ -200,7 +204,7 @@ class Instance:
 
     def crash(self) -> None:
         self.alive = False
-        for client in (self.real_consumer, self.real_producer, self.restorer, self.probe):
+        for client in (self.real_consumer, self.real_producer, self.restorer, self.probe, self.standby_reader):
             client.crash()
 
     # -- sending -------------------------------------------------------------------------------
@@ -283,35 +287,44 @@ class Instance:
         return result
 
     def update_standbys(self) -> None:
-        """Keep a standby of every task owned by the next live instance (Kafka: num.standby.replicas=1)."""
+        """Keep a standby of every task owned by the next live instance (Kafka: num.standby.replicas=1): a
+        consumer of their changelogs applies each record to a copy of the store."""
         if not self.run.standbys:
             return
-        wanted: dict[TaskId, Any] = {}
+        wanted: set[TaskId] = set()
         for other in self.run.standby_sources(self):
-            for tid, task in other.tasks.items():
-                wanted[tid] = task
+            wanted |= set(other.tasks)
+        wanted -= set(self.tasks)
         for tid in list(self.standbys):
             if tid not in wanted:
                 del self.standbys[tid]
         topo = self.run.topology
+        tps: dict[TopicPartition, tuple[TaskId, str]] = {}
         for tid in wanted:
-            sb = self.standbys.setdefault(tid, Standby())
             probe = StreamTask(topo, tid)
             for store, topic in probe.changelog_topics().items():
-                if probe.stores[store].versioned:
-                    continue
-                tp = TopicPartition(topic, tid.partition)
-                image = sb.images.setdefault(store, {})
-                r = self.restorer
-                r.assign([tp])
-                r.seek(tp, sb.positions.get(tp, 0))
-                for recs in r.poll(timeout_ms=0).values():
-                    for x in recs:
-                        if x.value is None:
-                            image.pop(x.key, None)
-                        else:
-                            image[x.key] = x.value
-                sb.positions[tp] = r.position(tp)
+                if not probe.stores[store].versioned:
+                    tps[TopicPartition(topic, tid.partition)] = (tid, store)
+        r = self.standby_reader
+        if sorted(tps) != self._standby_tps:
+            self._standby_tps = sorted(tps)
+            if not tps:
+                return
+            r.assign(self._standby_tps)
+            for tp, (tid, _) in tps.items():
+                r.seek(tp, self.standbys.setdefault(tid, Standby()).positions.get(tp, 0))
+        if not tps:
+            return
+        for tp, recs in r.poll(timeout_ms=0).items():
+            tid, store = tps[tp]
+            sb = self.standbys.setdefault(tid, Standby())
+            image = sb.images.setdefault(store, {})
+            for x in recs:
+                if x.value is None:
+                    image.pop(x.key, None)
+                else:
+                    image[x.key] = x.value
+                sb.positions[tp] = x.offset + 1
 
     # -- one turn of the loop ------------------------------------------------------------------------
     def step(self) -> None:
@@ -328,12 +341,24 @@ class Instance:
             if tid in self.tasks:
                 self.tasks[tid].add_records(tp, records)
         for task in self.tasks.values():
-            while task.process_one():
+            while self.ready(task) and task.process_one():
                 self.uncommitted += 1
                 self.point("process")
         if self.uncommitted and self.run.sim.now - self.last_commit >= self.run.commit_interval_ms:
             self.commit()
         self.update_standbys()
+
+    def ready(self, task: StreamTask) -> bool:
+        """A task with several inputs processes only when every input has a record queued, or has none left
+        to fetch (Kafka's max.task.idle.ms = 0, KIP-695): otherwise the smallest timestamp is not known yet."""
+        if len(task.inputs) == 1:
+            return True
+        for tp, q in task.queues.items():
+            if not q:
+                hw = self.real_consumer.highwater(tp)
+                if hw is None or self.real_consumer.position(tp) < hw:
+                    return False
+        return True
 
     def commit(self) -> None:
         tasks = list(self.tasks.values())
@@ -474,7 +499,8 @@ def run_streams(topology: Topology, inputs: dict[str, list[tuple]], *, outputs: 
                 crashes: list[Crash] | None = None, commit: Commit | None = None, restore: Restore | None = None,
                 standbys: bool = False, commit_interval_ms: float = 60.0, max_poll_records: int = 5,
                 restart_after_ms: float = 100.0, produce_every_ms: float = 25.0, burst: int = 3,
-                drain_ms: float = 15_000.0, reference: Topology | None = None) -> StreamsRunResult:
+                drain_ms: float = 15_000.0, reference: Topology | None = None,
+                topic_gap_ms: dict[str, float] | None = None) -> StreamsRunResult:
     """Run ``topology`` on ``inputs`` (``{topic: [(key, value, ts), ...]}``, produced in that order, topic by
     topic) under ``crashes``, then judge the committed ``outputs`` against the same topology run by the
     :class:`TestDriver` (or ``reference``, the same topology built with msglib's own functions)."""
@@ -502,20 +528,25 @@ def run_streams(topology: Topology, inputs: dict[str, list[tuple]], *, outputs: 
 
     acked = [0]
 
-    def produce(i: int) -> None:
-        for topic, k, v, ts in queue[i:i + burst]:
+    def produce(batch: list) -> None:
+        for topic, k, v, ts in batch:
             kb = encode(k)
             run.source.send(topic, encode(v), key=kb, timestamp_ms=ts,
                             partition=0 if kb is None else default_partition(kb, partitions)
                             ).add_callback(lambda _m: acked.__setitem__(0, acked[0] + 1))
-        if i + burst < len(queue):
-            run.sim.schedule(produce_every_ms, produce, i + burst)
     for slot in range(instances):
         run.start(slot)
     start = run.sim.now
-    run.sim.schedule(0.0, produce, 0)
+    at, previous = 0.0, None
+    for i in range(0, len(queue), burst):
+        batch = queue[i:i + burst]
+        if previous is not None and batch[0][0] != previous:
+            at += (topic_gap_ms or {}).get(batch[0][0], 0.0)     # let the earlier topics be processed first
+        previous = batch[-1][0]
+        run.sim.schedule(at, produce, batch)
+        at += produce_every_ms
     pending = list(crashes)
-    duration = produce_every_ms * (len(queue) / burst + 2)
+    duration = at + 2 * produce_every_ms
     drained = False
     while run.sim.now < start + duration + drain_ms:
         while pending and pending[0].time <= run.sim.now - start:
