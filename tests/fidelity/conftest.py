@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"   # the Debian package's real script (not the su wrapper)
+# the Debian package's real start script (not /usr/sbin's wrapper, which switches to the rabbitmq user)
+RABBITMQ_SERVER = os.environ.get("MSGLIB_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
 START_TIMEOUT_S = 90.0
 CONSUMER_TIMEOUT_MS = 2_000        # short, so the consumer-timeout scenario is quick; no other scenario holds 2 s
 
@@ -106,7 +107,7 @@ def rabbitmq(tmp_path_factory):
                                               "pip install -e '.[course]'")
     if not os.path.exists(RABBITMQ_SERVER):
         pytest.skip(f"no real RabbitMQ: {RABBITMQ_SERVER} is missing (Debian's rabbitmq-server package; "
-                    "`make sysdeps` installs it as root)")
+                    "`make sysdeps` installs it as root; MSGLIB_RABBITMQ_SERVER names another start script)")
     node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
     try:
         node.start()
