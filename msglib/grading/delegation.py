@@ -128,6 +128,11 @@ REGISTRY: dict[str, Twin] = {t.exercise: t for t in [
     _t("11-handle", "handle", "msglib.capstone.worker:handle"),
     _t("11-runbook", "runbook", "msglib.capstone.system:redrive_when_healthy"),
     _written("11-reflect_idempotency"), _written("11-reflect_rate_limit"), _written("11-reflect_redrive"),
+    _t("12-windows", "windows_to_update", "msglib.streams.windows:windows_to_update"),
+    _t("12-restore", "restore", "msglib.streams.stores:restore_from_changelog"),
+    _t("12-table_version", "value_as_of", "msglib.streams.stores:value_as_of"),
+    _t("12-eos_commit", "commit", "msglib.streams.app:exactly_once_commit"),
+    _written("12-reflect_emit_final"), _written("12-reflect_state"),
 ]}
 
 

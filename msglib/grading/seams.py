@@ -145,6 +145,14 @@ SEAMS: dict[str, Seam] = {s.exercise: s for s in [
        "msglib.capstone.worker:handle", "ex11:check_handle"),
     _s("11-runbook", "keyword", "msglib.capstone.run_notifications(seed, runbook=fn)",
        "msglib.capstone.system:redrive_when_healthy", "ex11:check_runbook"),
+    _s("12-windows", "keyword", "grouped.windowed_by(TimeWindows(size, grace), windows_fn=fn)",
+       "msglib.streams.windows:windows_to_update", "ex12:check_windows"),
+    _s("12-restore", "keyword", "msglib.streams.app.run_streams(topology, inputs, restore=fn)",
+       "msglib.streams.stores:restore_from_changelog", "ex12:check_restore"),
+    _s("12-table_version", "keyword", "builder.table(topic, versioned=True, lookup=fn)",
+       "msglib.streams.stores:value_as_of", "ex12:check_table_version"),
+    _s("12-eos_commit", "keyword", "msglib.streams.app.run_streams(topology, inputs, commit=fn)",
+       "msglib.streams.app:exactly_once_commit", "ex12:check_eos_commit"),
 ]}
 
 # Where msglib's default at the seam is not the implementation an answer must not call, and why.
