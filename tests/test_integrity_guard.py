@@ -99,11 +99,12 @@ def test_the_pipeline_restores_stripped_metadata_by_cell_id_and_matches_a_rename
     assert [c.metadata.get("nbgrader") for c in repaired.cells] == [c.metadata.get("nbgrader") for c in fresh.cells]
 
 
-def test_hidden_feedback_never_shows_seeds_or_keys():
+def test_hidden_feedback_never_shows_seeds_inputs_or_keys():
     from msglib.grading.pipeline import _scrub, hidden_message
 
-    raw = "replies arrive out of order\nsmallest case: [3, 1]\nseed: 1384952104  (pass seed=...)\nhint: sort"
+    raw = ("hops [5 ms → 7 ms]: replies arrive out of order\nsmallest case: [3, 1]\n"
+           "seed: 1384952104  (pass seed=...)\nhint: sort by 'offset'")
     assert hidden_message(raw, "none") == "a hidden test failed"
-    assert hidden_message(raw, "summary") == "replies arrive out of order"
-    assert hidden_message(raw, "full") == "replies arrive out of order\nhint: sort"
+    assert hidden_message(raw, "summary") == "a hidden test failed: hops …: replies arrive out of order"
+    assert hidden_message(raw, "full") == "a hidden test failed: hops …: replies arrive out of order\nhint: sort by …"
     assert "1384952104" not in _scrub(raw, {"1384952104"}) and "[3, 1]" in _scrub(raw, {"1384952104"})

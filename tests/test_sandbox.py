@@ -225,3 +225,16 @@ def test_grade_refuses_without_the_sandbox_and_names_the_install(monkeypatch, tm
     assert pipeline.grade(root=course, release_first=False) == 2
     err = capsys.readouterr().err
     assert "apt-get install bubblewrap" in err and "--no-sandbox" in err
+
+
+def test_a_private_copy_has_no_links_and_no_hidden_test_blocks(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = nbformat.read(str(ROOT / "solutions" / "00_why_messaging" / "00_why_messaging.ipynb"), as_version=4)
+    nbformat.write(nb, str(src / "answer.ipynb"))
+    (src / "peek").symlink_to(ROOT / "solutions")
+    work = sandbox.private_copy(src, tmp_path / "box")
+    assert sorted(p.name for p in work.iterdir()) == ["answer.ipynb"]
+    text = (work / "answer.ipynb").read_text()
+    assert "hidden_call_chain" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert "check_call_chain" in text          # visible tests stay

@@ -54,7 +54,7 @@ from msglib.grading.integrity import scan_notebook
 from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
 from msglib.grading.sandbox import check as sandbox_check
-from msglib.grading.verdicts import Verdicts, rerun_notebook
+from msglib.grading.verdicts import Verdicts, build_job, hidden_values, rerun_notebook
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -393,15 +393,25 @@ def _scrub(text: str, hidden: set[str]) -> str:
     return text
 
 
+_DATA = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|'[^']*'|\"[^\"]*\"|-?\d+(?:\.\d+)?")
+
+
+def in_words(text: str) -> str:
+    """A check's finding without the data it quotes (lists, tuples, strings, numbers): a hidden case's
+    inputs never reach feedback, the property that failed does."""
+    words = _DATA.sub("…", text)
+    return re.sub(r"(…[\s,;:]*)+…", "…", words).strip()
+
+
 def hidden_message(raw: str, mode: str) -> str:
     """A hidden test's failure as the student may see it: none, the property in words, or words and hint."""
     lines = [ln for ln in raw.splitlines() if ln.strip()]
     if mode == "none" or not lines:
         return "a hidden test failed"
-    what = lines[0]
+    what = "a hidden test failed: " + in_words(lines[0])
     if mode == "summary":
         return what
-    hints = [ln.strip() for ln in lines[1:] if ln.strip().startswith("hint:")]
+    hints = [in_words(ln.strip()) for ln in lines[1:] if ln.strip().startswith("hint:")]
     return "\n".join([what, *hints])
 
 
@@ -551,6 +561,8 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
             what = "zeroed" if settings.on_tamper == "zero" else "held for review"
             result.flags.append(f"tampering seen in the independent re-run ({what}): " + "; ".join(result.evidence))
     for path in _graded_notebooks(root, module, student):
+        if path.stem not in hidden_by_nb:
+            hidden_by_nb[path.stem] = _hidden_of(root, module, path, student)
         try:
             shape_feedback(path, verdicts_by_nb.get(path.stem), hidden_by_nb.get(path.stem, set()),
                            settings.hidden_feedback)
@@ -558,6 +570,17 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
             result.notes.append(f"{path.name}: feedback not shaped ({type(exc).__name__})")
     result.seconds = time.monotonic() - start
     return result
+
+
+def _hidden_of(root: Path, module: str, path: Path, student: str) -> set[str]:
+    """The hidden values of a notebook that was not re-run (so feedback is scrubbed all the same)."""
+    try:
+        source = nbformat.read(str(root / "solutions" / module / path.name), as_version=4)
+        release = nbformat.read(str(root / "notebooks" / module / path.name), as_version=4)
+        return hidden_values(build_job(source, release, nbformat.read(str(path), as_version=4), student,
+                                       cell_timeout=1))
+    except Exception:
+        return set()
 
 
 # -- exports, written as each submission finishes ------------------------------------------------

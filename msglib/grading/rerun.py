@@ -340,6 +340,9 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
             verdict = "fail"
             if isinstance_(exc, check_failed):
                 message = str_(getattr(exc, "what", "")) or "check failed"
+                hint = getattr(exc, "hint", None)
+                if hint:
+                    message += "\nhint: " + str_(hint)
             elif isinstance_(exc, denied):
                 message = str_(exc.args[0]) if exc.args else "denied by the grader"
             else:

@@ -211,11 +211,41 @@ def _no_links(folder: str, names: list[str]) -> list[str]:
             or n in ("gradebook.db", ".ipynb_checkpoints") or n.endswith(".orig")]
 
 
+def without_hidden_tests(path: Path) -> None:
+    """Empty the hidden-test blocks of a notebook file (nbgrader restores them into the autograded copy
+    before it runs the kernel; the kernel's files must not hold them)."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    changed = False
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if "### BEGIN HIDDEN TESTS" in text:
+            kept, inside = [], False
+            for line in text.splitlines(keepends=True):
+                if "### BEGIN HIDDEN TESTS" in line:
+                    inside = True
+                elif "### END HIDDEN TESTS" in line:
+                    inside = False
+                elif not inside:
+                    kept.append(line)
+            cell["source"] = "".join(kept)
+            cell["outputs"] = []
+            changed = True
+    if changed:
+        path.write_text(json.dumps(nb))
+
+
 def private_copy(source: Path | None, into: Path, uid: int = SANDBOX_UID) -> Path:
-    """A private copy of one submission folder: its regular files only (no symlinks, no stray gradebooks)."""
+    """A private copy of one submission folder: its regular files only (no symlinks, no stray gradebooks),
+    with hidden-test blocks emptied from its notebooks."""
     target = into / "submission"
     if source is not None and source.is_dir():
         shutil.copytree(source, target, symlinks=True, ignore=_no_links)
+        for path in target.rglob("*.ipynb"):
+            without_hidden_tests(path)
     else:
         target.mkdir(parents=True)
     hand_over(target, uid=uid)

@@ -152,11 +152,13 @@ def exercise_ids(module_number: str) -> set[str]:
 
 
 def hidden_values(job: dict, count: int = 64) -> set[str]:
-    """Every hidden seed the job's keys give (for each id the module's checks may use), and the keys:
-    what must never appear in feedback."""
+    """Every hidden seed the job's keys give (for each id the module's checks may use), the keys, and the
+    hidden test cells' code lines: what must never appear in feedback."""
     from msglib.grading import core
 
-    out: set[str] = set()
+    out: set[str] = {line.strip() for e in job["exercises"] for c in e["cells"] if c["kind"] == "hidden"
+                     for line in c["source"].splitlines()
+                     if len(line.strip()) > 12 and not line.strip().startswith("#")}
     for entry in job["exercises"]:
         if entry.get("key"):
             ids = {entry["exercise"]} | exercise_ids(entry["exercise"][:2])
