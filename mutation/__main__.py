@@ -41,8 +41,6 @@ from pathlib import Path
 
 import nbformat
 
-from mutmut.mutation.file_mutation import create_mutations, deep_replace
-
 from msglib.authoring import cell_role
 from mutation.equivalent import EQUIVALENT, by_rule
 
@@ -117,6 +115,8 @@ def mutants(ex: Exercise, workdir: Path) -> list[tuple[str, str, int]]:
     path = workdir / (re.sub(r"\W", "_", ex.id) + ".py")
     path.write_text(ex.source)
     (workdir / "setup.cfg").write_text("[mutmut]\nsource_paths=.\n")
+    from mutmut.mutation.file_mutation import create_mutations, deep_replace   # the `mutation` extra
+
     here = os.getcwd()
     os.chdir(workdir)
     try:

@@ -101,18 +101,11 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
          "raise TimeoutError(None)"): "the exception's message is not part of the contract (its type is)",
     },
     "10-key_dispatch": {
-        **{("return min(free, key=lambda c: len(c.keys)).name     # nobody holds the key: the least busy consumer",
+        **{("return min(free, key=lambda c: len(c.keys)).name     # nobody holds it: any consumer with room (the least",
             new): "when nobody holds the key, any consumer with room is a right answer (the check accepts each); "
                   "min() over the views picks one by name"
-           for new in ["return min(free, key=None).name     # nobody holds the key: the least busy consumer",
-                       "return min(free, ).name     # nobody holds the key: the least busy consumer"]},
-    },
-    "10-choose_broker": {
-        **{("return \"rabbitmq\" if req.offline_days > 14 else \"sqs\"", new):
-           "without replay, order, fan-out limits or routing, RabbitMQ meets every requirement whatever the "
-           "offline time, and the check accepts any broker that meets them all"
-           for new in ["return \"rabbitmq\" if (req.offline_days > 14) or True else \"sqs\"",
-                       "return \"rabbitmq\" if req.offline_days >= 14 else \"sqs\""]},
+           for new in ["return min(free, key=None).name     # nobody holds it: any consumer with room (the least",
+                       "return min(free, ).name     # nobody holds it: any consumer with room (the least"]},
     },
     "11-route": {
         ("quiet = False", "quiet = None"): "`quiet` is only read as a truth value, and None is false like False",

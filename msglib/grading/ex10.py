@@ -175,6 +175,12 @@ CHOOSE_CASES = [
 ]
 
 
+# boundaries the random requirements rarely draw: exactly as many copies as allowed is not "too many"
+HIDDEN_CHOOSE_CASES = [
+    Requirements(tolerate_slow_consumer=True, per_key_order=True, fan_out=2, max_copies=2),
+]
+
+
 def _random_requirements(rng: random.Random) -> Requirements:
     return Requirements(replay=rng.random() < 0.3, per_key_order=rng.random() < 0.35,
                         fan_out=rng.choice([1, 2, 5, 20]), max_copies=rng.choice([None, None, 1, 2, 10]),
@@ -216,7 +222,7 @@ def hidden_choose_broker(choose_broker: Callable, seed: int | None = None) -> No
     require_callable(choose_broker, "choose_broker", EX_CHOOSE)
     for s in ([seed] if seed is not None else seeds(EX_CHOOSE, 2, hidden=True)):
         rng = random.Random(s)
-        cases = CHOOSE_CASES + [_random_requirements(rng) for _ in range(20)]
+        cases = CHOOSE_CASES + HIDDEN_CHOOSE_CASES + [_random_requirements(rng) for _ in range(20)]
         for req in cases:
             _choose_case(choose_broker, req, s)
 

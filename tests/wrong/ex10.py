@@ -105,6 +105,22 @@ def choose_broker(req):
         return None if log_needed else "rabbitmq"
     return "rabbitmq"
 '''),
+        ('fan_out >= max_copies: exactly as many copies as allowed taken for too many (no queue then)', '''
+def choose_broker(req):
+    """A broker that meets every requirement in `req`, or None when none does."""
+    one_copy_for_many = req.max_copies is not None and req.fan_out >= req.max_copies
+    needs_a_log = req.replay or one_copy_for_many      # history kept; one stored copy read by many
+    if not req.tolerate_slow_consumer:
+        return "rabbitmq"        # a stream (replay, order, one copy, bound per pattern) or a queue covers the rest
+    # the work must route around a slow consumer: no key or partition may be pinned to it
+    if req.per_key_order:
+        if needs_a_log or req.offline_days > 14:
+            return None          # a log pins keys to consumers; SQS FIFO cannot replay or keep > 14 days
+        return "sqs"             # FIFO: a key's group goes to one consumer at a time, then to any other
+    if needs_a_log:
+        return None if req.routing else "kafka"     # a share group reads the log like a queue
+    return "rabbitmq"            # a queue: competing consumers, routing in the broker, no expiry
+'''),
     ],
     "10-stored_bytes": [
         ("one copy in a queue whatever the fan-out: counts only the slowest subscriber's backlog", '''
