@@ -21,6 +21,7 @@ class Got:
     tag: int
     delivery_count: int        # x-delivery-count (quorum queues); 0 when absent
     deaths: tuple              # x-death without times: ((queue, reason, count, exchange, routing keys), ...)
+    header_names: tuple = ()   # the names of the headers it carries, sorted
 
 
 def _deaths(headers: dict) -> tuple:
@@ -69,7 +70,7 @@ class ModelDriver:
         if d is None:
             return None
         return Got(d.body, d.redelivered, d.delivery_tag, int(d.headers.get("x-delivery-count", 0)),
-                   _deaths(d.headers))
+                   _deaths(d.headers), tuple(sorted(d.headers)))
 
     def ack(self, tag: int) -> None:
         self.broker.ack(tag)
@@ -91,10 +92,15 @@ class ModelDriver:
     def consume(self, queue: str, prefetch: int) -> list[str]:
         """Subscribe a consumer that never acks; return the list its deliveries are appended to."""
         got: list[str] = []
-        self.broker.consume(queue, lambda d: got.append(d.body), prefetch=prefetch,
-                            on_cancel=self.cancelled.append)
+        self.last_consumer = self.broker.consume(queue, lambda d: got.append(d.body), prefetch=prefetch,
+                                                 on_cancel=self.cancelled.append)
         self.broker.sim.run(until=self.broker.sim.now)     # "at once": no simulated time passes
         return got
+
+    def close_consumer(self) -> None:
+        """The consumer's channel closes (a crash): its unacked deliveries go back to the queue."""
+        self.broker.cancel(self.last_consumer)
+        self.broker.sim.run(until=self.broker.sim.now)
 
 
 class RealDriver:
@@ -149,7 +155,7 @@ class RealDriver:
             return None
         headers = props.headers or {}
         return Got(body.decode(), method.redelivered, method.delivery_tag,
-                   int(headers.get("x-delivery-count", 0)), _deaths(headers))
+                   int(headers.get("x-delivery-count", 0)), _deaths(headers), tuple(sorted(headers)))
 
     def ack(self, tag: int) -> None:
         self.ch.basic_ack(tag)
@@ -176,7 +182,11 @@ class RealDriver:
             "consumer-timeout" if "timed out" in str(reason) else str(reason)))
         ch.basic_consume(queue, lambda c, m, p, b: got.append(b.decode()))
         self.conn.process_data_events(time_limit=0.3)     # the backlog arrives "at once": well within this
+        self.last_channel = ch
         return got
+
+    def close_consumer(self) -> None:
+        self.last_channel.close()
 
     def close(self) -> None:
         try:
