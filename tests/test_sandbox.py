@@ -153,6 +153,9 @@ TAMPER = {
     "frames": ("try:\n    raise ValueError\nexcept ValueError as e:\n    try:\n        e.__traceback__.tb_frame\n"
                "    except Exception:\n        pass\n", ".tb_frame"),
     "builtins": ("import builtins\nbuiltins.len = lambda x: 1\n", "builtins changed (len)"),
+    "a trusted function's frame": ("import logging\ntry:\n    f = logging.currentframe()\n"
+                                    "    while f is not None:\n        f = getattr(f, 'f_' + 'back')\n"
+                                    "except Exception:\n    pass\n", "sys._getframe"),
     "import hook": ("import sys\nclass F:\n    def find_spec(self, *a):\n        return None\n"
                     "sys.meta_path.insert(0, F())\n", "sys.meta_path"),
     "write outside": (f"try:\n    open({str(ROOT / 'msglib' / 'x.py')!r}, 'w')\nexcept Exception:\n    pass\n",
@@ -180,6 +183,7 @@ def test_ordinary_code_is_not_flagged(tmp_path):
               "class P(NamedTuple):\n    a: int\nQ = collections.namedtuple('Q', 'a b')\n"
               "class E(enum.Enum):\n    A = 1\n@dataclass\nclass D:\n    x: int = 1\n"
               "open('scratch.txt', 'w').write('fine')\nwarnings.warn('deprecated')\n"
+              "import logging\nlogging.getLogger('answer').warning('noted')\n"
               "def f():\n    return D().x\n")
     found = _rerun(tmp_path, _job(answer, ["assert f() == 1"]))
     assert found.passed == {"99-f-test0": True}, found.messages

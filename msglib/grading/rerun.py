@@ -93,6 +93,8 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
     import warnings
 
     allowed = _codes_of([collections, typing, enum, warnings, logging, dataclasses, *trusted])
+    # functions that hand the frame they get back to their caller: the caller must be trusted too
+    returners = {id(logging.currentframe.__code__)}
     getframe = sys._getframe
     abspath, write_flags = os.path.abspath, os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
     denied = GraderDenied
@@ -107,7 +109,9 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
         busy[0] = True
         try:
             frame = getframe(depth)
-            return id(frame.f_code) in allowed
+            while frame is not None and id(frame.f_code) in returners:
+                frame = frame.f_back
+            return frame is not None and id(frame.f_code) in allowed
         except ValueError:
             return False
         finally:
