@@ -724,7 +724,7 @@ def test_bad_rabbitmq_version_is_a_clear_error():
 
 def test_consumer_timeout_closes_the_consumer_and_requeues_its_deliveries():
     b = Broker(Simulation(0), consumer_timeout_ms=1_000)
-    b.declare_queue("q")
+    b.declare_queue("q", {"x-queue-type": "quorum"})
     reasons = []
     held = []
     b.consume("q", held.append, consumer_tag="stuck", on_cancel=reasons.append)
@@ -742,7 +742,7 @@ def test_consumer_timeout_closes_the_consumer_and_requeues_its_deliveries():
 def test_consumer_timeout_default_is_30_minutes_and_acking_in_time_keeps_the_consumer():
     b = Broker(Simulation(0))
     assert b.consumer_timeout_ms == 30 * 60 * 1000
-    b.declare_queue("q", {"x-consumer-timeout": 5_000})     # a queue may set its own
+    b.declare_queue("q", {"x-queue-type": "quorum", "x-consumer-timeout": 5_000})     # a queue may set its own
     got = []
 
     def cb(d):
@@ -793,9 +793,20 @@ def test_a_consumer_subscribing_to_a_backlog_gets_it_at_once():
     assert got == [(i, 10_000) for i in range(5)]
 
 
+def test_classic_queues_enforce_the_consumer_timeout_before_4_3_only():
+    for version, closed in (("4.2", True), ("4.3", False)):
+        b = Broker(Simulation(0), rabbitmq_version=version, consumer_timeout_ms=1_000)
+        b.declare_queue("q")
+        tag = b.consume("q", lambda d: None)
+        b.publish("", "q", "held")
+        b.sim.run()
+        assert (tag not in b.consumers) == closed, version
+        assert b.sim.now == (1_000 if closed else 0)
+
+
 def test_deleting_a_queue_leaves_no_consumer_timeout_behind():
     b = Broker(Simulation(0))
-    b.declare_queue("q")
+    b.declare_queue("q", {"x-queue-type": "quorum"})
     b.consume("q", lambda d: None)
     b.publish("", "q", "held")
     b.sim.run(until=10)

@@ -11,7 +11,8 @@ The life of a message::
               ack ──► gone     nack/reject(requeue=True) ──► ready again (where: see below)
                                nack/reject(requeue=False) ─► dead-lettered (reason "rejected")
               consumer crashes/cancels ──► every unacked message is ready again (redelivered)
-              unacked longer than the consumer timeout ──► the consumer's channel is closed (as above)
+              unacked longer than the consumer timeout ──► the consumer's channel is closed (as above;
+                                                           since 4.3 on quorum queues only)
 
 Where a requeued message goes: a classic queue puts it back at its old place;
 a quorum queue does too while a delivery limit is in force (the default since
@@ -45,7 +46,8 @@ Queue arguments (``declare_queue(name, arguments={...})``), as RabbitMQ names th
 ``x-delivery-limit``       quorum queues: failed deliveries allowed before dead-lettering
                            (default 20 since 4.0, none before; -1 = no limit)
 ``x-consumer-timeout``     ms a consumer may hold a delivery unacknowledged
-                           (default: the broker's ``consumer_timeout_ms``, 30 min)
+                           (default: the broker's ``consumer_timeout_ms``, 30 min;
+                           since 4.3 quorum queues only)
 ``x-dead-letter-strategy`` ``at-most-once`` (default: drop if the DLX cannot take it) or
                            ``at-least-once`` (quorum + ``reject-publish``: keep and retry)
 ========================== ===================================================
@@ -229,7 +231,12 @@ class Queue:
 
     @property
     def consumer_timeout_ms(self) -> float | None:
-        """How long a consumer may hold a delivery unacknowledged (None: no limit)."""
+        """How long a consumer may hold a delivery unacknowledged (None: no limit).
+
+        Since RabbitMQ 4.3 only quorum queues enforce it; classic queues no longer do.
+        """
+        if self.type == "classic" and self.broker.version >= (4, 3):
+            return None
         return self.setting("consumer-timeout", self.broker.consumer_timeout_ms)
 
     # -- what the management UI shows -------------------------------------------------
