@@ -41,7 +41,7 @@ import pytest
 
 import tests.hostile as corpus
 from tests.conftest import ROOT, make_course
-from tests.hostile._common import FULL, LEAK, MODULE, NB_NAME, Context, release, solved
+from tests.hostile._common import FULL, LEAK, MODULE, NB_NAME, Context, release, scope_file, solved
 
 CELL_TIMEOUT = 8          # seconds per cell in the batch (the loops and bombs hit it)
 STUDENT_TIMEOUT = 60      # seconds per submission (each phase)
@@ -199,6 +199,8 @@ def run_batch(folder: Path) -> dict:
     for name, attack in ATTACKS.items():
         ctx = Context(course, token, salt, control, student_of(name))
         _submit(course, student_of(name), attack.build(ctx))
+    for folder in (course / "submitted").glob(f"*/{MODULE}"):
+        (folder / scope_file(token)).write_text("this batch's payloads act only where this file is\n")
     instructor = [course / "nbgrader_config.py", course / "solutions", course / "notebooks"] + \
                  [course / "submitted" / s for s in ("aaa_control", "aaa_victim", "zzz_control", "zzz_victim")]
     before = _digest(instructor, course)

@@ -106,11 +106,21 @@ def blank_answers(nb):
     return nb
 
 
+def scope_file(token: str) -> str:
+    """The file tests/test_hostile.py puts in every submission folder of its batch (so in every sandbox copy)."""
+    return f".hostile-scope-{token}"
+
+
 def scope_check(ctx: Context) -> str:
-    """Python source of a condition: this code runs inside ``ctx``'s batch (see the module docstring)."""
+    """Python source of a condition: this code runs inside ``ctx``'s batch (see the module docstring).
+
+    Its token in the environment (an unsandboxed kernel of the batch), a working directory in the batch's
+    course folder, or the batch's scope file in the working directory (a sandbox's copy of a submission of
+    this batch, and of no other).
+    """
     return (f"(__import__('os').environ.get({SCOPE_ENV!r}) == {ctx.token!r} "
             f"or __import__('os').getcwd().startswith({str(ctx.course)!r}) "
-            f"or __import__('os').getcwd().startswith('/submission'))")
+            f"or __import__('os').path.exists({scope_file(ctx.token)!r}))")
 
 
 FIND_COURSE = '''
