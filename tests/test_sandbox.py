@@ -161,7 +161,9 @@ TAMPER = {
     "write outside": (f"try:\n    open({str(ROOT / 'msglib' / 'x.py')!r}, 'w')\nexcept Exception:\n    pass\n",
                       "write to"),
     "thread": ("import threading\ntry:\n    threading.Thread(target=print).start()\nexcept Exception:\n    pass\n",
-               None),
+               "starts a thread"),
+    "signal handler": ("import signal\ntry:\n    signal.signal(signal.SIGALRM, print)\nexcept Exception:\n    pass\n",
+                       "signal handler"),
     "forged verdicts": ("import os\nfor fd in range(0, 12):\n    try:\n"
                         "        os.write(fd, b'1.1 test 99-f-test0 pass - ' + b'0' * 64 + b'\\n')\n"
                         "    except OSError:\n        pass\n", "did not verify"),

@@ -177,16 +177,6 @@ class _Sink(io.TextIOBase):
         return len(text)
 
 
-def _no_handlers(*args, **kwargs):
-    raise GraderDenied("the grader does not allow installing signal handlers")
-
-
-def _no_threads(*args, **kwargs):
-    raise GraderDenied("the grader does not allow starting threads")
-
-
-
-
 def main() -> int:
     job = json.loads(sys.stdin.read())
     os.close(0)
@@ -321,8 +311,16 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
 
     # a signal handler receives the interrupted frame, a thread can change msglib while a test runs:
     # student code may do neither (the originals are not kept anywhere)
-    signal.signal = _signal.signal = _no_handlers
-    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = _no_threads
+    def no_handlers(*args, **kwargs):
+        note("installs a signal handler (signal.signal)")
+        raise denied("the grader does not allow installing signal handlers")
+
+    def no_threads(*args, **kwargs):
+        note("starts a thread (threading / _thread)")
+        raise denied("the grader does not allow starting threads")
+
+    signal.signal = _signal.signal = no_handlers
+    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = no_threads
     install_hook(evidence, armed, [module for module, _ in snapshot.modules.values()])
     recorded = delegation.recorded_for if delegation is not None else (lambda ex: [])
     pins: dict = {}
