@@ -4,6 +4,7 @@
     check PATH...          learner self-check: run your notebook(s), report each exercise
     release [MODULE...]    instructor: generate notebooks/ from solutions/ with nbgrader
     grade [MODULE...]      instructor: autograde submitted/, export grades, write feedback
+    serve [--port 9092]    a Kafka wire-protocol broker on msglib's log, for real Kafka clients
 """
 from __future__ import annotations
 
@@ -37,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="an exercise with tampering evidence: hold it for review (default) or score it 0")
     grd.add_argument("--memory-limit", type=float, default=2.0,
                      help="address-space limit of each sandboxed process, in GiB (default 2)")
+    srv = sub.add_parser("serve", help="a Kafka wire-protocol broker on msglib's log (docs/wire-protocol.md)")
+    from msglib.wire.cli import add_arguments
+    add_arguments(srv)
     args = parser.parse_args(argv)
+    if args.cmd == "serve":
+        from msglib.wire.cli import run
+        return run(args)
     from msglib.cli_args import problem
     bad = problem(args)   # one clear line and exit status 2 for a bad argument, never a traceback
     if bad:

@@ -1,0 +1,168 @@
+"""``msglib serve``: an asyncio TCP server speaking Kafka's wire protocol in front of :class:`Broker`.
+
+Each connection reads one size-prefixed frame at a time, answers it, then reads the next, so responses
+leave in request order (Kafka's broker also handles one request per connection at a time). A frame larger
+than ``max_request_bytes`` (Kafka's ``socket.request.max.bytes``, 100 MiB by default; smaller here) or one
+that does not decode closes that connection with a log line naming the problem; the server and the other
+connections go on. An API or version that is not served is answered with UNSUPPORTED_VERSION (for
+ApiVersions, with the list of what is served, as KIP-511 asks). SIGTERM and SIGINT stop accepting, let the
+requests in progress finish (up to 5 s), then close every log.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import struct
+import sys
+from typing import Any
+
+from msglib.groups.config import GroupConfig
+from msglib.wire import codec
+from msglib.wire.broker import Broker
+from msglib.wire.handlers import Handlers, supported_versions
+from msglib.wire.specs import ERROR_CODES
+
+log = logging.getLogger("msglib.serve")
+_SIZE = struct.Struct(">i")
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+class WireServer:
+    """One listening socket, one :class:`Broker`. ``await start()``, then ``await stop()``."""
+
+    def __init__(self, data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, num_partitions: int = 1,
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, fsync: bool = False,
+                 group_initial_rebalance_delay_ms: float = 3000.0, auto_create_topics: bool = True) -> None:
+        self.data_dir, self.host, self.port = data_dir, host, port
+        self.max_request_bytes = max_request_bytes
+        self.broker = Broker(data_dir, num_partitions=num_partitions, fsync=fsync,
+                             auto_create_topics=auto_create_topics,
+                             group_config=GroupConfig(group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms))
+        self.handlers: Handlers | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._pumper: asyncio.Task | None = None
+        self._connections: set[asyncio.Task] = set()
+        self.stats = {"requests": 0, "malformed": 0, "unsupported": 0, "connections": 0}
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]      # port 0: the one the OS chose
+        self.handlers = Handlers(self.broker, self.host, self.port)
+        self._pumper = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        """Coordinator timers (sessions, rebalance delays, transaction timeouts) follow the wall clock."""
+        while True:
+            await asyncio.sleep(0.02)
+            self.broker.coordinators.pump()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._connections:
+            await asyncio.wait(set(self._connections), timeout=5.0)
+        for task in self._connections:
+            task.cancel()
+        if self._pumper is not None:
+            self._pumper.cancel()
+        self.broker.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        self.stats["connections"] += 1
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                try:
+                    head = await reader.readexactly(4)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                size = _SIZE.unpack(head)[0]
+                if size < 8 or size > self.max_request_bytes:
+                    self.stats["malformed"] += 1
+                    log.warning("closing %s: a request frame of %d bytes (the limit is %d, the minimum 8)",
+                                peer, size, self.max_request_bytes)
+                    return
+                try:
+                    frame = await reader.readexactly(size)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                response = await self.respond(frame)
+                if response:
+                    writer.writelines(response)
+                    await writer.drain()
+                elif response is None:
+                    return
+        except asyncio.CancelledError:
+            pass
+        except ConnectionError:
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def respond(self, frame: bytes) -> list | None:
+        """The response chunks for one request frame; ``[]``: no response (acks=0); None: close."""
+        self.stats["requests"] += 1
+        try:
+            header, body = codec.decode_request(frame)
+        except codec.UnsupportedVersionError as exc:
+            self.stats["unsupported"] += 1
+            log.info("%s", exc)
+            error = {"error_code": ERROR_CODES["UNSUPPORTED_VERSION"]}
+            if exc.api_key == codec.API_VERSIONS:   # answered as v0, with what is served (KIP-511)
+                error["api_keys"] = supported_versions()
+                return codec.encode_response(codec.API_VERSIONS, 0, exc.correlation_id, error)
+            return None
+        except codec.MalformedRequestError as exc:
+            self.stats["malformed"] += 1
+            log.warning("closing a connection: malformed request: %s", exc)
+            return None
+        handler = self.handlers.table[header["api_key"]]
+        try:
+            body_out = await handler(header, body)
+        except Exception:   # a bug here must not take the server down: log it, close this connection
+            log.exception("%s v%d failed", codec.SPECS[header["api_key"]][0], header["api_version"])
+            return None
+        if body_out is None:
+            return []
+        return codec.encode_response(header["api_key"], header["api_version"], header["correlation_id"], body_out)
+
+
+async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, ready: Any = None,
+                **options: Any) -> None:
+    """Run until SIGTERM or SIGINT. ``ready(server)`` is called once the port is open."""
+    server = WireServer(data_dir, host, port, **options)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):   # not the main thread (tests run it in a thread)
+            pass
+    print(f"msglib serve: Kafka protocol on {server.host}:{server.port}, data in {server.data_dir}", flush=True)
+    if ready is not None:
+        ready(server)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        print("msglib serve: stopped", flush=True)
+
+
+def main(args: Any) -> int:
+    """The ``python -m msglib serve`` command (arguments parsed by msglib.__main__)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    try:
+        asyncio.run(serve(args.data, args.host, args.port, num_partitions=args.partitions,
+                          max_request_bytes=args.max_request_bytes, fsync=args.fsync,
+                          group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms))
+    except OSError as exc:
+        print(f"msglib serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another "
+              f"--port (0 picks a free one) or stop what uses it", file=sys.stderr)
+        return 1
+    return 0
