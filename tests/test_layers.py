@@ -46,6 +46,9 @@ FLOORS: dict[str, int] = {
     # old import paths, re-exporting msglib.protocol
     "msglib.cluster.protocol": PROTOCOL, "msglib.groups.protocol": PROTOCOL, "msglib.txn.protocol": PROTOCOL,
     "msglib.client.errors": PROTOCOL, "msglib.client.metadata": PROTOCOL, "msglib.groups.errors": PROTOCOL,
+    # the Kafka wire protocol's codecs and field tables (msglib serve's bottom half)
+    "msglib.wire": PROTOCOL, "msglib.wire.codec": PROTOCOL, "msglib.wire.specs": PROTOCOL,
+    "msglib.wire.consumer_protocol": PROTOCOL,
 
     "msglib.cluster.*": MECHANISMS,            # broker, controller, partition, policies, producer state
     "msglib.groups": MECHANISMS, "msglib.groups.*": MECHANISMS,   # group coordinator, assignors, LocalBroker
@@ -62,6 +65,8 @@ FLOORS: dict[str, int] = {
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
 
     "msglib.cluster": SYSTEMS, "msglib.cluster.cluster": SYSTEMS,
+    "msglib.wire.*": SYSTEMS,                  # msglib serve: logs and coordinators behind a TCP port
+    "msglib.wire.cli": COURSE,                 # its command-line arguments
 
     "msglib.check": CHECKERS, "msglib.check.*": CHECKERS,
 
