@@ -103,6 +103,22 @@ def bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+_HELP: dict[str, str] = {}
+
+
+def supports(option: str) -> bool:
+    """Does this bwrap know ``option``? (``--disable-userns`` needs 0.8, ``--size`` 0.5; older ones run without.)"""
+    exe = bwrap()
+    if exe is None:
+        return False
+    if exe not in _HELP:
+        try:
+            _HELP[exe] = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _HELP[exe] = ""
+    return option in _HELP[exe]
+
+
 def python_paths() -> list[str]:
     """The interpreter, the virtual environment and the msglib package (read-only in the sandbox)."""
     import msglib
@@ -153,10 +169,11 @@ def command(argv: list[str], spec: Spec, *, workdir: Path | None = None, writabl
     if as_root():
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
-        cmd += ["--unshare-user", "--disable-userns"]
+        cmd += ["--unshare-user"] + (["--disable-userns"] if supports("--disable-userns") else [])
+    size = ["--size", str(limits.tmp_bytes)] if supports("--size") else []
     cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-            "--perms", "0777", "--size", str(limits.tmp_bytes), "--tmpfs", HOME]
+            "--perms", "1777", *size, "--tmpfs", "/tmp",
+            "--perms", "0777", *size, "--tmpfs", HOME]
     made: set[str] = {"/tmp", HOME, "/home"}
     for link in ("bin", "lib", "lib64", "sbin"):
         target = os.path.realpath(f"/{link}")
@@ -289,6 +306,10 @@ def check() -> tuple[bool, str]:
     """Does a sandbox actually start here? (``bwrap ... true`` with the grader's own options)."""
     if bwrap() is None:
         return False, f"bubblewrap (bwrap) is not installed; install it: {INSTALL}"
+    needed = ["/usr/bin/prlimit"] + (["/usr/bin/setpriv"] if as_root() else [])
+    missing = [p for p in needed if not os.path.exists(p)]
+    if missing:
+        return False, f"{', '.join(missing)} missing (the sandbox sets its limits with them); install: apt-get install util-linux"
     try:
         with tempfile.TemporaryDirectory(prefix="msglib-sbx-check-") as tmp:
             start = time.monotonic()
