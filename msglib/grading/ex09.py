@@ -361,13 +361,13 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
     sent: list[tuple[float, Any, dict]] = []
     real_send = src.send_message
 
-    refused: list[float] = []                          # when a send met an outage
+    refused: list[str] = []                            # bodies (as JSON) whose send met an outage
 
     def send_message(body: Any, **kwargs: Any) -> str:
         try:
             mid = real_send(body, **kwargs)           # raises QueueUnavailable during an outage
         except QueueUnavailable:
-            refused.append(sim.now)
+            refused.append(json.dumps(body, sort_keys=True))
             raise
         sent.append((sim.now, body, dict(kwargs.get("message_attributes") or {})))
         return mid
@@ -375,18 +375,27 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
     src.send_message = send_message  # type: ignore[method-assign]
     errors: list[tuple[str, str | None]] = []        # (what, hint) of the first exception
 
+    class _Receiving:
+        """The DLQ as the mover sees it, noting what each call receives."""
+
+        def __init__(self, real: SqsQueue) -> None:
+            self._real = real
+            self.received: list[Any] = []
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def receive_message(self, *args: Any, **kwargs: Any) -> Any:
+            got = self._real.receive_message(*args, **kwargs)
+            self.received.extend(got)
+            return got
+
     def mover(dlq_: SqsQueue, destination: SqsQueue, budget_: int) -> Any:
         ready, sent_before, refused_before = dlq_.approximate_number_of_messages, len(sent), len(refused)
-        stuck = dlq_.approximate_number_of_messages_not_visible   # a second after the previous call
-        if stuck and not errors:
-            errors.append((f"at {(sim.now - start) / 1000:g} s, when your redrive was called again, {stuck} message(s) "
-                           "an earlier call had received were still invisible in the DLQ: neither moved nor "
-                           "released, they wait out the visibility timeout (30 s)",
-                           "receive only what you move, or release the rest with "
-                           "change_message_visibility(receipt_handle, 0)"))
+        watched = _Receiving(dlq_)
         try:
             with quiet():
-                result = fn(dlq_, destination, budget_)
+                result = fn(watched, destination, budget_)
         except QueueUnavailable as exc:
             errors.append((f"your redrive let QueueUnavailable escape ({exc}); the move task failed",
                            "catch QueueUnavailable: leave that message in the DLQ (do not delete it) and try "
@@ -399,13 +408,28 @@ def _redrive_run(fn: Callable, seed: int, n: int, budget: int, outages: list[tup
         except Exception as exc:
             errors.append((f"your redrive raised {type(exc).__name__}: {exc}; the move task failed", None))
             raise
-        # How much one call does: with the destination up, a call moves min(budget, ready) messages (the
-        # task's rate); what it received but did not move must be visible again by the next call (above).
+        if errors:
+            return result
+        # How much one call does: it returns what it moved; with the destination up it moves min(budget, ready)
+        # messages (the task's rate); and a message it received but did not try to send is not left hidden for
+        # the visibility timeout (one whose send failed may be: the spec allows either).
         moved, at = len(sent) - sent_before, (sim.now - start) / 1000
-        if len(refused) == refused_before and moved < min(budget_, ready) and not errors:
+        tried = set(refused[refused_before:])
+        state = {m["message_id"]: m["state"] for m in dlq_.messages()}
+        hidden = [m.message_id for m in watched.received if state.get(m.message_id) == "in flight"
+                  and json.dumps(m.body, sort_keys=True) not in tried]
+        if hidden:
+            errors.append((f"at {at:g} s your redrive received {len(hidden)} message(s) it neither moved nor tried "
+                           f"to send (e.g. {hidden[0]}), and left them invisible in the DLQ for the visibility "
+                           "timeout (30 s)", "receive only what you move, or release the rest with "
+                                             "change_message_visibility(receipt_handle, 0)"))
+        elif not refused[refused_before:] and moved < min(budget_, ready):
             errors.append((f"at {at:g} s the DLQ held {ready} message(s), the destination was up and the budget "
                            f"was {budget_}, but your redrive moved {moved}: the task ran below its rate",
                            "keep moving until `budget` messages are moved or the DLQ has none left"))
+        elif result != moved:
+            errors.append((f"at {at:g} s your redrive moved {moved} message(s) but returned {result!r}",
+                           "return the number of messages this call moved"))
         return result
 
     task = dlq.start_message_move_task(max_per_second=budget, mover=mover)

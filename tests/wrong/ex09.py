@@ -221,5 +221,25 @@ def redrive(dlq, destination, budget):
         moved += 1
     return moved
 '''),
+        ('forgets to return how many messages it moved (None)', '''
+def redrive(dlq, destination, budget):
+    """Move at most `budget` messages from dlq to destination; never lose one, never send one twice."""
+    moved = 0
+    while moved < budget:
+        batch = dlq.receive_message(max_number_of_messages=1)    # oldest first, one at a time
+        if not batch:
+            break
+        m = batch[0]
+        attributes = dict(m.message_attributes)
+        attributes.setdefault(ORIGINAL_ID, m.message_id)   # the first id survives every redrive
+        try:
+            destination.send_message(m.body, message_attributes=attributes)
+        except QueueUnavailable:
+            dlq.change_message_visibility(m.receipt_handle, 0)   # not sent: visible again for the next try
+            return
+        dlq.delete_message(m.receipt_handle)   # sent: only now forget it
+        moved += 1
+    return None
+'''),
     ],
 }
