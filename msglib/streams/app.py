@@ -295,9 +295,8 @@ class Instance:
         for other in self.run.standby_sources(self):
             wanted |= set(other.tasks)
         wanted -= set(self.tasks)
-        for tid in list(self.standbys):
-            if tid not in wanted:
-                del self.standbys[tid]
+        # A standby whose active owner went away is kept (no longer updated): when this instance gets the task,
+        # it restores only what the standby lacks.
         topo = self.run.topology
         tps: dict[TopicPartition, tuple[TaskId, str]] = {}
         for tid in wanted:
