@@ -244,3 +244,17 @@ def test_a_private_copy_has_no_links_and_no_hidden_test_blocks(tmp_path):
     text = (work / "answer.ipynb").read_text()
     assert "hidden_call_chain" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "check_call_chain" in text          # visible tests stay
+
+
+@needs_bwrap
+def test_a_cgroup_caps_the_sandboxs_memory_in_sum_where_one_can_be_made(tmp_path):
+    if sandbox.new_cgroup(sandbox.Limits()) is None:
+        pytest.skip("no cgroup can be created here (not root, or no writable memory+pids controllers): "
+                    "each process is still capped by RLIMIT_AS")
+    spec = sandbox.default_spec(ROOT, sandbox.Limits(memory_bytes=512 << 20, processes=16))
+    code = ("import os, time\npids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        b = bytearray(200 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
+            "        time.sleep(2)\n        os._exit(0)\n    pids.append(pid)\n"
+            "print(sum(os.WIFSIGNALED(os.waitpid(p, 0)[1]) for p in pids))")
+    done = _probe(tmp_path, code, spec=spec)
+    assert int(done.stdout.strip()) >= 1, done.stdout + done.stderr   # 800 MB in sum: some are killed

@@ -53,6 +53,7 @@ from msglib.authoring import lint_paths, source_notebooks
 from msglib.grading.integrity import scan_notebook
 from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
+from msglib.grading.sandbox import caps as sandbox_caps
 from msglib.grading.sandbox import check as sandbox_check
 from msglib.grading.verdicts import Verdicts, build_job, hidden_values, rerun_notebook
 
@@ -755,7 +756,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                   "then says so)", file=sys.stderr)
             return 2
         spec = default_spec(root, limits)
-        sandbox_note = f"bubblewrap: {message}"
+        sandbox_note = f"bubblewrap: {message}; limits: {sandbox_caps()}"
     mods = selected or sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     unknown = [m for m in mods if not (root / "solutions" / m).is_dir()]
     if unknown:

@@ -211,6 +211,87 @@ def command(argv: list[str], spec: Spec, *, workdir: Path | None = None, writabl
     return cmd + limits.prlimit() + list(argv)
 
 
+class Cgroup:
+    """A memory and process cap for a whole sandbox, when the grader may create cgroups (root, v1 or v2).
+
+    RLIMIT_AS caps each process; a cgroup caps their sum (tmpfs pages included). Best effort: where no
+    cgroup can be created, the rlimits alone apply (the report says which).
+    """
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+
+    @staticmethod
+    def _own(controller: str) -> str | None:
+        try:
+            for line in Path("/proc/self/cgroup").read_text().splitlines():
+                _, names, path = line.split(":", 2)
+                if controller in names.split(",") or (controller == "" and names == ""):
+                    return path
+        except OSError:
+            return None
+        return None
+
+    @classmethod
+    def create(cls, name: str, limits: Limits) -> "Cgroup | None":
+        if not as_root():
+            return None
+        made: list[Path] = []
+        try:
+            memory, pids = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids")
+            if memory.is_dir() and pids.is_dir():                      # cgroup v1
+                for top, ctl in ((memory, "memory"), (pids, "pids")):
+                    folder = top / (cls._own(ctl) or "/").lstrip("/") / name
+                    folder.mkdir()
+                    made.append(folder)
+                (made[0] / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+                (made[1] / "pids.max").write_text(str(limits.processes))
+                return cls(made)
+            unified = Path("/sys/fs/cgroup")
+            if (unified / "cgroup.controllers").exists():               # cgroup v2
+                parent = unified / (cls._own("") or "/").lstrip("/")
+                enabled = (parent / "cgroup.subtree_control").read_text().split()
+                if "memory" in enabled and "pids" in enabled:
+                    folder = parent / name
+                    folder.mkdir()
+                    made.append(folder)
+                    (folder / "memory.max").write_text(str(limits.memory_bytes))
+                    (folder / "pids.max").write_text(str(limits.processes))
+                    return cls(made)
+        except OSError:
+            pass
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        return None
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        """``cmd`` started inside the cgroup (a shell moves itself in, then execs it)."""
+        moves = "; ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.dirs)
+        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sh", *cmd]
+
+    def remove(self) -> None:
+        for folder in self.dirs:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+_cgroup_counter = [0]
+
+
+def new_cgroup(limits: Limits) -> Cgroup | None:
+    _cgroup_counter[0] += 1
+    return Cgroup.create(f"msglib-sandbox-{os.getpid()}-{_cgroup_counter[0]}-{time.monotonic_ns() % 10**9}", limits)
+
+
 def hand_over(*paths: Path, uid: int = SANDBOX_UID) -> None:
     """Make ``paths`` (recursively) writable by the sandbox's uid (only needed when the grader is root)."""
     if not as_root():
@@ -282,7 +363,9 @@ def run(argv: list[str], spec: Spec, *, workdir: Path | None = None, timeout: fl
         pass_fds: tuple[int, ...] = ()) -> Completed:
     """Run ``argv`` sandboxed, killed (the whole sandbox) after ``timeout`` seconds of wall clock."""
     start = time.monotonic()
-    proc = subprocess.Popen(command(argv, spec, workdir=workdir), stdin=subprocess.PIPE if input is not None
+    cgroup = new_cgroup(spec.limits)
+    cmd = command(argv, spec, workdir=workdir)
+    proc = subprocess.Popen(cgroup.wrap(cmd) if cgroup else cmd, stdin=subprocess.PIPE if input is not None
                             else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, pass_fds=pass_fds, env={"PATH": "/usr/bin:/bin"})
     try:
@@ -292,6 +375,9 @@ def run(argv: list[str], spec: Spec, *, workdir: Path | None = None, timeout: fl
         kill(proc)
         out, err = proc.communicate()
         return Completed(-9, out, err, time.monotonic() - start, timed_out=True)
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -300,6 +386,17 @@ def kill(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def caps() -> str:
+    """Which mechanism caps a sandbox's memory and processes here (for the report)."""
+    group = new_cgroup(Limits())
+    if group is not None:
+        group.remove()
+        return "a cgroup per sandbox (memory and processes, summed) plus rlimits per process"
+    if as_root():
+        return "rlimits per process (RLIMIT_AS, RLIMIT_NPROC for the sandbox's own uid); no cgroup available"
+    return "rlimits per process (RLIMIT_AS; RLIMIT_NPROC counted in the sandbox's user namespace)"
 
 
 def check() -> tuple[bool, str]:
@@ -369,6 +466,9 @@ class SandboxKernelManager(AsyncKernelManager):  # type: ignore[misc,valid-type]
         sockets = self._sandbox_dir / "sockets"
         hand_over(sockets, uid=spec.uid)
         wrapped = command(kernel_cmd, spec, workdir=work, writable=[sockets], env=kw.get("env") or {})
+        self._cgroup = new_cgroup(spec.limits)
+        if self._cgroup is not None:
+            wrapped = self._cgroup.wrap(wrapped)
         kw["env"] = {"PATH": "/usr/bin:/bin"}
         kw["cwd"] = str(self._sandbox_dir)
         self._launched_at = time.monotonic()
@@ -376,5 +476,8 @@ class SandboxKernelManager(AsyncKernelManager):  # type: ignore[misc,valid-type]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
+        if getattr(self, "_cgroup", None) is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if not restart:
             shutil.rmtree(self._sandbox_dir, ignore_errors=True)
