@@ -43,6 +43,7 @@ class WireServer:
         self._server: asyncio.base_events.Server | None = None
         self._pumper: asyncio.Task | None = None
         self._connections: set[asyncio.Task] = set()
+        self._busy: set[asyncio.Task] = set()          # connections in the middle of a request
         self.stats = {"requests": 0, "malformed": 0, "unsupported": 0, "connections": 0}
 
     async def start(self) -> None:
@@ -60,10 +61,12 @@ class WireServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        if self._connections:
-            await asyncio.wait(set(self._connections), timeout=5.0)
-        for task in self._connections:
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while self._busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)    # let requests in progress finish (a long poll ends at its max_wait)
+        for task in list(self._connections):
             task.cancel()
+        await asyncio.sleep(0)
         if self._pumper is not None:
             self._pumper.cancel()
         self.broker.close()
@@ -89,11 +92,15 @@ class WireServer:
                     frame = await reader.readexactly(size)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                response = await self.respond(frame)
-                if response:
-                    writer.writelines(response)
-                    await writer.drain()
-                elif response is None:
+                self._busy.add(task)
+                try:
+                    response = await self.respond(frame)
+                    if response:
+                        writer.writelines(response)
+                        await writer.drain()
+                finally:
+                    self._busy.discard(task)
+                if response is None:
                     return
         except asyncio.CancelledError:
             pass
@@ -166,3 +173,66 @@ def main(args: Any) -> int:
               f"--port (0 picks a free one) or stop what uses it", file=sys.stderr)
         return 1
     return 0
+
+
+class ServerThread:
+    """``msglib serve`` in a background thread (tests, notebooks): ``with ServerThread(dir) as s: s.address``.
+
+    Binds 127.0.0.1 on a free port unless told otherwise; leaving the block stops the server and closes
+    its logs. :meth:`restart` stops it and starts a new one on the same port and data.
+    """
+
+    def __init__(self, data_dir: str, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.data_dir, self.host, self.port, self.options = data_dir, host, port, options
+        self.server: WireServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: Any = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "ServerThread":
+        import threading
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self.server = WireServer(self.data_dir, self.host, self.port, **self.options)
+                loop.run_until_complete(self.server.start())
+            except BaseException as exc:   # reported to the caller of start()
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            self.port = self.server.port
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.server.stop())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"msglib-serve-{self.port}", daemon=True)
+        self._thread.start()
+        started.wait(30)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+        self._thread = None
+
+    def restart(self) -> "ServerThread":
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
