@@ -547,7 +547,11 @@ class _CtxWatch:
             raise
 
     def _settle(self, how: str, job: Any, exc: Any) -> Any:
-        if isinstance(exc, BaseException) and id(exc) not in self._raised:
+        chain, e = [], exc
+        while isinstance(e, BaseException) and len(chain) < 10:   # a wrapper (raise X from e) names its cause
+            chain.append(id(e))
+            e = e.__cause__ or e.__context__
+        if isinstance(exc, BaseException) and not self._raised.intersection(chain):
             self._note(f"{self._real.job.job_id} was {how} for {type(exc).__name__}: {exc}, which neither the "
                        "provider nor the template raised: an error in the handler itself, not a failed delivery",
                        "call ctx.render(job) and provider.send(job.user, text, idempotency_key=key) as the spec "
