@@ -353,3 +353,19 @@ def test_a_gzip_bomb_is_refused_instead_of_filling_memory(monkeypatch):
     half = gzip.compress(b"abc" * 1000)[:-20]
     with pytest.raises(CorruptRecordError, match="end in the middle"):
         records.decompress(1, half)
+
+
+def test_a_damaged_last_batch_cannot_move_the_end_offset_after_a_clean_shutdown():
+    # last_offset_delta of the log's last batch is covered only by the CRC: a clean open used to take
+    # it at its word, claim 2**31 offsets, and write that end into the recovery point checkpoint.
+    storage = MemoryStorage()
+    log = Log(storage=storage, config=CFG, clock=lambda: 0)
+    _fill(log, 30)
+    last_position = [p for p, _ in log.active_segment.batch_headers()][-1]
+    name = log.active_segment.file_name
+    log.close()
+    struct.pack_into(">i", storage.files[name].data, last_position + 23, 2**31 - 1)
+    again = Log(storage=storage, config=CFG, clock=lambda: 0)
+    assert again.log_end_offset == 29 and "CRC-32C mismatch" in again.recovery_report.summary()
+    again.close()
+    assert Log(storage=storage, config=CFG, clock=lambda: 0, full_recovery=True).log_end_offset == 29

@@ -208,7 +208,11 @@ def decoder_seed_case(seed: int) -> str:
 FILE_KINDS = (".log", ".index", ".timeindex", "log-start-offset-checkpoint", "log-start-offset-checkpoint.copy",
               "recovery-point-offset-checkpoint", "recovery-point-offset-checkpoint.copy", "leader-epoch-checkpoint",
               ".clean-shutdown")
-DAMAGE_KINDS = ("flip", "truncate", "delete", "garbage", "append")
+DAMAGE_KINDS = ("flip", "truncate", "delete", "garbage", "append", "field")
+# "field": one header field of one batch set to an extreme value (a .log file only; elsewhere a flip).
+# Random flips rarely land on the few bytes that decide offsets; this aims at them.
+_HEADER_FIELDS = [(0, ">q"), (8, ">i"), (12, ">i"), (17, ">I"), (21, ">h"), (23, ">i"), (27, ">q"), (35, ">q"),
+                  (43, ">q"), (51, ">h"), (53, ">i"), (57, ">i")]
 
 
 @dataclass
@@ -266,7 +270,7 @@ def damaged_log_trial(seed: int, *, file_kind: str | None = None, damage: str | 
     names = [n for n in storage.list() if n.endswith(file_kind)] if file_kind.startswith(".") and \
         file_kind != ".clean-shutdown" else [file_kind]
     name = rng.choice(names) if names else file_kind
-    where = _damage(storage, name, damage, rng)
+    where = _damage(storage, name, damage, rng, [pos for pos, _ in layout.get(name, [])])
 
     # Records that damage to `name` may take: in a .log file, from the first damaged batch to the
     # end of that segment. Everything else must survive a full recovery.
@@ -284,15 +288,19 @@ def damaged_log_trial(seed: int, *, file_kind: str | None = None, damage: str | 
     context = f"log seed {seed}: {damage} {name}{'' if where is None else f' at {where}'}, " \
               f"{'clean' if clean else 'unclean'} shutdown"
     with cpu_watchdog(20 * SLOW_CASE_SECONDS, context):
-        kept, refused = _reopen_and_check(storage, log.config, context, expected, deleted_before, may_lose)
+        kept, refused = _reopen_and_check(storage, log.config, context, expected, deleted_before, may_lose,
+                                          log.log_end_offset)
     if time.process_time() - started > 10 * SLOW_CASE_SECONDS:
         raise Finding(f"{context}: reopening took {time.process_time() - started:.1f} CPU seconds")
     return TrialResult(name, damage, clean, len(expected), kept, refused)
 
 
 def _reopen_and_check(storage: MemoryStorage, config: LogConfig, context: str, expected: dict[int, tuple],
-                      deleted_before: int, may_lose: set[int]) -> tuple[int, bool]:
-    """Open the damaged log twice (default, then full recovery) and check the rules; (kept, refused)."""
+                      deleted_before: int, may_lose: set[int], end: int) -> tuple[int, bool]:
+    """Open the damaged log twice (default, then full recovery) and check the rules; (kept, refused).
+
+    ``end`` is the log end offset before the damage: no reopening may claim offsets past it.
+    """
     kept = 0
     refused = False
     for full in (False, True):
@@ -304,6 +312,9 @@ def _reopen_and_check(storage: MemoryStorage, config: LogConfig, context: str, e
         except Exception as exc:  # noqa: BLE001
             raise Finding(f"{context}: opening raised {type(exc).__name__}: {exc}") from exc
         try:
+            if again.log_end_offset > end:
+                raise Finding(f"{context}: the log end offset grew from {end} to {again.log_end_offset} "
+                              f"({'full recovery' if full else 'default open'}). {again.recovery_report.summary()}")
             got = _read_all(again, context)
             for r in got:
                 if r[0] < deleted_before:
@@ -353,7 +364,8 @@ def _read_all(log: Log, context: str) -> list[tuple]:
     raise Finding(f"{context}: reading never reached the log end offset")
 
 
-def _damage(storage: MemoryStorage, name: str, damage: str, rng: random.Random) -> int | None:
+def _damage(storage: MemoryStorage, name: str, damage: str, rng: random.Random,
+            batch_positions: list[int]) -> int | None:
     """Damage one file; return the first damaged byte position in it (None if it was deleted or created)."""
     f = storage.files.get(name)
     if damage == "delete" or f is None:
@@ -367,7 +379,16 @@ def _damage(storage: MemoryStorage, name: str, damage: str, rng: random.Random) 
         data += rng.randbytes(rng.randint(1, 20))
         f.synced = len(data)
         return 0
-    if damage == "flip":
+    if damage == "field" and batch_positions:
+        start = rng.choice(batch_positions)
+        offset, fmt = rng.choice(_HEADER_FIELDS)
+        bits = struct.calcsize(fmt) * 8
+        low, high = (0, 2**bits - 1) if fmt.endswith("I") else (-2**(bits - 1), 2**(bits - 1) - 1)
+        value = rng.choice([low, high, 0, 1, -1, 100, rng.randint(low, high)])
+        struct.pack_into(fmt, data, start + offset, max(low, min(high, value)))
+        f.synced = len(data)
+        return start + offset
+    if damage in ("flip", "field"):
         spots = sorted(rng.randrange(len(data)) for _ in range(rng.randint(1, 4)))
         for p in spots:
             data[p] ^= rng.randint(1, 255)
