@@ -17,9 +17,12 @@ from typing import Any, Callable, Iterator
 
 
 # ---------------------------------------------------------------------------------- serde
+_ENCODER = json.JSONEncoder(separators=(",", ":"))     # one encoder: json.dumps(..., separators=) builds one per call
+
+
 def encode(obj: Any) -> bytes | None:
     """Keys and values on topics are JSON (None stays None: a tombstone)."""
-    return None if obj is None else json.dumps(obj, separators=(",", ":")).encode()
+    return None if obj is None else _ENCODER.encode(obj).encode()
 
 
 def tuplify(obj: Any) -> Any:

@@ -162,33 +162,34 @@ class WindowAggregateNode(Node):
         self.store, self.windows, self.emit = store, windows, emit
         self.initializer, self.aggregator = initializer, aggregator
         self.windows_fn = windows_fn or windows_to_update
+        self._shape = (windows.size_ms, windows.advance, windows.grace_ms)
 
     def process(self, ctx: Any, key: Any, value: Any, ts: int) -> None:
         if key is None or value is None:
             ctx.skipped += 1
             return
-        w = self.windows
+        size, advance, grace = self._shape
         store = ctx.stores[self.store]
-        starts, dropped = self.windows_fn(ts, ctx.stream_time, w.size_ms, w.advance, w.grace_ms)
+        starts, dropped = self.windows_fn(ts, ctx.stream_time, size, advance, grace)
         if dropped:
             ctx.dropped += 1                      # a late record: counted once, whatever the number of windows
             ctx.late.append((key, value, ts))
         closing = ctx.local.get(self.name)
         if closing is None:                       # (re)built from the store after a restore
-            closing = ctx.local[self.name] = [(s + w.size_ms, k, s) for k, s in store.data]
+            closing = ctx.local[self.name] = [(s + size, k, s) for k, s in store.data]
             heapq.heapify(closing)
-        data = store.data
+        data, dirty = store.data, store.dirty      # (store.put inlined: this loop is the hot path)
         for start in starts:
             sk = (key, start)
             old = data.get(sk)
             if old is None:
-                heapq.heappush(closing, (start + w.size_ms, key, start))
+                heapq.heappush(closing, (start + size, key, start))
                 old = self.initializer()
             new = self.aggregator(key, value, old)
-            store.put(sk, new)
+            data[sk] = dirty[sk] = new
             if self.emit == "update":
-                self.forward(ctx, (key, start, start + w.size_ms), new, ts)
-        horizon = ctx.stream_time - w.grace_ms               # windows with end <= horizon are closed
+                self.forward(ctx, (key, start, start + size), new, ts)
+        horizon = ctx.stream_time - grace                    # windows with end <= horizon are closed
         while closing and closing[0][0] <= horizon:
             end, k, start = heapq.heappop(closing)
             final = data.get((k, start))

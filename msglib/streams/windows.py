@@ -74,11 +74,13 @@ def windows_to_update(timestamp: int, stream_time: int, size_ms: int, advance_ms
     ``s <= timestamp < s + size``; it takes the record while ``stream_time < s + size + grace``. The closed ones
     are counted (Kafka's *dropped-records* metric) and not updated."""
     update, dropped = [], 0
-    for start in window_starts(timestamp, size_ms, advance_ms):
-        if window_open(start + size_ms, stream_time, grace_ms):
+    start = (max(0, timestamp - size_ms + advance_ms) // advance_ms) * advance_ms      # as window_starts
+    while start <= timestamp:
+        if stream_time < start + size_ms + grace_ms:                                 # as window_open
             update.append(start)
         else:
             dropped += 1
+        start += advance_ms
     return update, dropped
 
 
