@@ -8,7 +8,7 @@ it decides which windows are closed.
 What a task offers the commit step (exercise 4 writes it): :meth:`changelog_writes` (the buffered store writes,
 to be sent to the changelog topics) and :meth:`offsets_to_commit` (the next offset of each input partition,
 with the stream time in the commit metadata, so that a new owner resumes with the same stream time, as Kafka
-has done since 2.4).
+Streams' StreamTask commits its partition time: KAFKA-7994; see docs/streams.md).
 """
 from __future__ import annotations
 
