@@ -269,6 +269,12 @@ def _route_problem(fn: Callable, event: Event, prefs: dict[str, Preferences], la
         return CheckFailed(f"route does not send {event.type} to {user} on {channel}, but it should: {user} opted "
                            f"into {channel}, and at {format_hour(hour)} local time that is allowed", case=case,
                            seed=seed, exercise=EX_ROUTE, hint=HINTS["quiet-hours"])
+    ordered = [tuple(x) for x in reference_route(event, prefs)]
+    if pairs != ordered:                  # rules 1 and 3 give an order: the users', then the type's channels
+        return CheckFailed(f"route returned the right pairs in another order: {pairs}; the rules give {ordered}",
+                           case=case, seed=seed, exercise=EX_ROUTE,
+                           hint="go through event.users in order, and each user's channels in the order of "
+                                "EVENT_TYPES[event.type].channels")
     return None
 
 
@@ -318,9 +324,25 @@ def check_route(route: Callable, seed: int | None = None) -> None:
     _check_route(route, 300, seed_list, [VISIBLE_FAULTS[0]])
 
 
+def _repeated_users(fn: Callable, seed_list: list[int], n_cases: int) -> None:
+    """Events that list a user twice (a watcher on two of a product's lists): each user is considered once."""
+    for seed in seed_list:
+        rng = random.Random(f"ex11-route-repeats/{seed}")
+        for n in range(n_cases):
+            event, prefs = _random_route_case(rng, n)
+            users = event.users + tuple(rng.choice(event.users) for _ in range(rng.randint(1, 2)))
+            event = Event(event.event_id, event.type, users, event.time_ms, event.data)
+            problem = _route_problem(fn, event, prefs, f"random case {n}, a user listed twice", seed)
+            if problem:
+                raise problem
+
+
 def hidden_route(route: Callable, seed: int | None = None) -> None:
-    """Hidden: 2 x 1500 random cases aimed at the edges of quiet hours, two runs under random faults."""
+    """Hidden: 2 x 1500 random cases aimed at the edges of quiet hours, 2 x 100 whose events list a user twice,
+    two runs under random faults."""
     seed_list = [seed] if seed is not None else seeds(EX_ROUTE, 2, hidden=True)
+    require_callable(route, "route", EX_ROUTE)
+    _repeated_users(route, seed_list, 100)
     _check_route(route, 1500, seed_list, [_faults(s) for s in seed_list])
 
 

@@ -123,6 +123,60 @@ WRONG = {
          _route(critical="False")),
         ("forgets marketing consent", _route(consent="False and ")),
         ("notifies only the first user of a broadcast", _route(users="event.users[:1]")),
+        ("returns the pairs sorted: the users' order and the type's channel order are lost", '''
+def route(event, prefs):
+    """The (user, channel) pairs `event` should notify, by the four rules above."""
+    kind = EVENT_TYPES[event.type]
+    out = []
+    for user in dict.fromkeys(event.users):            # each user once, in order
+        p = prefs.get(user)
+        if p is None:                                  # a deleted account
+            continue
+        if kind.marketing and not p.marketing:
+            continue
+        hour = ((event.time_ms + p.tz_offset_h * HOUR_MS) % DAY_MS) / HOUR_MS    # the user's local time
+        quiet = False
+        if p.quiet_hours is not None:
+            start, end = p.quiet_hours
+            if start < end:
+                quiet = start <= hour < end
+            elif start > end:                          # wraps past midnight
+                quiet = hour >= start or hour < end
+        for channel in kind.channels:
+            if channel not in p.channels:
+                continue
+            if quiet and channel in INTRUSIVE and not kind.critical:
+                continue
+            out.append((user, channel))
+    return sorted(out)
+'''),
+        ('no dedupe of event.users: a user listed twice is notified twice', '''
+def route(event, prefs):
+    """The (user, channel) pairs `event` should notify, by the four rules above."""
+    kind = EVENT_TYPES[event.type]
+    out = []
+    for user in event.users:
+        p = prefs.get(user)
+        if p is None:                                  # a deleted account
+            continue
+        if kind.marketing and not p.marketing:
+            continue
+        hour = ((event.time_ms + p.tz_offset_h * HOUR_MS) % DAY_MS) / HOUR_MS    # the user's local time
+        quiet = False
+        if p.quiet_hours is not None:
+            start, end = p.quiet_hours
+            if start < end:
+                quiet = start <= hour < end
+            elif start > end:                          # wraps past midnight
+                quiet = hour >= start or hour < end
+        for channel in kind.channels:
+            if channel not in p.channels:
+                continue
+            if quiet and channel in INTRUSIVE and not kind.critical:
+                continue
+            out.append((user, channel))
+    return out
+'''),
     ],
     "11-token_bucket": [
         ("no cap: a long pause stores up an unlimited burst",
