@@ -152,3 +152,17 @@ def test_text_that_is_not_valid_unicode_is_refused_by_name(store, where):
     with pytest.raises(InvalidEventError, match="not valid Unicode"):
         store.read_stream(bad)
     assert store.read_all() == []
+
+
+def test_numbers_too_large_for_sqlite_are_refused_by_name(store):
+    # Found by the long event-store fuzz run: latest_snapshot(..., until=2**70) raised OverflowError.
+    store.append("s", NewEvent("E", {}))
+    with pytest.raises(InvalidEventError, match="too large"):
+        store.latest_snapshot("s", 1, 2**70)
+    with pytest.raises(InvalidEventError, match="too large"):
+        store.read_stream("s", until=2**70)
+    with pytest.raises(InvalidEventError, match="too large"):
+        store.position_at(2**70)
+    with pytest.raises(EventStoreError):          # a version no stream can reach: a ConcurrencyError
+        store.append("s", NewEvent("E", {}), expected_version=2**70)
+    assert len(store.read_all()) == 1

@@ -230,6 +230,9 @@ class EventStore:
             return self._append(stream, events, expected_version, tails)
         except sqlite3.Error as exc:
             raise DatabaseError(self.path, f"append to {stream!r} failed", exc) from None
+        except OverflowError:
+            raise InvalidEventError(f"append to {stream!r}: a number is too large for SQLite (64-bit integers); "
+                                    f"expected_version={expected_version!r:.40}") from None
         except UnicodeEncodeError as exc:   # a lone surrogate in a name or id: not storable text
             raise InvalidEventError(f"append to {stream!r}: a stream name, event type, id or correlation id "
                                     f"is not valid Unicode text ({exc.reason} at character {exc.start})") from None
@@ -338,6 +341,9 @@ class EventStore:
             except UnicodeEncodeError as exc:
                 raise InvalidEventError(f"{what}: an argument is not valid Unicode text "
                                         f"({exc.reason} at character {exc.start})") from None
+            except OverflowError:
+                raise InvalidEventError(f"{what}: a number in {tuple(args)!r:.120} is too large for SQLite "
+                                        f"(integers are 64-bit)") from None
 
     def read_all(self, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         """Events of every stream in global position order, starting *after*
