@@ -487,6 +487,7 @@ class KafkaConsumer:
         while True:
             box: list = []
             op = self._commit_invoke(offsets)
+            sent = (self._coordinator.generation, self._coordinator.member_id)
             self._coordinator.send_commit(offsets, self._subscriptions.group_managed, lambda err, resp: box.append(err))
             while not box:
                 if self.sim.now >= deadline:
@@ -500,7 +501,7 @@ class KafkaConsumer:
             if error in (proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT) and self.sim.now < deadline:
                 self._client.wait(min(deadline, self.sim.now + self.config["retry_backoff_ms"]))
                 continue
-            raise self._coordinator.commit_error(error)
+            raise self._coordinator.commit_error(error, sent)
 
     def commit_async(self, offsets: dict | None = None,
                      callback: Callable[[dict, Any], None] | None = None) -> Future:
@@ -525,10 +526,11 @@ class KafkaConsumer:
             finish(CommitFailedError("not a member of the group now"))
             return future
         op = self._commit_invoke(offsets)
+        sent = (self._coordinator.generation, self._coordinator.member_id)
 
         def done(error: str | None, resp: Any) -> None:
             self._commit_done(op, error)
-            finish(None if error is None else self._coordinator.commit_error(error))
+            finish(None if error is None else self._coordinator.commit_error(error, sent))
         self._coordinator.send_commit(offsets, self._subscriptions.group_managed, done)
         return future
 

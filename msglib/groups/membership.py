@@ -12,8 +12,15 @@ Two "threads", as in the real clients:
   rejoin at the next poll), and leaves the group when the application has
   not polled for ``max_poll_interval_ms``.
 
-Responses from the coordinator arrive on the network; this class only
-stores them, and the application thread acts on them at its next poll.
+Responses from the coordinator arrive on the network thread. As in kafka-python 3.x, whose
+join-and-sync task runs on its background IO thread (``kafka/coordinator/base.py``,
+``_do_join_and_sync_async``), a successful JoinGroup answer is acted on at once: the leader runs the
+assignor and the member sends SyncGroup without waiting for its application to poll. The SyncGroup
+answer, like kafka-python's ``join_group_async``, is taken in the application thread's next poll:
+the member becomes stable, heartbeats restart, partitions are revoked and assigned, the rebalance
+listener runs, errors are raised. So two consumers polled in turn settle: a member whose JoinGroup
+completes while the *other* one polls no longer waits for its own poll to send SyncGroup (and miss
+its session timeout meanwhile).
 
 A rebalance, eager (range, roundrobin, sticky)::
 
@@ -84,6 +91,8 @@ class ConsumerCoordinator:
         self._sync_sent = False
         self._join_response: p.JoinGroupResponse | None = None
         self._sync_response: p.SyncGroupResponse | None = None
+        self._completing = False                             # JoinGroup answered, SyncGroup on its way
+        self._new_assignment: list[TopicPartition] | None = None   # synced, not yet applied by poll()
         self._pending: dict[int, tuple[str, Any]] = {}   # request id -> (kind, extra)
         self._retry_at = 0.0
         self._heartbeat_out = False
@@ -113,6 +122,8 @@ class ConsumerCoordinator:
         if reset_member_id:
             self.member_id = p.NO_MEMBER_ID
         self.state = UNJOINED
+        self._completing = False
+        self._new_assignment = None     # synced for a generation that is gone: never applied
         self.request_rejoin(reason)
 
     # ------------------------------------------------------------------ sending
@@ -154,6 +165,9 @@ class ConsumerCoordinator:
         if self._sync_response is not None:
             resp, self._sync_response = self._sync_response, None
             self._handle_sync_response(resp)
+        if self._new_assignment is not None:
+            assignment, self._new_assignment = self._new_assignment, None
+            self._on_join_complete(assignment, cooperative=self.rebalance_protocol == COOPERATIVE)
         if self.need_rejoin and not self._join_sent and not self._sync_sent and self.sim.now >= self._retry_at:
             self._join_prepare()
             self._send_join()
@@ -215,6 +229,7 @@ class ConsumerCoordinator:
                 self.client.wakeup_later(self.retry_backoff_ms)
                 return
         self._sync_sent = True
+        self._completing = True     # a running heartbeat thread goes on (a pending SyncGroup keeps us alive)
         self._send("sync", p.SyncGroupRequest(self.next_id(), self.group_id, self.generation, self.member_id,
                                               self.group_instance_id, assignments))
 
@@ -241,6 +256,7 @@ class ConsumerCoordinator:
 
     def _handle_sync_response(self, resp: p.SyncGroupResponse) -> None:
         self._sync_sent = False
+        self._completing = False
         if resp.error is not None:
             self._log(f"SyncGroup failed: {resp.error}")
             if resp.error == p.FENCED_INSTANCE_ID:
@@ -256,8 +272,8 @@ class ConsumerCoordinator:
         self.need_rejoin = False
         self.rebalances += 1
         self._log(f"generation {self.generation}: assigned {[str(tp) for tp in resp.assignment]}")
-        self._on_join_complete(sorted(TopicPartition(*tp) for tp in resp.assignment),
-                               cooperative=self.rebalance_protocol == COOPERATIVE)
+        # Applied (partitions, listener) by the application thread's next poll().
+        self._new_assignment = sorted(TopicPartition(*tp) for tp in resp.assignment)
         # Like Kafka's clients, restart the heartbeat clock when a rebalance completes.
         if self._heartbeat_timer is not None:
             self._heartbeat_timer.cancel()
@@ -286,8 +302,8 @@ class ConsumerCoordinator:
     def _heartbeat_tick(self) -> None:
         if self.client.closed:
             return
-        if self.state == STABLE and self.generation != p.NO_GENERATION:
-            if self.sim.now - self.last_poll > self.max_poll_interval_ms:
+        if (self.state == STABLE or self._completing) and self.generation != p.NO_GENERATION:
+            if self.state == STABLE and self.sim.now - self.last_poll > self.max_poll_interval_ms:
                 self._log(f"no poll for {self.sim.now - self.last_poll:g} ms > max_poll_interval_ms: leaving")
                 self.leave_group("max_poll_interval_ms passed between polls")
             elif not self._heartbeat_out:
@@ -310,6 +326,12 @@ class ConsumerCoordinator:
         kind, extra = entry
         if kind == "join":
             self._join_response = msg
+            if msg.error is None and self.state == REBALANCING:
+                self._join_response = None
+                try:     # like kafka-python's background join task: SyncGroup follows at once
+                    self._handle_join_response(msg)
+                except E.KafkaError:
+                    self._join_sent, self._join_response = True, msg   # poll() raises it
         elif kind == "sync":
             self._sync_response = msg
         elif kind == "heartbeat":
@@ -338,8 +360,16 @@ class ConsumerCoordinator:
                                                    self.group_instance_id if managed else None, dict(offsets)),
                    extra=done)
 
-    def commit_error(self, error: str) -> Exception:
-        """Turn an OffsetCommit error into what the application sees, updating our state."""
+    def commit_error(self, error: str, sent: tuple[int, str] | None = None) -> Exception:
+        """Turn an OffsetCommit error into what the application sees, updating our state.
+
+        ``sent``: the (generation, member id) the commit carried. When the member has joined a newer
+        generation since (its JoinGroup answer overtook the commit's), the error is about the old one:
+        it fails the commit but resets nothing (the Java client's ``generationUnchanged`` check)."""
+        if sent is not None and sent != (self.generation, self.member_id) and error in (
+                p.UNKNOWN_MEMBER_ID, p.ILLEGAL_GENERATION, p.REBALANCE_IN_PROGRESS):
+            return E.CommitFailedError(f"{error} for generation {sent[0]}; this member has moved on to "
+                                       f"generation {self.generation}")
         if error == p.UNKNOWN_MEMBER_ID:
             self.reset_generation(True, "commit: unknown member")
         elif error == p.ILLEGAL_GENERATION:
