@@ -18,9 +18,11 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
+from msglib.cluster import Cluster, ClusterConfig
 from msglib.grading.core import CheckFailed, call_learner, guarded, require_callable, seeds
+from msglib.protocol import TopicPartition
 from msglib.protocol.errors import KafkaError
-from msglib.streams.app import Crash, RestoreStuck, make_inputs, random_crashes, run_streams
+from msglib.streams.app import Crash, RestoreStuck, end_offsets, make_inputs, random_crashes, run_streams
 from msglib.streams.stores import value_as_of as reference_value_as_of
 from msglib.streams.topology import StreamsBuilder
 from msglib.streams.windows import TimeWindows, windows_to_update as reference_windows
@@ -142,9 +144,6 @@ def balance_topology() -> Any:
 def _restore_unit(fn: Callable, seed: int) -> None:
     """A changelog written by hand (puts, overwrites, tombstones, an aborted transaction), restored into a
     standby's copy that already holds its first records; the result must be what the changelog says."""
-    from msglib.cluster import Cluster, ClusterConfig
-    from msglib.protocol import TopicPartition
-    from msglib.streams.app import end_offsets
     rng = random.Random(f"restore-unit/{seed}")
     cluster = Cluster(1, seed=seed, config=ClusterConfig.fast())
     tp = TopicPartition("store-changelog", 0)

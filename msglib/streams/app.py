@@ -371,10 +371,11 @@ class Instance:
         except (KafkaError, CommitFailedError) as exc:
             self.run.note(f"{self.name}: commit failed ({type(exc).__name__}); tasks rebuilt")
             self.generation = None                    # rebuild from what was committed
-        self.in_txn = False if not self.run.eos else self.in_txn
-        if self.run.eos and self.in_txn and self.generation is not None:
-            # The commit step returned with the transaction still open: it never committed.
-            self.run.note(f"{self.name}: the commit step left its transaction open")
+        if not self.run.eos:
+            self.in_txn = False
+        elif self.in_txn and self.generation is not None:
+            # The commit step returned without committing: the transaction stays open and grows.
+            self.run.note(f"{self.name}: the commit step returned with its transaction still open")
         self.uncommitted = 0
         self.last_commit = self.run.sim.now
         self.run.commits += 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from msglib.protocol import OffsetAndMetadata, TopicPartition
-from msglib.streams.stores import KeyValueStore, changelog_topic, decode, decode_key, encode
+from msglib.streams.stores import KeyValueStore, changelog_topic, decode, decode_key
 from msglib.streams.topology import Topology
 
 NO_TIME = -1        # stream time before any record
@@ -146,7 +146,3 @@ class StreamTask:
         sizes = ", ".join(f"{n}: {len(s)} keys" for n, s in self.stores.items())
         return (f"task {self.id}: stream time {self.stream_time}, positions "
                 f"{ {str(tp): p for tp, p in self.positions.items()} }, {sizes}, dropped {self.dropped}")
-
-
-def encode_record(key: Any, value: Any) -> tuple[bytes | None, bytes | None]:
-    return encode(key), encode(value)
