@@ -257,6 +257,8 @@ class Instance:
                 self.real_consumer.seek(tp, start)
                 task.positions[tp] = start
             task.load(images, stream_time)
+            self.run.restores.append(Restored(self.run.sim.now, self.name, str(tid), standby is not None,
+                                              {n: dict(st.data) for n, st in task.stores.items()}, task.stream_time))
             self.tasks[tid] = task
             self.run.note(f"{self.name} builds task {tid}" + (" from its standby" if standby else "") +
                           f": {sum(len(s) for s in task.stores.values())} keys, stream time {task.stream_time}")
@@ -382,6 +384,18 @@ class Instance:
 
 
 # ---------------------------------------------------------------------------------- the run
+@dataclass(frozen=True)
+class Restored:
+    """A task rebuilt by an instance: its stores as restored, and the stream time it resumed with."""
+
+    time: float
+    instance: str
+    task: str
+    from_standby: bool
+    stores: dict[str, dict]
+    stream_time: int
+
+
 @dataclass
 class StreamsRunResult:
     params: dict
@@ -397,6 +411,7 @@ class StreamsRunResult:
     commits: int
     stores: dict[str, dict]                   # store -> final content across the live instances
     dropped: int
+    restores: list[Restored] = field(default_factory=list)
     cluster: Any = None
 
     @property
@@ -435,6 +450,7 @@ class StreamsRun:
         self.restarts: list[tuple[float, int]] = []
         self.notes: list[tuple[float, str]] = []
         self.restored_records = 0
+        self.restores: list[Restored] = []
         self.changelog_sends = 0
         self.commits = 0
         self._names = 0
@@ -570,7 +586,8 @@ def run_streams(topology: Topology, inputs: dict[str, list[tuple]], *, outputs: 
     dropped = sum(t.dropped for t in driver.tasks.values())
     params = dict(seed=seed, guarantee=guarantee, instances=instances, partitions=partitions, standbys=standbys)
     return StreamsRunResult(params, inputs, expected, output, check, run.notes, crashes, drained,
-                            run.restored_records, run.changelog_sends, run.commits, stores, dropped, run.cluster)
+                            run.restored_records, run.changelog_sends, run.commits, stores, dropped, run.restores,
+                            run.cluster)
 
 
 def end_offsets(consumer: Any, tps: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -83,45 +83,77 @@ def plot_restore(rows: list[dict]):
     return fig
 
 
-def crash_run(point: str = "process", guarantee: str = "exactly_once_v2", seed: int = 0, at_ms: float = 250):
+# The moments of the loop where the widget kills an instance, as each guarantee's loop names them.
+CRASH_MOMENTS = {
+    "mid-window (after a record)": {"at_least_once": "process", "exactly_once_v2": "process"},
+    "while sending the changelog": {"at_least_once": "changelog", "exactly_once_v2": "changelog"},
+    "changelog sent, offsets not committed": {"at_least_once": "consumer_commit", "exactly_once_v2": "send_offsets"},
+}
+
+
+def crash_topology() -> Any:
     b = StreamsBuilder("windowed")
     (b.stream("events").group_by_key().windowed_by(TimeWindows(2_000, grace_ms=1_000))
      .count(emit="update").to_stream().to("counts"))
-    return run_streams(b.build(), {"events": make_inputs(seed)}, outputs=["counts"], seed=seed,
+    return b.build()
+
+
+def crash_run(point: str = "process", guarantee: str = "exactly_once_v2", seed: int = 0, at_ms: float = 250):
+    """A windowed count (2 s windows, 1 s grace, every update written) with one instance killed at ``point``."""
+    return run_streams(crash_topology(), {"events": make_inputs(seed)}, outputs=["counts"], seed=seed,
                        crashes=[Crash(at_ms, 0, point)], guarantee=guarantee)
 
 
-def crash_report(res: Any) -> str:
+def _window(key: Any) -> str:
+    k, start, end = key
+    return f"{k} [{start / 1000:g} s, {end / 1000:g} s)"
+
+
+def crash_report(res: Any, keys: int = 6) -> str:
+    """What the crash did: the store the new owner restored, and each window's committed counts beside the
+    reference's."""
     lines = [res.summary(), ""]
-    for f in res.check.findings[:4]:
-        lines.append(f"[{f.kind}] {f.message}")
-    lines.append("")
-    lines += [f"{t:8.1f} ms  {w}" for t, w in res.notes if "crash" in w or "builds" in w][:10]
+    crashed = [(t, n) for t, n in res.notes if "crashes at" in n]
+    lines += [f"{t:7.0f} ms  {n}" for t, n in crashed]
+    after = [r for r in res.restores if crashed and r.time >= crashed[0][0]]
+    for r in after[:2]:
+        store = next(iter(r.stores.values()), {})
+        shown = ", ".join(f"{k[0]}@{k[1] / 1000:g}s={v}" for k, v in sorted(store.items())[:6])
+        lines.append(f"{r.time:7.0f} ms  {r.instance} restores task {r.task}"
+                     f"{' from its standby' if r.from_standby else ' from the changelog'}: {{{shown}"
+                     f"{', ...' if len(store) > 6 else ''}}}, stream time {r.stream_time}")
+    lines += ["", "window: reference counts | committed counts"]
+    want: dict = {}
+    got: dict = {}
+    for k, v, _ in res.expected["counts"]:
+        want.setdefault(k, []).append(v)
+    for k, v, _ in res.output["counts"]:
+        got.setdefault(k, []).append(v)
+    differ = [k for k in want if want[k] != got.get(k)]
+    for k in (differ or list(want))[:keys]:
+        mark = "  <- differs" if k in differ else ""
+        lines.append(f"  {_window(k):<22} {want[k]} | {got.get(k, [])}{mark}")
     return "\n".join(lines)
 
 
 @figure
 def explore_crash(seed: int = 0):
-    """Crash an instance in the middle of a window (or inside its commit), with and without exactly-once:
-    the restored stores and the committed output against the reference."""
+    """Kill an instance at a chosen moment (in the middle of a window, or inside its commit): the store its
+    tasks' new owner restores, and each window's committed counts against the reference, at-least-once and
+    exactly-once side by side (the same seed, the same crash)."""
     import ipywidgets as widgets
 
-    guarantee = widgets.ToggleButtons(options=["exactly_once_v2", "at_least_once"], description="guarantee")
-    point = widgets.Dropdown(options=["process", "changelog", "consumer_commit", "send_offsets", "commit"],
-                             value="process", description="crash at")
+    moment = widgets.Dropdown(options=list(CRASH_MOMENTS), value="changelog sent, offsets not committed",
+                              description="kill", layout=widgets.Layout(width="420px"))
     when = widgets.IntSlider(value=250, min=50, max=450, step=50, description="at ms")
     seed_w = widgets.IntSlider(value=seed, min=0, max=10, description="seed")
-    text = widgets.HTML()
+    columns = {g: widgets.HTML() for g in ("at_least_once", "exactly_once_v2")}
 
     def show(_: Any = None) -> None:
-        p = point.value
-        if guarantee.value == "exactly_once_v2" and p == "consumer_commit":
-            p = "commit"
-        if guarantee.value == "at_least_once" and p in ("send_offsets", "commit"):
-            p = "consumer_commit"
-        res = crash_run(p, guarantee.value, seed_w.value, when.value)
-        text.value = "<pre>" + crash_report(res) + "</pre>"
-    for w in (guarantee, point, when, seed_w):
+        for guarantee, html in columns.items():
+            res = crash_run(CRASH_MOMENTS[moment.value][guarantee], guarantee, seed_w.value, when.value)
+            html.value = f"<b>{guarantee}</b><pre>{crash_report(res)}</pre>"
+    for w in (moment, when, seed_w):
         w.observe(show, names="value")
     show()
-    return widgets.VBox([widgets.HBox([guarantee, point]), widgets.HBox([when, seed_w]), text])
+    return widgets.VBox([widgets.HBox([moment, when, seed_w]), widgets.HBox(list(columns.values()))])
