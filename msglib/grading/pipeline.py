@@ -50,6 +50,7 @@ from typing import Any, Callable
 import nbformat
 
 from msglib.authoring import lint_paths, source_notebooks
+from msglib.grading import supervisor
 from msglib.grading.integrity import scan_notebook
 from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
@@ -505,9 +506,13 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         if spec is not None:
             env_extra[SPEC_ENV] = spec.to_json()
         t = time.monotonic()
-        rc, out = nbgrader(_nbgrader_args(module, student, settings), root,
-                           timeout=max(1.0, deadline - time.monotonic()), log=logs / f"{student}--{module}.log",
-                           env_extra=env_extra)
+        args, log = _nbgrader_args(module, student, settings), logs / f"{student}--{module}.log"
+        try:   # forked from a server that imported nbgrader once (saves its start-up per submission)
+            rc, out = supervisor.autograde(args, root, {**nbgrader_env(), **env_extra}, log,
+                                           timeout=max(1.0, deadline - time.monotonic()))
+        except OSError:
+            rc, out = nbgrader(args, root, timeout=max(1.0, deadline - time.monotonic()), log=log,
+                               env_extra=env_extra)
         result.phases["autograde"] = time.monotonic() - t
         if rc == -9:
             result.status, result.detail = "timeout", f"stopped after {settings.student_timeout:g} s (endless loop?)"
@@ -817,6 +822,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                         r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
                 write_report(outdir, batch, results)
                 _progress(len(results), len(work), r)
+    supervisor.stop()
     for m in mods:
         nbgrader(["generate_feedback", m, "--force"], root, log=logs / f"feedback--{m}.log")
     try:  # answers compared with each other, with solutions/ and with msglib's own implementations
