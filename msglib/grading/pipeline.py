@@ -7,9 +7,10 @@ Every step drives the real nbgrader (from the repository root, where
   nbgrader's kernel and the independent re-run; ``--no-sandbox`` grades without
   it, and every report then says so;
 * each submission is graded under a supervisor: a wall clock for all of its
-  phases (autograde and re-run), its own scratch gradebook (merged into the
-  course's when it finishes, so ``-j N`` submissions run side by side), and a
-  crash of one submission never stops the batch;
+  phases (autograde, in a process forked from a server that imported nbgrader
+  once, and the re-run), its own scratch gradebook (merged into the course's
+  when it finishes, so ``-j N`` submissions run side by side), and a crash of
+  one submission never stops the batch;
 * submissions are repaired first: a renamed notebook is matched to the release
   by its cells, nbgrader metadata that was stripped or altered is restored from
   the release by cell id, and renamed or duplicated test cells are dropped (nbgrader
