@@ -106,5 +106,6 @@ def test_hidden_feedback_never_shows_seeds_inputs_or_keys():
            "seed: 1384952104  (pass seed=...)\nhint: sort by 'offset'")
     assert hidden_message(raw, "none") == "a hidden test failed"
     assert hidden_message(raw, "summary") == "a hidden test failed: hops …: replies arrive out of order"
-    assert hidden_message(raw, "full") == "a hidden test failed: hops …: replies arrive out of order\nhint: sort by …"
+    assert hidden_message(raw, "full") == ("a hidden test failed: hops …: replies arrive out of order\n"
+                                           "hint: sort by …")
     assert "1384952104" not in _scrub(raw, {"1384952104"}) and "[3, 1]" in _scrub(raw, {"1384952104"})

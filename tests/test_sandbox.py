@@ -36,7 +36,8 @@ def test_the_sandbox_sees_the_package_and_its_copy_and_nothing_else_of_the_cours
             "print(json.dumps({'cwd': os.getcwd(), 'files': sorted(os.listdir('.')),\n"
             "  'root': sorted(os.listdir(root)), 'msglib': msglib.__file__,\n"
             "  'salt': [k for k, v in os.environ.items() if 'instructor-secret' in v or 'SALT' in k],\n"
-            "  'home': os.listdir(os.environ['HOME']), 'procs': sorted(p for p in os.listdir('/proc') if p.isdigit())}))")
+            "  'home': os.listdir(os.environ['HOME']),\n"
+            "  'procs': sorted(p for p in os.listdir('/proc') if p.isdigit())}))")
     done = _probe(tmp_path, code, files={"answer.ipynb": "{}"})
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)

@@ -375,7 +375,8 @@ def apply_verdicts(root: Path, result: StudentResult, verdicts_by_nb: dict[str, 
         gb.db.commit()
     if result.overridden:
         result.flags.append("tests passed only in nbgrader's run, not in the independent re-run (msglib "
-                            "modified, or the function under test redefined outside its solution cell): "
+                            "modified, the function under test redefined outside its answer cell, or the "
+                            "answer needs code outside its answer cell): "
                             + ", ".join(result.overridden) + " set to 0")
     for ex in sorted(tampered):
         (result.zeroed if on_tamper == "zero" else result.held_for_review).append(ex)

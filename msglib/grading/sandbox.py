@@ -406,7 +406,8 @@ def check() -> tuple[bool, str]:
     needed = ["/usr/bin/prlimit"] + (["/usr/bin/setpriv"] if as_root() else [])
     missing = [p for p in needed if not os.path.exists(p)]
     if missing:
-        return False, f"{', '.join(missing)} missing (the sandbox sets its limits with them); install: apt-get install util-linux"
+        return False, (f"{', '.join(missing)} missing (the sandbox sets its limits with them); "
+                       "install: apt-get install util-linux")
     try:
         with tempfile.TemporaryDirectory(prefix="msglib-sbx-check-") as tmp:
             start = time.monotonic()
