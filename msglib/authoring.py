@@ -15,6 +15,9 @@ Tags (``<ex>`` is the exercise id ``<module number>-<name>``, e.g. ``00-call_cha
 ``locked``                  a read-only cell (setup code the tests rely on)
 ==========================  ======================================================
 
+``sync`` also tags every visible test cell ``raises-exception``: JupyterLab's Run All
+and nbval go on past it while the exercise is unanswered.
+
 Percent format (what ``export``/``import`` read and write; a subset of jupytext's)::
 
     # %% [markdown]
@@ -45,6 +48,9 @@ EXERCISE_ID = re.compile(r"^(?P<module>\d\d)-[a-z0-9_]+$")
 KINDS = ("solution", "test", "hidden", "manual")
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# JupyterLab's Run All and nbval go on past a cell with this tag when it raises (nbgrader ignores tags):
+# an unanswered exercise's visible test fails with one short message and the rest of the notebook runs.
+RAISES = "raises-exception"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -87,7 +93,9 @@ def _meta(grade_id: str, *, grade: bool = False, solution: bool = False, locked:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
             "task": False}
     if points is not None:
-        meta["points"] = points
+        # whole numbers as JSON integers, as JupyterLab writes them: saving the notebook in the Lab
+        # (Validate saves first) then leaves the file unchanged
+        meta["points"] = int(points) if float(points).is_integer() else points
     return meta
 
 
@@ -114,6 +122,10 @@ def apply_metadata(nb) -> None:
             grade_id = ex
             cell.metadata["nbgrader"] = _meta(grade_id, grade=True, solution=True, points=points)
         else:
+            if kind == "test":
+                tags = cell.metadata.setdefault("tags", [])
+                if RAISES not in tags:
+                    tags.append(RAISES)
             n = counters[(kind, ex)] = counters.get((kind, ex), 0) + 1
             grade_id = f"{ex}-{kind}" + ("" if n == 1 else str(n))
             cell.metadata["nbgrader"] = _meta(grade_id, grade=True, locked=True, points=points)
@@ -187,6 +199,9 @@ def lint(nb, module_id: str, path: str = "<notebook>") -> list[str]:
             problems.append(f"{where}: {kind} cell for {ex} needs points > 0")
         if kind == "solution" and (cell.cell_type != "code" or BEGIN_SOLUTION not in src or END_SOLUTION not in src):
             problems.append(f"{where}: solution cell for {ex} must be code with {BEGIN_SOLUTION} ... {END_SOLUTION}")
+        if kind == "test" and RAISES not in cell.metadata.get("tags", []):
+            problems.append(f"{where}: visible test cell for {ex} lacks the {RAISES} tag (Run All would stop "
+                            "at an unanswered exercise); run python -m msglib.authoring sync")
         if kind == "test" and BEGIN_HIDDEN in src:
             problems.append(f"{where}: visible test cell for {ex} contains hidden tests; move them to a "
                             f"hidden:{ex}:<points> cell of their own (tracebacks would leak them)")
