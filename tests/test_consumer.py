@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from msglib.client.consumer import (ConsumerRebalanceListener, KafkaConsumer, PartitionBounds, starting_offset)
-from msglib.client.errors import IllegalStateError, KafkaConfigurationError, OffsetOutOfRangeError
+from msglib.client.errors import (IllegalStateError, KafkaConfigurationError, NoBrokersAvailable,
+                                  OffsetOutOfRangeError)
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups import (CommitFailedError, LocalBroker, NoOffsetForPartitionError, OffsetAndMetadata,
                            TopicPartition)
@@ -297,8 +298,9 @@ def test_argument_and_state_errors():
     c.close()
     with pytest.raises(IllegalStateError, match="closed"):
         c.poll()
-    with pytest.raises(ValueError, match="needs something"):
-        KafkaConsumer("t")
+    # without cluster=, only the embedded default's address can be served (tests/test_embedded_cluster.py)
+    with pytest.raises(NoBrokersAvailable, match="Two ways forward"):
+        KafkaConsumer("t", group_id="g", bootstrap_servers="kafka:9092")
 
 
 def test_a_bare_topic_gets_its_own_local_broker_shared_by_its_consumers():

@@ -90,6 +90,10 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "each other in the public API (broker.consumer(); KafkaConsumer(cluster=topic) makes the topic's "
         "LocalBroker), and msglib.groups exports LocalBroker while the consumer imports msglib.groups' "
         "assignors and coordinator client, so the factory imports the consumer when it is called",
+    ("msglib.client.embedded", "msglib.cluster.cluster"):
+        "kafka-python's clients take only bootstrap_servers, so KafkaProducer/KafkaConsumer/KafkaAdminClient "
+        "without cluster= use the process-wide embedded default, a Cluster; default_cluster() imports Cluster "
+        "when it first makes it (the Cluster in turn hands out these clients)",
 }
 ALLOWED_CYCLES: dict[frozenset[str], str] = {
     frozenset({"msglib.log.log", "msglib.log.recovery"}):

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from msglib.client.errors import NoBrokersAvailable
+
 from msglib.client import (IllegalStateError, KafkaConfigurationError, KafkaProducer, KafkaTimeoutError,
                            OutOfOrderSequenceNumberError, RecordMetadata, TopicPartition)
 from msglib.cluster import Cluster, ClusterConfig
@@ -25,8 +27,9 @@ def c():
 def test_unknown_configs_are_refused(c):
     with pytest.raises(ValueError, match="Unrecognized configs"):
         c.producer(lingerms=5)
-    with pytest.raises(ValueError, match="needs the simulated cluster"):
-        KafkaProducer(acks=1)
+    # without cluster=, only the embedded default's address can be served (tests/test_embedded_cluster.py)
+    with pytest.raises(NoBrokersAvailable, match="Two ways forward"):
+        KafkaProducer(acks=1, bootstrap_servers="kafka:9092")
 
 
 def test_acks_all_is_stored_as_minus_one_and_bad_acks_refused(c):

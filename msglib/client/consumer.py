@@ -62,6 +62,8 @@ from typing import Any, Callable, Iterable, Iterator
 from msglib import protocol as proto
 from msglib.client.fetcher import ConsumerRecord, Fetcher, OffsetAndTimestamp
 from msglib.client.future import Future
+from msglib.client.config import IGNORED_CONSUMER, split_configs
+from msglib.client.embedded import auto_create, resolve
 from msglib.client.network_client import NetworkClient
 from msglib.client.policies import PartitionBounds, filter_aborted, starting_offset
 from msglib.client.subscription_state import ConsumerRebalanceListener, SubscriptionState
@@ -76,7 +78,7 @@ from msglib.protocol.errors import (CommitFailedError, IllegalStateError, KafkaC
 from msglib.sim.history import FAIL, OK
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "bootstrap_servers": None,
+    "bootstrap_servers": "localhost",   # kafka-python's default: the embedded default cluster (embedded.py)
     "client_id": None,
     "group_id": None,
     "group_instance_id": None,
@@ -98,6 +100,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "request_timeout_ms": 30_000,
     "retry_backoff_ms": 100,
     "default_api_timeout_ms": 60_000,
+    "allow_auto_create_topics": True,   # subscribe() creates missing topics on the embedded default
     # msglib
     "history": None,          # record polls and commits into this History
     "reset_position": None,   # the starting-offset rule (default: starting_offset)
@@ -111,14 +114,13 @@ class KafkaConsumer:
     supports_read_committed = True    # on a Cluster (a LocalBroker refuses it in __init__)
 
     def __init__(self, *topics: str, cluster: Any = None, **configs: Any) -> None:
-        if cluster is None:
-            raise ValueError("KafkaConsumer needs something to consume from: KafkaConsumer('orders', "
-                             "cluster=cluster) with a msglib Cluster, a LocalBroker, or a msglib.log.Topic")
+        """``cluster``: a msglib Cluster, LocalBroker or Topic; without it, the embedded default
+        (``bootstrap_servers`` must then be its address, ``localhost:9092``, or left out).
+        kafka-python's network and security settings are accepted and ignored, with one warning."""
         if isinstance(cluster, Topic):
             cluster = LocalBroker.for_topic(cluster)
-        unknown = set(configs) - set(DEFAULT_CONFIG)
-        if unknown:
-            raise KafkaConfigurationError(f"Unrecognized configs: {sorted(unknown)}")
+        configs = split_configs("KafkaConsumer", configs, DEFAULT_CONFIG, IGNORED_CONSUMER)
+        cluster, _ = resolve(cluster, configs.get("bootstrap_servers", DEFAULT_CONFIG["bootstrap_servers"]))
         if isinstance(cluster, LocalBroker):
             defaults = cluster.client_defaults
         else:
@@ -151,7 +153,7 @@ class KafkaConsumer:
             partition_counts=self._fetcher.partition_counts, commit_before_rebalance=self._maybe_auto_commit_sync)
         self._next_auto_commit = self.sim.now + c["auto_commit_interval_ms"]
         self._crashed = False
-        self._iterator_records: list[ConsumerRecord] = []
+        self._iterator: Iterator[ConsumerRecord] | None = None   # records polled, not yet yielded
         self.stats = {"records": 0, "polls": 0, "commits": 0, "commit_failures": 0}
         if topics:
             self.subscribe(topics)
@@ -226,6 +228,8 @@ class KafkaConsumer:
         subs.pattern = re.compile(pattern) if pattern else None
         wanted = set(topics) if topics else subs.matching_topics(self._fetcher.topics())
         subs.listener = listener
+        if topics and self.config["allow_auto_create_topics"]:
+            auto_create(self.cluster, topics)    # the embedded default, like auto.create.topics.enable
         if wanted != subs.subscription:
             subs.subscription = wanted
             self._coordinator.request_rejoin(f"subscribed to {sorted(wanted)}")
@@ -245,6 +249,7 @@ class KafkaConsumer:
         subs.subscription = None
         subs.pattern = None
         subs.user_assignment = False
+        self._iterator = None
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Consume exactly these partitions, without group membership (no rebalances)."""
@@ -331,15 +336,42 @@ class KafkaConsumer:
         return self
 
     def __next__(self) -> ConsumerRecord:
-        """``for record in consumer``: poll until records come, or ``consumer_timeout_ms`` passes."""
+        """``for record in consumer``: the next record, waiting up to ``consumer_timeout_ms`` (simulated).
+
+        As kafka-python 3.x (``KafkaConsumer.__next__`` and ``_message_generator_v2``): records come
+        from ``poll(update_offsets=False)``, and each partition's position moves as each record is
+        *yielded*. So ``commit()`` after the first record commits its offset + 1 (not the whole
+        batch fetched), and ``seek()``, ``seek_to_*()``, ``unsubscribe()`` drop the records not yet
+        yielded: after ``seek(tp, 2)`` the next record is offset 2. A partition that is paused or
+        no longer assigned yields nothing more. The timeout restarts at each ``next()``.
+        """
+        if self._client.closed:
+            raise StopIteration("KafkaConsumer closed")
         deadline = self.sim.now + self.config["consumer_timeout_ms"]
-        while not self._iterator_records:
-            if self.sim.now >= deadline:
-                raise StopIteration
-            wait = min(deadline - self.sim.now, self.config["fetch_max_wait_ms"] * 4)
-            for recs in self.poll(timeout_ms=wait).values():
-                self._iterator_records += recs
-        return self._iterator_records.pop(0)
+        while self.sim.now < deadline or self._iterator is not None:
+            if self._iterator is None:
+                self._iterator = self._message_generator(deadline)
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                if self.sim.now >= deadline:
+                    break
+        raise StopIteration
+
+    def _message_generator(self, deadline: float) -> Iterator[ConsumerRecord]:
+        wait = min(deadline - self.sim.now, self.config["fetch_max_wait_ms"] * 4)
+        subs = self._subscriptions
+        for tp, records in self.poll(timeout_ms=max(0.0, wait), update_offsets=False).items():
+            for record in records:
+                if not subs.is_assigned(tp) or tp in subs.paused:
+                    break     # revoked, lost or paused meanwhile: kafka-python's is_fetchable check
+                subs.positions[tp] = record.offset + 1
+                end = self._fetcher.drained_end.get(tp)
+                if end is not None and end[0] == record.offset:   # the fetch's last record: step over
+                    del self._fetcher.drained_end[tp]             # the markers behind it too
+                    subs.positions[tp] = max(subs.positions[tp], end[1])
+                yield record
 
     # ------------------------------------------------------------------ positions
     def position(self, partition: TopicPartition, timeout_ms: float | None = None) -> int:
@@ -367,6 +399,7 @@ class KafkaConsumer:
         if not self._subscriptions.is_assigned(tp):
             raise ValueError(f"{tp} is not assigned to this consumer; assign() it first")
         self._fetcher.seek(tp, offset)
+        self._iterator = None
 
     def _seek_to(self, mode: str, partitions: tuple) -> None:
         self._check_open()
@@ -376,6 +409,7 @@ class KafkaConsumer:
                 raise ValueError(f"{tp} is not assigned to this consumer")
         for tp in tps:
             self._fetcher.reset(tp, mode)
+        self._iterator = None
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> None:
         """Next poll starts at the log start offset (all assigned partitions if none are named)."""
@@ -581,18 +615,28 @@ class KafkaConsumer:
         co = self._coordinator
         return ConsumerGroupMetadata(self.config["group_id"], co.generation, co.member_id, co.group_instance_id)
 
-    def partitions_for_topic(self, topic: str) -> set[int] | None:
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        """The partition ids of ``topic``, asking the cluster when they are not known yet; an empty set
+        for a topic that does not exist (kafka-python 3.x; 2.x returned None)."""
         n = self._fetcher.partitions_for(topic)
         if n is None:
             try:
                 self._client.block_until(lambda: self._fetcher.partitions_for(topic) is not None, None, "metadata")
             except KafkaTimeoutError:
-                return None
+                return set()
             n = self._fetcher.partitions_for(topic)
-        return set(range(n)) if n else None
+        return set(range(n)) if n else set()
 
     def topics(self) -> set[str]:
         return set(self._fetcher.topics())
+
+    def __enter__(self) -> "KafkaConsumer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """``with KafkaConsumer(...) as consumer``: close; auto-commit only if the block ended without an
+        exception (kafka-python 3.x: the record in hand may not have been processed)."""
+        self.close(autocommit=exc_type is None)
 
     def close(self, autocommit: bool = True, timeout_ms: float | None = None) -> None:
         """Commit (if auto-commit is on and ``autocommit``), leave the group, stop."""

@@ -40,6 +40,15 @@ OffsetAndTimestamp = namedtuple("OffsetAndTimestamp", ["offset", "timestamp", "l
 _MISSING = object()   # the committed offset has not been asked for / has not come back yet
 
 
+def broker_ids(bootstrap_servers: Any, cluster: Any) -> list[int]:
+    """The brokers to ask for metadata first: msglib's broker ids if given, else all of them (an address
+    such as 'localhost:9092' names the whole cluster; ``embedded.resolve`` has checked it already)."""
+    if isinstance(bootstrap_servers, (list, tuple)) and bootstrap_servers and all(
+            isinstance(b, int) and not isinstance(b, bool) for b in bootstrap_servers):
+        return list(bootstrap_servers)
+    return list(cluster.broker_ids)
+
+
 class Fetcher:
     """Starting offsets, fetches and the record buffer of one consumer. See the module docstring."""
 
@@ -58,6 +67,8 @@ class Fetcher:
                                                     else ClusterSource(self, backend))
         self.buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
         self.buffer_end: dict[TopicPartition, int] = {}   # the position once the buffer is drained
+        # update_offsets=False: (last record handed out, position after it) of a drained buffer
+        self.drained_end: dict[TopicPartition, tuple[int, int]] = {}
         self.resolving: dict[TopicPartition, dict[str, Any]] = {}
         self.highwater: dict[TopicPartition, int] = {}
         self._offset_fetch_out = False
@@ -90,6 +101,7 @@ class Fetcher:
     def drop_buffer(self, tp: TopicPartition) -> None:
         self.buffer.pop(tp, None)
         self.buffer_end.pop(tp, None)
+        self.drained_end.pop(tp, None)
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.subscriptions.positions[tp] = offset
@@ -267,7 +279,12 @@ class Fetcher:
         return any(self.buffer.get(tp) for tp in subs.assignment if tp not in subs.paused)
 
     def collect(self, max_records: int, update_offsets: bool = True) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """Up to ``max_records`` buffered records, partitions taken in turn; positions move past them."""
+        """Up to ``max_records`` buffered records, partitions taken in turn; positions move past them.
+
+        With ``update_offsets=False`` (the consumer's iterator, as in kafka-python) the records still
+        leave the buffer but positions stay: the iterator moves each position as it yields a record, and
+        :attr:`drained_end` keeps, for a partition whose buffer emptied, where the position goes after
+        its last record (past the markers and aborted batches behind it)."""
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         n = 0
         subs = self.subscriptions
@@ -281,11 +298,13 @@ class Fetcher:
             if not buf or tp in subs.paused or n >= max_records:
                 continue
             take = buf[:max_records - n]
+            del buf[:len(take)]
             if update_offsets:
-                del buf[:len(take)]
                 subs.positions[tp] = take[-1].offset + 1
                 if not buf:   # past the last record: also past the markers and aborted batches after it
                     subs.positions[tp] = max(subs.positions[tp], self.buffer_end.pop(tp, 0))
+            elif not buf:
+                self.drained_end[tp] = (take[-1].offset, self.buffer_end.pop(tp, 0))
             out[tp] = take
             n += len(take)
         return out
@@ -371,7 +390,7 @@ class ClusterSource:
         self.fetcher = fetcher
         self.client = client = fetcher.client
         c = fetcher.config
-        bootstrap = c["bootstrap_servers"] if c["bootstrap_servers"] is not None else cluster.broker_ids
+        bootstrap = broker_ids(c["bootstrap_servers"], cluster)
         self.metadata = ClientMetadata(client.node, bootstrap, c["request_timeout_ms"], c["retry_backoff_ms"],
                                        on_update=client.wakeup)
         self.metadata.request_update()

@@ -38,12 +38,16 @@ sends and ``send_offsets_to_transaction()``, then ``commit_transaction()`` or
 """
 from __future__ import annotations
 
+import importlib
 import math
 from collections import deque
 from typing import Any, Callable
 
 from msglib.protocol import errors as E
 from msglib.client.accumulator import ProducerBatch, RecordAccumulator
+from msglib.client.config import IGNORED_PRODUCER, split_configs
+from msglib.client.embedded import auto_create, resolve
+from msglib.client.fetcher import broker_ids
 from msglib.client.transaction_manager import TransactionManager
 from msglib.client.future import FutureRecordMetadata, RecordMetadata
 from msglib.protocol.metadata import ClientMetadata
@@ -56,7 +60,7 @@ from msglib.sim.history import FAIL, INFO, OK
 from msglib.sim.network import Endpoint
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "bootstrap_servers": None,  # broker ids to ask for metadata first (default: all)
+    "bootstrap_servers": "localhost",  # kafka-python's default (the embedded default); or broker ids of cluster=
     "client_id": None,
     "key_serializer": None,
     "value_serializer": None,
@@ -75,6 +79,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "compression_type": None,
     "transactional_id": None,
     "transaction_timeout_ms": 60_000,
+    "allow_auto_create_topics": True,  # send() creates missing topics on the embedded default
     "history": None,  # msglib: record every send (invoke and outcome) into this History
 }
 
@@ -82,19 +87,38 @@ DEFAULT_CONFIG: dict[str, Any] = {
 FAST_CLIENT_DEFAULTS = {"request_timeout_ms": 300, "delivery_timeout_ms": 3_000, "retry_backoff_ms": 20,
                         "max_block_ms": 3_000, "transaction_timeout_ms": 6_000}
 
-_COMPRESSION = {None: Compression.NONE, "none": Compression.NONE, "gzip": Compression.GZIP}
+_COMPRESSION = {None: Compression.NONE, "none": Compression.NONE, "gzip": Compression.GZIP,
+                "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
+_CODEC_PACKAGES = {"lz4": ("lz4.frame", "lz4"), "zstd": ("zstandard", "zstandard")}
+
+
+def _check_compression(name: Any) -> None:
+    """kafka-python's codecs: None, 'gzip', 'lz4' and 'zstd' (the last two need their packages, as in
+    kafka-python); 'snappy' is refused: msglib's log has no snappy codec."""
+    if name == "snappy":
+        raise E.KafkaConfigurationError("compression_type='snappy' is not supported by msglib (its log has no "
+                                        "snappy codec); use 'gzip', 'lz4' or 'zstd', or None")
+    if name not in _COMPRESSION:
+        raise E.KafkaConfigurationError(f"compression_type {name!r} is not a codec: use None, 'gzip', 'lz4' or "
+                                        f"'zstd'")
+    if name in _CODEC_PACKAGES:
+        module, package = _CODEC_PACKAGES[name]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise E.KafkaConfigurationError(f"compression_type={name!r} needs the {package} package: "
+                                            f"pip install {package}") from None
 
 
 class KafkaProducer:
     """Sends records to a simulated :class:`~msglib.cluster.Cluster`. See the module docstring."""
 
     def __init__(self, cluster=None, **configs: Any) -> None:
-        if cluster is None:
-            raise ValueError("KafkaProducer needs the simulated cluster: KafkaProducer(cluster=cluster, ...) "
-                             "or cluster.producer(...)")
-        unknown = set(configs) - set(DEFAULT_CONFIG)
-        if unknown:
-            raise ValueError(f"Unrecognized configs: {sorted(unknown)}")
+        """``cluster``: a msglib Cluster; without it, the embedded default (``bootstrap_servers`` must then
+        be its address, ``localhost:9092``, or left out). kafka-python's network and security settings
+        are accepted and ignored, with one warning."""
+        configs = split_configs("KafkaProducer", configs, DEFAULT_CONFIG, IGNORED_PRODUCER)
+        cluster, _ = resolve(cluster, configs.get("bootstrap_servers", DEFAULT_CONFIG["bootstrap_servers"]))
         explicit = set(configs)
         self.config = dict(DEFAULT_CONFIG, **configs)
         c = self.config
@@ -102,9 +126,7 @@ class KafkaProducer:
             c["acks"] = -1
         if c["acks"] not in (0, 1, -1):
             raise E.KafkaConfigurationError(f"acks must be 0, 1, 'all' or -1, not {c['acks']!r}")
-        if c["compression_type"] not in _COMPRESSION:
-            raise E.KafkaConfigurationError(f"compression_type {c['compression_type']!r}: msglib supports "
-                                            f"None or 'gzip'")
+        _check_compression(c["compression_type"])
         if c["transactional_id"] is not None:
             if not isinstance(c["transactional_id"], str) or not c["transactional_id"]:
                 raise E.KafkaConfigurationError(f"transactional_id must be a non-empty string, not "
@@ -139,7 +161,7 @@ class KafkaProducer:
         self.history = c["history"]
         self.partitioner: Callable = c["partitioner"] or DefaultPartitioner(
             seed=self.sim.random(f"partitioner/{name}").randrange(2**32), sticky_bytes=c["batch_size"])
-        bootstrap = c["bootstrap_servers"] if c["bootstrap_servers"] is not None else cluster.broker_ids
+        bootstrap = broker_ids(c["bootstrap_servers"], cluster)
         self.metadata = ClientMetadata(self.node, bootstrap, c["request_timeout_ms"], c["retry_backoff_ms"],
                                        on_update=self._on_metadata)
         self.accumulator = RecordAccumulator(c["batch_size"])
@@ -198,6 +220,8 @@ class KafkaProducer:
         future = FutureRecordMetadata(self.sim)
         n = self.metadata.num_partitions(topic)
         if n is None:
+            if self.config["allow_auto_create_topics"]:
+                auto_create(self.cluster, [topic])   # the embedded default, like auto.create.topics.enable
             self._waiting_metadata.append((topic, partition, record, future, value, now))
             self.metadata.request_update()
             self._schedule_tick()
@@ -300,9 +324,29 @@ class KafkaProducer:
         return (self.accumulator.pending() + sum(len(b) for r in self._in_flight.values() for b, _ in r.values())
                 + len(self._waiting_metadata))
 
-    def partitions_for(self, topic: str) -> set[int] | None:
-        n = self.metadata.num_partitions(topic)
-        return None if n is None else set(range(n))
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partition ids of ``topic``, waiting up to ``max_block_ms`` (simulated) for its metadata
+        (kafka-python's ``_wait_on_metadata``: KafkaTimeoutError if it never comes). On the embedded
+        default a missing topic is created, as a broker with auto.create.topics.enable does."""
+        if self.metadata.num_partitions(topic) is None:
+            if self.config["allow_auto_create_topics"]:
+                auto_create(self.cluster, [topic])
+            deadline = self.sim.now + self.config["max_block_ms"]
+            while self.metadata.num_partitions(topic) is None and self.sim.now < deadline:
+                self.metadata.request_update()
+                self.sim.run_until(lambda: self.metadata.num_partitions(topic) is not None,
+                                   until=min(deadline, self.sim.now + self.config["retry_backoff_ms"]))
+            if self.metadata.num_partitions(topic) is None:
+                raise E.KafkaTimeoutError(f"Failed to update metadata after {self.config['max_block_ms']} ms "
+                                          f"(does topic {topic!r} exist?)")
+        return set(range(self.metadata.num_partitions(topic)))
+
+    def __enter__(self) -> "KafkaProducer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """``with KafkaProducer(...) as producer``: close (flushing what was sent), as kafka-python does."""
+        self.close()
 
     def metrics(self) -> dict:
         return {"unfinished_batches": self._unfinished(), "queued_batches": self.accumulator.pending(),
@@ -326,7 +370,8 @@ class KafkaProducer:
         if partition is None:
             partition = 0 if n == 1 else self.partitioner(record.key, n, len(record.value or b""))
         elif not 0 <= partition < n:
-            future.failure(E.UnknownTopicOrPartitionError(f"{topic} has partitions 0..{n - 1}, not {partition}"))
+            self._fail_record(future, E.UnknownTopicOrPartitionError(f"{topic} has partitions 0..{n - 1}, "
+                                                                      f"not {partition}"))
             return
         tp = self._tps.get((topic, partition))
         if tp is None:
@@ -372,8 +417,9 @@ class KafkaProducer:
         expired = [it for it in self._waiting_metadata if now - it[5] > self.config["max_block_ms"]]
         for it in expired:
             self._waiting_metadata.remove(it)
-            it[3].failure(E.KafkaTimeoutError(f"Failed to update metadata after {self.config['max_block_ms']} ms "
-                                              f"(does topic {it[0]!r} exist?)"))
+            self._fail_record(it[3], E.KafkaTimeoutError(f"Failed to update metadata after "
+                                                         f"{self.config['max_block_ms']} ms (does topic {it[0]!r} "
+                                                         f"exist?)"))
         if self._waiting_metadata:
             self.metadata.request_update()
         self._drain()
@@ -575,6 +621,13 @@ class KafkaProducer:
         self._give_up(batch, exc)
         if bump:
             self._bump_epoch()
+
+    def _fail_record(self, future: FutureRecordMetadata, exc: BaseException) -> None:
+        """A record that never reached a batch failed. Inside a transaction the transaction lost a record:
+        it can only be aborted now, so commit_transaction() raises instead of committing without it."""
+        if self.txn is not None and not isinstance(exc, E.TransactionAbortedError):
+            self.txn.abortable(exc)
+        future.failure(exc)
 
     def _give_up(self, batch: ProducerBatch, exc: BaseException) -> None:
         batch.closed = True                       # a batch given up takes no more records: a later send
