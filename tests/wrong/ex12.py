@@ -159,6 +159,17 @@ def commit(tasks, producer, consumer):
         producer.send_offsets_to_transaction(tasks[0].offsets_to_commit(), consumer.group_metadata())
     producer.commit_transaction()
 '''),
+        ("drops the changelog records' timestamps: a versioned table is restored at the wrong times", '''
+def commit(tasks, producer, consumer):
+    for task in tasks:
+        for w in task.changelog_writes():
+            producer.send(w.topic, w.value, key=w.key, partition=w.partition)
+    offsets = {}
+    for task in tasks:
+        offsets.update(task.offsets_to_commit())
+    producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+    producer.commit_transaction()
+'''),
         ("forgets the offsets: the transaction commits output and state, never the input position", '''
 def commit(tasks, producer, consumer):
     for task in tasks:
