@@ -254,3 +254,46 @@ def test_fuzzed_produce_requests_never_crash_the_server_or_corrupt_the_log(tmp_p
         assert records[-1].value == b"after"
     finally:
         log.close()
+
+
+def test_idempotent_batches_duplicates_and_gaps(server):
+    def batch(seq: int, values: list[bytes], pid: int) -> bytes:
+        return RecordBatch(values, producer_id=pid, producer_epoch=0, base_sequence=seq).encode()
+
+    with connect(server) as sock:
+        pid = call(sock, 22, 1, {"transactional_id": None, "transaction_timeout_ms": 60000})["producer_id"]
+        other = call(sock, 22, 1, {"transactional_id": None, "transaction_timeout_ms": 60000})["producer_id"]
+        assert pid >= 0 and other != pid
+        call(sock, 3, 8, {"topics": [{"name": "idem"}], "allow_auto_topic_creation": True})
+
+        def send(data: bytes) -> dict:
+            return call(sock, 0, 8, produce_body("idem", data))["responses"][0]["partition_responses"][0]
+
+        first = send(batch(0, [b"a", b"b"], pid))
+        again = send(batch(0, [b"a", b"b"], pid))             # a retry: answered with the first offsets
+        gap = send(batch(5, [b"c"], pid))                     # sequences 2..4 never came
+        follow = send(batch(2, [b"c"], pid))
+    assert (first["error_code"], first["base_offset"]) == (0, 0)
+    assert (again["error_code"], again["base_offset"]) == (0, 0)
+    assert gap["error_code"] == ERROR_CODES["OUT_OF_ORDER_SEQUENCE_NUMBER"]
+    assert (follow["error_code"], follow["base_offset"]) == (0, 2)
+    assert server.server.broker.topics["idem"][0].log.log_end_offset == 3
+
+
+def test_metadata_without_auto_create_and_illegal_topic_names(server):
+    with connect(server) as sock:
+        out = call(sock, 3, 8, {"topics": [{"name": "absent"}], "allow_auto_topic_creation": False})
+        assert out["topics"][0]["error_code"] == ERROR_CODES["UNKNOWN_TOPIC_OR_PARTITION"]
+        assert "absent" not in server.server.broker.topics
+        out = call(sock, 3, 8, {"topics": [{"name": "no spaces/allowed"}], "allow_auto_topic_creation": True})
+        assert out["topics"][0]["error_code"] == ERROR_CODES["INVALID_TOPIC_EXCEPTION"]
+        created = call(sock, 19, 4, {"topics": [{"name": "x", "num_partitions": 2, "replication_factor": 3,
+                                                  "assignments": [], "configs": []}], "timeout_ms": 1000})
+        topic = created["topics"][0]
+        assert topic["error_code"] == ERROR_CODES["INVALID_REPLICATION_FACTOR"]
+        assert "use 1" in topic["error_message"]
+        bad = call(sock, 19, 4, {"topics": [{"name": "y", "num_partitions": 1, "replication_factor": 1,
+                                              "assignments": [], "configs": [{"name": "no.such", "value": "1"}]}],
+                                 "timeout_ms": 1000})
+        assert bad["topics"][0]["error_code"] == ERROR_CODES["INVALID_CONFIG"]
+        assert "no.such" in bad["topics"][0]["error_message"]

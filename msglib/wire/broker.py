@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import struct
@@ -165,6 +166,8 @@ class Coordinators:
         self.config = None
 
         self.group = GroupCoordinator(self.network, group_config)
+        # Member ids must not repeat across restarts (the groups reloaded from disk keep theirs): unseeded.
+        self.group._id_rng = random.Random()
         self.group.storage = DiskStorage(os.path.join(data_dir, "__consumer_offsets-0"))
         self.group._boot()                       # reload the groups and offsets from disk
         self._group_coordinator = self.group     # txn.group_offsets finds it here (coordinator_for)
