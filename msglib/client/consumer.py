@@ -161,6 +161,11 @@ class KafkaConsumer:
     # ------------------------------------------------------------------ configuration
     def _validate_config(self) -> None:
         c = self.config
+        deprecated = {"smallest": "earliest", "largest": "latest"}     # kafka-python maps them (and logs it)
+        if c["auto_offset_reset"] in deprecated:
+            c["auto_offset_reset"] = deprecated[c["auto_offset_reset"]]
+        if c["group_instance_id"] is not None and c["group_id"] is None:
+            raise KafkaConfigurationError("group_instance_id requires group_id")
         if c["auto_offset_reset"] not in ("earliest", "latest", "none"):
             raise KafkaConfigurationError(f"auto_offset_reset must be 'earliest', 'latest' or 'none', "
                                           f"not {c['auto_offset_reset']!r}")

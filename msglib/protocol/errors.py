@@ -242,8 +242,10 @@ class UnknownMemberIdError(KafkaError):
 
 
 class RebalanceInProgressError(KafkaError):
+    """Not retriable as such (kafka-python 3.x, and the Java client's RebalanceInProgressException): the
+    member must rejoin the group before it commits again."""
+
     errno = REBALANCE_IN_PROGRESS
-    retriable = True
 
 
 class CoordinatorNotAvailableError(KafkaError):
