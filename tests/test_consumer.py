@@ -280,7 +280,8 @@ def test_argument_and_state_errors():
     with pytest.raises(KafkaConfigurationError, match="module 06"):
         b.consumer(isolation_level="read_committed")
     with pytest.raises(KafkaConfigurationError):
-        b.consumer(auto_offset_reset="smallest")
+        b.consumer(auto_offset_reset="oldest")
+    assert b.consumer(auto_offset_reset="smallest").config["auto_offset_reset"] == "earliest"   # kafka-python's map
     c = b.consumer()
     with pytest.raises(IllegalStateError, match="subscribe\\(\\) or assign\\(\\)"):
         c.poll()
