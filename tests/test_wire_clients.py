@@ -341,3 +341,43 @@ def test_kcat_metadata_listing_and_round_trip(server):
     assert 'topic "cat" with 1 partitions:' in listing
     out = kcat("-b", server.address, "-t", "cat", "-C", "-e", "-f", "%k=%s %h @%o\\n")
     assert out.splitlines() == ["a=1 source=kcat @0", "b=2 source=kcat @1", "c=3 source=kcat @2"]
+
+
+def test_confluent_group_of_two_rebalances_when_one_closes(server3):
+    need("confluent_kafka")
+    from confluent_kafka import Consumer, Producer
+    producer = Producer({"bootstrap.servers": server3.address})
+    for i in range(30):
+        producer.produce("cgrp", value=b"%d" % i, partition=i % 3)
+    producer.flush(10)
+
+    def member() -> Consumer:
+        c = Consumer({"bootstrap.servers": server3.address, "group.id": "two", "auto.offset.reset": "earliest",
+                      "session.timeout.ms": 6000, "heartbeat.interval.ms": 100, "enable.auto.commit": True,
+                      "auto.commit.interval.ms": 100})
+        c.subscribe(["cgrp"])
+        return c
+
+    a, b = member(), member()
+    seen: set[bytes] = set()
+
+    def poll_until(consumers, condition, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for c in consumers:
+                m = c.poll(0.05)
+                if m is not None and not m.error():
+                    seen.add(m.value())
+            if condition():
+                return True
+        return False
+
+    try:
+        assert poll_until([a, b], lambda: sorted(len(c.assignment()) for c in (a, b)) == [1, 2], 20), \
+            [c.assignment() for c in (a, b)]
+        assert {tp.partition for c in (a, b) for tp in c.assignment()} == {0, 1, 2}
+        b.close()                                       # LeaveGroup: a takes every partition
+        assert poll_until([a], lambda: len(a.assignment()) == 3 and len(seen) == 30, 20), \
+            (a.assignment(), len(seen))
+    finally:
+        a.close()
