@@ -44,6 +44,13 @@ to partition leaders over the simulated network and see records below the
 high-water mark) and a :class:`~msglib.groups.local.LocalBroker` or a bare
 :class:`~msglib.log.Topic` (fetches read the logs directly).
 
+**The kafka-python contract** (docs/kafka-python-contract.md): the settings, defaults, iterator, ``seek``,
+``commit``, ``poll`` return values and errors are kafka-python 3.x's. Without ``cluster=`` the consumer
+reads the embedded default cluster (``embedded.py``; ``bootstrap_servers`` must be ``localhost:9092`` or
+left out, else :class:`~msglib.client.errors.NoBrokersAvailable`). Where msglib differs on purpose: time is
+simulated (timeouts are simulated ms), ``subscribe()`` needs a ``group_id``, ``client_id`` defaults to a
+per-client name, network and security settings are accepted and ignored with one warning.
+
 **isolation_level** (module 06, cluster only): ``read_uncommitted`` reads up to
 the high-water mark, records of open and aborted transactions included.
 ``read_committed`` reads only up to the *last stable offset* (nothing of a

@@ -23,6 +23,13 @@ With ``enable_idempotence`` the producer gets a producer id, numbers each
 partition's records from 0, and keeps the numbers on retries; the leader
 drops what it already has and refuses gaps (see ``check_sequence``).
 
+The settings, defaults, ``send``/``flush``/``partitions_for``, context manager and errors follow
+kafka-python 3.x (docs/kafka-python-contract.md). Without ``cluster=`` the producer writes to the embedded
+default cluster (``embedded.py``), whose topics are created on first use. Where msglib differs on purpose:
+time is simulated; ``compression_type='snappy'`` is refused (no snappy codec in msglib's log);
+``partitioner=None`` means msglib's murmur2 partitioner; network and security settings are accepted and
+ignored with one warning.
+
 With a ``transactional_id`` (module 06) the producer is idempotent and
 transactional: ``init_transactions()`` once, then ``begin_transaction()``,
 sends and ``send_offsets_to_transaction()``, then ``commit_transaction()`` or
