@@ -63,10 +63,6 @@ _UNFLAGGED_WRITE = ("the write is refused (read-only mount, or the path is not i
                     "nbgrader's kernel, which has no audit hook, and the re-run runs answer cells only: nothing "
                     "names the attempted write")
 KNOWN_GAPS: dict[str, str] = {
-    "a30_symlink_notebook": "a submitted notebook that is a symlink to another student's is followed and graded "
-                            "as the attacker's own work, unflagged",
-    "a31_symlink_solutions": "a symlink inside the submission is not reported (the sandbox makes it dangle, so the "
-                             "attack gains nothing, but no flag names the link)",
     "a11_rewrite_ex00_on_disk": _UNFLAGGED_WRITE,
     "a12_pth_in_venv": _UNFLAGGED_WRITE,
     "a32_course_files": _UNFLAGGED_WRITE,
@@ -76,6 +72,8 @@ KNOWN_GAPS: dict[str, str] = {
     "a08_shadow_msglib": "scores 0 (the sandbox imports msglib by its path), but the only flag is the generic "
                          "'passed only in nbgrader's run': the msglib/ folder in the submission is not named",
     "a34_custom_exc": "scores 0, but IPython's set_custom_exc is neither flagged by the scan nor seen by the re-run",
+    "a42_erase_evidence": "scores 0, but the re-run's evidence list is reachable from student code (the closure of "
+                          "the replaced signal.signal) and can be emptied: the denied frame access is not reported",
 }
 
 CONTROL_B = {  # an honest classmate who wrote their own answers (a39 copies and renames them)
