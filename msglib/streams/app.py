@@ -602,23 +602,24 @@ def end_offsets(consumer: Any, tps: list[TopicPartition]) -> dict[TopicPartition
 
 
 def _settled(run: StreamsRun, acked: int, total: int) -> bool:
+    """Every input produced, every input partition owned by a live task that has processed and committed all
+    of it (up to the end its isolation level reads: a transactional repartition topic ends with a marker)."""
     if acked < total or run.restarts:
         return False
     live = run.live()
     if not live or any(i.generation is None or i.in_txn or i.uncommitted for i in live):
         return False
-    owned = {tp for i in live for t in i.tasks.values() for tp in t.inputs}
+    owned = {tp: (i, t) for i in live for t in i.tasks.values() for tp in t.inputs}
     every = {TopicPartition(t, p) for t in run.topology.source_topics() for p in range(run.partitions)}
-    if owned != every:
+    if set(owned) != every:
         return False
-    ends = end_offsets(live[0].probe, sorted(every))
-    for i in live:
-        for task in i.tasks.values():
-            for tp in task.inputs:
-                if i.real_consumer.committed(tp) is None and ends[tp] > 0:
-                    return False
-                if (i.real_consumer.committed(tp) or 0) < ends[tp]:
-                    return False
+    ends = end_offsets(live[0].restorer, sorted(every))
+    for tp, (inst, task) in owned.items():
+        if task.queues[tp] or inst.real_consumer.position(tp) < ends[tp]:
+            return False                                   # not everything fetched and processed yet
+        committed = inst.real_consumer.committed(tp)
+        if (0 if committed is None else committed) < task.positions.get(tp, 0):
+            return False                                   # processed, but its offset never committed
     return True
 
 
