@@ -286,10 +286,36 @@ def main(argv: list[str] | None = None) -> int:
                     data["command"] = "python -m mutation"
                     data["tool"] = f"mutmut {_version('mutmut')} (its mutation operators, run in-process by mutation/__main__.py)"
                     data["exercises"] = dict(sorted(data["exercises"].items()))
-                    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+                    RESULTS.write_text(dump(data))
     print(f"done in {time.monotonic() - started:.0f} s")
     print(table(data))
     return 0
+
+
+def dump(data: dict) -> str:
+    """results.json's text: readable, one line per mutant (a diff of a re-run shows which mutants changed)."""
+    out = ["{"]
+    top = [k for k in data if k != "exercises"]
+    for k in top:
+        out.append(f"  {json.dumps(k)}: {json.dumps(data[k])},")
+    out.append('  "exercises": {')
+    names = list(data.get("exercises", {}))
+    for i, name in enumerate(names):
+        r = data["exercises"][name]
+        out.append(f"    {json.dumps(name)}: {{")
+        fields = [k for k in r if k != "details"]
+        for k in fields:
+            out.append(f"      {json.dumps(k)}: {json.dumps(r[k])},")
+        details = r.get("details", [])
+        out.append('      "details": [' + ("" if details else "]"))
+        for j, m in enumerate(details):
+            out.append("        " + json.dumps(m, ensure_ascii=False) + ("," if j < len(details) - 1 else ""))
+        if details:
+            out.append("      ]")
+        out.append("    }" + ("," if i < len(names) - 1 else ""))
+    out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
 
 
 def _version(dist: str) -> str:

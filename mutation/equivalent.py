@@ -112,4 +112,10 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("if start < end:", "if start <= end:"):
             "with start == end both leave quiet false: the window start <= hour < start is empty",
     },
+    "12-restore": {
+        ("for records in consumer.poll(timeout_ms=50).values():",
+         "for records in consumer.poll(timeout_ms=51).values():"):
+            "the loop polls until the position reaches end_offset; how long an empty poll waits (1 ms of "
+            "simulated time more) changes nothing it restores",
+    },
 }

@@ -1,7 +1,9 @@
 """The mutation-testing script's own pieces (fast; the mutation run itself is `make mutation`, outside make test)."""
 from __future__ import annotations
 
-from mutation.__main__ import changed_lines, load_module, source_notebooks
+import json
+
+from mutation.__main__ import changed_lines, dump, load_module, source_notebooks
 from mutation.equivalent import EQUIVALENT, by_rule
 
 NOTEBOOKS = source_notebooks()
@@ -47,3 +49,13 @@ def test_the_sql_case_rule_applies_only_to_case_changes_of_sql_without_literals(
 def test_a_mutant_is_named_by_its_changed_lines():
     assert changed_lines("a = 1\nb = 2\n", "a = 1\nb = 3\n") == ("b = 2", "b = 3")
     assert changed_lines("if x:\n    y()\n", "if x:\n    y()\n") == ("", "")
+
+
+def test_results_json_text_round_trips_with_one_line_per_mutant():
+    data = {"command": "python -m mutation", "exercises": {
+        "00-x": {"mutants": 2, "score": 1.0, "details": [{"original": "a < b", "outcome": "killed"},
+                                                         {"original": "é", "outcome": "equivalent"}]},
+        "01-y": {"mutants": 0, "score": None, "error": "the reference fails", "details": []}}}
+    text = dump(data)
+    assert json.loads(text) == data
+    assert sum('"outcome"' in line for line in text.splitlines()) == 2
