@@ -230,3 +230,18 @@ def test_setup_cells_do_not_import_an_exercise_twin_or_its_grader(path):
             ex, target = twins[id(obj)]
             pytest.fail(f"{path.parent.name}: a setup cell imports {name}, msglib's own answer to {ex} ({target}); "
                         "import it in the demo cell that needs it")
+
+
+def test_a_copy_rebuilt_from_the_twins_original_code_is_refused(guarded_module):
+    """The original body is reachable (this module keeps it to restore it): a function rebuilt from it and
+    called through the learner's own wrapper is found among the answer's references."""
+    path, _ = EXERCISES["00-call_chain"]
+    guarded_module(path)
+    src = ("import types\nfrom msglib.grading import delegation as _d\n"
+           "_code = next(c for f, c in _d._installed.items() if f.__name__ == 'call_chain')\n"
+           "_copy = types.FunctionType(_code, {'__builtins__': __builtins__})\n\n"
+           "def _helper(calls):\n    return _copy(calls)\n\n"
+           "def call_chain(calls):\n    return _helper(calls)\n")
+    results = run_module(path, {"00-call_chain": src}, only="00-call_chain")
+    assert results and not any(ok for ok, _ in results.values()), results
+    assert any("copy of its code" in c.where for c in delegation.recorded_for("00-call_chain")), delegation.recorded()

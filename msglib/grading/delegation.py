@@ -360,13 +360,74 @@ def msglib_origin(obj: Any, _depth: int = 0) -> str | None:
     return None
 
 
+def _code_key(code: types.CodeType) -> tuple[str, int, str]:
+    return (code.co_filename, code.co_firstlineno, code.co_name)
+
+
+def uses_twin_code(obj: Any, _depth: int = 0, _seen: set[int] | None = None) -> str | None:
+    """A twin's original body reached by learner code without the twin itself (a function rebuilt from the
+    original code object): the learner function's globals, closure cells and defaults are searched, and
+    the learner functions they lead to, a few levels deep. Returns the twin's name or None."""
+    seen = _seen if _seen is not None else set()
+    if _depth > 4 or id(obj) in seen:
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, functools.partial):
+        return uses_twin_code(obj.func, _depth + 1, seen)
+    if isinstance(obj, types.MethodType):
+        return uses_twin_code(obj.__func__, _depth + 1, seen)
+    if isinstance(obj, type):
+        for value in [v for klass in obj.__mro__ if klass.__module__ not in ("builtins",) for v in vars(klass).values()]:
+            found = uses_twin_code(value, _depth + 1, seen) if isinstance(value, types.FunctionType) else None
+            if found:
+                return found
+        return None
+    if not isinstance(obj, types.FunctionType):
+        return None
+    originals = {_code_key(code): fn for fn, code in _installed.items()}
+    if obj not in _installed and _code_key(obj.__code__) in originals:
+        twin = originals[_code_key(obj.__code__)]
+        return f"{twin.__module__}.{twin.__qualname__}"
+    if _kind(obj.__code__.co_filename) != "learner":
+        return None
+    linked: list[Any] = [obj.__globals__.get(n) for n in _names(obj.__code__)]
+    linked += [c.cell_contents for c in (obj.__closure__ or ()) if _filled(c)]
+    linked += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
+    for value in linked:
+        found = uses_twin_code(value, _depth + 1, seen)
+        if found:
+            return found
+    return None
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
 def _require_hook(real: Callable[..., Any]) -> Callable[..., Any]:
     def dispatch(args: tuple, kwargs: dict) -> Any:
         real(*args, **kwargs)
         fn, name, exercise = (list(args) + [kwargs.get("fn"), kwargs.get("name"), kwargs.get("exercise")])[:3]
+        if exercise not in _exercises_installed:
+            return
         origin = msglib_origin(fn)
-        if origin is not None and exercise in _exercises_installed:
+        if origin is not None:
             raise _fail(origin, exercise, f"your answer `{name}`")
+        rebuilt = uses_twin_code(fn)
+        if rebuilt is not None:
+            raise _fail(rebuilt, exercise, f"your answer `{name}` (through a copy of its code)")
     return dispatch
 
 
