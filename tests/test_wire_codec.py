@@ -297,3 +297,39 @@ def test_metadata_without_auto_create_and_illegal_topic_names(server):
                                  "timeout_ms": 1000})
         assert bad["topics"][0]["error_code"] == ERROR_CODES["INVALID_CONFIG"]
         assert "no.such" in bad["topics"][0]["error_message"]
+
+
+def test_fuzzed_requests_of_every_api_keep_the_server_up(tmp_path):
+    """Every served API at every version, its default request mutated by hypothesis: each connection is
+    answered or closed, and the server still answers ApiVersions and Metadata afterwards."""
+    with ServerThread(str(tmp_path / "all"), group_initial_rebalance_delay_ms=0) as s:
+        with connect(s) as sock:
+            call(sock, 3, 8, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
+
+        @settings(max_examples=150, deadline=None)
+        @given(st.sampled_from([(k, v) for k in API_KEYS for v in range(SPECS[k][1][0], SPECS[k][1][1] + 1)]),
+               st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
+               st.binary(max_size=40))
+        def mutated(api, flips, tail):
+            api_key, version = api
+            frame = bytearray(codec.encode_request(api_key, version, 1, {"topics": [], "group_id": "g",
+                                                                         "max_wait_ms": 0}))
+            for position, value in flips:
+                if len(frame) > 12:
+                    frame[12 + position % (len(frame) - 12)] = value   # the header's first 8 bytes stay
+            frame += tail
+            frame[:4] = struct.pack(">i", len(frame) - 4)
+            sock = connect(s)
+            sock.settimeout(1)
+            sock.sendall(bytes(frame))
+            try:
+                sock.recv(1 << 16)
+            except OSError:
+                pass
+            sock.close()
+
+        mutated()
+        with connect(s) as sock:
+            assert call(sock, 18, 3, {})["error_code"] == 0
+            assert call(sock, 3, 8, {"topics": None})["topics"][0]["name"] == "t"
+        assert s.server.stats["handler_errors"] == 0, "a decodable request made a handler fail (see the log)"

@@ -44,7 +44,7 @@ class WireServer:
         self._pumper: asyncio.Task | None = None
         self._connections: set[asyncio.Task] = set()
         self._busy: set[asyncio.Task] = set()          # connections in the middle of a request
-        self.stats = {"requests": 0, "malformed": 0, "unsupported": 0, "connections": 0}
+        self.stats = {"requests": 0, "malformed": 0, "unsupported": 0, "connections": 0, "handler_errors": 0}
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._connection, self.host, self.port)
@@ -131,6 +131,7 @@ class WireServer:
         try:
             body_out = await handler(header, body)
         except Exception:   # a bug here must not take the server down: log it, close this connection
+            self.stats["handler_errors"] += 1
             log.exception("%s v%d failed", codec.SPECS[header["api_key"]][0], header["api_version"])
             return None
         if body_out is None:
