@@ -333,3 +333,21 @@ def test_fuzzed_requests_of_every_api_keep_the_server_up(tmp_path):
             assert call(sock, 18, 3, {})["error_code"] == 0
             assert call(sock, 3, 8, {"topics": None})["topics"][0]["name"] == "t"
         assert s.server.stats["handler_errors"] == 0, "a decodable request made a handler fail (see the log)"
+
+
+def test_odd_but_decodable_values_get_error_codes(server):
+    with connect(server) as sock:
+        made = call(sock, 19, 4, {"topics": [{"name": "huge", "num_partitions": 1 << 30, "replication_factor": 1,
+                                               "assignments": [], "configs": []}], "timeout_ms": 1000})
+        assert made["topics"][0]["error_code"] == ERROR_CODES["INVALID_PARTITIONS"]
+        call(sock, 3, 8, {"topics": [{"name": "odd"}], "allow_auto_topic_creation": True})
+        listed = call(sock, 2, 5, {"replica_id": -1, "topics": [{"name": "odd", "partitions": [
+            {"partition_index": 0, "timestamp": -7}, {"partition_index": 9, "timestamp": -1}]}]})
+        codes = [q["error_code"] for q in listed["topics"][0]["partitions"]]
+        assert codes == [ERROR_CODES["INVALID_REQUEST"], ERROR_CODES["UNKNOWN_TOPIC_OR_PARTITION"]]
+        fetched = call(sock, 1, 11, {"max_wait_ms": 0, "min_bytes": 1, "max_bytes": -5, "topics": [
+            {"topic": "odd", "partitions": [{"partition": 0, "fetch_offset": -3, "partition_max_bytes": -1},
+                                            {"partition": -1, "fetch_offset": 0, "partition_max_bytes": 10}]}]})
+        codes = [q["error_code"] for q in fetched["responses"][0]["partitions"]]
+        assert codes == [ERROR_CODES["OFFSET_OUT_OF_RANGE"], ERROR_CODES["UNKNOWN_TOPIC_OR_PARTITION"]]
+    assert server.server.stats["handler_errors"] == 0

@@ -49,6 +49,7 @@ from msglib.txn.coordinator import TransactionCoordinator
 from msglib.txn.group_offsets import attach as attach_txn_offsets
 
 NODE_ID = 0
+MAX_PARTITIONS = 1024    # per topic: each partition is a folder with open files
 LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _HEADER_LEN = struct.Struct(">qi")
 
@@ -284,8 +285,9 @@ class Broker:
         if name in self.topics:
             return "TOPIC_ALREADY_EXISTS", f"topic {name!r} already exists"
         count = self.num_partitions if partitions in (-1, None) else partitions
-        if count < 1:
-            return "INVALID_PARTITIONS", f"{count} partitions: a topic needs at least 1"
+        if not 1 <= count <= MAX_PARTITIONS:
+            return "INVALID_PARTITIONS", (f"{count} partitions: give 1 to {MAX_PARTITIONS} (one folder of log "
+                                          f"segments each)")
         try:
             LogConfig.from_kafka(configs or {})
         except (ValueError, TypeError) as exc:

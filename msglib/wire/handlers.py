@@ -165,7 +165,7 @@ class Handlers:
                     if committed:
                         entry["aborted_transactions"] = []
                     continue
-                data = log.read(offset, max_bytes=min(q["partition_max_bytes"], budget - total), max_offset=limit,
+                data = log.read(offset, max_bytes=max(0, min(q["partition_max_bytes"], budget - total)), max_offset=limit,
                                 min_one=total == 0)
                 chunks = [b.encode() for b in data.batches]
                 entry["records"] = b"".join(chunks)
@@ -192,6 +192,8 @@ class Handlers:
                     entry["offset"] = part.log.log_start_offset
                 elif q["timestamp"] == LATEST:
                     entry["offset"] = part.last_stable_offset if committed else part.high_watermark
+                elif q["timestamp"] < 0:
+                    entry["error_code"] = code("INVALID_REQUEST")   # -3 and below need ListOffsets v7+
                 else:
                     found = part.log.offsets_for_times(q["timestamp"])
                     if found is not None:
