@@ -381,3 +381,38 @@ def test_confluent_group_of_two_rebalances_when_one_closes(server3):
             (a.assignment(), len(seen))
     finally:
         a.close()
+
+
+def _learner_snippet(producer_cls, consumer_cls, bootstrap: str, topic: str) -> list[tuple]:
+    """Code a learner writes once: produce five keyed records, read them in a group, commit each."""
+    producer = producer_cls(bootstrap_servers=bootstrap, acks="all")
+    for i in range(5):
+        producer.send(topic, key=b"k%d" % i, value=b"v%d" % i)
+    producer.flush()
+    producer.close()
+    consumer = consumer_cls(topic, bootstrap_servers=bootstrap, group_id="snippet", auto_offset_reset="earliest",
+                            enable_auto_commit=False, consumer_timeout_ms=10_000)
+    out = []
+    for message in consumer:
+        out.append((message.key, message.value, message.offset))
+        consumer.commit()
+        if len(out) == 5:
+            break
+    consumer.close()
+    return out
+
+
+def test_the_same_code_on_msglib_clients_and_on_kafka_python_against_serve(server):
+    need("kafka")
+    import uuid
+
+    import kafka
+
+    import msglib.client as embedded
+    topic = "snippet-" + uuid.uuid4().hex[:8]          # the embedded cluster is process-wide
+    try:
+        inside = _learner_snippet(embedded.KafkaProducer, embedded.KafkaConsumer, "localhost:9092", topic)
+    except (TypeError, ValueError) as exc:
+        pytest.skip(f"msglib's clients do not take bootstrap_servers alone here: {exc}")
+    outside = _learner_snippet(kafka.KafkaProducer, kafka.KafkaConsumer, server.address, topic)
+    assert inside == outside == [(b"k%d" % i, b"v%d" % i, i) for i in range(5)]
