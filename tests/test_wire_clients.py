@@ -416,3 +416,40 @@ def test_the_same_code_on_msglib_clients_and_on_kafka_python_against_serve(serve
         pytest.skip(f"msglib's clients do not take bootstrap_servers alone here: {exc}")
     outside = _learner_snippet(kafka.KafkaProducer, kafka.KafkaConsumer, server.address, topic)
     assert inside == outside == [(b"k%d" % i, b"v%d" % i, i) for i in range(5)]
+
+
+def test_confluent_static_member_restarts_without_a_rebalance(tmp_path):
+    """KIP-345: a member with group.instance.id that comes back gets its partitions, same generation."""
+    need("confluent_kafka")
+    from confluent_kafka import Consumer, Producer
+    with ServerThread(str(tmp_path / "data"), group_initial_rebalance_delay_ms=0, num_partitions=2) as s:
+        producer = Producer({"bootstrap.servers": s.address})
+        producer.produce("static", value=b"x")
+        producer.flush(10)
+
+        def member(instance: str) -> Consumer:
+            c = Consumer({"bootstrap.servers": s.address, "group.id": "static", "group.instance.id": instance,
+                          "session.timeout.ms": 6000, "heartbeat.interval.ms": 100})
+            c.subscribe(["static"])
+            return c
+
+        def poll_until(consumers, condition) -> bool:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not condition():
+                for c in consumers:
+                    c.poll(0.05)
+            return condition()
+
+        a, b = member("a"), member("b")
+        assert poll_until([a, b], lambda: len(a.assignment()) == 1 and len(b.assignment()) == 1)
+        group = s.server.broker.coordinators.group.group("static")
+        generation, before = group.generation_id, [tp.partition for tp in b.assignment()]
+        b.close()                                   # a static member sends no LeaveGroup
+        b = member("b")
+        try:
+            assert poll_until([a, b], lambda: len(b.assignment()) == 1)
+            assert [tp.partition for tp in b.assignment()] == before
+            assert group.generation_id == generation, "the static member's return caused a rebalance"
+        finally:
+            a.close()
+            b.close()
