@@ -67,7 +67,7 @@ def at_most_once_step(consumer: KafkaConsumer, process: Callable[[Any], None]) -
 
 @dataclass(frozen=True)
 class GroupEvent:
-    """``kind``: "join" (a new consumer), "leave" (close one cleanly), "crash" (one dies while processing
+    """``kind``: "join" (a new consumer), "leave" (one closes cleanly once its current batch is processed), "crash" (one dies while processing
     its next record), "pause" (one freezes for ``duration_ms`` while processing its next record),
     "coordinator_crash" (the coordinator is down for ``duration_ms``). ``target``: which running
     application (an index into those running, oldest first; None = drawn from the seed)."""
@@ -123,6 +123,8 @@ class App:
             self.consumer.subscribe([TOPIC], listener=listener)
         self.alive = True
         self.fault: GroupEvent | None = None      # a crash or pause armed for a coming record
+        self.leaving = False                      # a clean shutdown armed for the end of the next batch
+        self.leaving_steps = 0
         self.frozen = False                       # inside a GC pause
         self.started = run.sim.now
         self._poll_count = -1
@@ -334,7 +336,7 @@ class GroupRun:
         return [a for a in self.apps if a.alive and not a.frozen]
 
     def _apply(self, event: GroupEvent) -> None:
-        live = self.live()
+        live = [a for a in self.live() if not a.leaving]     # one leaving is no longer a target
         if event.kind == "join":
             self.start_app()
             return
@@ -347,13 +349,7 @@ class GroupRun:
             return
         app = live[event.target % len(live)] if event.target is not None else self.rng.choice(live)
         if event.kind == "leave":
-            self.note(f"{app.name} shuts down cleanly")
-            try:
-                app.consumer.close()
-            except KafkaError:
-                pass
-            app.alive = False
-            self.ended[app.name] = (app.started, self.sim.now, "left")
+            app.leaving = True     # like a SIGTERM handler: it finishes the batch in hand, then closes
         elif event.kind in ("crash", "pause"):
             app.fault = event
         else:
@@ -441,9 +437,25 @@ class GroupRun:
             end_offsets=self._end_offsets(), commit_failures=self.commit_failures, drained=drained,
             duration_ms=self.sim.now - self.start_ms, start_ms=self.start_ms, broker=self.broker)
 
+    def _leave(self, app: App) -> None:
+        self.note(f"{app.name} shuts down cleanly")
+        try:
+            app.consumer.close()
+        except KafkaError:
+            pass
+        app.alive = False
+        self.ended[app.name] = (app.started, self.sim.now, "left")
+
     def _step(self, app: App) -> None:
+        done_before = len(self.processed)
         try:
             self.step(app.consumer, app.process)
+            if app.leaving:
+                # A clean shutdown comes right after a step that processed records (so whatever the step
+                # leaves uncommitted shows), or after 20 steps without any.
+                app.leaving_steps += 1
+                if len(self.processed) > done_before or app.leaving_steps >= 20:
+                    self._leave(app)
         except ConsumerCrashed:
             app.alive = False
             self.ended[app.name] = (app.started, self.sim.now, "crashed")
