@@ -32,6 +32,8 @@ class Execute(NbgraderExecute):
       after the handshake (which already exchanged one) and waits up to a cell timeout
       for the reply; on a loaded machine it was sometimes never seen, and the whole
       notebook failed to autograde;
+    * msglib's own implementation of each exercise is stubbed in the kernel before any
+      cell runs (``delegation.install_stubs``), as in the independent re-run;
     * the kernel never gets the grading salt: before each hidden test cell, the key
       for that student and exercise (``core.hidden_key``, derived here, outside the
       kernel) is handed in by a silent request, and taken back after the cell.
@@ -48,7 +50,12 @@ class Execute(NbgraderExecute):
         self._check_assign_resources(resources)
         student = ((resources or {}).get("nbgrader") or {}).get("student")
         salt = grading_salt()
+        exercises = sorted({exercise_of(c.metadata["nbgrader"]["grade_id"]) for c in self.nb.cells
+                            if c.metadata.get("nbgrader", {}).get("grade_id")})
         with self.setup_kernel(env=kernel_env()):
+            if student:   # msglib's own implementations of the exercises refuse to work for the answers
+                self._silent(f"install_stubs([e for e in {exercises!r} if e in __import__('msglib.grading."
+                             "delegation', fromlist=['d']).REGISTRY])", module="msglib.grading.delegation")
             for index, cell in enumerate(self.nb.cells):
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
                 hidden = student and cell.cell_type == "code" and BEGIN_HIDDEN in cell.source
@@ -62,9 +69,9 @@ class Execute(NbgraderExecute):
         self.set_widgets_metadata()
         return self.nb, self.resources
 
-    def _silent(self, call: str) -> None:
-        """Run ``msglib.grading.core.<call>`` in the kernel without a trace in the notebook."""
-        code = f"__import__('msglib.grading.core', fromlist=['core']).{call}"
+    def _silent(self, call: str, module: str = "msglib.grading.core") -> None:
+        """Run ``<module>.<call>`` in the kernel without a trace in the notebook."""
+        code = f"__import__({module!r}, fromlist=['x']).{call}"
         msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
         run_sync(self.async_wait_for_reply)(msg_id, None)
 
