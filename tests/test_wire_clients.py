@@ -453,3 +453,36 @@ def test_confluent_static_member_restarts_without_a_rebalance(tmp_path):
         finally:
             a.close()
             b.close()
+
+
+def test_aiokafka_transactions_abort_and_commit(server):
+    need("aiokafka")
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async def run() -> dict[str, list[bytes]]:
+        producer = AIOKafkaProducer(bootstrap_servers=server.address, transactional_id="aio-tx")
+        await producer.start()
+        try:
+            with pytest.raises(RuntimeError):
+                async with producer.transaction():
+                    await producer.send_and_wait("atx", b"aborted")   # written, then aborted
+                    raise RuntimeError("abort this transaction")
+            async with producer.transaction():
+                await producer.send_and_wait("atx", b"committed")
+        finally:
+            await producer.stop()
+        seen = {}
+        for isolation in ("read_committed", "read_uncommitted"):
+            consumer = AIOKafkaConsumer("atx", bootstrap_servers=server.address, isolation_level=isolation,
+                                        auto_offset_reset="earliest", group_id=None)
+            await consumer.start()
+            values: list[bytes] = []
+            try:
+                while batch := await consumer.getmany(timeout_ms=1500):
+                    values += [m.value for records in batch.values() for m in records]
+            finally:
+                await consumer.stop()
+            seen[isolation] = values
+        return seen
+
+    assert asyncio.run(run()) == {"read_committed": [b"committed"], "read_uncommitted": [b"aborted", b"committed"]}
