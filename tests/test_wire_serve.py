@@ -74,14 +74,15 @@ def test_data_that_is_a_file_is_refused(tmp_path):
     assert done.returncode == 2 and "is a file" in done.stderr
 
 
-def test_sigterm_stops_gracefully_and_the_log_reopens_clean(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_stop_gracefully_and_the_log_reopens_clean(tmp_path, stop_signal):
     data = str(tmp_path / "d")
     proc, port = start(data)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         call(sock, 3, 8, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
         for i in range(5):
             produce(sock, "t", b"%d" % i, i + 2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop_signal)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in out
