@@ -230,12 +230,10 @@ def profile_server(n: int) -> None:
           f"at {consumed:,.0f}/s under the profiler), top 15 by own time:")
     stats = pstats.Stats(path)
     stats.sort_stats("tottime")
-    width = 0
     entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
     total = sum(v[2] for v in stats.stats.values()) or 1.0
     for (file, line, func), (cc, nc, tt, ct, _) in entries:
         where = f"{os.path.relpath(file, ROOT) if file.startswith(ROOT) else os.path.basename(file)}:{line}({func})"
-        width = max(width, len(where))
         print(f"  {tt:8.3f} s own {100 * tt / total:5.1f} %  {ct:8.3f} s cum  {nc:>9} calls  {where}")
     os.unlink(path)
 

@@ -202,7 +202,8 @@ class Coordinators:
     def _on_broker_message(self, src: str, msg: Any) -> None:
         """The transaction coordinator asks the partition leader (us) for metadata and to write markers."""
         if isinstance(msg, p.MetadataRequest):
-            parts = {tp: PartitionState(tp, (NODE_ID,), NODE_ID, 0, (NODE_ID,), 0) for tp in self.broker.all_partitions()}
+            parts = {tp: PartitionState(tp, (NODE_ID,), NODE_ID, 0, (NODE_ID,), 0)
+                     for tp in self.broker.all_partitions()}
             self.broker_node.send(src, p.MetadataResponse(msg.request_id, parts))
         elif isinstance(msg, p.WriteTxnMarkersRequest):
             errors: dict[Any, str | None] = {}

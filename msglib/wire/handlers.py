@@ -165,8 +165,8 @@ class Handlers:
                     if committed:
                         entry["aborted_transactions"] = []
                     continue
-                data = log.read(offset, max_bytes=max(0, min(q["partition_max_bytes"], budget - total)), max_offset=limit,
-                                min_one=total == 0)
+                size = max(0, min(q["partition_max_bytes"], budget - total))
+                data = log.read(offset, max_bytes=size, max_offset=limit, min_one=total == 0)
                 chunks = [b.encode() for b in data.batches]
                 entry["records"] = b"".join(chunks)
                 total += len(entry["records"])

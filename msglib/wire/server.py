@@ -36,9 +36,9 @@ class WireServer:
                  group_initial_rebalance_delay_ms: float = 3000.0, auto_create_topics: bool = True) -> None:
         self.data_dir, self.host, self.port = data_dir, host, port
         self.max_request_bytes = max_request_bytes
+        groups = GroupConfig(group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms)
         self.broker = Broker(data_dir, num_partitions=num_partitions, fsync=fsync,
-                             auto_create_topics=auto_create_topics,
-                             group_config=GroupConfig(group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms))
+                             auto_create_topics=auto_create_topics, group_config=groups)
         self.handlers: Handlers | None = None
         self._server: asyncio.base_events.Server | None = None
         self._pumper: asyncio.Task | None = None
