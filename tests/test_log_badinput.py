@@ -372,3 +372,9 @@ def test_a_damaged_last_batch_cannot_move_the_end_offset_after_a_clean_shutdown(
     assert again.log_end_offset == 30 and [r.offset for r in again.records()] == list(range(29))
     again.close()
     assert Log(storage=storage, config=CFG, clock=lambda: 0, full_recovery=True).log_end_offset == 30
+
+
+def test_timestamps_too_far_apart_for_a_64_bit_delta_are_refused():
+    with pytest.raises(InvalidArgumentError, match="64-bit delta"):
+        RecordBatch([Record(b"a", b"1", -1), Record(b"b", b"2", 2**63 - 1)])
+    assert RecordBatch([Record(b"a", b"1", 0), Record(b"b", b"2", 2**63 - 1)]).max_timestamp == 2**63 - 1
