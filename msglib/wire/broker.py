@@ -22,6 +22,7 @@ which a power loss needs).
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -49,6 +50,7 @@ from msglib.txn.coordinator import TransactionCoordinator
 from msglib.txn.group_offsets import attach as attach_txn_offsets
 
 NODE_ID = 0
+TRACE_LENGTH = 10_000  # coordinator trace entries kept
 MAX_PARTITIONS = 1024    # per topic: each partition is a folder with open files
 LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _HEADER_LEN = struct.Struct(">qi")
@@ -180,6 +182,9 @@ class Coordinators:
         self.txn = TransactionCoordinator(self, txn_config)
         self.txn.storage = DiskStorage(os.path.join(data_dir, "__transaction_state-0"))
         self.txn._boot()
+        # The coordinators trace every event (for pictures); a server keeps only the latest ones.
+        self.group.trace = collections.deque(self.group.trace, maxlen=TRACE_LENGTH)
+        self.txn.trace = collections.deque(self.txn.trace, maxlen=TRACE_LENGTH)
         self.pump()
 
     def pump(self) -> None:
