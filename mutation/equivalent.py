@@ -12,12 +12,23 @@ _SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|BEGIN|COMMIT|ROLLBACK|WHERE|O
 
 
 def by_rule(original: str, mutated: str) -> str | None:
-    """Equivalence that holds by a general rule, not case by case (None when no rule applies)."""
-    if original != mutated and original.lower() == mutated.lower() and _SQL.search(original) \
-            and "'" not in original:
+    """Equivalence that holds by a general rule, not case by case (None when no rule applies).
+
+    The rule: the one string literal that changed is an SQL statement without quoted literals, and only
+    its letter case changed (a dict key such as event.data["amount"] on the same line is no SQL).
+    """
+    before, after = re.findall(r'"[^"]*"', original), re.findall(r'"[^"]*"', mutated)
+    if "'" in original or len(before) != len(after):
+        return None
+    changed = [(x, y) for x, y in zip(before, after) if x != y]
+    if len(changed) != 1:
+        return None
+    old, new = changed[0]
+    if original.replace(old, new, 1) == mutated and old.lower() == new.lower() and _SQL.search(old):
         return ("only the letter case of an SQL statement changed, and SQLite's keywords and identifiers are "
                 "case-insensitive (the statement holds no quoted literal)")
     return None
+
 
 EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
     "02-choose_segment": {

@@ -44,6 +44,9 @@ def test_the_sql_case_rule_applies_only_to_case_changes_of_sql_without_literals(
     assert by_rule("conn.execute(\"SELECT 1 WHERE x = 'a'\")", "conn.execute(\"select 1 where x = 'A'\")") is None
     assert by_rule('raise X("no committed offset")', 'raise X("NO COMMITTED OFFSET")') is None
     assert by_rule('conn.execute("BEGIN")', 'conn.execute("COMMIT")') is None
+    sql = 'conn.execute("UPDATE t SET paid = ? WHERE id = ?", (event.data["amount"], i))'
+    assert by_rule(sql, sql.replace('"amount"', '"AMOUNT"')) is None   # a dict key, not the SQL
+    assert by_rule(sql, sql.replace('UPDATE t SET', 'update t set'))
 
 
 def test_a_mutant_is_named_by_its_changed_lines():
