@@ -39,7 +39,7 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
     "01-idempotent_worker": {
         ("channel.nack(delivery, requeue=True)   # nothing was done: try again later",
          "channel.nack(delivery, )   # nothing was done: try again later"):
-            "requeue defaults to True in Channel.nack, as in AMQP's basic.nack",
+            "requeue defaults to True in msglib's Channel.nack: the same call as requeue=True",
     },
     "04-truncation": {
         ("return min(leader_end_offset, my_end, log_end_offset), True", "return min(leader_end_offset, my_end, ), True"):
