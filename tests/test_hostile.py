@@ -72,6 +72,10 @@ KNOWN_GAPS: dict[str, str] = {
     "a08_shadow_msglib": "scores 0 (the sandbox imports msglib by its path), but the only flag is the generic "
                          "'passed only in nbgrader's run': the msglib/ folder in the submission is not named",
     "a34_custom_exc": "scores 0, but IPython's set_custom_exc is neither flagged by the scan nor seen by the re-run",
+    **{name: "scores 0 (the stubs refuse msglib's implementation already in nbgrader's run), but then no test "
+             "passed, the re-run is skipped, and the DelegationError in the notebook's outputs never reaches the "
+             "report's delegation column or the flags"
+       for name in ("a04_delegate_import", "a05_delegate_wrapper", "a38_delegate_alias", "a43_rebuilt_twin")},
     "a42_erase_evidence": "scores 0, but the re-run's evidence list is reachable from student code (the closure of "
                           "the replaced signal.signal) and can be emptied: the denied frame access is not reported",
 }
