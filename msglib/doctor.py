@@ -71,14 +71,20 @@ def check_packages(requirements: list[str] | None = None) -> list[Finding]:
 def check_kernel() -> Finding:
     """Start the default kernel and ask it which msglib it imports."""
     try:
-        from jupyter_client.manager import start_new_kernel
+        from jupyter_client.manager import KernelManager
     except ImportError:
         return Finding(False, "jupyter_client is missing, so no kernel can start", SETUP)
     import msglib
 
     km = kc = None
     try:
-        km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)
+        from msglib.grading.notebooks import local_transport
+
+        km = KernelManager(kernel_name="python3", **local_transport())
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
         collect = _Collector()
         reply = kc.execute_interactive("import msglib; print(msglib.__file__)", timeout=60, output_hook=collect)
         if reply["content"]["status"] != "ok":
@@ -96,7 +102,7 @@ def check_kernel() -> Finding:
         if kc is not None:
             kc.stop_channels()
         if km is not None:
-            km.shutdown_kernel(now=True)
+            km.shutdown_kernel()
 
 
 class _Collector:

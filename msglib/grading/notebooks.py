@@ -71,6 +71,21 @@ def test_cell_changed(cell) -> bool:
     return "checksum" in meta and meta["checksum"] != compute_checksum(cell)
 
 
+def local_transport() -> dict:
+    """Kernel-manager settings for a kernel on this machine only: IPC sockets in a private temporary folder
+    where the OS has them (not Windows), so the kernel does not warn about unencrypted TCP (ipykernel 7)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if os.name == "nt":
+        return {}
+    folder = tempfile.mkdtemp(prefix="msglib-ipc-")
+    atexit.register(shutil.rmtree, folder, True)
+    return {"transport": "ipc", "ip": os.path.join(folder, "k")}
+
+
 def run_cells(client, **kernel_kwargs) -> None:
     """Start ``client``'s kernel and run every cell, like ``NotebookClient.execute``.
 
@@ -97,8 +112,11 @@ def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from traitlets.config import Config
+
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
+                            config=Config({"KernelManager": local_transport()}))
     env = dict(os.environ)
     if grading:
         env["MSGLIB_GRADING_RUN"] = "1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import textwrap
 from pathlib import Path
 from typing import TextIO
 
@@ -17,8 +18,13 @@ from msglib.authoring import BEGIN_HIDDEN
 from msglib.grading.notebooks import CellResult, NotebookResult, collect, execute, read
 
 
+COURSE_ROOT = Path(__file__).resolve().parents[2]
+
+
 def notebooks_in(path: Path) -> list[Path]:
     path = Path(path)
+    if not path.exists() and not path.is_absolute() and (COURSE_ROOT / path).exists():
+        path = COURSE_ROOT / path   # `notebooks/00_...` typed in a terminal that starts elsewhere (JupyterLab's)
     if path.is_file():
         return [path]
     if not path.exists():
@@ -45,9 +51,10 @@ def check_notebook(path: Path, timeout: int = 60) -> NotebookResult:
     return result
 
 
-def _line(text: str, width: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _wrapped(text: str, width: int = 100) -> list[str]:
+    """One message line, wrapped at ``width``: nothing is cut off (the detail that explains a failure is
+    often at the end of a long case)."""
+    return textwrap.wrap(" ".join(text.split()), width, break_long_words=True, break_on_hyphens=False) or [""]
 
 
 def report(result: NotebookResult, out: TextIO) -> tuple[bool, float, float]:
@@ -78,8 +85,9 @@ def report(result: NotebookResult, out: TextIO) -> tuple[bool, float, float]:
         if failed:
             ok_all = False
             first: CellResult = failed[0]
-            for i, text in enumerate((first.message or "failed").splitlines()[:6]):
-                print(("      " if i else "      → ") + _line(text), file=out)
+            lines = [w for text in (first.message or "failed").splitlines() for w in _wrapped(text)]
+            for i, text in enumerate(lines):
+                print(("        " if i else "      → ") + text, file=out)
     return ok_all, earned, possible
 
 
