@@ -372,9 +372,32 @@ def check_group_queue(group_queue: Callable, seed: int | None = None) -> None:
         _check_groups_run(group_queue, {"billing": 2, "email": 1, "audit": 3}, 30, s)
 
 
+def _same_group_on_two_exchanges(fn: Callable) -> None:
+    """Group names repeat across exchanges (the orders app and the payments app each run a `billing` service):
+    each exchange's group gets its own queue, which receives that exchange's messages only."""
+    broker = Broker(Simulation(0))
+    names = {}
+    for exchange in ("orders", "payments"):
+        broker.declare_exchange(exchange, "fanout")
+    for exchange in ("orders", "payments"):
+        names[exchange] = call_learner(fn, broker, exchange, "billing", f"{exchange}-billing-1", exercise=EX_GROUPS,
+                                       what=f"group_queue(broker, {exchange!r}, 'billing', '{exchange}-billing-1')")
+    routed = {exchange: set(broker.publish(exchange, "", {"from": exchange}).routed) for exchange in names}
+    for exchange, queue in names.items():
+        other = "payments" if exchange == "orders" else "orders"
+        if queue in routed[other] or queue not in routed[exchange]:
+            raise CheckFailed(f"the `billing` group of the {exchange!r} exchange consumes from {queue!r}, which also "
+                              f"receives the {other!r} exchange's messages" if queue in routed[other] else
+                              f"the queue {queue!r} returned for {exchange!r} does not receive its messages",
+                              case="two fanout exchanges, 'orders' and 'payments', each with a group named 'billing'",
+                              exercise=EX_GROUPS, hint="queue names are global in a broker: name the queue after the "
+                                                       "exchange and the group")
+
+
 def hidden_group_queue(group_queue: Callable, seed: int | None = None) -> None:
-    """Hidden: 4 seeded layouts of 1-4 groups with 1-4 members."""
+    """Hidden: the same group name on two exchanges, then 4 seeded layouts of 1-4 groups with 1-4 members."""
     require_callable(group_queue, "group_queue", EX_GROUPS)
+    _same_group_on_two_exchanges(group_queue)
     for s in ([seed] if seed is not None else seeds(EX_GROUPS, 4, hidden=True)):
         rng = random.Random(s)
         names = rng.sample(["search", "email", "audit", "billing", "stats", "push"], rng.randint(1, 4))

@@ -185,5 +185,11 @@ def group_queue(broker, exchange, group, member):
     broker.declare_queue(name)
     return name
 '''),
+        ('the queue named after the group only: the same group name on another exchange shares its queue', '''
+def group_queue(broker, exchange, group, member):
+    broker.declare_queue(group)
+    broker.bind(group, exchange)
+    return group
+'''),
     ],
 }
