@@ -235,6 +235,9 @@ def hidden_idempotent_handle(handle: Callable, seed: int | None = None) -> None:
         triple = [_topup("a", "ada", 3), _topup("a", "ada", 3), _topup("b", "bob", 4), _topup("a", "ada", 3),
                   _topup("b", "bob", 4), _topup("c", "ada", 7)]
         _every_single_crash(handle, triple, workdir, None, "h")
+        # two different messages with the same content (ada tops up 5 twice): only the id says "the same message"
+        twins = [_topup("t1", "ada", 5), _topup("t2", "ada", 5), _topup("t1", "ada", 5)]
+        _check_clean_outcomes(handle, twins, workdir, None)
         n = _check_clean_outcomes(handle, triple, workdir, None)
         for k in range(1, n):                              # crash, and crash again right after the restart
             run = _Run(handle, triple, CrashSchedule.at(k, k + 1), workdir, f"p{k}", None)

@@ -87,6 +87,18 @@ def handle(conn, message):
         top_up(conn, message)
     return "processed"
 '''),
+        ('dedupes by content (account and amount), not by message id: a second, different top-up of the same amount is dropped', '''
+def handle(conn, message):
+    key = f"{message.payload['account']}:{message.payload['amount']}"
+    with conn:
+        try:
+            conn.execute("INSERT INTO processed_messages (consumer_id, message_id) VALUES (?, ?)",
+                         (CONSUMER_ID, key))
+        except sqlite3.IntegrityError:
+            return "duplicate"
+        top_up(conn, message)
+    return "processed"
+'''),
     ],
     "06-outbox_relay": [
         ("marks the batch published before publishing it (a crash in between loses events)", '''
