@@ -60,17 +60,20 @@ FLOORS: dict[str, int] = {
     "msglib.cqrs": MECHANISMS, "msglib.cqrs.*": MECHANISMS,
     "msglib.patterns": MECHANISMS, "msglib.patterns.*": MECHANISMS,
     "msglib.streams": MECHANISMS, "msglib.streams.*": MECHANISMS,   # windows, stores, topology, tasks
+    "msglib.kraft": MECHANISMS, "msglib.kraft.*": MECHANISMS,   # KRaft quorum, controller, broker view
 
     "msglib.client": CLIENTS, "msglib.client.*": CLIENTS,
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
 
     "msglib.cluster": SYSTEMS, "msglib.cluster.cluster": SYSTEMS,
+    "msglib.kraft.quorum": SYSTEMS,            # three controllers, brokers and faults on one network
     "msglib.wire.*": SYSTEMS,                  # msglib serve: logs and coordinators behind a TCP port
     "msglib.wire.cli": COURSE,                 # its command-line arguments
 
     "msglib.check": CHECKERS, "msglib.check.*": CHECKERS,
 
     "msglib.cluster.scenario": RUNNERS, "msglib.groups.workload": RUNNERS,
+    "msglib.kraft.scenario": RUNNERS,          # seeded quorum runs judged by check.kraft; KIP-966's story
     "msglib.txn.eos": RUNNERS, "msglib.txn.interleaving": RUNNERS,
     "msglib.streams.app": RUNNERS,             # stream applications on a Cluster, judged by check.streams
     "msglib.compare": RUNNERS, "msglib.compare.*": RUNNERS,

@@ -1,0 +1,130 @@
+"""A checker for histories of a KRaft metadata quorum (``msglib.kraft.quorum``), in Jepsen's style.
+
+The history's operations (all ``info``, one per event) are a voter's ``leader`` (with its epoch),
+``commit`` (offset, epoch, record: the voter's high-water mark passed it), ``final`` (the voter's role,
+epoch and log at the end), a broker's ``apply`` (it replayed that entry into its metadata image), and
+the faults. The checker looks for:
+
+=======================  ===========================================================================
+``two-leaders``          election safety: two voters led the same epoch
+``committed-changed``    one offset committed with two different entries (by two voters, or by one
+                         voter before and after a truncation): a committed record changed
+``committed-lost``       an entry committed during the run is missing from (or different in) the log
+                         of the leader at the end
+``log-mismatch``         log matching: two final logs hold an entry of the same epoch at the same
+                         offset, but differ somewhere before it
+``image-not-prefix``     a broker's metadata image is not a prefix of the committed log: it replayed
+                         an entry nobody committed, a different entry, or skipped an offset
+``no-leader-at-end``     liveness, not safety: no voter leads once the faults are healed (reported,
+                         and allowed by default)
+=======================  ===========================================================================
+
+Each finding is an :class:`~msglib.check.kafka.Anomaly` naming the operations that prove it;
+``Anomaly.sub_history`` cuts them and the faults between them out of the history: the smallest story
+to print. ``CheckResult.report`` prints it with the seed (``history.meta["seed"]``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from msglib.check.kafka import Anomaly, CheckResult
+from msglib.sim.history import History, Op
+
+SAFETY_KINDS = ("two-leaders", "committed-changed", "committed-lost", "log-mismatch", "image-not-prefix")
+LIVENESS_KINDS = ("no-leader-at-end",)
+
+
+def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckResult:
+    """Judge a quorum history. ``allowed``: kinds reported without making the result invalid."""
+    anomalies: list[Anomaly] = []
+    leaders: dict[int, Op] = {}
+    committed: dict[int, Op] = {}  # offset -> first commit op
+    applied: dict[tuple[str, int], int] = {}  # (broker, incarnation) -> next offset expected
+    incarnation: dict[str, int] = defaultdict(int)
+    finals: list[Op] = []
+    pending_apply: list[Op] = []
+    seed = history.meta.get("seed")
+    tag = f" (seed {seed})" if seed is not None else ""
+
+    for op in history:
+        v = op.value if isinstance(op.value, dict) else {}
+        if op.f == "leader":
+            first = leaders.get(v["epoch"])
+            if first is None:
+                leaders[v["epoch"]] = op
+            elif first.process != op.process:
+                anomalies.append(Anomaly("two-leaders", f"epoch {v['epoch']}",
+                                         f"{first.process} and {op.process} both led epoch {v['epoch']}{tag}",
+                                         [first.index, op.index]))
+        elif op.f == "commit":
+            first = committed.get(v["offset"])
+            if first is None:
+                committed[v["offset"]] = op
+            elif (first.value["epoch"], first.value["record"]) != (v["epoch"], v["record"]):
+                anomalies.append(Anomaly(
+                    "committed-changed", f"offset {v['offset']}",
+                    f"offset {v['offset']} was committed as {first.value['record']} (epoch "
+                    f"{first.value['epoch']}) by {first.process}, then as {v['record']} (epoch {v['epoch']}) "
+                    f"by {op.process}{tag}", [first.index, op.index], [v["offset"]]))
+        elif op.f == "apply":
+            pending_apply.append(op)
+        elif op.f in ("crash", "restart") and isinstance(op.value, dict) and op.value.get("node", "").startswith("b"):
+            incarnation[op.value["node"]] += 1
+        elif op.f == "final":
+            finals.append(op)
+
+    # Brokers: consecutive offsets from 0 per life, each equal to the committed entry.
+    life: dict[str, int] = defaultdict(int)
+    for op in pending_apply:
+        v = op.value
+        broker = op.process
+        expected = applied.get((broker, life[broker]), 0)
+        if v["offset"] == 0 and expected > 0:  # the broker restarted and replays from the start
+            life[broker] += 1
+            expected = 0
+        c = committed.get(v["offset"])
+        problem = None
+        if v["offset"] != expected:
+            problem = f"{broker} replayed offset {v['offset']} after {expected - 1}: it skipped entries"
+        elif c is None:
+            problem = f"{broker} replayed offset {v['offset']} ({v['record']}), which no voter ever committed"
+        elif (c.value["epoch"], c.value["record"]) != (v["epoch"], v["record"]):
+            problem = (f"{broker} replayed {v['record']} at offset {v['offset']}, but {c.value['record']} "
+                       f"was committed there")
+        if problem:
+            ops = [op.index] + ([c.index] if c is not None else [])
+            anomalies.append(Anomaly("image-not-prefix", broker, problem + tag, ops, [v["offset"]]))
+        applied[(broker, life[broker])] = v["offset"] + 1
+
+    # The end: the final leader holds every committed entry; final logs match where epochs match.
+    final_leaders = [op for op in finals if op.value["role"] == "leader"]
+    if finals and not final_leaders:
+        anomalies.append(Anomaly("no-leader-at-end", "quorum", f"no controller leads at the end{tag}",
+                                 [op.index for op in finals]))
+    if final_leaders:
+        top = max(final_leaders, key=lambda op: op.value["epoch"])
+        log = top.value["log"]
+        for offset, c in sorted(committed.items()):
+            want = [c.value["epoch"], c.value["record"]]
+            if offset >= len(log) or log[offset] != want:
+                have = log[offset][1] if offset < len(log) else "nothing"
+                anomalies.append(Anomaly(
+                    "committed-lost", f"offset {offset}",
+                    f"{c.value['record']} was committed at offset {offset} by {c.process}, but the final "
+                    f"leader {top.process} (epoch {top.value['epoch']}) has {have} there{tag}",
+                    [c.index, top.index], [offset]))
+                break  # the first loss explains the rest
+    for i, a in enumerate(finals):
+        for b in finals[i + 1:]:
+            la, lb = a.value["log"], b.value["log"]
+            same = [o for o in range(min(len(la), len(lb))) if la[o][0] == lb[o][0]]
+            if same and la[:same[-1] + 1] != lb[:same[-1] + 1]:
+                o = same[-1]
+                first_diff = next(k for k in range(o + 1) if la[k] != lb[k])
+                anomalies.append(Anomaly(
+                    "log-mismatch", f"{a.process}/{b.process}",
+                    f"{a.process} and {b.process} both hold an epoch-{la[o][0]} entry at offset {o}, yet differ "
+                    f"at offset {first_diff}: {la[first_diff][1]} vs {lb[first_diff][1]}{tag}",
+                    [a.index, b.index], [first_diff]))
+    return CheckResult(anomalies, history, frozenset(allowed))
