@@ -41,7 +41,6 @@ def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckRes
     leaders: dict[int, Op] = {}
     committed: dict[int, Op] = {}  # offset -> first commit op
     applied: dict[tuple[str, int], int] = {}  # (broker, incarnation) -> next offset expected
-    incarnation: dict[str, int] = defaultdict(int)
     finals: list[Op] = []
     pending_apply: list[Op] = []
     seed = history.meta.get("seed")
@@ -69,8 +68,6 @@ def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckRes
                     f"by {op.process}{tag}", [first.index, op.index], [v["offset"]]))
         elif op.f == "apply":
             pending_apply.append(op)
-        elif op.f in ("crash", "restart") and isinstance(op.value, dict) and op.value.get("node", "").startswith("b"):
-            incarnation[op.value["node"]] += 1
         elif op.f == "final":
             finals.append(op)
 
@@ -128,3 +125,53 @@ def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckRes
                     f"at offset {first_diff}: {la[first_diff][1]} vs {lb[first_diff][1]}{tag}",
                     [a.index, b.index], [first_diff]))
     return CheckResult(anomalies, history, frozenset(allowed))
+
+
+# -- the partition leader election rule (KIP-966) ---------------------------------------------------------------
+def election_problem(replicas, isr, elr, unfenced, last_known_leader, unclean_leader_election_enable,
+                     leader, source) -> str | None:
+    """What is wrong with electing ``leader`` (from ``source``) in this state, or None if nothing is.
+
+    The rule: an unfenced ISR member if there is one; else an unfenced ELR member; else, only with unclean
+    election enabled, the last known leader if unfenced; else no leader."""
+    want_isr = [r for r in replicas if r in isr and r in unfenced]
+    want_elr = [r for r in replicas if r in elr and r in unfenced]
+    unclean_ok = unclean_leader_election_enable and last_known_leader in unfenced
+    if leader is not None and leader not in unfenced:
+        return f"elected {leader}, which is fenced"
+    if want_isr:
+        return None if leader in want_isr else f"elected {leader} although ISR member(s) {want_isr} are unfenced"
+    if want_elr:
+        return None if leader in want_elr else f"elected {leader} although ELR member(s) {want_elr} are unfenced"
+    if leader is None:
+        return (f"left the partition leaderless although unclean election may take {last_known_leader}"
+                if unclean_ok else None)
+    if not unclean_leader_election_enable:
+        return f"elected {leader}, outside ISR and ELR, without unclean election (committed records may be lost)"
+    if not unclean_ok:
+        return (f"elected {leader} uncleanly, but unclean election may only take the last known leader "
+                f"({last_known_leader}) and only while it is unfenced")
+    if leader != last_known_leader:
+        return f"unclean election took {leader}, not the last known leader {last_known_leader}"
+    return None
+
+
+def check_election_rule(elect, replicas=(0, 1, 2)) -> str | None:
+    """Try ``elect`` on every state of one partition (every disjoint ISR/ELR pair, every fenced set, every
+    last known leader, unclean on or off); the first counterexample, described, or None."""
+    from itertools import product
+
+    n = len(replicas)
+    for roles in product(range(3), repeat=n):  # 0: neither, 1: ISR, 2: ELR
+        isr = {r for r, k in zip(replicas, roles) if k == 1}
+        elr = {r for r, k in zip(replicas, roles) if k == 2}
+        for mask in range(2 ** n):
+            unfenced = {r for i, r in enumerate(replicas) if mask >> i & 1}
+            for last in (None, *replicas):
+                for unclean in (False, True):
+                    leader, source = elect(replicas, isr, elr, unfenced, last, unclean)
+                    problem = election_problem(replicas, isr, elr, unfenced, last, unclean, leader, source)
+                    if problem:
+                        return (f"isr={sorted(isr)} elr={sorted(elr)} unfenced={sorted(unfenced)} "
+                                f"last_known_leader={last} unclean={unclean}: {problem}")
+    return None
