@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench_es            # 1,000 aggregates x 20 events, 3 runs each
     .venv/bin/python -m benchmarks.bench_es --quick    # tiny counts: proves the script works
 
-Workload (the one in shared/reference/es-cqrs-dlq.md section 5): 1,000 bank
+Workload: 1,000 bank
 accounts x 20 events (opened + 19 deposits) = 20,000 events, on
 
 * SQLite file (WAL journal, ``synchronous=FULL``: SQLite's default, which

@@ -1,6 +1,7 @@
 """Replication in the simulated cluster: HW, ISR, min.insync.replicas, elections, truncation.
 
-Item numbers refer to ../shared/reference/kafka-semantics.md section 1.
+The rules and their sources (KIPs, Kafka's documentation) are in docs/kafka-behaviours.md,
+"Producers and replication".
 """
 import pytest
 
@@ -26,7 +27,7 @@ def test_a_new_topic_has_the_first_replica_as_leader_and_a_full_isr():
 
 
 def test_high_water_mark_walkthrough_acks_all():
-    """Item 57: the ack comes only once every ISR member has the records; followers learn the HW later."""
+    """the ack comes only once every ISR member has the records; followers learn the HW later."""
     c = cluster(trace=True)
     producer = c.producer(acks="all")
     futures = [producer.send("t", f"r{i}".encode()) for i in range(3)]
@@ -65,7 +66,7 @@ def test_acks_0_does_not_wait_and_has_no_offset():
 
 
 def test_min_insync_replicas_refuses_before_appending_and_recovers():
-    """Items 36, 55, 56: ISR shrinks below min.insync -> NotEnoughReplicas, nothing appended, HW frozen."""
+    """ISR shrinks below min.insync -> NotEnoughReplicas, nothing appended, HW frozen."""
     c = cluster(min_insync_replicas=2)
     acks_all = c.producer(acks="all", retries=0, enable_idempotence=False)
     assert acks_all.send("t", b"a").get().offset == 0
@@ -93,7 +94,7 @@ def test_min_insync_replicas_refuses_before_appending_and_recovers():
 
 
 def test_not_enough_replicas_after_append_keeps_the_data():
-    """Item 37: appended with a full ISR, committed by a smaller one than min.insync.
+    """appended with a full ISR, committed by a smaller one than min.insync.
 
     Since Kafka 3.7 the HW stops while the ISR is under min.insync, so this
     needs the older HW rule, plugged in through the policy seam."""
@@ -111,7 +112,7 @@ def test_not_enough_replicas_after_append_keeps_the_data():
 
 
 def test_clean_election_picks_the_first_alive_isr_replica_and_bumps_the_epoch():
-    """Items 59, 61: assignment order, not the longest log; a new epoch."""
+    """assignment order, not the longest log; a new epoch."""
     c = cluster()
     producer = c.producer(acks="all")
     for i in range(5):
@@ -130,7 +131,7 @@ def test_clean_election_picks_the_first_alive_isr_replica_and_bumps_the_epoch():
 
 
 def test_no_leader_without_an_alive_isr_member_unless_unclean(tmp_path):
-    """Item 70 (D2): unclean=false keeps the partition offline; unclean=true loses committed records."""
+    """unclean=false keeps the partition offline; unclean=true loses committed records."""
     for unclean in (False, True):
         c = cluster(brokers=2, rf=2, unclean_leader_election_enable=unclean)
         producer = c.producer(acks="all", delivery_timeout_ms=1000)
@@ -189,7 +190,7 @@ def test_kip101_leader_epochs_keep_it():
 
 
 def _kip101_scenario_2(truncation):
-    """Item 67: both replicas lose power; the one that lost m2 leads and writes m3 at offset 1."""
+    """both replicas lose power; the one that lost m2 leads and writes m3 at offset 1."""
     c = cluster(brokers=2, rf=2, seed=3, truncation=truncation, os_writeback_interval_ms=1e9)
     producer = c.producer(acks="all", enable_idempotence=False)
     producer.send("t", b"m1").get()
@@ -226,7 +227,7 @@ def test_kip101_no_divergence_with_leader_epochs():
 
 
 def test_truncation_offset_kip279_fast_double_failover():
-    """Item 68: B asks about epoch 2; A answers (1, 20); B must truncate to 10 and is done."""
+    """B asks about epoch 2; A answers (1, 20); B must truncate to 10 and is done."""
     b_cache, b_leo = [(1, 0), (2, 10)], 15
     assert truncation_offset(b_cache, b_leo, 1, 20) == (10, True)
     # KIP-101 scenario 2 from A's side: A asks about 0, leader answers (0, 1)
@@ -237,7 +238,7 @@ def test_truncation_offset_kip279_fast_double_failover():
 
 
 def test_a_leader_cut_off_from_the_cluster_cannot_acknowledge_acks_all():
-    """Item 74: the deposed leader keeps its old view, but its followers left; nothing gets committed."""
+    """the deposed leader keeps its old view, but its followers left; nothing gets committed."""
     c = cluster(min_insync_replicas=1)
     producer = c.producer(acks="all", retries=0, enable_idempotence=False, request_timeout_ms=1000,
                           delivery_timeout_ms=3000)

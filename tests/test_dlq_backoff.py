@@ -1,6 +1,7 @@
 """msglib.dlq.backoff and classify: delays, caps, jitter distributions, transient vs permanent.
 
-Numbers in brackets refer to the DLQ checklist in ../shared/reference/es-cqrs-dlq.md section 3.
+Each test's name states the behaviour. The real systems' rules and their sources (Spring Kafka, Celery,
+RabbitMQ, SQS) are in docs/kafka-behaviours.md, "Retries and dead letters", and docs/fidelity.md, "SQS rules".
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_exponential_ceiling_doubles_then_caps():
         exponential_ceiling(0, 100, 1_000)
 
 
-def test_spring_defaults():  # [22] [23]
+def test_spring_defaults():
     assert FixedBackoff()(1) == 1000 and FixedBackoff().ceilings(2) == [1000, 1000]
     exp = ExponentialBackoff()                     # 1000 ms x2, capped at 30 s
     assert exp.ceilings(7) == [1000, 2000, 4000, 8000, 16000, 30000, 30000]
@@ -82,7 +83,7 @@ def test_backoff_validation():
         ExponentialBackoff(jitter="some")
 
 
-def test_celery_countdown():  # [34]
+def test_celery_countdown():
     assert [celery_countdown(r, retry_jitter=False) for r in range(12)] == \
         [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]
     rng = random.Random(5)
@@ -103,7 +104,7 @@ def test_default_classification(exc, transient):
     assert is_transient(exc) is transient
 
 
-def test_spring_style_classifier_fatal_list_and_causes():  # [24]
+def test_spring_style_classifier_fatal_list_and_causes():
     c = ExceptionClassifier()
     assert c(TimeoutError()) and c(RuntimeError()) and not c(DeserializationError()) and not c(TypeError())
     wrapped = RuntimeError("listener failed")

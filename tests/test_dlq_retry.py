@@ -1,6 +1,7 @@
 """msglib.dlq.retry, deadletters and msglib.check.dlq: retries, the DLQ, redrive, alerts, accounting.
 
-Numbers in brackets refer to the DLQ checklist in ../shared/reference/es-cqrs-dlq.md section 3.
+Each test's name states the behaviour. The real systems' rules and their sources (Spring Kafka, Celery,
+RabbitMQ, SQS) are in docs/kafka-behaviours.md, "Retries and dead letters", and docs/fidelity.md, "SQS rules".
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_accounting_invariant_on_a_mixed_workload(seed):
         elif kind == "poison":
             assert calls == 4 and proc.dlq.get(mid).reason == "max-attempts"
         else:
-            assert calls == 1 and proc.dlq.get(mid).reason == "permanent"       # no retries wasted [24]
+            assert calls == 1 and proc.dlq.get(mid).reason == "permanent"       # no retries wasted
     assert result.processed | result.dead_lettered == result.published
 
 
@@ -50,7 +51,7 @@ def test_delays_follow_the_backoff_and_the_dead_letter_keeps_the_evidence():
     assert (letter.first_failed_at, letter.last_failed_at) == (0, 300)
 
 
-def test_global_timeout_sends_the_next_failure_to_the_dlq():  # [25]
+def test_global_timeout_sends_the_next_failure_to_the_dlq():
     sim = Simulation(0)
     proc = RetryProcessor(sim, lambda m: (_ for _ in ()).throw(TimeoutError()), max_attempts=10,
                           backoff=FixedBackoff(400), timeout_ms=1_000)
@@ -129,7 +130,7 @@ def test_dlq_holds_no_duplicates_and_inspection():
         q.remove("zzz")
 
 
-def test_dlq_survives_a_restart(tmp_path):  # [40]
+def test_dlq_survives_a_restart(tmp_path):
     path = tmp_path / "dlq.jsonl"
     q = DeadLetterQueue(path=path)
     q.add(DeadLetter("a", {"x": 1}, "orders", "permanent", 1, "ValueError", "bad", 5, 5, 5, {"h": "1"}))

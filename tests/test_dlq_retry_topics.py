@@ -1,6 +1,7 @@
 """msglib.dlq.retry_topics: Spring Kafka-style non-blocking retries on msglib.log topics.
 
-Numbers in brackets refer to the DLQ checklist in ../shared/reference/es-cqrs-dlq.md section 3.
+Each test's name states the behaviour. The real systems' rules and their sources (Spring Kafka, Celery,
+RabbitMQ, SQS) are in docs/kafka-behaviours.md, "Retries and dead letters", and docs/fidelity.md, "SQS rules".
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from msglib.dlq import retry_topics as rt
 from msglib.sim import Simulation
 
 
-def test_topic_names_and_attempts():  # [22] [23]
+def test_topic_names_and_attempts():
     topo = RetryTopology.create("orders", attempts=4, backoff=ExponentialBackoff(1000, 2))
     assert topo.retry_topics == ("orders-retry-1000", "orders-retry-2000", "orders-retry-4000")
     assert topo.delays == (1000, 2000, 4000) and topo.dlt == "orders-dlt" and topo.attempts == 4
@@ -40,7 +41,7 @@ def pipeline(handler, attempts=4, **kw):
     return sim, RetryTopicPipeline(sim, topo, handler, **kw)
 
 
-def test_failed_record_climbs_the_ladder_at_its_due_times_and_lands_in_the_dlt():  # [21] [27]
+def test_failed_record_climbs_the_ladder_at_its_due_times_and_lands_in_the_dlt():
     calls = []
 
     def handler(r):
@@ -63,7 +64,7 @@ def test_failed_record_climbs_the_ladder_at_its_due_times_and_lands_in_the_dlt()
     assert check_dlq(p.history).valid
 
 
-def test_retry_topics_keep_the_first_original_and_the_last_exception():  # [27]
+def test_retry_topics_keep_the_first_original_and_the_last_exception():
     errors = iter([TimeoutError("first"), ConnectionError("second"), HttpError(502, "third"), HttpError(503, "last")])
 
     def handler(r):
@@ -80,7 +81,7 @@ def test_retry_topics_keep_the_first_original_and_the_last_exception():  # [27]
     assert sum(1 for k in h if k == rt.DLT_ORIGINAL_TOPIC) == 1
 
 
-def test_no_head_of_line_blocking_the_main_topic_keeps_flowing():  # [21]
+def test_no_head_of_line_blocking_the_main_topic_keeps_flowing():
     done = {}
 
     def handler(r):
@@ -114,7 +115,7 @@ def test_a_retry_topic_pauses_until_its_head_is_due():
     assert 1000 <= retry[0][1] < 1100 and 1400 <= retry[1][1] < 1500
 
 
-def test_fatal_errors_skip_the_retries():  # [24]
+def test_fatal_errors_skip_the_retries():
     def handler(r):
         raise DeserializationError("not JSON")
 
@@ -125,7 +126,7 @@ def test_fatal_errors_skip_the_retries():  # [24]
     assert p.records("orders-retry-1000") == [] and len(p.records("orders-dlt")) == 1
 
 
-def test_global_timeout_goes_straight_to_the_dlt():  # [25]
+def test_global_timeout_goes_straight_to_the_dlt():
     def handler(r):
         raise TimeoutError()
 
@@ -137,7 +138,7 @@ def test_global_timeout_goes_straight_to_the_dlt():  # [25]
     assert check_dlq(p.history).valid                    # a timeout is not giving up early
 
 
-def test_dlt_strategies():  # [26]
+def test_dlt_strategies():
     def failing(r):
         raise HttpError(500)
 
@@ -169,7 +170,7 @@ def test_dlt_strategies():  # [26]
         pipeline(failing, dlt_strategy="MAYBE")
 
 
-def test_exception_routed_dlt_wins_over_the_generic_one():  # [28]
+def test_exception_routed_dlt_wins_over_the_generic_one():
     def handler(r):
         raise DeserializationError("bad bytes") if r.payload["bad"] else HttpError(400)
 

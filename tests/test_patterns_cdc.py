@@ -150,7 +150,7 @@ def test_property_no_loss_no_reordering_across_restarts(tmp_path_factory, ops, b
 
 
 def test_outbox_through_cdc_publishes_inserts_drops_deletes_and_reports_updates(tmp_path):
-    """O2: the outbox is insert-only; deletes are filtered (the app may delete right after inserting)."""
+    """the outbox is insert-only; deletes are filtered (the app may delete right after inserting)."""
     path = str(tmp_path / "o.db")
     conn = connect(path)
     create_outbox(conn)
@@ -193,7 +193,7 @@ def test_bad_input_names_the_problem_and_the_fix(tmp_path):
 
 
 def test_outbox_router_tombstone_on_empty_payload_only_when_asked(tmp_path):
-    """O4: an empty payload becomes a tombstone only with tombstone_on_empty=True."""
+    """an empty payload becomes a tombstone only with tombstone_on_empty=True."""
     path = str(tmp_path / "t.db")
     conn = connect(path)
     create_outbox(conn)

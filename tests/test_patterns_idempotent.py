@@ -1,4 +1,4 @@
-"""The idempotent consumer (es-cqrs-dlq.md section 4, I1-I4, I6) under redeliveries and crashes."""
+"""The idempotent consumer (why and the sources: docs/event-sourcing.md) under redeliveries and crashes."""
 from __future__ import annotations
 
 import pytest
@@ -43,7 +43,7 @@ def _points(tmp_path, handle):
 
 
 def test_one_transaction_survives_a_crash_at_every_point(tmp_path):
-    """I1 + I2: whatever point the process dies at, every top-up counts exactly once."""
+    """whatever point the process dies at, every top-up counts exactly once."""
     handle = idempotent(top_up, "wallets")
     n = _points(tmp_path, handle)
     assert n > 20
@@ -78,7 +78,7 @@ def test_recording_the_id_in_a_separate_transaction_loses_or_doubles(tmp_path, i
 
 
 def test_dedupe_scope_is_per_consumer(tmp_path):
-    """I3: two consumer groups each apply each message once (both credit the same wallets table here)."""
+    """two consumer groups each apply each message once (both credit the same wallets table here)."""
     topic = _topic(MESSAGES[:2], duplicates=(0,))
     path = str(tmp_path / "shared.db")
     offsets = CommittedOffsets()
@@ -91,7 +91,7 @@ def test_dedupe_scope_is_per_consumer(tmp_path):
 
 
 def test_retention_window_boundary(tmp_path):
-    """I4: an id is remembered for retention_ms (inclusive); a duplicate after that is processed again."""
+    """an id is remembered for retention_ms (inclusive); a duplicate after that is processed again."""
     conn = CrashingConnection(connect(str(tmp_path / "r.db")))
     create_tables(conn)
     now = [1000]
@@ -121,7 +121,7 @@ def test_a_failing_effect_leaves_nothing_and_the_retry_applies_once(tmp_path):
 
 
 def test_redrive_keeps_the_original_id(tmp_path):
-    """I6: a message replayed (e.g. from a DLQ) with its original id is still a duplicate."""
+    """a message replayed (e.g. from a DLQ) with its original id is still a duplicate."""
     topic = _topic(MESSAGES[:1])
     original = Message.from_record(next(topic[0].records()))
     original.send_to(topic, 0)                          # redrive: same id, same payload
@@ -188,7 +188,7 @@ def test_crash_schedule_rules():
 
 
 def test_checkpoint_variant_resumes_from_the_tracked_position(tmp_path):
-    """I5: the offset is stored with the effect; a restart resumes after the highest tracked offset, and a
+    """the offset is stored with the effect; a restart resumes after the highest tracked offset, and a
     replay of tracked offsets is recognised (IntegrityError -> already done)."""
     from msglib.patterns.idempotent import TrackingConsumer
 

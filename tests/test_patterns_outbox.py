@@ -1,4 +1,4 @@
-"""The transactional outbox and its relay (es-cqrs-dlq.md section 4, O1, O3, O5, O6) under crashes."""
+"""The transactional outbox and its relay (why and the sources: docs/event-sourcing.md) under crashes."""
 from __future__ import annotations
 
 import sqlite3
@@ -24,7 +24,7 @@ def _topic(partitions=1):
 
 
 def test_business_row_and_outbox_row_commit_or_roll_back_together(tmp_path):
-    """O1: a failed transaction leaves neither row, so nothing is ever published about it."""
+    """a failed transaction leaves neither row, so nothing is ever published about it."""
     path, app, ids = _db(tmp_path, orders=2)
     with pytest.raises(sqlite3.IntegrityError):
         ob.place_order(app, "o1", "eve", 5)                  # duplicate order id: the whole transaction rolls back
@@ -50,7 +50,7 @@ def test_dual_write_loses_the_event_when_the_process_dies_between_the_writes(tmp
 
 
 def test_relay_publishes_in_commit_order_with_key_value_and_id_header(tmp_path):
-    """O3: key = aggregate id, value = payload, header id = event id (what consumers dedupe by)."""
+    """key = aggregate id, value = payload, header id = event id (what consumers dedupe by)."""
     path, app, ids = _db(tmp_path)
     topic = _topic()
     stats = ob.OutboxRelay(path, topic, batch_size=4).run()
@@ -65,7 +65,7 @@ def test_relay_publishes_in_commit_order_with_key_value_and_id_header(tmp_path):
 
 
 def test_a_crash_at_every_point_never_loses_or_reorders(tmp_path):
-    """O5: a crash between the append and the mark republishes the same id; nothing is lost or reordered."""
+    """a crash between the append and the mark republishes the same id; nothing is lost or reordered."""
     path0, _, _ = _db(tmp_path, "dry")
     dry = CrashSchedule.at()
     ob.OutboxRelay(path0, _topic(), batch_size=4, fault=dry).run()
@@ -121,7 +121,7 @@ def test_rows_committed_while_the_relay_runs_are_published_too(tmp_path):
 
 
 def test_an_open_transaction_cannot_be_overtaken(tmp_path):
-    """O6: T1 takes id 1 and stays open; T2 cannot commit id 2 before it (SQLite serialises writers, like a
+    """T1 takes id 1 and stays open; T2 cannot commit id 2 before it (SQLite serialises writers, like a
     table lock), the relay does not see T1's uncommitted row, and once T1 commits it is delivered first."""
     path = str(tmp_path / "o6.db")
     t1, t2 = connect(path), connect(path)

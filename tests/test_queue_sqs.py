@@ -1,6 +1,7 @@
 """msglib.queue.sqs: visibility timeouts, receive counts, redrive to a DLQ and back.
 
-Numbers in brackets refer to the DLQ checklist in ../shared/reference/es-cqrs-dlq.md section 3.
+Each test's name states the behaviour. The real systems' rules and their sources (Spring Kafka, Celery,
+RabbitMQ, SQS) are in docs/kafka-behaviours.md, "Retries and dead letters", and docs/fidelity.md, "SQS rules".
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def queues(max_receive_count=3, **kw):
     return sim, src, dlq
 
 
-def test_receive_hides_for_the_visibility_timeout_then_it_reappears_with_a_higher_count():  # [14]
+def test_receive_hides_for_the_visibility_timeout_then_it_reappears_with_a_higher_count():
     sim = Simulation(0)
     q = SqsQueue(sim, "q")                         # default 30 s
     q.send_message("hello")
@@ -36,7 +37,7 @@ def test_receive_hides_for_the_visibility_timeout_then_it_reappears_with_a_highe
     assert len(q) == 0
 
 
-def test_visibility_timeout_limits():  # [14]
+def test_visibility_timeout_limits():
     sim = Simulation(0)
     with pytest.raises(InvalidParameterValue, match="VisibilityTimeout"):
         SqsQueue(sim, "q", visibility_timeout_ms=13 * HOUR)
@@ -47,7 +48,7 @@ def test_visibility_timeout_limits():  # [14]
         q.receive_message(max_number_of_messages=11)
 
 
-def test_change_visibility_counts_from_now_and_the_12_hour_cap():  # [15]
+def test_change_visibility_counts_from_now_and_the_12_hour_cap():
     sim = Simulation(0)
     q = SqsQueue(sim, "q", visibility_timeout_ms=10_000)
     q.send_message(1)
@@ -68,7 +69,7 @@ def test_change_visibility_counts_from_now_and_the_12_hour_cap():  # [15]
     assert len(q) == 0
 
 
-def test_only_the_latest_receipt_handle_works():  # [15]
+def test_only_the_latest_receipt_handle_works():
     """DeleteMessage with an old handle succeeds (AWS) and, msglib's choice, deletes nothing."""
     sim = Simulation(0)
     q = SqsQueue(sim, "q", visibility_timeout_ms=100)
@@ -98,7 +99,7 @@ def test_change_visibility_zero_makes_it_visible_now():
     assert m2.receive_count == 2
 
 
-def test_message_moves_to_the_dlq_after_max_receive_count():  # [16]
+def test_message_moves_to_the_dlq_after_max_receive_count():
     sim, src, dlq = queues(max_receive_count=3, visibility_timeout_ms=1_000)
     mid = src.send_message("poison")
     counts = []
@@ -122,7 +123,7 @@ def test_max_receive_count_range():
         q.set_redrive_policy(q, 3)
 
 
-def test_a_moved_message_keeps_its_original_timestamp_so_dlq_retention_must_be_longer():  # [18]
+def test_a_moved_message_keeps_its_original_timestamp_so_dlq_retention_must_be_longer():
     for dlq_retention, survives in ((2 * DAY, False), (4 * DAY, True)):
         sim = Simulation(0)
         dlq = SqsQueue(sim, "dlq", retention_ms=dlq_retention)
@@ -166,7 +167,7 @@ def poison_to_dlq(sim, src, n):
     return ids
 
 
-def test_redrive_moves_oldest_first_at_the_rate_cap_with_new_ids():  # [19] [20]
+def test_redrive_moves_oldest_first_at_the_rate_cap_with_new_ids():
     sim, src, dlq = queues(max_receive_count=1)
     ids = poison_to_dlq(sim, src, 7)
     assert len(dlq) == 7

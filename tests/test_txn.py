@@ -54,7 +54,7 @@ def log_layout(cl: Cluster, tp: TopicPartition):
     return out
 
 
-# ------------------------------------------------------------------ K#121: the coordinator's state machine
+# ------------------------------------------------------------------ docs/transactions.md T2: the coordinator's state machine
 def test_k121_transition_table_is_kafkas():
     expected = {
         EMPTY: {EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT},
@@ -96,7 +96,7 @@ def test_k121_an_illegal_move_is_refused_by_the_seam():
         p.commit_transaction()
 
 
-# ------------------------------------------------------------------ K#120: call order, IllegalStateError
+# ------------------------------------------------------------------ docs/transactions.md T1: call order, IllegalStateError
 def test_k120_misuse_raises_illegal_state():
     cl = make_cluster()
     p = cl.producer(transactional_id="t1")
@@ -136,7 +136,7 @@ def test_k120_a_transaction_with_no_writes_commits_without_the_coordinator():
     assert transaction_coordinator_for(cl).transaction("t1").state == EMPTY
 
 
-# ------------------------------------------------------------------ K#136: idempotence is implied
+# ------------------------------------------------------------------ docs/transactions.md T17: idempotence is implied
 def test_k136_transactional_id_forces_idempotence_and_refuses_conflicts():
     cl = make_cluster()
     p = cl.producer(transactional_id="t1", acks="all")
@@ -158,7 +158,7 @@ def test_k124_a_timeout_above_the_maximum_is_refused():
         p.init_transactions()
 
 
-# ------------------------------------------------------------------ K#125: markers
+# ------------------------------------------------------------------ docs/transactions.md T6: markers
 def test_k125_commit_marker_takes_one_offset():
     cl = make_cluster()
     p = txn_producer(cl)
@@ -187,7 +187,7 @@ def test_k125_markers_go_to_every_partition_touched_and_only_those():
     assert log_layout(cl, TopicPartition("c", 0)) == []
 
 
-# ------------------------------------------------------------------ K#126/127: the last stable offset
+# ------------------------------------------------------------------ docs/transactions.md T7/T8: the last stable offset
 def test_k126_lso_is_min_of_first_open_offset_and_hw():
     from msglib.cluster.policies import last_stable_offset
 
@@ -228,7 +228,7 @@ def test_k127_end_offsets_and_latest_reset_use_the_lso():
     assert rc.position(A0) == 1 and ru.position(A0) == 2
 
 
-# ------------------------------------------------------------------ K#128/129: aborted data, control records
+# ------------------------------------------------------------------ docs/transactions.md T9/T10: aborted data, control records
 def k128_log(cl: Cluster):
     t = txn_producer(cl)
     t.begin_transaction()
@@ -249,7 +249,7 @@ def test_k128_read_committed_skips_aborted_records():
                                   (4, "COMMIT", None)]
     assert read_all(cl, A0, "read_committed") == ([(3, b"c")], 5)
     records, position = read_all(cl, A0, "read_uncommitted")
-    assert records == [(0, b"a"), (1, b"b"), (3, b"c")] and position == 5    # K#129: markers never returned
+    assert records == [(0, b"a"), (1, b"b"), (3, b"c")] and position == 5    # docs/transactions.md T10: markers never returned
 
 
 def test_k128_fetch_response_lists_the_aborted_transactions_in_range():
@@ -288,7 +288,7 @@ def test_filter_aborted_keeps_the_same_producers_other_transactions():
     assert filter_aborted(batches[:2], []) == [batches[0]]
 
 
-# ------------------------------------------------------------------ K#130/131: atomic visibility
+# ------------------------------------------------------------------ docs/transactions.md T11/T12: atomic visibility
 def test_k130_all_or_nothing_per_partition_after_commit_and_never_after_abort():
     cl = make_cluster()
     p = txn_producer(cl)
@@ -324,7 +324,7 @@ def test_k131_a_transaction_never_sees_its_own_uncommitted_writes():
     assert seen_before == [] and seen_after == [b"mine"]
 
 
-# ------------------------------------------------------------------ K#122/123/137: fencing
+# ------------------------------------------------------------------ docs/transactions.md T3/T4/T18: fencing
 def test_k122_a_new_instance_keeps_the_producer_id_bumps_the_epoch_and_aborts_the_old_transaction():
     cl = make_cluster()
     old = txn_producer(cl, "app")
@@ -332,7 +332,7 @@ def test_k122_a_new_instance_keeps_the_producer_id_bumps_the_epoch_and_aborts_th
     old.send("a", b"zombie-1").get()
     new = txn_producer(cl, "app")
     assert new.producer_id == old.producer_id
-    assert new.producer_epoch > old.producer_epoch                     # K#137: only "greater" is asserted
+    assert new.producer_epoch > old.producer_epoch                     # docs/transactions.md T18: only "greater" is asserted
     coord = transaction_coordinator_for(cl)
     events = [e["event"] for e in coord.trace if e.get("transactional_id") == "app"]
     assert "-> PrepareEpochFence" in events and events.index("-> PrepareEpochFence") < events.index("-> PrepareAbort")
@@ -374,7 +374,7 @@ def test_k123_a_zombie_add_partitions_is_fenced():
     assert old.txn.state == FATAL_ERROR
 
 
-# ------------------------------------------------------------------ K#124: the transaction timeout
+# ------------------------------------------------------------------ docs/transactions.md T5: the transaction timeout
 def test_k124_an_open_transaction_is_aborted_at_its_timeout_and_the_producer_fenced():
     cl = make_cluster()
     p = txn_producer(cl, "slow", transaction_timeout_ms=500)
@@ -389,7 +389,7 @@ def test_k124_an_open_transaction_is_aborted_at_its_timeout_and_the_producer_fen
         p.commit_transaction()
 
 
-# ------------------------------------------------------------------ K#132/134: offsets in a transaction
+# ------------------------------------------------------------------ docs/transactions.md T13/T15: offsets in a transaction
 def _group_consumer(cl, group="g"):
     c = cl.consumer("a", group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
                     isolation_level="read_committed")
@@ -474,7 +474,7 @@ def test_pending_transactional_offsets_make_a_new_owner_wait():
     assert got == [4, 5]                                      # started from the transaction's offsets
 
 
-# ------------------------------------------------------------------ K#135: no plain writes inside a transaction
+# ------------------------------------------------------------------ docs/transactions.md T16: no plain writes inside a transaction
 def test_k135_a_plain_batch_from_a_producer_with_an_open_transaction_is_refused():
     cl = make_cluster()
     p = txn_producer(cl)

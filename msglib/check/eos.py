@@ -1,4 +1,4 @@
-"""The exactly-once checker for consume-transform-produce runs (K#133, Jepsen's G1a and precommitted reads).
+"""The exactly-once checker for consume-transform-produce runs (docs/transactions.md T14, Jepsen's G1a and precommitted reads).
 
 A run reads input records (each value a unique id) and writes, for each one,
 an output record that names its input. The checker is given:

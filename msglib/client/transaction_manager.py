@@ -29,7 +29,7 @@ What each call does on the wire:
 * ``abort_transaction()``: drop what was not sent yet, wait for what was,
   then EndTxn(abort).
 
-Misuse raises :class:`IllegalStateError` (K#120): ``send`` before
+Misuse raises :class:`IllegalStateError` (docs/transactions.md T1): ``send`` before
 ``init_transactions`` or outside a transaction, a second ``begin``, a
 ``commit`` without ``begin``. In ABORTABLE_ERROR, only ``abort`` is allowed;
 in FATAL_ERROR every call raises the fatal error again.
@@ -96,7 +96,7 @@ class TransactionManager:
         raise E.IllegalStateError(f"Cannot call {doing} in state {self.state}")
 
     def check_send(self) -> None:
-        """``send`` is allowed only inside a transaction (K#120)."""
+        """``send`` is allowed only inside a transaction (docs/transactions.md T1)."""
         if self.state == UNINITIALIZED:
             raise E.IllegalStateError("Cannot call send before init_transactions(): a transactional producer "
                                       "must first get its producer id and epoch")

@@ -419,7 +419,7 @@ TRUNC_HIDDEN_CASES = [
 
 
 def _kip101_divergence(policies: Policies) -> ScenarioResult:
-    """Item 67: both replicas lose power; the one that lost a record leads, and writes another at its offset."""
+    """both replicas lose power; the one that lost a record leads, and writes another at its offset."""
     sched = FaultSchedule([(60.0, Crash("b0", power_loss=True)), (200.0, Crash("b1", power_loss=True)),
                            (350.0, Restart("b1")), (520.0, Restart("b0"))])
     return run_scenario(3, brokers=2, replication_factor=2, min_insync_replicas=1, faults=sched.to_json(),
@@ -428,7 +428,7 @@ def _kip101_divergence(policies: Policies) -> ScenarioResult:
 
 
 def _kip279_fast_failover(policies: Policies) -> ScenarioResult:
-    """Item 68: A keeps writing alone, B leads (unclean) and writes at the same offsets, A leads again
+    """A keeps writing alone, B leads (unclean) and writes at the same offsets, A leads again
     before it truncated; B comes back and must cut back to where the logs agree."""
     sched = FaultSchedule([(20.0, Cut("b0", "b1")), (150.0, Crash("b0")), (700.0, Crash("b1")),
                            (740.0, Heal("b0", "b1")), (740.0, Restart("b0")), (950.0, Restart("b1"))])

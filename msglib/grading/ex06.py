@@ -7,7 +7,7 @@ Each learner function runs inside the real mechanism through a seam:
   fetch; seeded runs interleave the transactions of several producers with plain writes, and
   every record a read_committed reader gets is judged against the leader's log at that moment;
 * ``06-filter_aborted`` -- ``filter_aborted(batches, aborted_transactions)`` is the read_committed
-  consumer's filter (``KafkaConsumer(aborted_filter=fn)``), run on hand-made fetches (K#128) and
+  consumer's filter (``KafkaConsumer(aborted_filter=fn)``), run on hand-made fetches (docs/transactions.md T9) and
   in the same interleaved runs, where committed, aborted and open transactions alternate;
 * ``06-eos_step`` -- ``eos_step(consumer, producer, transform)`` is the body of every
   application's consume-transform-produce loop (``msglib.txn.eos.run_eos``), run while
@@ -36,8 +36,8 @@ EX_EOS = "06-eos_step"
 # ================================================================== exercise 1: the last stable offset
 # (high_watermark, open transactions {producer id: offset of its first record here}, expected)
 LSO_VISIBLE = [
-    (10, {}, 10),                 # no open transaction: everything below the HW is stable (K#126)
-    (2, {7: 0}, 0),               # K#127: T1 wrote x@0 and is open; a plain y@1 after it is not readable
+    (10, {}, 10),                 # no open transaction: everything below the HW is stable (docs/transactions.md T7)
+    (2, {7: 0}, 0),               # docs/transactions.md T8: a transaction wrote x@0 and is open; a plain y@1 after it is not readable
     (10, {7: 4, 8: 6}, 4),        # the earliest open transaction decides
     (10, {8: 6, 7: 4}, 4),        # ...whatever the order of the dict
     (3, {7: 4}, 3),               # the open transaction's first record is not even below the HW yet
@@ -90,7 +90,7 @@ def _interleaving_check(exercise: str, seed: int, **seam: Callable) -> None:
 
 
 def check_last_stable_offset(fn: Callable, seed: int | None = None) -> None:
-    """Visible check: K#126/127's cases, then two interleaved runs with read_committed readers."""
+    """Visible check: docs/transactions.md T7/T8's cases, then two interleaved runs with read_committed readers."""
     require_callable(fn, "last_stable_offset", EX_LSO)
     for hw, open_txns, expected in LSO_VISIBLE:
         _lso_unit(fn, hw, open_txns, expected)
@@ -140,8 +140,8 @@ def _show_batches(batches: list) -> str:
 
 def _filter_cases_visible() -> list[tuple[str, list, list]]:
     return [
-        # K#128: T aborted with a@0, b@1, ABORT@2; then c@3 committed (COMMIT@4)
-        ("K#128", [data(0, 7, "a"), data(1, 7, "b"), marker(2, 7, "ABORT"), data(3, 7, "c"), marker(4, 7, "COMMIT")],
+        # docs/transactions.md T9: T aborted with a@0, b@1, ABORT@2; then c@3 committed (COMMIT@4)
+        ("docs/transactions.md T9", [data(0, 7, "a"), data(1, 7, "b"), marker(2, 7, "ABORT"), data(3, 7, "c"), marker(4, 7, "COMMIT")],
          [(7, 0)]),
         ("no aborted transaction", [data(0, 7, "a"), marker(1, 7, "COMMIT"), data(2, -1, "p", transactional=False)],
          []),
@@ -227,7 +227,7 @@ def _filter_unit(fn: Callable, name: str, batches: list, aborted: list, seed: in
 
 
 def check_filter_aborted(fn: Callable, seed: int | None = None) -> None:
-    """Visible check: K#128's fetch and two more by hand, then two interleaved runs."""
+    """Visible check: docs/transactions.md T9's fetch and two more by hand, then two interleaved runs."""
     require_callable(fn, "filter_aborted", EX_FILTER)
     for name, batches, aborted in _filter_cases_visible():
         _filter_unit(fn, name, batches, aborted)

@@ -1,4 +1,4 @@
-"""Consume-transform-produce under crashes and zombies, checked for exactly-once (K#133, KIP-447).
+"""Consume-transform-produce under crashes and zombies, checked for exactly-once (docs/transactions.md T14, KIP-447).
 
 :func:`run_eos` is what the tests, the exercise checks, the benchmark and the
 notebook run:

@@ -1,7 +1,7 @@
 """Transactions of several producers interleaved on the same partitions, watched by read_committed readers.
 
 :func:`run_interleaving` is how module 06 checks the two rules of a
-read_committed consumer on the real cluster (K#126-130):
+read_committed consumer on the real cluster (docs/transactions.md T7-T11):
 
 * the **last stable offset** (a broker policy, ``Policies.last_stable_offset``):
   a reader must never get a record at or past the first record of a

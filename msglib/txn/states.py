@@ -13,7 +13,7 @@
     Dead: the transactional id expired (unused for transactional.id.expiration.ms).
 
 ``VALID_PREVIOUS_STATES`` is Kafka's table (``TransactionMetadata``, item
-K#121 of the semantics reference): a move is legal only from the listed
+docs/transactions.md T2): a move is legal only from the listed
 states. The coordinator asks :func:`can_transition` before every move.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ COMPLETE_ABORT = TransactionState.COMPLETE_ABORT
 PREPARE_EPOCH_FENCE = TransactionState.PREPARE_EPOCH_FENCE
 DEAD = TransactionState.DEAD
 
-# target state -> the states a transaction may come from (K#121)
+# target state -> the states a transaction may come from (docs/transactions.md T2)
 VALID_PREVIOUS_STATES: dict[TransactionState, frozenset[TransactionState]] = {
     EMPTY: frozenset({EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT}),
     ONGOING: frozenset({EMPTY, ONGOING, COMPLETE_COMMIT, COMPLETE_ABORT}),
