@@ -27,7 +27,7 @@ LAB_COMMON = --ServerApp.terminado_settings="{'shell_command': ['$(SHELL)']}" $(
 LEARNER_ONLY = --ServerApp.jpserver_extensions="{'nbgrader.server_extensions.formgrader': False, \
   'nbgrader.server_extensions.assignment_list': False, 'nbgrader.server_extensions.course_list': False}"
 
-.PHONY: help setup sysdeps lab lab-instructor test test-fast release check grade doctor lint bench mutation clean
+.PHONY: help setup sysdeps lab lab-instructor feedback test test-fast release check grade doctor lint bench mutation clean
 
 help:
 	@echo "make lab        set up (first time only) and open the course in JupyterLab"
@@ -36,6 +36,7 @@ help:
 	@echo "make check NB=notebooks/00_why_messaging   self-check your work (visible tests)"
 	@echo "make release    instructors: regenerate notebooks/ from solutions/ with nbgrader"
 	@echo "make grade      instructors: autograde submitted/, export grades/, write feedback/"
+	@echo "make feedback   instructors, after hand-grading in Formgrader: feedback/ and grades/ with the hand grades"
 	@echo "make doctor     diagnose the setup;  make lint  check notebook conventions;  make bench  benchmarks"
 	@echo "make mutation   mutation-test every exercise's reference solution against its checks (slow)"
 
@@ -83,6 +84,11 @@ check: setup
 
 grade: setup
 	$(BIN)/python -m msglib grade
+	@echo "next: grade the written answers in Formgrader (make lab-instructor), then: make feedback"
+
+# after hand-grading: feedback/ and grades/grades.csv with the hand grades
+feedback: setup
+	$(BIN)/python -m msglib feedback
 
 doctor: setup
 	$(BIN)/python -m msglib doctor

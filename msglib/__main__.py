@@ -4,6 +4,7 @@
     check PATH...          learner self-check: run your notebook(s), report each exercise
     release [MODULE...]    instructor: generate notebooks/ from solutions/ with nbgrader
     grade [MODULE...]      instructor: autograde submitted/, export grades, write feedback
+    feedback [MODULE...]   instructor, after hand-grading in Formgrader: feedback and grades with the hand grades
     serve [--port 9092]    a Kafka wire-protocol broker on msglib's log, for real Kafka clients
 """
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="an exercise with tampering evidence: hold it for review (default) or score it 0")
     grd.add_argument("--memory-limit", type=float, default=2.0,
                      help="address-space limit of each sandboxed process, in GiB (default 2)")
+    fb = sub.add_parser("feedback", help="after hand-grading in Formgrader: write feedback/ and grades/grades.csv")
+    fb.add_argument("modules", nargs="*", help="module ids (default: every module with autograded submissions)")
     srv = sub.add_parser("serve", help="a Kafka wire-protocol broker on msglib's log (docs/wire-protocol.md)")
     from msglib.wire.cli import add_arguments
     add_arguments(srv)
@@ -57,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "check":
         from msglib.grading.selfcheck import main as check
         return check(args.paths, timeout=args.timeout)
+    if args.cmd == "feedback":
+        from msglib.grading.feedback import main as feedback
+        return feedback(args.modules)
     if args.cmd == "release":
         from msglib.grading.pipeline import release
         return release(args.modules)

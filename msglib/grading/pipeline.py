@@ -321,11 +321,15 @@ def merge_submission(root: Path, scratch_url: str, module: str, student: str) ->
         for nb in sub.notebooks:
             for g in nb.grades:
                 d = dst.find_grade(g.name, nb.name, module, student)
-                d.auto_score, d.manual_score, d.extra_credit = g.auto_score, g.manual_score, g.extra_credit
-                d.needs_manual_grade = g.needs_manual_grade
+                # a hand grade given in Formgrader survives a re-run (the scratch gradebook has none)
+                manual = g.manual_score if g.manual_score is not None else d.manual_score
+                extra = g.extra_credit if g.extra_credit is not None else d.extra_credit
+                d.auto_score, d.manual_score, d.extra_credit = g.auto_score, manual, extra
+                d.needs_manual_grade = g.needs_manual_grade and manual is None
             for c in nb.comments:
                 d = dst.find_comment(c.name, nb.name, module, student)
-                d.auto_comment, d.manual_comment = c.auto_comment, c.manual_comment
+                d.auto_comment = c.auto_comment
+                d.manual_comment = c.manual_comment if c.manual_comment is not None else d.manual_comment
             dst.find_submission_notebook(nb.name, module, student).flagged = nb.flagged
         dst.db.commit()
     return True
