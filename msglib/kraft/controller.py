@@ -224,7 +224,7 @@ class CreateTopic:
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    broker_session_timeout_ms: float = 180.0   # broker.session.timeout.ms (9000 in Kafka), scaled down
+    broker_session_timeout_ms: float = 180.0   # broker.session.timeout.ms, scaled down like every timer here
     min_insync_replicas: int = 2
     unclean_leader_election_enable: bool = False
     eligible_leader_replicas: bool = True

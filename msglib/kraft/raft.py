@@ -84,8 +84,8 @@ class QuorumConfig:
     """Timers in simulated ms (Kafka's ``controller.quorum.*`` settings, scaled down; docs/kraft.md)."""
 
     fetch_interval_ms: float = 10.0
-    fetch_timeout_ms: float = 100.0       # controller.quorum.fetch.timeout.ms (2000 in Kafka)
-    election_timeout_ms: float = 60.0     # controller.quorum.election.timeout.ms (1000 in Kafka)
+    fetch_timeout_ms: float = 100.0       # controller.quorum.fetch.timeout.ms
+    election_timeout_ms: float = 60.0     # controller.quorum.election.timeout.ms
     check_quorum_ms: float = 150.0        # 1.5 x fetch timeout, as KafkaRaftClient's check-quorum timer
     max_batch: int = 20
 
