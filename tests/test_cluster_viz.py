@@ -120,6 +120,29 @@ def test_widgets_build_and_their_buttons_work():
     assert [t.value for t in down] == [False, False, False], "a new cluster starts with every broker up"
 
 
+def test_cluster_widget_shows_one_opaque_image_per_click_and_settings_take_effect():
+    import io
+
+    import ipywidgets
+    from matplotlib.image import imread
+
+    box = viz.cluster_widget(seed=0)
+    text, picture = box.children[4], box.children[5]
+    assert isinstance(picture, ipywidgets.Image) and isinstance(text, ipywidgets.HTML)
+    step, heal = box.children[3].children
+    down = box.children[1].children
+    for act in (lambda: setattr(down[0], "value", True), step.click, heal.click, box.children[0].children[3].click):
+        before = picture.value
+        act()
+        pixels = imread(io.BytesIO(picture.value), format="png")
+        assert picture.value != before or act is heal.click
+        assert pixels.shape[2] == 3 or pixels[..., 3].min() == 1.0, "the image is opaque"
+        assert pixels[..., :3].std() > 0.05, "the image is not blank"
+    acks = box.children[0].children[0]
+    acks.value = 1
+    assert "new cluster" in text.value, "changing acks builds a new cluster with it"
+
+
 def test_everything_skips_during_grading(monkeypatch):
     monkeypatch.setenv("MSGLIB_GRADING_RUN", "1")
     assert viz.plot_replica_logs({0: []}) is None and viz.cluster_widget() is None

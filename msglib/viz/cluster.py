@@ -265,11 +265,35 @@ class ReplicationPlayground:
         print(message)
         print(self.cluster.describe())
         fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+        self._plot(axes)
+        plt.show()
+        plt.close(fig)
+
+    def png(self, dpi: int = 80) -> bytes:
+        """LEO/HW per replica and the ISR size as one opaque PNG, drawn without pyplot.
+
+        The widget shows this in an ``Image`` whose value it replaces: exactly one image per click. (Drawing
+        with pyplot inside an ``Output`` sent a second, transparent image that the browser sometimes
+        showed instead of the real one.)
+        """
+        import io
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10, 4.6), facecolor="white")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+        self._plot(axes)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        return buffer.getvalue()
+
+    def _plot(self, axes) -> None:
         if self.cluster.trace:
             plot_replication(self.cluster.trace, "t-0", ax=axes[0], history=self.cluster.history)
             plot_isr(self.cluster.trace, ax=axes[1])
-        plt.show()
-        plt.close(fig)
 
 
 @figure
@@ -286,13 +310,17 @@ def cluster_widget(seed: int = 0):
     cuts = {(a, b): w.ToggleButton(description=f"cut {a}-{b}") for a, b in ((0, 1), (0, 2), (1, 2))}
     step = w.Button(description="run 200 ms")
     heal = w.Button(description="heal all, then check")
-    out = w.Output()
+    text = w.HTML()
+    picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
     state: dict[str, Any] = {"resetting": False}  # True while the code (not a click) resets the toggles
 
-    def show(message: str) -> None:
-        with out:
-            out.clear_output(wait=True)
-            state["playground"].draw(message)
+    def show(message: str, report: str = "") -> None:
+        import html
+
+        pg = state["playground"]
+        picture.value = pg.png()   # one image per click, replacing the last one
+        body = message + "\n" + pg.cluster.describe() + ("\n\n" + report if report else "")
+        text.value = "<pre style='margin:0'>" + html.escape(body) + "</pre>"
 
     def reset_toggles() -> None:
         state["resetting"] = True
@@ -323,18 +351,18 @@ def cluster_widget(seed: int = 0):
     def on_heal(_=None) -> None:
         reset_toggles()
         result = state["playground"].heal_and_check()
-        show(f"healed and settled. {len(result.lost)} acknowledged writes lost. {result.summary()}")
-        if result.anomalies:
-            with out:
-                print("\n" + result.report(per_kind=1)[:3000])
+        show(f"healed and settled. {len(result.lost)} acknowledged writes lost. {result.summary()}",
+             result.report(per_kind=1)[:3000] if result.anomalies else "")
 
     for b, toggle in down.items():
         toggle.observe(lambda change, b=b: on_down(b, change), names="value")
     for pair, toggle in cuts.items():
         toggle.observe(lambda change, pair=pair: on_cut(pair, change), names="value")
     new.on_click(build)
+    for setting in (acks, min_isr, unclean):   # a new setting takes effect at once: a new cluster with it
+        setting.observe(build, names="value")
     step.on_click(on_step)
     heal.on_click(on_heal)
     build()
     return w.VBox([w.HBox([acks, min_isr, unclean, new]), w.HBox(list(down.values())), w.HBox(list(cuts.values())),
-                   w.HBox([step, heal]), out])
+                   w.HBox([step, heal]), text, picture])
