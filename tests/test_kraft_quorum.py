@@ -167,3 +167,24 @@ def test_leader_change_record_is_first_in_each_epoch():
     c = q.controllers[leader]
     first = next(e for e in c.log if e.epoch == c.epoch)
     assert first.record == LeaderChangeRecord(leader, c.epoch)
+
+
+def test_checker_partition_state_invariants():
+    h = history(("b0", "image", {"min_insync_replicas": 2, "partitions": {
+        "t0-0": {"leader": 1, "isr": [0], "elr": []},
+        "t1-0": {"leader": 0, "isr": [0], "elr": [0]},
+        "t2-0": {"leader": 0, "isr": [0, 1], "elr": [2]},
+        "t3-0": {"leader": -1, "isr": [], "elr": [1, 2]}}}))
+    r = check(h)
+    assert r.counts == {"partition-state": 3}
+
+
+def test_runs_reach_the_elr():
+    """The fault mix fences brokers often enough that ELRs appear in brokers' images."""
+    with_elr = 0
+    for seed in range(40):
+        run = run_quorum(seed, duration_ms=1000, settle_ms=700)
+        assert run.valid, run.report()
+        with_elr += any(p["elr"] for op in run.history if op.f == "image"
+                        for p in op.value["partitions"].values())
+    assert with_elr > 0

@@ -15,6 +15,9 @@ the faults. The checker looks for:
                          offset, but differ somewhere before it
 ``image-not-prefix``     a broker's metadata image is not a prefix of the committed log: it replayed
                          an entry nobody committed, a different entry, or skipped an offset
+``partition-state``      a broker's final image holds a partition whose leader is outside its ISR, whose
+                         ISR and ELR overlap, or whose ELR is not empty although the ISR has
+                         ``min.insync.replicas`` members (KIP-966's invariants)
 ``no-leader-at-end``     liveness, not safety: no voter leads once the faults are healed (reported,
                          and allowed by default)
 =======================  ===========================================================================
@@ -31,7 +34,8 @@ from typing import Iterable
 from msglib.check.kafka import Anomaly, CheckResult
 from msglib.sim.history import History, Op
 
-SAFETY_KINDS = ("two-leaders", "committed-changed", "committed-lost", "log-mismatch", "image-not-prefix")
+SAFETY_KINDS = ("two-leaders", "committed-changed", "committed-lost", "log-mismatch", "image-not-prefix",
+                "partition-state")
 LIVENESS_KINDS = ("no-leader-at-end",)
 
 
@@ -70,6 +74,12 @@ def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckRes
             pending_apply.append(op)
         elif op.f == "final":
             finals.append(op)
+        elif op.f == "image":
+            for name, p in v.get("partitions", {}).items():
+                problem = partition_state_problem(p["leader"], p["isr"], p["elr"], v["min_insync_replicas"])
+                if problem:
+                    anomalies.append(Anomaly("partition-state", f"{op.process} {name}",
+                                             f"{op.process}'s image: {name} {problem}{tag}", [op.index]))
 
     # Brokers: consecutive offsets from 0 per life, each equal to the committed entry.
     life: dict[str, int] = defaultdict(int)
@@ -125,6 +135,17 @@ def check(history: History, allowed: Iterable[str] = LIVENESS_KINDS) -> CheckRes
                     f"at offset {first_diff}: {la[first_diff][1]} vs {lb[first_diff][1]}{tag}",
                     [a.index, b.index], [first_diff]))
     return CheckResult(anomalies, history, frozenset(allowed))
+
+
+def partition_state_problem(leader: int, isr, elr, min_insync_replicas: int) -> str | None:
+    """What breaks KIP-966's invariants in one partition's state, or None."""
+    if leader != -1 and leader not in isr:
+        return f"has leader {leader} outside its ISR {list(isr)}"
+    if set(isr) & set(elr):
+        return f"has {sorted(set(isr) & set(elr))} in both ISR and ELR"
+    if elr and len(isr) >= min_insync_replicas:
+        return f"keeps ELR {list(elr)} although its ISR {list(isr)} has min.insync.replicas members"
+    return None
 
 
 # -- the partition leader election rule (KIP-966) ---------------------------------------------------------------

@@ -8,7 +8,7 @@ Jepsen-style :class:`~msglib.sim.history.History` for ``msglib.check.kraft``:
 - ``commit``: a voter's high-water mark passed an entry (offset, epoch, record); recorded again only if
   the same voter later commits something *different* at that offset;
 - ``apply``: a broker replayed an entry into its metadata image;
-- ``final``: each voter's role, epoch and log at the end;
+- ``final``: each voter's role, epoch and log at the end; ``image``: each live broker's metadata image;
 - faults, as ``nemesis`` operations.
 
 ``ControllerFailover`` is a fault of its own: it crashes whichever controller is active when it fires
@@ -47,12 +47,12 @@ class KRaftQuorum:
     def __init__(self, seed: int = 0, *, controllers: int = 3, brokers: int = 3,
                  policies: Policies | None = None, config: QuorumConfig | None = None,
                  controller_config: ControllerConfig | None = None,
-                 latency_ms: tuple[float, float] = (0.5, 3.0), loss: float = 0.0) -> None:
+                 latency_ms: tuple[float, float] = (0.5, 3.0), loss: float = 0.0, duplicate: float = 0.0) -> None:
         if controllers < 1 or brokers < 0:
             raise ValueError(f"need at least one controller and no negative broker count "
                              f"(got controllers={controllers}, brokers={brokers})")
         self.sim = Simulation(seed)
-        self.network = Network(self.sim, latency_ms=latency_ms, loss=loss)
+        self.network = Network(self.sim, latency_ms=latency_ms, loss=loss, duplicate=duplicate)
         self.history = History(meta={"seed": seed})
         self._reported: dict[str, dict[int, tuple]] = {}
         voters = [f"c{i}" for i in range(controllers)]
@@ -116,4 +116,9 @@ class KRaftQuorum:
             value = {"role": c.role if c.alive else "crashed", "epoch": c.epoch, "hwm": c.high_watermark,
                      "log": [[e.epoch, describe(e.record)] for e in c.log]}
             self.history.ops.append(Op(len(self.history.ops), self.sim.now, c.name, INFO, "final", value))
+        min_isr = next(iter(self.controllers.values())).controller_config.min_insync_replicas
+        for b in self.brokers.values():
+            if b.alive:
+                value = {**b.image.summary(), "min_insync_replicas": min_isr}
+                self.history.ops.append(Op(len(self.history.ops), self.sim.now, b.name, INFO, "image", value))
         return self.history

@@ -38,16 +38,23 @@ class QuorumRun:
 
 def run_quorum(seed: int, *, policies: Policies | None = None, duration_ms: float = 2000.0,
                settle_ms: float = 1500.0, failovers: int = 2, loss: float = 0.02,
-               mean_fault_interval_ms: float = 250.0, topics: int = 4) -> QuorumRun:
-    """One seeded run: faults for ``duration_ms``, healed, then ``settle_ms`` to recover; then the check."""
-    q = KRaftQuorum(seed, policies=policies, loss=loss)
+               mean_fault_interval_ms: float = 250.0, topics: int = 4, controllers: int = 3,
+               brokers: int = 3, max_down: int | None = 1, duplicate: float = 0.0) -> QuorumRun:
+    """One seeded run: faults for ``duration_ms``, healed, then ``settle_ms`` to recover; then the check.
+
+    ``max_down`` caps the controllers crashed at once by the random schedule (``ControllerFailover``
+    may add one more); ``None`` lets all of them crash."""
+    q = KRaftQuorum(seed, policies=policies, loss=loss, duplicate=duplicate, controllers=controllers,
+                    brokers=brokers)
     q.history.meta.update({"runner": "msglib.kraft.scenario:run_quorum_history",
                            "params": {"seed": seed, "duration_ms": duration_ms, "settle_ms": settle_ms,
                                       "failovers": failovers, "loss": loss,
-                                      "mean_fault_interval_ms": mean_fault_interval_ms, "topics": topics}})
+                                      "mean_fault_interval_ms": mean_fault_interval_ms, "topics": topics,
+                                      "controllers": controllers, "brokers": brokers, "max_down": max_down,
+                                      "duplicate": duplicate}})
     rng = q.sim.random("faults")
     schedule = random_schedule(rng, list(q.controllers), duration_ms, mean_interval_ms=mean_fault_interval_ms,
-                               max_down=1, network_only=list(q.brokers))
+                               max_down=max_down, network_only=list(q.brokers))
     for _ in range(failovers):
         schedule.add(round(rng.uniform(0.1, 0.9) * duration_ms, 1),
                      ControllerFailover(round(rng.uniform(50.0, 400.0), 1)))
