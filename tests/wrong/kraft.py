@@ -1,7 +1,8 @@
 """Known-wrong KRaft policies: the mistakes the future KRaft exercises must catch.
 
-Each entry is ``(name, policy field, function)``; the function's docstring says why it is wrong. ``tests/test_kraft_wrong.py`` runs
-the quorum (or the ELR checks) with each one and requires the checker to find a violation.
+Each entry is ``(name, policy field, function)``; the function's docstring says why it is wrong.
+``tests/test_kraft_wrong.py`` runs the quorum (or the ELR checks) with each one and requires the
+checker to find a violation.
 """
 from __future__ import annotations
 
