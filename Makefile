@@ -48,9 +48,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # System tools the tests use: bubblewrap (the grading sandbox), rabbitmq-server and kcat (fidelity tests
-# against real, independent implementations). Installed when running as root with apt (CI, containers);
+# against real, independent implementations), chromium (tests/test_browser.py, driven by Playwright). Installed when running as root with apt (CI, containers);
 # elsewhere `make doctor` names what is missing and the tests that need it skip with the reason.
-SYSDEPS ?= bubblewrap rabbitmq-server kcat
+SYSDEPS ?= bubblewrap rabbitmq-server kcat chromium
 sysdeps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
