@@ -21,11 +21,13 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # the Lab's terminals: a non-login shell keeps this PATH (the venv first), so `python -m msglib check` works
 # there; a login shell would reset PATH from /etc/profile
 LAB_COMMON = --ServerApp.terminado_settings="{'shell_command': ['$(SHELL)']}" $(ALLOW_ROOT) $(LAB_ARGS)
-# learners: nbgrader's Validate button only. Formgrader, Create Assignment, Assignment List and Course List
+# learners: nbgrader's Validate button only, answered by msglib.grading.lab_validate (every exercise with
+# its points, as `make check` prints them). Formgrader, Create Assignment, Assignment List and Course List
 # are instructor tools; they are switched off for this launch only (server extensions here, the Lab's
 # plugins in lab/learner/labconfig/page_config.json), never in the environment: `make lab-instructor` has them.
 LEARNER_ONLY = --ServerApp.jpserver_extensions="{'nbgrader.server_extensions.formgrader': False, \
-  'nbgrader.server_extensions.assignment_list': False, 'nbgrader.server_extensions.course_list': False}"
+  'nbgrader.server_extensions.assignment_list': False, 'nbgrader.server_extensions.course_list': False, \
+  'nbgrader.server_extensions.validate_assignment': False, 'msglib.grading.lab_validate': True}"
 
 .PHONY: help setup sysdeps lab lab-instructor feedback test test-fast release check grade doctor lint bench mutation clean
 

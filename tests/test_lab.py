@@ -83,8 +83,9 @@ def test_make_lab_serves_notebooks_with_validate_and_widgets():
         status, text = _get(f"{base}/assignments/validate", token, data=body)
         result = json.loads(text)
         assert result["success"] is True, result
-        failed = result["value"]["failed"]  # the untouched release fails its visible tests, as it should
-        assert any("check_call_chain" in cell["source"] for cell in failed)
+        report = result["value"]["failed"][0]["source"]  # the self-check's report: every exercise, its points
+        assert "visible tests: 0/4 points" in report and "00-call_chain" in report and "FAIL" in report
+        assert "00-queue_handler" in report and "not implemented yet" in report
         # learners do not get the instructor tools: not the server side, not the Lab's menus and panels
         assert _status(f"{base}/formgrader", token) == 404
         disabled = _disabled(page)
