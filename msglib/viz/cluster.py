@@ -187,9 +187,9 @@ def retries_widget():
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
-    loss = w.FloatSlider(value=0.05, min=0.0, max=0.2, step=0.01, description="message loss", readout_format=".0%")
+    loss = w.FloatSlider(value=0.05, min=0.0, max=0.2, step=0.01, description="message loss", style={"description_width": "initial"}, readout_format=".0%")
     idem = w.Checkbox(value=False, description="enable_idempotence")
-    inflight = w.IntSlider(value=5, min=1, max=5, description="max in flight")
+    inflight = w.IntSlider(value=5, min=1, max=5, description="max in flight", style={"description_width": "initial"})
     seed = w.IntText(value=1, description="seed")
     go = w.Button(description="run 1 s of sends")
     out = w.Output()
@@ -303,7 +303,7 @@ def cluster_widget(seed: int = 0):
     import ipywidgets as w
 
     acks = w.Dropdown(options=[("0", 0), ("1", 1), ("all", "all")], value="all", description="acks")
-    min_isr = w.Dropdown(options=[1, 2], value=2, description="min.insync")
+    min_isr = w.Dropdown(options=[1, 2], value=2, description="min.insync", style={"description_width": "initial"})
     unclean = w.Checkbox(value=False, description="unclean election")
     new = w.Button(description="new cluster")
     down = {b: w.ToggleButton(description=f"broker {b} down") for b in range(3)}

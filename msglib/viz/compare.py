@@ -181,10 +181,10 @@ def explore():
 
     return widgets.interactive(
         show,
-        consumers=widgets.IntSlider(3, 1, 8, description="consumers"),
-        subscribers=widgets.IntSlider(1, 1, 10, description="subscribers"),
+        consumers=widgets.IntSlider(3, 1, 8, description="consumers", style={"description_width": "initial"}),
+        subscribers=widgets.IntSlider(1, 1, 10, description="subscribers", style={"description_width": "initial"}),
         crash_prob=widgets.FloatSlider(0.02, min=0, max=0.2, step=0.01, description="p(crash)"),
-        slow_consumers=widgets.IntSlider(0, 0, 4, description="slow ones"),
+        slow_consumers=widgets.IntSlider(0, 0, 4, description="slow ones", style={"description_width": "initial"}),
         keys=widgets.IntSlider(16, 1, 64, description="keys"),
         pulsar_subscription=widgets.Dropdown(options=["key_shared", "shared", "failover", "exclusive"],
                                              description="pulsar sub"),

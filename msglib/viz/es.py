@@ -118,7 +118,7 @@ def explore_time_travel(store: EventStore, account_id: str):
     repo = Repository(store, BankAccount)
     events = store.read_stream(f"account-{account_id}")
     out = widgets.Output()
-    slider = widgets.IntSlider(value=len(events), min=1, max=len(events), description="as of version")
+    slider = widgets.IntSlider(value=len(events), min=1, max=len(events), description="as of version", style={"description_width": "initial"})
 
     def show(change: Any = None) -> None:
         with out:
@@ -232,9 +232,9 @@ def explore_lag():
     import matplotlib.pyplot as plt
 
     out = widgets.Output()
-    rate = widgets.FloatSlider(value=20, min=1, max=60, step=1, description="commands/s")
-    speed = widgets.FloatSlider(value=30, min=1, max=80, step=1, description="projection ev/s")
-    down = widgets.FloatRangeSlider(value=(8, 14), min=0, max=30, step=1, description="outage (s)")
+    rate = widgets.FloatSlider(value=20, min=1, max=60, step=1, description="commands/s", style={"description_width": "initial"})
+    speed = widgets.FloatSlider(value=30, min=1, max=80, step=1, description="projection ev/s", style={"description_width": "initial"})
+    down = widgets.FloatRangeSlider(value=(8, 14), min=0, max=30, step=1, description="outage (s)", style={"description_width": "initial"})
 
     def show(change: Any = None) -> None:
         with out:

@@ -209,9 +209,9 @@ def segment_widget(value_size: int = 40):
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    seg_bytes = w.IntSlider(value=600, min=200, max=3000, step=100, description="segment.bytes")
-    interval = w.IntSlider(value=150, min=0, max=1000, step=50, description="index.interval")
-    per_batch = w.IntSlider(value=1, min=1, max=10, description="records/batch")
+    seg_bytes = w.IntSlider(value=600, min=200, max=3000, step=100, description="segment.bytes", style={"description_width": "initial"})
+    interval = w.IntSlider(value=150, min=0, max=1000, step=50, description="index.interval", style={"description_width": "initial"})
+    per_batch = w.IntSlider(value=1, min=1, max=10, description="records/batch", style={"description_width": "initial"})
     add = w.Button(description="append a batch")
     add10 = w.Button(description="append 10 batches")
     reset = w.Button(description="reset")

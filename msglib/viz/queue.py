@@ -183,7 +183,7 @@ def explore_work_queue():
                                  style={"description_width": "initial"}),
         workers=widgets.IntSlider(3, 1, 8, description="workers"),
         crash_prob=widgets.FloatSlider(0.03, min=0, max=0.3, step=0.01, description="p(crash)"),
-        ack_loss_prob=widgets.FloatSlider(0.03, min=0, max=0.3, step=0.01, description="p(ack lost)"),
+        ack_loss_prob=widgets.FloatSlider(0.03, min=0, max=0.3, step=0.01, description="p(ack lost)", style={"description_width": "initial"}),
         failure_prob=widgets.FloatSlider(0.1, min=0, max=0.6, step=0.05, description="p(fail)"),
         prefetch=widgets.IntSlider(1, 0, 20, description="prefetch"),
         seed=widgets.IntSlider(0, 0, 20, description="seed"),
@@ -361,12 +361,12 @@ def explore_retries():
     return widgets.interactive(
         show,
         max_attempts=widgets.IntSlider(4, 1, 8, description="attempts"),
-        base_ms=widgets.IntSlider(100, 10, 1000, step=10, description="base (ms)"),
+        base_ms=widgets.IntSlider(100, 10, 1000, step=10, description="base (ms)", style={"description_width": "initial"}),
         jitter=widgets.Dropdown(options=["none", "full", "equal", "decorrelated"], value="full", description="jitter"),
         classify=widgets.Checkbox(True, description="classify errors (permanent → DLQ at once)"),
         flaky=widgets.FloatSlider(0.3, min=0, max=0.8, step=0.05, description="flaky"),
         poison=widgets.FloatSlider(0.1, min=0, max=0.5, step=0.05, description="poison"),
-        permanent=widgets.FloatSlider(0.1, min=0, max=0.5, step=0.05, description="permanent"),
+        permanent=widgets.FloatSlider(0.1, min=0, max=0.5, step=0.05, description="permanent", style={"description_width": "initial"}),
         seed=widgets.IntSlider(0, 0, 20, description="seed"),
     )
 
