@@ -46,7 +46,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "msglib needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[course]"
+	@# PYTHONWARNINGS=ignore: no setuptools "Editable installation" banner (a warning, not a problem)
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e ".[course]"
 	@touch $(STAMP)
 
 # System tools the tests use: bubblewrap (the grading sandbox), rabbitmq-server and kcat (fidelity tests
