@@ -5,6 +5,7 @@ import nbformat
 
 from msglib.grading import guard
 from msglib.grading.integrity import scan_source
+from tests.conftest import ROOT
 
 
 def test_scan_flags_tampering_and_not_ordinary_code():
@@ -109,3 +110,19 @@ def test_hidden_feedback_never_shows_seeds_inputs_or_keys():
     assert hidden_message(raw, "full") == ("a hidden test failed: hops …: replies arrive out of order\n"
                                            "hint: sort by …")
     assert "1384952104" not in _scrub(raw, {"1384952104"}) and "[3, 1]" in _scrub(raw, {"1384952104"})
+
+
+def test_scan_names_writes_ipython_hooks_and_leaves_the_reference_solutions_alone():
+    import glob
+
+    from msglib.grading.integrity import scan_notebook
+
+    flags = " | ".join(f.reason for f in scan_source(
+        "with open(ex00.__file__, 'a') as f:\n    f.write('x')\nip = get_ipython()\n"
+        "ip.input_transformers_cleanup.append(1)\nip.set_custom_exc((Exception,), print)\n"
+        "account.open('sam')\n"))
+    assert "open(..., 'a')" in flags and "get_ipython" in flags
+    assert "input_transformers_cleanup" in flags and "set_custom_exc" in flags
+    assert "'sam'" not in flags                                  # a domain object's open() is not a file
+    for path in sorted(glob.glob(str(ROOT / "solutions" / "*" / "*.ipynb"))):
+        assert scan_notebook(nbformat.read(path, as_version=4)) == [], path

@@ -23,9 +23,15 @@ SUSPICIOUS_CALLS = {
     "vars": "reaches into a namespace",
 }
 SUSPICIOUS_MODULES = {"importlib", "gc", "ctypes", "inspect", "signal", "builtins", "subprocess",
-                      "threading", "multiprocessing", "atexit", "faulthandler", "unittest"}
+                      "threading", "multiprocessing", "atexit", "faulthandler", "unittest", "site", "sysconfig",
+                      "shutil", "IPython", "_thread", "_signal"}
 SUSPICIOUS_ATTRS = {"__code__", "__globals__", "__dict__", "__builtins__", "__class__", "__subclasses__",
-                    "_render_traceback_", "__defaults__", "__kwdefaults__", "f_globals", "f_locals", "f_back"}
+                    "_render_traceback_", "__defaults__", "__kwdefaults__", "f_globals", "f_locals", "f_back",
+                    "__closure__", "cell_contents", "__setattr__"}
+# IPython's hooks into how cells run: a test cell can be rewritten or its failure swallowed
+IPYTHON_HOOKS = {"input_transformers_cleanup", "input_transformers_post", "input_transformer_manager",
+                 "set_custom_exc", "register_magic_function", "ast_transformers", "run_cell",
+                 "showtraceback", "custom_exceptions"}
 # attributes that are only suspicious on a particular module (``sys.modules``, ``os._exit``)
 SUSPICIOUS_MODULE_ATTRS = {("sys", "modules"), ("sys", "settrace"), ("sys", "setprofile"), ("sys", "exit"),
                            ("sys", "setrecursionlimit"), ("os", "_exit"), ("os", "kill"), ("os", "killpg")}
@@ -104,10 +110,24 @@ class _Scanner(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in SUSPICIOUS_CALLS:
             self.flag(node, f"calls {node.func.id}() ({SUSPICIOUS_CALLS[node.func.id]})")
+        name = node.func.id if isinstance(node.func, ast.Name) else \
+            node.func.attr if isinstance(node.func, ast.Attribute) else ""
+        builtin_open = name == "open" and (isinstance(node.func, ast.Name) or (
+            isinstance(node.func.value, ast.Name) and node.func.value.id in ("io", "builtins", "codecs")))
+        if builtin_open:
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"),
+                                                                None)
+            if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+"):
+                self.flag(node, f"opens a file to write (open(..., {mode.value!r})): an answer writes nothing "
+                                "outside its own copy")
+        elif name in ("write_text", "write_bytes", "symlink_to", "rmtree"):
+            self.flag(node, f"writes or removes files ({name}())")
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in SUSPICIOUS_ATTRS:
+        if node.attr in IPYTHON_HOOKS:
+            self.flag(node, f"reaches into IPython's cell machinery (.{node.attr})")
+        elif node.attr in SUSPICIOUS_ATTRS:
             self.flag(node, f"uses .{node.attr}")
         elif isinstance(node.value, ast.Name) and (node.value.id, node.attr) in SUSPICIOUS_MODULE_ATTRS:
             self.flag(node, f"uses {node.value.id}.{node.attr}")
@@ -116,6 +136,8 @@ class _Scanner(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in ("__builtins__", "__msglib_guard__"):
             self.flag(node, f"uses {node.id}")
+        elif node.id == "get_ipython":
+            self.flag(node, "uses get_ipython() (IPython's cell machinery)")
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         names = []

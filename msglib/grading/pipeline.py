@@ -491,6 +491,9 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         result.flags.append(f"symbolic link {link.relative_to(folder)} -> {os.readlink(link)} removed "
                             "(a submission holds files, not links to the course)")
         link.unlink()
+    for shadow in sorted(p for p in folder.iterdir() if p.name in ("msglib", "msglib.py", "nbgrader", "IPython")):
+        result.flags.append(f"ships its own {shadow.name}{'/' if shadow.is_dir() else ''} next to the notebook "
+                            "(a shadow of a package the grader imports; the re-run never imports it)")
     release = _release_notebooks(root, module)
     result.notes += match_notebook_names(folder, release)
     result.flags += repair_submission(folder, known, release)
@@ -526,6 +529,22 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
             result.status, result.detail = "error", _error_summary(out)
         with db_lock:
             merged = merge_submission(root, f"sqlite:///{scratch}", module, student)
+
+    # answers refused already in nbgrader's run for using msglib's own implementation (delegation stubs)
+    for path in _graded_notebooks(root, module, student):
+        try:
+            graded_nb = nbformat.read(str(path), as_version=4)
+        except Exception:
+            continue
+        for cell in graded_nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error" and output.get("ename") == "DelegationError":
+                    where = f"{gid}: " if gid else ""
+                    lines = (output.get("evalue") or "DelegationError").splitlines() or ["DelegationError"]
+                    text = where + lines[0][:200]
+                    if text not in result.delegation:
+                        result.delegation.append(text)
 
     # the independent re-run: its verdicts are the scores
     verdicts_by_nb: dict[str, Verdicts] = {}
@@ -572,6 +591,9 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         if result.evidence:
             what = "zeroed" if settings.on_tamper == "zero" else "held for review"
             result.flags.append(f"tampering seen in the independent re-run ({what}): " + "; ".join(result.evidence))
+    if result.delegation:
+        result.flags.append("answers that use msglib's own implementation of the exercise (they score 0): "
+                            + "; ".join(result.delegation[:6]))
     for path in _graded_notebooks(root, module, student):
         if path.stem not in hidden_by_nb:
             hidden_by_nb[path.stem] = _hidden_of(root, module, path, student)

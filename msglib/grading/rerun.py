@@ -98,6 +98,7 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
     getframe = sys._getframe
     abspath, write_flags = os.path.abspath, os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
     denied = GraderDenied
+    protected = (_no_handlers, _no_threads)
     busy = [False]
     append = evidence.append
 
@@ -120,7 +121,9 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
     def hook(event: str, args: tuple) -> None:
         if busy[0] or not armed[0]:
             return
-        if event == "open":
+        if event == "msglib.grading.denied":
+            record(str(args[0]) if args else "denied")
+        elif event == "open":
             path, mode, flags = args
             if isinstance(path, str):
                 writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
@@ -149,6 +152,11 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
             if not caller_allowed(2):
                 record(f".{args[1]} (frame access)")
                 raise denied(f"the grader does not allow .{args[1]}")
+        elif event == "object.__setattr__" and len(args) == 3 and args[1] in ("__code__", "__globals__",
+                                                                              "__defaults__", "__kwdefaults__") \
+                and any(args[0] is f for f in protected):
+            record(f"sets .{args[1]} of the grader's {getattr(args[0], '__qualname__', '?')}")
+            raise denied(f"the grader does not allow setting .{args[1]}")
         elif event == "object.__setattr__" and len(args) == 3 and args[1] in ("__code__", "__globals__"):
             record(f"sets .{args[1]} of {getattr(args[0], '__qualname__', '?')}")
             raise denied(f"the grader does not allow setting .{args[1]}")
@@ -175,6 +183,16 @@ class _Sink(io.TextIOBase):
     def write(self, text: str) -> int:
         self.written += len(text)
         return len(text)
+
+
+def _no_handlers(*args, _audit=sys.audit, _denied=GraderDenied, **kwargs):
+    _audit("msglib.grading.denied", "installs a signal handler (signal.signal)")
+    raise _denied("the grader does not allow installing signal handlers")
+
+
+def _no_threads(*args, _audit=sys.audit, _denied=GraderDenied, **kwargs):
+    _audit("msglib.grading.denied", "starts a thread (threading / _thread)")
+    raise _denied("the grader does not allow starting threads")
 
 
 def main() -> int:
@@ -310,17 +328,10 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
         restore_msglib()
 
     # a signal handler receives the interrupted frame, a thread can change msglib while a test runs:
-    # student code may do neither (the originals are not kept anywhere)
-    def no_handlers(*args, **kwargs):
-        note("installs a signal handler (signal.signal)")
-        raise denied("the grader does not allow installing signal handlers")
-
-    def no_threads(*args, **kwargs):
-        note("starts a thread (threading / _thread)")
-        raise denied("the grader does not allow starting threads")
-
-    signal.signal = _signal.signal = no_handlers
-    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = no_threads
+    # student code may do neither (the originals are not kept anywhere; the refusals hold no reference to
+    # the evidence: they report through an audit event the hook records)
+    signal.signal = _signal.signal = _no_handlers
+    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = _no_threads
     install_hook(evidence, armed, [module for module, _ in snapshot.modules.values()])
     recorded = delegation.recorded_for if delegation is not None else (lambda ex: [])
     pins: dict = {}
