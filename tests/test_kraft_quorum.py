@@ -7,7 +7,7 @@ from msglib.kraft.quorum import ControllerFailover, KRaftQuorum
 from msglib.kraft.raft import LEADER, end_offset_for
 from msglib.kraft.records import Entry, LeaderChangeRecord, TopicRecord
 from msglib.kraft.scenario import run_quorum
-from msglib.sim.faults import Crash, HealAll, Partition
+from msglib.sim.faults import Crash, Cut, Heal, HealAll, Partition
 from msglib.sim.history import INFO, History, Op
 
 SEEDS = range(250)  # about 25 ms each
@@ -188,3 +188,37 @@ def test_runs_reach_the_elr():
         with_elr += any(p["elr"] for op in run.history if op.f == "image"
                         for p in op.value["partitions"].values())
     assert with_elr > 0
+
+
+def test_elr_on_the_quorum_elects_an_eligible_replica_after_the_isr_is_gone():
+    """KIP-966 on the real quorum: brokers fenced one by one (cut off from every controller); once the ISR
+    is below min.insync.replicas (2) the leavers enter the ELR; when the ISR is empty and an ELR member
+    comes back, the active controller elects it."""
+    q = KRaftQuorum(seed=4)
+    q.create_topics(1)
+    q.sim.run(until=800)
+
+    def partition():
+        (active,) = leaders(q)
+        return q.controllers[active].image.partitions[("t0", 0)]
+
+    assert partition().replicas == (0, 1, 2) and partition().isr == (0, 1, 2)
+
+    def cut_off(broker: str, until: float) -> None:
+        for c in q.controllers:
+            q.apply(Cut(broker, c))
+        q.sim.run(until=until)
+
+    cut_off("b1", 1200)
+    assert (partition().isr, partition().elr) == ((0, 2), ())   # ISR at min ISR: no ELR yet
+    cut_off("b2", 1600)
+    assert (partition().isr, partition().elr) == ((0,), (2,))   # below min ISR: 2 is eligible
+    cut_off("b0", 2000)
+    assert (partition().leader, partition().isr, partition().elr) == (-1, (), (0, 2))
+    for c in q.controllers:
+        q.apply(Heal("b2", c))
+    q.sim.run(until=2400)
+    assert (partition().leader, partition().isr, partition().elr) == (2, (2,), (0,))
+    assert q.brokers["b2"].image.partitions[("t0", 0)].leader == 2  # the broker learned it from the log
+    result = check(q.finish())
+    assert result.valid, result.report()
