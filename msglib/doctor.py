@@ -78,10 +78,10 @@ def check_kernel() -> Finding:
 
     km = kc = None
     try:
-        from msglib.grading.notebooks import local_transport
+        from msglib.grading.notebooks import QUIET_KERNEL
 
-        km = KernelManager(kernel_name="python3", **local_transport())
-        km.start_kernel()
+        km = KernelManager(kernel_name="python3")
+        km.start_kernel(extra_arguments=QUIET_KERNEL)
         kc = km.client()
         kc.start_channels()
         kc.wait_for_ready(timeout=60)
