@@ -62,10 +62,13 @@ def _has_notebook(folder: Path, depth: int) -> bool:
     for entry in folder.iterdir():
         if entry.name.startswith(".") or entry.name == ".ipynb_checkpoints":
             continue
-        if entry.suffix == ".ipynb" and entry.is_file():
-            return True
-        if depth > 0 and entry.is_dir():
-            subfolders.append(entry)
+        try:
+            if entry.suffix == ".ipynb" and entry.is_file():
+                return True
+            if depth > 0 and entry.is_dir():
+                subfolders.append(entry)
+        except OSError:
+            continue          # an entry that cannot even be stat'ed (e.g. under /proc) holds no notebook
     for sub in subfolders:
         try:
             if _has_notebook(sub, depth - 1):
