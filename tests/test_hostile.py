@@ -58,24 +58,10 @@ REQUIRED = ["a01_salt_env", "a02_read_solutions", "a03_copy_submitted", "a04_del
             "a14_sigkill_grader", "a15_rerun_only_loop", "a16_secrets_to_feedback", "a17_renamed_notebook",
             "a18_stripped_metadata", "a19_retagged_metadata", "a20_huge_print"]
 
-# attack -> why the grader does not stop it yet (see the module docstring)
-_UNFLAGGED_WRITE = ("the write is refused (read-only mount, or the path is not in the sandbox), but it runs in "
-                    "nbgrader's kernel, which has no audit hook, and the re-run runs answer cells only: nothing "
-                    "names the attempted write")
+# attack -> why the grader does not stop it yet (see the module docstring). The writes refused in nbgrader's
+# kernel, the input transformer, the shadow msglib/, set_custom_exc and the four delegations were gaps once and
+# are flagged with their evidence now: they are ordinary cases again.
 KNOWN_GAPS: dict[str, str] = {
-    "a11_rewrite_ex00_on_disk": _UNFLAGGED_WRITE,
-    "a12_pth_in_venv": _UNFLAGGED_WRITE,
-    "a32_course_files": _UNFLAGGED_WRITE,
-    "a35_ipython_startup": _UNFLAGGED_WRITE,
-    "a07_input_transformer": "scores 0 (the re-run does not go through IPython), but the only flag is the generic "
-                             "'passed only in nbgrader's run': the input transformer is not named",
-    "a08_shadow_msglib": "scores 0 (the sandbox imports msglib by its path), but the only flag is the generic "
-                         "'passed only in nbgrader's run': the msglib/ folder in the submission is not named",
-    "a34_custom_exc": "scores 0, but IPython's set_custom_exc is neither flagged by the scan nor seen by the re-run",
-    **{name: "scores 0 (the stubs refuse msglib's implementation already in nbgrader's run), but then no test "
-             "passed, the re-run is skipped, and the DelegationError in the notebook's outputs never reaches the "
-             "report's delegation column or the flags"
-       for name in ("a04_delegate_import", "a05_delegate_wrapper", "a38_delegate_alias", "a43_rebuilt_twin")},
     "a42_erase_evidence": "scores 0, but the re-run's evidence list is reachable from student code (the closure of "
                           "the replaced signal.signal) and can be emptied: the denied frame access is not reported",
 }
