@@ -97,6 +97,9 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
     returners = {id(logging.currentframe.__code__)}
     getframe = sys._getframe
     abspath, write_flags = os.path.abspath, os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+    # the course and the environment stay protected even where they sit under an allowed root (a clone in /tmp)
+    course = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    protected_roots = tuple(sorted({course.rstrip("/") + "/", sys.prefix.rstrip("/") + "/"}))
     denied = GraderDenied
     protected = (_no_handlers, _no_threads)
     busy = [False]
@@ -129,7 +132,7 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
                 writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
                          (isinstance(flags, int) and flags & write_flags)
                 real = abspath(path)
-                if writes and not real.startswith(ALLOWED_ROOTS):
+                if writes and (not real.startswith(ALLOWED_ROOTS) or real.startswith(protected_roots)):
                     record(f"write to {real} (open, outside the submission)")
                     raise denied(f"the grader does not allow writing {real}")
                 if real.startswith("/proc/") and real.endswith(("/mem", "/maps", "/environ")):
