@@ -52,6 +52,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.cluster.*": MECHANISMS,            # broker, controller, partition, policies, producer state
     "msglib.groups": MECHANISMS, "msglib.groups.*": MECHANISMS,   # group coordinator, assignors, LocalBroker
+    "msglib.coordinator": MECHANISMS, "msglib.coordinator.*": MECHANISMS,  # the one coordinator runtime
     "msglib.txn": MECHANISMS, "msglib.txn.*": MECHANISMS,         # transaction coordinator and its log
     "msglib.chain": MECHANISMS,
     "msglib.queue": MECHANISMS, "msglib.queue.*": MECHANISMS,

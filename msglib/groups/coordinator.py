@@ -24,6 +24,11 @@ OffsetCommit         ``validate_offset_commit`` (a seam), then append to the log
 OffsetFetch          the committed offsets, or None where there are none
 ===================  ==================================================================
 
+The coordinator is built on the one coordinator runtime (:mod:`msglib.coordinator`): the
+:class:`~msglib.groups.offsets.OffsetStore` is its shard (the tables rebuilt by replaying
+``__consumer_offsets``), every record is flushed before the answer that depends on it, and the
+session, join and retention timers are the runtime's keyed timers (a crash forgets them).
+
 Seams (the exercises plug in here; msglib's own functions are the defaults):
 ``validate_offset_commit(group, member_id, generation_id) -> error code or None``
 and ``can_transition(current_state, target_state) -> bool``.
@@ -35,16 +40,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from msglib import protocol as p
+from msglib.coordinator import CoordinatorNode
 from msglib.groups.config import GroupConfig
-from msglib.groups.offsets import OffsetStore
+from msglib.groups.offsets import TOPIC, OffsetStore
 from msglib.groups.policies import validate_offset_commit  # noqa: F401  (the default seam; also its old import path)
 from msglib.groups.states import (COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, GroupState,
                                   can_transition)
-from msglib.log.storage import MemoryStorage
 from msglib.protocol import Subscription, TopicPartition
 from msglib.protocol.errors import IllegalStateError
-from msglib.sim.core import Timer
-from msglib.sim.network import Network, Node
+from msglib.sim.network import Network
 
 COORDINATOR = "group-coordinator"
 
@@ -62,7 +66,6 @@ class Member:
     assignment: list[TopicPartition] = field(default_factory=list)
     join_request: int | None = None    # the JoinGroup we owe an answer to ("awaiting join")
     sync_request: int | None = None    # the SyncGroup we owe an answer to
-    session_timer: Timer | None = None
 
     @property
     def protocol_names(self) -> list[str]:
@@ -87,7 +90,6 @@ class Group:
     members: dict[str, Member] = field(default_factory=dict)
     static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
     state_since: float = 0.0           # when it entered its current state (offset retention counts from it)
-    join_timer: Timer | None = None
     initial_delay: bool = False        # the first rebalance of an empty group waits for more members
     new_member_added: bool = False
     rebalance_deadline: float = 0.0
@@ -98,51 +100,54 @@ class Group:
                 f"protocol {self.protocol_name}, leader {self.leader_id}, members [{members}]")
 
 
-class GroupCoordinator(Node):
+class GroupCoordinator(CoordinatorNode):
     """See the module docstring. ``trace`` records every state change and commit (for pictures and checks)."""
 
     def __init__(self, network: Network, config: GroupConfig | None = None, *, name: str = COORDINATOR,
                  validate_offset_commit: Callable[..., str | None] | None = None,
                  can_transition: Callable[[Any, Any], bool] | None = None) -> None:
-        super().__init__(name, network)
         self.config = config or GroupConfig()
+        self.store = OffsetStore()          # the shard: committed offsets and group metadata, from the log
+        super().__init__(name, network, self.store, TOPIC, segment_bytes=self.config.offsets_segment_bytes)
+        self.store.bind(self.runtime)       # the runtime's storage is the "disk": it survives crashes
         self.validate_offset_commit = validate_offset_commit or globals()["validate_offset_commit"]
         self.can_transition = can_transition or globals()["can_transition"]
-        self.storage = MemoryStorage(f"{name}/__consumer_offsets-0")  # the "disk": survives crashes
         self._id_rng = self.sim.random(f"member-ids/{name}")
-        self.trace: list[dict[str, Any]] = []
-        self._handlers = {
+        self.groups: dict[str, Group] = {}
+        self._handlers = self.handlers      # (its old name: txn.group_offsets adds handlers here)
+        self.handlers.update({
             p.JoinGroupRequest: self._on_join, p.SyncGroupRequest: self._on_sync,
             p.HeartbeatRequest: self._on_heartbeat, p.LeaveGroupRequest: self._on_leave,
             p.OffsetCommitRequest: self._on_offset_commit, p.OffsetFetchRequest: self._on_offset_fetch,
-        }
-        self._boot()
+        })
+        self.start()
 
     # ------------------------------------------------------------------ life cycle
     def _boot(self) -> None:
-        """Start, or restart after a crash: rebuild every group from the offsets log."""
-        self.store = OffsetStore(self.storage, clock=lambda: self.sim.now,
-                                 segment_bytes=self.config.offsets_segment_bytes)
-        self.groups: dict[str, Group] = {}
+        """Load the offsets log and rebuild every group (after swapping ``storage``, e.g. for a disk)."""
+        self.start()
+
+    def boot(self) -> None:
+        """Start, or restart after a crash: the runtime replayed the log; rebuild every group from it."""
+        self.groups = {}
         self._ids = itertools.count(1)
         for group_id, meta in self.store.groups.items():
             self.groups[group_id] = self._group_from_metadata(group_id, meta)
         for group_id in self.store.offsets:
             self.groups.setdefault(group_id, Group(group_id, state_since=self.sim.now))
-        self.after(self.config.offsets_retention_check_interval_ms, self._retention_timer)
+        self.runtime.schedule("offsets-retention", self.config.offsets_retention_check_interval_ms,
+                              self._retention_timer)
 
     def on_crash(self, power_loss: bool) -> None:
-        self.store.log.abandon()
-        if power_loss:
-            self.storage.crash()
+        super().on_crash(power_loss)
         self.groups = {}
 
     def on_restart(self) -> None:
-        self._boot()
+        self.start()
         self._record(None, "coordinator restarted")
 
     def on_message(self, src: str, msg: Any) -> None:
-        self._handlers[type(msg)](src, msg)
+        self.handlers[type(msg)](src, msg)
 
     # ------------------------------------------------------------------ helpers
     def group(self, group_id: str) -> Group | None:
@@ -168,10 +173,8 @@ class GroupCoordinator(Node):
         return f"{client_id}-{self._id_rng.getrandbits(32):08x}"
 
     def _arm_session(self, group: Group, member: Member) -> None:
-        if member.session_timer is not None:
-            member.session_timer.cancel()
-        member.session_timer = self.after(member.session_timeout_ms, self._session_expired, group.group_id,
-                                          member.member_id)
+        self.runtime.schedule(("session", group.group_id, member.member_id), member.session_timeout_ms,
+                              self._session_expired, group.group_id, member.member_id)
 
     # ------------------------------------------------------------------ JoinGroup
     def _on_join(self, src: str, req: p.JoinGroupRequest) -> None:
@@ -230,8 +233,7 @@ class GroupCoordinator(Node):
         """
         old_id = group.static_members[req.group_instance_id]
         old = group.members.pop(old_id)
-        if old.session_timer is not None:
-            old.session_timer.cancel()
+        self.runtime.cancel(("session", group.group_id, old_id))
         if old.sync_request is not None:
             self.send(old.client, p.SyncGroupResponse(old.sync_request, p.FENCED_INSTANCE_ID))
         if old.join_request is not None:
@@ -296,8 +298,7 @@ class GroupCoordinator(Node):
         first = group.state == EMPTY
         self._transition(group, PREPARING_REBALANCE)
         self._record(group, "rebalance", reason=reason)
-        if group.join_timer is not None:
-            group.join_timer.cancel()
+        self.runtime.cancel(("join", group.group_id))
         timeout = max((m.rebalance_timeout_ms for m in group.members.values()), default=0.0)
         group.rebalance_deadline = self.sim.now + timeout
         if first and self.config.group_initial_rebalance_delay_ms > 0:
@@ -305,10 +306,12 @@ class GroupCoordinator(Node):
             group.initial_delay = True
             group.new_member_added = False
             delay = min(self.config.group_initial_rebalance_delay_ms, timeout)
-            group.join_timer = self.after(delay, self._initial_delay_over, group.group_id, group.generation_id)
+            self.runtime.schedule(("join", group.group_id), delay, self._initial_delay_over, group.group_id,
+                                  group.generation_id)
         else:
             group.initial_delay = False
-            group.join_timer = self.after(timeout, self._join_deadline, group.group_id, group.generation_id)
+            self.runtime.schedule(("join", group.group_id), timeout, self._join_deadline, group.group_id,
+                                  group.generation_id)
             self._maybe_complete_join(group)
 
     def _initial_delay_over(self, group_id: str, generation: int) -> None:
@@ -319,10 +322,10 @@ class GroupCoordinator(Node):
         if group.new_member_added and remaining > 0:
             group.new_member_added = False        # someone came: wait another delay (up to the deadline)
             delay = min(self.config.group_initial_rebalance_delay_ms, remaining)
-            group.join_timer = self.after(delay, self._initial_delay_over, group_id, generation)
+            self.runtime.schedule(("join", group_id), delay, self._initial_delay_over, group_id, generation)
             return
         group.initial_delay = False
-        group.join_timer = self.after(max(0.0, remaining), self._join_deadline, group_id, generation)
+        self.runtime.schedule(("join", group_id), max(0.0, remaining), self._join_deadline, group_id, generation)
         self._maybe_complete_join(group)
 
     def _join_deadline(self, group_id: str, generation: int) -> None:
@@ -338,9 +341,7 @@ class GroupCoordinator(Node):
 
     def _complete_join(self, group: Group) -> None:
         """Close the join phase: drop members that did not rejoin, start the next generation."""
-        if group.join_timer is not None:
-            group.join_timer.cancel()
-            group.join_timer = None
+        self.runtime.cancel(("join", group.group_id))
         # (Kafka keeps static members that did not rejoin; msglib drops them like the others, so a
         # static member's privilege is only the one of section I#100: a quick restart while Stable.)
         for m in [m for m in group.members.values() if m.join_request is None]:
@@ -443,8 +444,7 @@ class GroupCoordinator(Node):
 
     def _drop(self, group: Group, member: Member, reason: str) -> None:
         del group.members[member.member_id]
-        if member.session_timer is not None:
-            member.session_timer.cancel()
+        self.runtime.cancel(("session", group.group_id, member.member_id))
         if member.group_instance_id is not None and \
                 group.static_members.get(member.group_instance_id) == member.member_id:
             del group.static_members[member.group_instance_id]
@@ -489,7 +489,8 @@ class GroupCoordinator(Node):
 
     def _retention_timer(self) -> None:
         self.expire_offsets()
-        self.after(self.config.offsets_retention_check_interval_ms, self._retention_timer)
+        self.runtime.schedule("offsets-retention", self.config.offsets_retention_check_interval_ms,
+                              self._retention_timer)
 
     def expire_offsets(self) -> None:
         """Offsets retention (Kafka >= 2.1): a group's offsets expire once it has been Empty for

@@ -13,16 +13,17 @@ binary schema)::
 A record with a null value (a *tombstone*) deletes its key: expired offsets,
 a removed group. The log is compacted (module 02): only the latest record of
 each key has to survive, so the log stays as small as the set of live keys.
+The log itself, the flush before every answer and the replay on load are the
+coordinator runtime's (:mod:`msglib.coordinator`); this module is the shard.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
+from msglib.log import Log
 from msglib.protocol import OffsetAndMetadata, TopicPartition
-from msglib.log import Log, LogConfig, Record
-from msglib.log.storage import Storage
 
 TOPIC = "__consumer_offsets"
 
@@ -47,72 +48,74 @@ def group_key(group_id: str) -> bytes:
 
 
 class OffsetStore:
-    """The coordinator's durable state: one compacted log plus the tables rebuilt from it."""
+    """The group coordinator's shard: the tables rebuilt from the compacted ``__consumer_offsets`` log.
 
-    def __init__(self, storage: Storage | None = None, clock: Callable[[], float] = lambda: 0.0,
-                 segment_bytes: int = 100 * 1024 * 1024) -> None:
-        config = LogConfig(cleanup_policy="compact", segment_bytes=segment_bytes, delete_retention_ms=0)
-        self.clock = clock
-        self.log = Log(config=config, storage=storage, clock=clock, topic=TOPIC, partition=0)
+    It is a :class:`~msglib.coordinator.CoordinatorShard`: its tables change only by :meth:`replay`,
+    both live (the runtime replays each record right after it is flushed) and when the runtime loads
+    the log at boot. :meth:`bind` gives it the runtime its writes go through.
+    """
+
+    def __init__(self) -> None:
         self.offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
-        self.load()
+        self.runtime: Any = None
 
-    # -- reading the log back ---------------------------------------------------------------
-    def load(self) -> None:
-        """Rebuild the tables from the log (the latest record of each key wins; tombstones delete)."""
+    def bind(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    @property
+    def log(self) -> Log:
+        return self.runtime.log
+
+    # -- the shard: reading the log back ----------------------------------------------------
+    def reset(self) -> None:
         self.offsets, self.groups = {}, {}
-        for r in self.log.records():
-            key = json.loads(r.key)
-            value = None if r.value is None else json.loads(r.value)
-            if key[0] == "offset":
-                _, group_id, topic, partition = key
-                tp = TopicPartition(topic, partition)
-                if value is None:
-                    self.offsets.get(group_id, {}).pop(tp, None)
-                else:
-                    self.offsets.setdefault(group_id, {})[tp] = CommittedOffset(**value)
-            elif key[0] == "group":
-                if value is None:
-                    self.groups.pop(key[1], None)
-                else:
-                    self.groups[key[1]] = value
 
-    # -- writing ----------------------------------------------------------------------------
-    def _append(self, records: list[Record]) -> None:
-        if records:
-            self.log.append(records)
+    def replay(self, key: list, value: dict[str, Any] | None) -> None:
+        """Apply one record: the latest record of each key wins; a tombstone deletes."""
+        if key[0] == "offset":
+            _, group_id, topic, partition = key
+            tp = TopicPartition(topic, partition)
+            if value is None:
+                group = self.offsets.get(group_id, {})
+                group.pop(tp, None)
+                if not group:
+                    self.offsets.pop(group_id, None)
+            else:
+                self.offsets.setdefault(group_id, {})[tp] = CommittedOffset(**value)
+        elif key[0] == "group":
+            if value is None:
+                self.groups.pop(key[1], None)
+            else:
+                self.groups[key[1]] = value
 
+    def load(self) -> None:
+        """Rebuild the tables from the log (the runtime resets this shard and replays every record)."""
+        self.runtime.load()
+
+    # -- writing (through the runtime: append, flush, then replay into the tables) -----------
     def commit(self, group_id: str, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Append one record per partition, then update the cache (the log first: it is the truth)."""
-        now = self.clock()
+        """One record per partition (the log first: it is the truth; the tables follow by replay)."""
+        now = self.runtime.now()
         entries = {tp: CommittedOffset(int(om.offset), om.metadata or "", int(om.leader_epoch), now)
                    for tp, om in offsets.items()}
-        self._append([Record(offset_key(group_id, tp), json.dumps(c.__dict__).encode(), int(now))
-                      for tp, c in sorted(entries.items())])
-        self.offsets.setdefault(group_id, {}).update(entries)
+        self.runtime.write([(["offset", group_id, tp.topic, tp.partition], dict(c.__dict__))
+                            for tp, c in sorted(entries.items())])
 
     def delete_offsets(self, group_id: str, tps: Iterable[TopicPartition]) -> None:
         tps = sorted(set(tps) & set(self.offsets.get(group_id, {})))
-        self._append([Record(offset_key(group_id, tp), None, int(self.clock())) for tp in tps])
-        for tp in tps:
-            del self.offsets[group_id][tp]
-        if group_id in self.offsets and not self.offsets[group_id]:
-            del self.offsets[group_id]
+        self.runtime.write([(["offset", group_id, tp.topic, tp.partition], None) for tp in tps])
 
     def store_group(self, group_id: str, metadata: dict[str, Any]) -> None:
-        self._append([Record(group_key(group_id), json.dumps(metadata).encode(), int(self.clock()))])
-        self.groups[group_id] = metadata
+        self.runtime.write([(["group", group_id], metadata)])
 
     def delete_group(self, group_id: str) -> None:
         if group_id in self.groups:
-            self._append([Record(group_key(group_id), None, int(self.clock()))])
-            del self.groups[group_id]
+            self.runtime.write([(["group", group_id], None)])
 
     def maybe_compact(self) -> None:
         """Compact once half the bytes of the closed segments are overwritten records."""
-        if len(self.log.segments) > 1 and self.log.dirty_ratio() >= 0.5:
-            self.log.compact()
+        self.runtime.maybe_compact()
 
     # -- reading ----------------------------------------------------------------------------
     def committed(self, group_id: str, tp: TopicPartition) -> CommittedOffset | None:
