@@ -62,6 +62,7 @@ FLOORS: dict[str, int] = {
     "msglib.patterns": MECHANISMS, "msglib.patterns.*": MECHANISMS,
     "msglib.streams": MECHANISMS, "msglib.streams.*": MECHANISMS,   # windows, stores, topology, tasks
     "msglib.kraft": MECHANISMS, "msglib.kraft.*": MECHANISMS,   # KRaft quorum, controller, broker view
+    "msglib.share": MECHANISMS, "msglib.share.*": MECHANISMS,   # share groups: share-partition, coordinators
 
     "msglib.client": CLIENTS, "msglib.client.*": CLIENTS,
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
@@ -75,6 +76,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.cluster.scenario": RUNNERS, "msglib.groups.workload": RUNNERS,
     "msglib.kraft.scenario": RUNNERS,          # seeded quorum runs judged by check.kraft; KIP-966's story
+    "msglib.share.scenario": RUNNERS,          # seeded share-group runs judged by check.share
     "msglib.txn.eos": RUNNERS, "msglib.txn.interleaving": RUNNERS,
     "msglib.streams.app": RUNNERS,             # stream applications on a Cluster, judged by check.streams
     "msglib.compare": RUNNERS, "msglib.compare.*": RUNNERS,
