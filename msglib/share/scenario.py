@@ -11,7 +11,6 @@ the time is up. ``msglib.check.share`` then judges the share-partition's history
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 from msglib.check.share import ShareViolation, check_history, size, smallest
 from msglib.share.config import ShareGroupConfig
@@ -188,5 +187,3 @@ def explain(result: ShareRunResult, violation: ShareViolation) -> str:
     """A readable account: the run, the broken rule and the record's smallest history."""
     return (f"{result.describe()}\nrule broken: {violation.rule}\noffset {violation.offset}: {violation.what}\n"
             f"history of that record:\n{violation.history()}")
-
-Transition_ = Callable  # re-exported name kept short for notebooks
