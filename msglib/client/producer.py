@@ -491,7 +491,9 @@ class KafkaProducer:
                     self._assign_sequence(batch)
                 self._inflight_per_tp[tp] = self._inflight_per_tp.get(tp, 0) + 1
             wire[tp] = batch.encode(compression)
-        self.node.send(broker_node(broker), p.ProduceRequest(rid, self.acks, self.config["request_timeout_ms"], wire))
+        txn = self.txn
+        self.node.send(broker_node(broker), p.ProduceRequest(rid, self.acks, self.config["request_timeout_ms"], wire,
+                                                             *((txn.transactional_id, txn.version) if txn else ())))
         if self.acks == 0:  # nobody will answer: done as soon as it is sent
             for tp, batch in batches.items():
                 batch.maybe_written = True

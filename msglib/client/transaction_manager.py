@@ -16,16 +16,27 @@ What each call does on the wire:
   coordinator; retried while it answers CONCURRENT_TRANSACTIONS (it is
   aborting what an older instance left open). The producer id and epoch it
   returns number every batch from now on.
-* ``send()`` inside a transaction: the first record for a partition makes
-  the manager send AddPartitionsToTxn; that partition's batches wait until
-  the coordinator has the partition in the transaction (so a marker will
-  reach it, whatever happens to this producer).
+* ``send()`` inside a transaction: with transaction version 1, the first
+  record for a partition makes the manager send AddPartitionsToTxn; that
+  partition's batches wait until the coordinator has the partition in the
+  transaction (so a marker will reach it, whatever happens to this producer).
+  With version 2 (KIP-890, Kafka 4.0) the producer sends the batches at once:
+  the partition leader asks the coordinator to add the partition before it
+  appends the first batch of the transaction.
 * ``send_offsets_to_transaction(offsets, group_metadata)``: AddOffsetsToTxn,
   then TxnOffsetCommit to the group coordinator, checked against the
   consumer's generation (KIP-447).
 * ``commit_transaction()``: flush every send, then EndTxn(commit). It
   returns once the coordinator has *logged* the decision; the markers that
-  make the records visible to read_committed consumers follow.
+  make the records visible to read_committed consumers follow. With version 2
+  the answer carries a new epoch: every transaction has its own epoch, so a
+  late write of an ended transaction is refused (docs/transactions.md T18-T21).
+
+The version is chosen at each ``begin_transaction()``: the lower of what this
+client supports (``max_version``, 2 like a Kafka 4.0 client; set it to 1 to
+play an older client) and the cluster's finalized ``transaction.version``
+(``TxnConfig.transaction_version``), as a 4.0 producer upgrades or downgrades
+only between transactions.
 * ``abort_transaction()``: drop what was not sent yet, wait for what was,
   then EndTxn(abort).
 
@@ -56,6 +67,7 @@ FATAL_ERROR = "FATAL_ERROR"
 _RETRIABLE = (proto.CONCURRENT_TRANSACTIONS, proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT,
               proto.COORDINATOR_NOT_AVAILABLE, proto.REBALANCE_IN_PROGRESS)
 _FENCED = (proto.PRODUCER_FENCED, proto.INVALID_PRODUCER_ID_MAPPING)
+CLIENT_TRANSACTION_VERSION = 2   # a Kafka 4.0 producer: KIP-890's protocol when the cluster has it
 
 
 class TransactionManager:
@@ -78,7 +90,14 @@ class TransactionManager:
         # msglib: called once, right after the next EndTxn is sent and before its answer arrives
         # (fault injection: msglib.txn.eos kills or stalls an application "with the commit on its way").
         self.on_end_sent: Callable[[], None] | None = None
-        transaction_coordinator_for(producer.cluster)   # the cluster's coordinator (made on first use)
+        self.coordinator = transaction_coordinator_for(producer.cluster)   # the cluster's (made on first use)
+        self.max_version = CLIENT_TRANSACTION_VERSION    # what this client speaks (1: a pre-4.0 client)
+        self.version = self._negotiated_version()        # of the current transaction
+        self.epochs: list[int] = []                      # the epoch each transaction began with (pictures, tests)
+
+    def _negotiated_version(self) -> int:
+        """The lower of the client's version and the cluster's finalized ``transaction.version``."""
+        return min(self.max_version, self.coordinator.config.transaction_version)
 
     # ------------------------------------------------------------------ state checks
     def _raise_if_failed(self) -> None:
@@ -195,9 +214,13 @@ class TransactionManager:
         self.state = IN_TRANSACTION
         self.partitions, self.pending, self.adding, self.groups = set(), set(), set(), set()
         self.transactions += 1
+        self.version = self._negotiated_version()
+        self.epochs.append(self.producer.producer_epoch)
 
     def maybe_add_partition(self, tp: TopicPartition) -> None:
-        if tp not in self.partitions and tp not in self.adding:
+        if self.version >= 2:
+            self.partitions.add(tp)   # the leader adds it when the first batch arrives (KIP-890)
+        elif tp not in self.partitions and tp not in self.adding:
             self.pending.add(tp)
 
     def partition_ready(self, tp: TopicPartition) -> bool:
@@ -312,9 +335,12 @@ class TransactionManager:
         p = self.producer
         what = "commit_transaction" if commit else "abort_transaction"
         msg = self._call("end", proto.TXN_COORDINATOR, lambda rid: proto.EndTxnRequest(
-            rid, self.transactional_id, p.producer_id, p.producer_epoch, commit), what)
+            rid, self.transactional_id, p.producer_id, p.producer_epoch, commit, self.version), what)
         if msg.error is None:
             self.state = READY
+            if self.version >= 2 and getattr(msg, "producer_epoch", -1) >= 0:
+                p._start_epoch(msg.producer_id, msg.producer_epoch)   # the next transaction's epoch
+                self.needs_epoch_bump = False
             return
         if msg.error in _FENCED:
             self.fatal(E.ProducerFencedError(
@@ -322,7 +348,10 @@ class TransactionManager:
                 f"started, or the transaction ran longer than transaction_timeout_ms="
                 f"{self.transaction_timeout_ms:g} and the coordinator aborted it"))
         else:
-            self.abortable(E.for_code(msg.error))
+            exc = E.for_code(msg.error)
+            self.abortable(exc)
+            if self.state != FATAL_ERROR:            # (an abort that failed: abort_transaction() may be retried)
+                self.state, self.last_error = ABORTABLE_ERROR, exc
         raise self.last_error
 
 

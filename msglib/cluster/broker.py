@@ -108,6 +108,7 @@ class Broker(Node):
             p.InitProducerIdRequest: self._on_init_producer_id,
             p.ListOffsetsRequest: self._on_list_offsets,
             p.WriteTxnMarkersRequest: self._on_write_txn_markers,
+            p.AddPartitionsToTxnResponse: self._on_txn_check_answer,
         }
         self._boot()
 
@@ -121,6 +122,7 @@ class Broker(Node):
         self.delayed: dict[TopicPartition, list[_DelayedProduce]] = defaultdict(list)
         self.parked: dict[TopicPartition, list[tuple[str, p.FetchRequest, list]]] = defaultdict(list)
         self.pending_alter: dict[TopicPartition, int] = {}
+        self.txn_checks: dict[int, tuple] = {}  # produce requests waiting for the transaction coordinator
         self._ids = itertools.count()
         for tp in self.disk.storages:
             self.partitions[tp] = self._open(tp)
@@ -233,7 +235,9 @@ class Broker(Node):
             self._start_session(part)
 
     # -- leader: produce ------------------------------------------------------------------
-    def _on_produce(self, src: str, req: p.ProduceRequest) -> None:
+    def _on_produce(self, src: str, req: p.ProduceRequest, checked: bool = False) -> None:
+        if not checked and self._txn_check(src, req, self.sim.now + req.timeout_ms):
+            return  # waits until the transaction coordinator has the partition in the transaction
         results: dict[TopicPartition, p.PartitionProduceResult] = {}
         waiting: dict[TopicPartition, int] = {}
         for tp, data in req.batches.items():
@@ -264,6 +268,63 @@ class Broker(Node):
                 self._check_delayed(self.partitions[tp])
         else:
             self._respond_produce(dp)
+
+    # -- leader: transactional writes checked with the coordinator (KIP-890) ---------------------
+    def _txn_check(self, src: str, req: p.ProduceRequest, deadline: float) -> bool:
+        """A transactional batch that opens a transaction here (its producer has none open in this
+        epoch) first goes to the transaction coordinator: with transaction version 2 the coordinator
+        adds the partition (the producer sent no AddPartitionsToTxn); with version 1 and
+        ``transaction_partition_verification_enable`` (KIP-890 part 1) it only verifies the partition
+        is in the open transaction. True: the request waits for the answer (``txn_checks``)."""
+        v2 = req.transaction_version >= 2
+        if req.transactional_id is None or not (v2 or self.config.transaction_partition_verification_enable):
+            return False
+        need, ident = [], (-1, -1)
+        for tp, data in req.batches.items():
+            part = self.partitions.get(tp)
+            if part is None or not part.is_leader:
+                continue
+            try:
+                batch = RecordBatch.decode(data)
+            except Exception:
+                continue
+            entry = part.producers.get(batch.producer_id)
+            if batch.is_transactional and (entry is None or batch.producer_epoch > entry.producer_epoch or
+                                           not part.producers.has_open_transaction(batch.producer_id)):
+                need.append(tp)          # (an older epoch than the partition's is refused by the append)
+                ident = (batch.producer_id, batch.producer_epoch)
+        if not need:
+            return False
+        rid = next(self._ids)
+        timer = self.after(max(0.0, deadline - self.sim.now), self._txn_check_timeout, rid)
+        self.txn_checks[rid] = (src, req, deadline, timer)
+        self.send(p.TXN_COORDINATOR, p.AddPartitionsToTxnRequest(rid, req.transactional_id, ident[0], ident[1],
+                                                                 need, verify_only=not v2, from_broker=True))
+        return True
+
+    def _on_txn_check_answer(self, coordinator: str, resp: p.AddPartitionsToTxnResponse) -> None:
+        entry = self.txn_checks.pop(resp.request_id, None)
+        if entry is None:
+            return
+        src, req, deadline, timer = entry
+        timer.cancel()
+        if resp.error is None:
+            self._on_produce(src, req, checked=True)
+        elif resp.error == p.CONCURRENT_TRANSACTIONS and self.sim.now + 20 < deadline:
+            # The producer's previous transaction is still writing its markers: retry here, as Kafka 4.0 does.
+            self.after(20, lambda: self._txn_check(src, req, deadline) or self._on_produce(src, req, checked=True))
+        else:
+            self._refuse_produce(src, req, resp.error)
+
+    def _txn_check_timeout(self, rid: int) -> None:
+        entry = self.txn_checks.pop(rid, None)
+        if entry is not None:
+            self._refuse_produce(entry[0], entry[1], p.REQUEST_TIMED_OUT)
+
+    def _refuse_produce(self, src: str, req: p.ProduceRequest, error: str) -> None:
+        if req.acks != 0:
+            self.send(src, p.ProduceResponse(req.request_id, {tp: p.PartitionProduceResult(error)
+                                                              for tp in req.batches}))
 
     def _check_delayed(self, part: Partition) -> None:
         """Answer every delayed produce whose records in ``part`` are now committed."""

@@ -35,6 +35,10 @@ class ClusterConfig:
     # "leader_epoch": KIP-101/KIP-279 truncation (Kafka >= 2.0). "high_watermark":
     # truncate to the local high-water mark, as Kafka did before KIP-101.
     truncation: str = "leader_epoch"
+    # KIP-890 part 1 (Kafka 3.6, where it defaults to true): with transaction version 1, a leader asks
+    # the transaction coordinator whether a transactional batch's partition is in the open transaction.
+    # msglib's default is off, so that version 1 is KIP-98's protocol as it ran up to Kafka 3.5.
+    transaction_partition_verification_enable: bool = False
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:

@@ -170,6 +170,10 @@ class ProduceRequest:
     acks: int  # 0, 1 or -1 (all)
     timeout_ms: float
     batches: dict[TopicPartition, Any]  # one encoded RecordBatch (bytes) per partition
+    # A transactional producer names its transactional id; transaction_version 2 (KIP-890, Kafka 4.0:
+    # Produce v12) asks the leader to add the partition to the transaction itself.
+    transactional_id: str | None = None
+    transaction_version: int = 1
 
 
 @dataclass
@@ -355,6 +359,10 @@ class AddPartitionsToTxnRequest:
     producer_id: int
     producer_epoch: int
     partitions: list[TopicPartition]
+    # From a partition leader (AddPartitionsToTxn v4+, KIP-890): verify_only checks that the partitions
+    # are already in the transaction (part 1, Kafka 3.6); False adds them (transaction version 2).
+    verify_only: bool = False
+    from_broker: bool = False
 
 
 @dataclass
@@ -385,12 +393,16 @@ class EndTxnRequest:
     producer_id: int
     producer_epoch: int
     commit: bool
+    transaction_version: int = 1     # 2: the coordinator bumps the epoch and answers with it (KIP-890)
 
 
 @dataclass
 class EndTxnResponse:
     request_id: int
     error: str | None
+    # Transaction version 2 (EndTxn v5, KIP-890): the producer id and the epoch bumped by this EndTxn.
+    producer_id: int = -1
+    producer_epoch: int = -1
 
 
 @dataclass

@@ -216,10 +216,21 @@ class TransactionCoordinator(Node):
         return None
 
     def _on_add_partitions(self, src: str, req: proto.AddPartitionsToTxnRequest) -> None:
+        """From the producer (transaction version 1), or from a partition leader about to append a
+        transactional batch (KIP-890): ``verify_only`` (part 1) checks that the partitions are in the
+        open transaction of this producer id and epoch; otherwise (version 2) adds them, starting the
+        transaction if none is open. A write from an older epoch is answered PRODUCER_FENCED."""
         meta = self.txns.get(req.transactional_id)
         error = self._check_producer(meta, req.producer_id, req.producer_epoch)
-        if error is None:
-            error = self._add(meta, [TopicPartition(*tp) for tp in req.partitions], [])
+        partitions = [TopicPartition(*tp) for tp in req.partitions]
+        if error is None and req.verify_only:
+            if meta.state != ONGOING or not set(partitions) <= meta.partitions:
+                error = proto.INVALID_TXN_STATE      # not in the open transaction: a late or stray write
+        elif error is None:
+            error = self._add(meta, partitions, [])
+        if req.from_broker:
+            self._record(meta, "leader verified" if req.verify_only else "leader added partitions",
+                         leader=src, targets=[str(tp) for tp in partitions], error=error)
         self.send(src, proto.AddPartitionsToTxnResponse(req.request_id, error))
 
     def _on_add_offsets(self, src: str, req: proto.AddOffsetsToTxnRequest) -> None:
@@ -231,20 +242,51 @@ class TransactionCoordinator(Node):
 
     # ------------------------------------------------------------------ EndTxn
     def _on_end_txn(self, src: str, req: proto.EndTxnRequest) -> None:
+        """Decide the outcome. Version 2 (KIP-890) also bumps the epoch: the markers carry the new
+        epoch, so a late write of the ended transaction is refused by every partition, and the answer
+        gives the producer its epoch for the next transaction."""
         meta = self.txns.get(req.transactional_id)
         error = self._check_producer(meta, req.producer_id, req.producer_epoch)
-        if error is None:
-            decided = {True: (PREPARE_COMMIT, COMPLETE_COMMIT), False: (PREPARE_ABORT, COMPLETE_ABORT)}
+        v2 = req.transaction_version >= 2
+        decided = {True: (PREPARE_COMMIT, COMPLETE_COMMIT), False: (PREPARE_ABORT, COMPLETE_ABORT)}
+        if error == proto.PRODUCER_FENCED and v2 and meta.transaction_version >= 2 and \
+                req.producer_epoch == meta.prev_producer_epoch:
+            # A retry of an EndTxn that bumped the epoch (its answer was lost): answer it again.
+            if meta.state == decided[req.commit][0]:
+                error = proto.CONCURRENT_TRANSACTIONS
+            elif meta.state in (decided[req.commit][1], EMPTY):
+                error = None
+            else:
+                error = proto.INVALID_TXN_STATE
+        elif error is None:
             if meta.state == ONGOING:
+                meta.transaction_version = 2 if v2 else 1
+                if v2:
+                    self._bump(meta)
                 self._transition(meta, decided[req.commit][0])   # logged: the outcome is decided now
                 self._write_markers(meta)
-            elif meta.state == decided[req.commit][0]:
-                error = proto.CONCURRENT_TRANSACTIONS              # a retry while the markers are written
-            elif meta.state == decided[req.commit][1]:
+            elif meta.state == decided[req.commit][0] or (v2 and meta.state in (PREPARE_COMMIT, PREPARE_ABORT)):
+                error = proto.CONCURRENT_TRANSACTIONS   # a retry, or (v2) the previous one is writing its markers
+            elif meta.state == decided[req.commit][1] and not v2:
                 error = None                                     # a retry of a finished one: same answer
+            elif v2 and not req.commit and meta.state in (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT):
+                # Nothing was added (the leaders refused every write): no markers, but still a new epoch.
+                meta.transaction_version = 2
+                meta.partitions, meta.groups, meta.txn_start_ms = set(), set(), -1.0
+                self._bump(meta)
+                self._transition(meta, EMPTY)
             else:
                 error = proto.INVALID_TXN_STATE                    # e.g. commit after the abort was decided
-        self.send(src, proto.EndTxnResponse(req.request_id, error))
+        if error is None and v2:
+            self.send(src, proto.EndTxnResponse(req.request_id, None, meta.producer_id, meta.producer_epoch))
+        else:
+            self.send(src, proto.EndTxnResponse(req.request_id, error))
+
+    def _bump(self, meta: TransactionMetadata) -> None:
+        """Transaction version 2: every EndTxn moves the producer to a new epoch (logged with the state)."""
+        meta.prev_producer_epoch = meta.producer_epoch
+        meta.producer_epoch += 1
+        self._record(meta, "epoch bumped", reason="EndTxn (transaction version 2)")
 
     # ------------------------------------------------------------------ markers
     def _write_markers(self, meta: TransactionMetadata) -> None:

@@ -8,7 +8,8 @@ still committed (its markers are written again), one that was Ongoing can
 still time out. Records (JSON, where Kafka uses a binary schema)::
 
     key ["txn", transactional_id]   value {producer_id, producer_epoch, timeout_ms, state, partitions,
-                                           groups, txn_start_ms, last_update_ms}   (None: expired)
+                                           groups, txn_start_ms, last_update_ms, transaction_version,
+                                           prev_producer_epoch}   (None: expired)
     key ["producer-ids"]            value {"next": n}   (producer ids are never handed out twice)
 """
 from __future__ import annotations
@@ -38,19 +39,23 @@ class TransactionMetadata:
     groups: set[str] = field(default_factory=set)                  # whose offsets it commits
     txn_start_ms: float = -1.0                                     # when it became Ongoing
     last_update_ms: float = 0.0
+    transaction_version: int = 1          # of the current (or last) transaction: 2 bumps the epoch at its end
+    prev_producer_epoch: int = -1         # v2: the epoch before the last EndTxn bump (a retried EndTxn carries it)
 
     def to_json(self) -> dict[str, Any]:
         return {"producer_id": self.producer_id, "producer_epoch": self.producer_epoch,
                 "timeout_ms": self.timeout_ms, "state": self.state.value,
                 "partitions": sorted([tp.topic, tp.partition] for tp in self.partitions),
                 "groups": sorted(self.groups), "txn_start_ms": self.txn_start_ms,
-                "last_update_ms": self.last_update_ms}
+                "last_update_ms": self.last_update_ms, "transaction_version": self.transaction_version,
+                "prev_producer_epoch": self.prev_producer_epoch}
 
     @classmethod
     def from_json(cls, transactional_id: str, d: dict[str, Any]) -> "TransactionMetadata":
         return cls(transactional_id, d["producer_id"], d["producer_epoch"], d["timeout_ms"],
                    TransactionState(d["state"]), {TopicPartition(t, p) for t, p in d["partitions"]},
-                   set(d["groups"]), d["txn_start_ms"], d["last_update_ms"])
+                   set(d["groups"]), d["txn_start_ms"], d["last_update_ms"], d.get("transaction_version", 1),
+                   d.get("prev_producer_epoch", -1))
 
     def describe(self) -> str:
         parts = ", ".join(str(tp) for tp in sorted(self.partitions)) or "-"
