@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fsync every append before answering (survives power loss, not only kill -9)")
     parser.add_argument("--group-initial-rebalance-delay-ms", type=float, default=3000.0,
                         help="wait for more members before a new group's first rebalance (Kafka's default 3000)")
+    parser.add_argument("--brokers", type=int, default=1,
+                        help="1 (default): one broker on msglib's on-disk log; 2 to 9: msglib's simulated "
+                             "replicated cluster in memory, broker i on --port + i (docs/wire-protocol.md)")
+    parser.add_argument("--min-insync-replicas", type=int, default=2,
+                        help="with --brokers >= 2: min.insync.replicas of every topic (default 2)")
 
 
 def problem(args: argparse.Namespace) -> str | None:
@@ -35,6 +40,12 @@ def problem(args: argparse.Namespace) -> str | None:
         return f"--max-request-bytes must be at least 1024, got {args.max_request_bytes}"
     if args.group_initial_rebalance_delay_ms < 0:
         return f"--group-initial-rebalance-delay-ms must be >= 0, got {args.group_initial_rebalance_delay_ms}"
+    if not 1 <= args.brokers <= 9:
+        return f"--brokers must be 1 to 9, got {args.brokers}"
+    if args.brokers > 1 and not 1 <= args.min_insync_replicas <= args.brokers:
+        return f"--min-insync-replicas must be 1 to {args.brokers} (the brokers), got {args.min_insync_replicas}"
+    if args.brokers > 1 and args.port and args.port + args.brokers - 1 > 65535:
+        return f"--port {args.port} leaves no room for {args.brokers} brokers (ports --port to --port + {args.brokers - 1})"
     if os.path.exists(args.data) and not os.path.isdir(args.data):
         return f"--data {args.data!r} is a file; give a folder (it is created if missing)"
     return None
@@ -45,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
+    if args.brokers > 1:
+        from msglib.wire.replicated import main as cluster_main
+        return cluster_main(args)
     from msglib.wire.server import main
     return main(args)
