@@ -14,16 +14,23 @@ def _pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+# conda-forge names that differ from PyPI's (anaconda.org/conda-forge/python-confluent-kafka and
+# anaconda.org/conda-forge/playwright-python: the same projects, packaged under these names)
+CONDA_TO_PYPI = {"python-confluent-kafka": "confluent-kafka", "playwright-python": "playwright"}
+
+
 def _normal(spec: str) -> tuple[str, str]:
-    req = Requirement(spec.replace(" ", ""))
-    return req.name.lower().replace("_", "-"), str(req.specifier)
+    req = Requirement(spec.split("#")[0].replace(" ", ""))
+    name = req.name.lower().replace("_", "-")
+    return CONDA_TO_PYPI.get(name, name), str(req.specifier)
 
 
 def test_environment_yml_declares_the_same_dependencies_as_pyproject():
     project = _pyproject()["project"]
     declared = {_normal(s) for s in project["dependencies"] + project["optional-dependencies"]["course"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {_normal(d) for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))}
+    conda = {_normal(d) for d in env["dependencies"]
+             if isinstance(d, str) and Requirement(d.replace(" ", "")).name not in ("python", "pip")}
     assert conda == declared, f"only in environment.yml: {conda - declared}; only in pyproject: {declared - conda}"
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert any("." == item.split()[-1] for item in pip_section), "environment.yml must install msglib itself (-e .)"

@@ -7,8 +7,9 @@
 """
 from msglib.es.aggregate import Aggregate, Repository
 from msglib.es.bank import AccountClosedError, BankAccount, InsufficientFundsError
-from msglib.es.errors import (ConcurrencyError, CorruptEventError, DomainError, DuplicateEventError,
-                              EventSchemaError, EventStoreError, StreamNotFoundError, UnknownEventTypeError)
+from msglib.es.errors import (ConcurrencyError, CorruptEventError, DatabaseError, DomainError, DuplicateEventError,
+                              EventSchemaError, EventStoreError, InvalidEventError, StreamNotFoundError,
+                              UnknownEventTypeError)
 from msglib.es.events import (ANY, NO_STREAM, STREAM_EXISTS, AppendResult, NewEvent, RecordedEvent,
                               Snapshot)
 from msglib.es.order import Order
@@ -17,7 +18,7 @@ from msglib.es.subscription import Subscription
 
 __all__ = [
     "ANY", "NO_STREAM", "STREAM_EXISTS", "AccountClosedError", "Aggregate", "AppendResult", "BankAccount",
-    "ConcurrencyError", "CorruptEventError", "DomainError", "DuplicateEventError", "EventSchemaError", "EventStore",
-    "EventStoreError", "InsufficientFundsError", "NewEvent", "Order", "RecordedEvent", "Repository",
+    "ConcurrencyError", "CorruptEventError", "DatabaseError", "DomainError", "DuplicateEventError", "EventSchemaError", "EventStore",
+    "EventStoreError", "InsufficientFundsError", "InvalidEventError", "NewEvent", "Order", "RecordedEvent", "Repository",
     "Snapshot", "StreamNotFoundError", "Subscription", "UnknownEventTypeError",
 ]
