@@ -66,6 +66,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.client": CLIENTS, "msglib.client.*": CLIENTS,
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
+    "msglib.share.consumer": CLIENTS,          # KafkaShareConsumer
 
     "msglib.cluster": SYSTEMS, "msglib.cluster.cluster": SYSTEMS,
     "msglib.kraft.quorum": SYSTEMS,            # three controllers, brokers and faults on one network

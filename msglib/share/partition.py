@@ -70,6 +70,7 @@ class SharePartition:
         self.speo = start_offset           # share-partition end offset (exclusive)
         self.records: dict[int, InFlightRecord] = {}
         self.history: list[ShareEvent] = []
+        self.completed: dict[int, RecordState] = {}   # offsets the SPSO moved past, and how they ended
         self.on_change = on_change
         self._locks: dict[int, Timer] = {}
 
@@ -157,23 +158,18 @@ class SharePartition:
     def _changed(self) -> None:
         # the SPSO moves past records that are delivery complete, never past one that is not
         while self.spso < self.speo and self.records[self.spso].state.terminal:
-            del self.records[self.spso]
+            self.completed[self.spso] = self.records.pop(self.spso).state
             self.spso += 1
         if self.on_change is not None:
             self.on_change(self)
 
     def state_of(self, offset: int) -> RecordState:
-        """The state of any offset: before the SPSO everything is delivery complete (ACKNOWLEDGED or ARCHIVED)."""
+        """The state of any offset. Before the SPSO every record is delivery complete: how it ended, when this
+        share-partition saw it end; after a reload the durable state keeps only "complete" (shown ARCHIVED)."""
         if offset < self.spso:
-            return RecordState.ACKNOWLEDGED if self._completed_as(offset) else RecordState.ARCHIVED
+            return self.completed.get(offset, RecordState.ARCHIVED)
         record = self.records.get(offset)
         return record.state if record else RecordState.AVAILABLE
-
-    def _completed_as(self, offset: int) -> bool:
-        for e in reversed(self.history):
-            if e.offset == offset and e.applied:
-                return e.after.state is RecordState.ACKNOWLEDGED
-        return False
 
     @property
     def in_flight(self) -> int:
