@@ -134,6 +134,17 @@ class SharePartition:
         if timer is not None:
             timer.cancel()
 
+    def fail_over(self) -> int:
+        """The share-partition leader changed: every acquisition lock is lost, so each acquired record's
+        delivery attempt ends as if its lock expired. Returns how many records were acquired."""
+        held = [(o, r.member) for o, r in sorted(self.records.items()) if r.state is RecordState.ACQUIRED]
+        self.cancel_locks()
+        for offset, member in held:
+            self._apply(self.records[offset], LOCK_EXPIRED, member or "")
+        if held:
+            self._changed()
+        return len(held)
+
     def cancel_locks(self) -> None:
         """Forget every lock timer (the share-partition leader crashed: its in-memory locks are gone)."""
         for timer in self._locks.values():
@@ -179,13 +190,17 @@ class SharePartition:
     def snapshot(self) -> dict:
         """The durable part of the state: SPSO and each in-flight record's state and delivery count.
 
-        Acquisition locks are not durable: an ACQUIRED record is written as AVAILABLE with its count, so a
-        new share-partition leader can hand it out again (the old holder's acknowledgement will be refused).
+        Acquisition locks are not durable: an ACQUIRED record is written as its lock's expiry would leave it
+        (AVAILABLE with its count, or ARCHIVED on its last attempt), so a new share-partition leader can hand
+        it out again and the old holder's acknowledgement is refused.
         """
         states = []
         for offset in range(self.spso, self.speo):
             r = self.records[offset]
-            state = RecordState.AVAILABLE if r.state is RecordState.ACQUIRED else r.state
+            state = r.state
+            if state is RecordState.ACQUIRED:     # the attempt ends with the leader, as if its lock expired
+                last = r.delivery_count >= self.config.delivery_count_limit
+                state = RecordState.ARCHIVED if last else RecordState.AVAILABLE
             states.append([offset, state.value, r.delivery_count])
         return {"start_offset": self.spso, "end_offset": self.speo, "states": states}
 

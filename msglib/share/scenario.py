@@ -5,7 +5,8 @@ consumer loops: ShareFetch (acquire a few records), process each one (10-300 ms;
 longer than the acquisition lock, so its acknowledgement arrives late and must be refused), then
 acknowledge: ACCEPT, or RELEASE after a transient failure; a *poison* record always fails (RELEASE, or
 REJECT when the consumer recognises it). Consumers crash at random (their locks expire; they come back as
-a new member), and the run ends quiet: every consumer alive, until every record is delivery complete or
+a new member), the share-partition leader fails over (every lock is lost at once; the state is reloaded from
+its durable snapshot), and the run ends quiet: every consumer alive, until every record is delivery complete or
 the time is up. ``msglib.check.share`` then judges the share-partition's history.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ShareRunResult:
     late_acks_refused: int = 0
     crashes: int = 0
     lock_expiries: int = 0
+    failovers: int = 0
     finished_ms: float = 0.0
     events: int = 0
 
@@ -119,6 +121,21 @@ def run_share_schedule(seed: int, *, transition: Transition = default_transition
         c.incarnation += 1                     # a new member id, as a restarted share consumer gets
         sim.schedule(0, poll, c, c.incarnation)
 
+    def leader_failover() -> None:
+        # the share-partition leader moves: locks are lost; the new leader reads __share_group_state
+        result.failovers += 1
+        partition.fail_over()
+        snapshot = partition.snapshot()
+        partition.restore(snapshot)
+        if partition.snapshot() != snapshot:
+            raise AssertionError("the share-partition state did not survive a snapshot and restore")
+
+    t = 0.0
+    while crash_rate > 0:
+        t += faults.expovariate(crash_rate / 15_000.0)
+        if t > fault_end:
+            break
+        sim.at(t, leader_failover)
     for c in group:
         sim.schedule(work.uniform(0, 50), poll, c, 0)
         t = 0.0
@@ -152,6 +169,7 @@ class ShareRunSummary:
     late_acks_refused: int = 0
     crashes: int = 0
     lock_expiries: int = 0
+    failovers: int = 0
     records: int = 0
 
     def smallest_failure(self) -> tuple[ShareRunResult, ShareViolation] | None:
@@ -177,6 +195,7 @@ def run_share_schedules(seeds: list[int] | range, *, transition: Transition = de
         summary.late_acks_refused += r.late_acks_refused
         summary.crashes += r.crashes
         summary.lock_expiries += r.lock_expiries
+        summary.failovers += r.failovers
         if not r.ok:
             summary.failed.append(r)
             if stop_after is not None and len(summary.failed) >= stop_after:
