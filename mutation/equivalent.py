@@ -73,11 +73,6 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
             "how long an empty poll waits (1 ms of simulated time more) changes no delivery guarantee",
     },
-    "05-lag": {
-        ("if committed is None or committed < log_start_offset:",
-         "if committed is None or committed <= log_start_offset:"):
-            "at committed == log_start_offset both branches give end_offset - log_start_offset",
-    },
     "09-redrive": {
         ("dlq.change_message_visibility(m.receipt_handle, 0)   # not sent: visible again for the next try",
          "dlq.change_message_visibility(m.receipt_handle, 1)   # not sent: visible again for the next try"):

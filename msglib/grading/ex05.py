@@ -9,14 +9,11 @@ Each learner function runs inside the real mechanism through a seam:
   application's loop body in seeded group runs (``msglib.groups.workload``) with clean joins and
   leaves, crashes in the middle of a batch, GC pauses and coordinator outages; the verdict is
   what was lost and what was processed twice;
-* ``05-commit_fencing``   -- ``validate_offset_commit(group, member_id, generation_id)`` decides
-  every OffsetCommit on the coordinator (``GroupCoordinator(validate_offset_commit=fn)``) while
-  zombies (paused members the group removed) come back and commit;
 * ``05-starting_offset``  -- ``starting_offset(committed, bounds, policy)`` places every consumer
   on a newly assigned partition (``KafkaConsumer(reset_position=fn)``), after retention deleted
   what a group had committed, for new groups, and for groups that are caught up;
-* ``05-lag``              -- ``consumer_lag(committed, log_start_offset, end_offset)`` is the lag
-  monitor's rule (``LagMonitor(lag_fn=fn)``) over runs with crashes and retention.
+
+The cooperative-sticky assignor (``05-cooperative_sticky``) has its checks in ``ex05_cooperative.py``.
 """
 from __future__ import annotations
 
@@ -26,21 +23,15 @@ from typing import Any, Callable
 from msglib.client.consumer import KafkaConsumer, PartitionBounds, starting_offset as reference_start
 from msglib.client.errors import OffsetOutOfRangeError
 from msglib.grading.core import CheckFailed, call_learner, learner_error, quiet, require_callable, seeds
-from msglib.groups import (COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
-                           FunctionAssignor, GroupState, LocalBroker, NoOffsetForPartitionError, Subscription,
-                           TopicPartition, problems, range_assign as reference_range)
-from msglib.groups.coordinator import Group, Member
-from msglib.groups.lag import LagMonitor, consumer_lag as reference_lag
-from msglib.groups.workload import GROUP, TOPIC, GroupEvent, GroupRun, GroupRunResult, at_least_once_step, run_group
+from msglib.groups import (FunctionAssignor, LocalBroker, NoOffsetForPartitionError, Subscription, TopicPartition,
+                           problems, range_assign as reference_range)
+from msglib.groups.workload import GroupEvent, GroupRunResult, run_group
 from msglib.log import LogConfig
-from msglib.sim.history import History
 
 EX_RANGE = "05-range_assign"
 EX_ALO = "05-at_least_once"
 EX_AMO = "05-at_most_once"
-EX_FENCE = "05-commit_fencing"
 EX_START = "05-starting_offset"
-EX_LAG = "05-lag"
 
 
 def _learner_error(exc: BaseException, fn: Callable, exercise: str, case: Any, seed: int | None) -> CheckFailed:
@@ -322,119 +313,6 @@ def hidden_at_most_once(step: Callable, seed: int | None = None) -> None:
     _hidden_guarantee(step, EX_AMO, seed)
 
 
-# ================================================================== exercise 4: fencing commits
-S, P, C, E, D = (GroupState.STABLE, GroupState.PREPARING_REBALANCE, GroupState.COMPLETING_REBALANCE,
-                 GroupState.EMPTY, GroupState.DEAD)
-
-# (group state, group generation, members, request member id, request generation, expected)
-FENCING_VISIBLE = [
-    (S, 4, ["m1", "m2"], "m1", 4, None),
-    (S, 4, ["m1", "m2"], "m1", 3, ILLEGAL_GENERATION),
-    (S, 4, ["m1", "m2"], "m9", 4, UNKNOWN_MEMBER_ID),
-    (C, 4, ["m1", "m2"], "m1", 4, REBALANCE_IN_PROGRESS),
-    (P, 4, ["m1", "m2"], "m2", 4, None),
-    (E, 5, [], "", -1, None),
-    (D, 5, [], "m1", 5, COORDINATOR_NOT_AVAILABLE),
-]
-FENCING_HIDDEN = [
-    (S, 7, ["a"], "", -1, UNKNOWN_MEMBER_ID),        # no id, no generation, but the group has members
-    (E, 3, [], "a", 3, UNKNOWN_MEMBER_ID),           # a member id for a group that has none
-    (E, 3, [], "a", -1, None),                      # generation -1 on an Empty group: accepted, whatever the id
-    (C, 6, ["a", "b"], "b", 6, REBALANCE_IN_PROGRESS),
-    (C, 4, ["m1"], "m9", 4, UNKNOWN_MEMBER_ID),      # membership is checked before the state
-    (C, 4, ["m1"], "m1", 3, ILLEGAL_GENERATION),
-    (P, 4, ["m1"], "m1", 3, ILLEGAL_GENERATION),
-    (P, 4, ["m1"], "gone", 4, UNKNOWN_MEMBER_ID),    # removed, same generation number: still fenced
-    (S, 9, ["m1", "m2", "m3"], "m3", 9, None),
-    (S, 2, ["m1"], "m1", 3, ILLEGAL_GENERATION),     # from the future: also wrong
-    (D, 1, ["m1"], "m1", 1, COORDINATOR_NOT_AVAILABLE),
-    (D, 0, [], "", -1, COORDINATOR_NOT_AVAILABLE),
-    (E, 0, [], "", 0, UNKNOWN_MEMBER_ID),            # generation 0 is a real one (only -1 means no membership)
-    (S, 4, ["m1", "m2"], "m1", -1, ILLEGAL_GENERATION),  # a known member id with generation -1: wrong generation
-]
-
-
-def _fencing_group(state: GroupState, generation: int, members: list[str]) -> Group:
-    g = Group("g", state=state, generation_id=generation)
-    for m in members:
-        g.members[m] = Member(m, None, "consumer", 10_000, 30_000, [])
-    return g
-
-
-def _fencing_case(state, generation, members, member_id, req_gen) -> str:
-    return (f"group state {state}, generation {generation}, members {members}; an OffsetCommit from "
-            f"member_id={member_id!r} with generation_id={req_gen}")
-
-
-def _fencing_unit(fn: Callable, cases: list) -> None:
-    for state, generation, members, member_id, req_gen, expected in cases:
-        case = _fencing_case(state, generation, members, member_id, req_gen)
-        got = call_learner(fn, _fencing_group(state, generation, members), member_id, req_gen, exercise=EX_FENCE,
-                           what=case)
-        if got != expected:
-            verdict = "accept it (None)" if expected is None else f"refuse it with {expected}"
-            raise CheckFailed(f"you returned {got!r}; the coordinator must {verdict}", case=case, exercise=EX_FENCE,
-                              hint="Dead first; then generation -1 on an Empty group is a consumer without "
-                                   "membership; otherwise the member must be known and on the group's generation; "
-                                   "and while CompletingRebalance, members must sync before they commit")
-
-
-def _guarded_validator(fn: Callable, seed: int, errors: list) -> Callable:
-    def validate(group: Group, member_id: str, generation_id: int) -> Any:
-        try:
-            with quiet():
-                return fn(group, member_id, generation_id)
-        except Exception as exc:
-            case = _fencing_case(group.state, group.generation_id, sorted(group.members), member_id, generation_id)
-            errors.append(_learner_error(exc, fn, EX_FENCE, case + " (in a live group)", seed))
-            return COORDINATOR_NOT_AVAILABLE
-    return validate
-
-
-def _fencing_live(fn: Callable, seed: int, events: list[GroupEvent], **kw: Any) -> None:
-    errors: list[CheckFailed] = []
-    r = run_group(seed, events=events, validate_offset_commit=_guarded_validator(fn, seed, errors), **kw)
-    if errors:
-        raise errors[0]
-    story = _describe_run(r)
-    for e in r.trace:
-        if e["event"] == "commit" and e["member"] and \
-                (e["member"] not in e["members"] or e["member_generation"] != e["generation"]):
-            why = "it had been removed from the group" if e["member"] not in e["members"] else \
-                f"it was on generation {e['member_generation']}, the group on {e['generation']}"
-            raise CheckFailed(f"at t={e['time']:.0f} ms a zombie's commit was accepted: {e['member']} committed "
-                              f"{e['offsets']} although {why}. Its partitions belong to someone else now, and this "
-                              "commit can move their offsets backwards (records processed again) or forwards "
-                              "(records never processed)", case=story, seed=seed, exercise=EX_FENCE)
-        if e["event"] == "commit rejected" and e["member"] in e["members"] and \
-                e["member_generation"] == e["generation"] and e["state"] in (str(S), str(P)):
-            raise CheckFailed(f"at t={e['time']:.0f} ms a commit from a current member ({e['member']}, generation "
-                              f"{e['generation']}, group {e['state']}) was refused with {e['error']}: it owns those "
-                              "partitions, and its processed records will be processed again", case=story,
-                              seed=seed, exercise=EX_FENCE)
-    if r.lost:
-        raise CheckFailed("records were lost: " + r.first_loss(), case=story, seed=seed, exercise=EX_FENCE)
-
-
-def check_commit_fencing(validate_offset_commit: Callable, seed: int | None = None) -> None:
-    """Visible check: the cases of section I#95, then a group where a paused member comes back as a zombie."""
-    require_callable(validate_offset_commit, "validate_offset_commit", EX_FENCE)
-    _fencing_unit(validate_offset_commit, FENCING_VISIBLE)
-    for s in ([seed] if seed is not None else seeds(EX_FENCE, 1)):
-        _fencing_live(validate_offset_commit, s, [GroupEvent(500, "pause", 0, duration_ms=1_000)])
-        _fencing_live(validate_offset_commit, s, GRACEFUL)
-
-
-def hidden_commit_fencing(validate_offset_commit: Callable, seed: int | None = None) -> None:
-    require_callable(validate_offset_commit, "validate_offset_commit", EX_FENCE)
-    _fencing_unit(validate_offset_commit, FENCING_HIDDEN)
-    for i, s in enumerate([seed] if seed is not None else seeds(EX_FENCE, 2, hidden=True)):
-        pauses = [GroupEvent(300 + s % 700, "pause", s % 3, duration_ms=700 + s % 900),
-                  GroupEvent(900 + s % 300, "pause", 1 + s % 3, duration_ms=800)]
-        _fencing_live(validate_offset_commit, s, pauses, consumers=2 + i, partitions=3 + s % 4)
-        _fencing_live(validate_offset_commit, s, GRACEFUL + [GroupEvent(1_200, "crash", 0)], consumers=3)
-
-
 # ================================================================== exercise 5: where a consumer starts
 B = PartitionBounds
 START_VISIBLE = [
@@ -561,72 +439,6 @@ def hidden_starting_offset(starting_offset: Callable, seed: int | None = None) -
         _start_unit(starting_offset, cases)
 
 
-# ================================================================== exercise 6: lag
-LAG_VISIBLE = [(None, 0, 10), (4, 0, 10), (10, 0, 10), (None, 3, 10), (1, 3, 10), (3, 3, 3)]
-LAG_HIDDEN = [(12, 0, 10), (None, 0, 0), (0, 0, 0), (2, 5, 5), (5, 5, 9), (None, 20, 25), (24, 20, 25)]
-
-
-def _lag_case(committed, start, end) -> str:
-    return f"consumer_lag(committed={committed}, log_start_offset={start}, end_offset={end})"
-
-
-def _lag_unit(fn: Callable, cases: list, seed: int | None = None, where: str = "") -> None:
-    for committed, start, end in cases:
-        case = _lag_case(committed, start, end) + where
-        got = call_learner(fn, committed, start, end, exercise=EX_LAG, what=case, seed=seed)
-        expected = reference_lag(committed, start, end)
-        if got != expected or isinstance(got, bool):
-            raise CheckFailed(f"you returned {got!r}; the lag is {expected}", case=case, seed=seed, exercise=EX_LAG,
-                              hint="records the group still has to consume: end - committed, never below 0; "
-                                   "with nothing committed (None) or a commit below the log start, every record "
-                                   "still in the log counts (end - log_start_offset)")
-
-
-def _lag_live(fn: Callable, seed: int) -> None:
-    """Your rule as a lag monitor's (``LagMonitor(lag_fn=...)``) over a run with a crash, a slow restart
-    and retention deleting what the group has not consumed yet."""
-    problems_found: list[CheckFailed] = []
-
-    def learner_rule(committed, start, end):
-        case = _lag_case(committed, start, end) + " (a sample of a live lag monitor)"
-        expected = reference_lag(committed, start, end)
-        try:
-            with quiet():
-                got = fn(committed, start, end)
-        except Exception as exc:
-            problems_found.append(_learner_error(exc, fn, EX_LAG, case, seed))
-            return expected
-        if (got != expected or isinstance(got, bool)) and not problems_found:
-            problems_found.append(CheckFailed(f"you returned {got!r}; the lag is {expected}", case=case, seed=seed,
-                                              exercise=EX_LAG))
-        return got if isinstance(got, int) else expected
-    run = GroupRun(seed, partitions=2, records=200, produce_every_ms=30, burst=6, consumer_config={},
-                   step=at_least_once_step, restart_after_ms=700, history=History(), broker=None, group_config=None,
-                   validate_offset_commit=None, backend="local",
-                   log_config=LogConfig(segment_bytes=300, retention_bytes=700))
-    monitor = LagMonitor(run.broker, run.coordinator, GROUP, [TopicPartition(TOPIC, p) for p in range(2)],
-                         interval_ms=25, lag_fn=learner_rule).start()
-    run.run(1, [GroupEvent(250, "crash", 0)], 1_000, 3_000, 5.0)
-    monitor.stop()
-    if problems_found:
-        raise problems_found[0]
-
-
-def check_lag(consumer_lag: Callable, seed: int | None = None) -> None:
-    """Visible check: six cases, then every sample of a lag monitor over a run with a crash and retention."""
-    require_callable(consumer_lag, "consumer_lag", EX_LAG)
-    _lag_unit(consumer_lag, LAG_VISIBLE)
-    for s in ([seed] if seed is not None else seeds(EX_LAG, 1)):
-        _lag_live(consumer_lag, s)
-
-
-def hidden_lag(consumer_lag: Callable, seed: int | None = None) -> None:
-    require_callable(consumer_lag, "consumer_lag", EX_LAG)
-    _lag_unit(consumer_lag, LAG_HIDDEN)
-    for s in ([seed] if seed is not None else seeds(EX_LAG, 2, hidden=True)):
-        _lag_live(consumer_lag, s)
-
-
 __all__ = ["check_range_assign", "hidden_range_assign", "check_at_least_once", "hidden_at_least_once",
-           "check_at_most_once", "hidden_at_most_once", "check_commit_fencing", "hidden_commit_fencing",
-           "check_starting_offset", "hidden_starting_offset", "check_lag", "hidden_lag"]
+           "check_at_most_once", "hidden_at_most_once",
+           "check_starting_offset", "hidden_starting_offset"]

@@ -176,6 +176,64 @@ def cooperative_adjust(target: Assignment, subscriptions: Mapping[str, Subscript
     return {m: [tp for tp in tps if not (claimed_by.get(tp, set()) - {m})] for m, tps in target.items()}
 
 
+def cooperative_sticky_assign(partitions: list[TopicPartition],
+                              owned: Mapping[str, Iterable[TopicPartition]]) -> Assignment:
+    """One rebalance of the cooperative-sticky assignor, every member subscribed to the same topics.
+
+    ``partitions``: every partition to share; ``owned``: what each member says it owns (no partition
+    twice). Three rules, in this order of importance:
+
+    * **two phases** -- a partition owned by one member is never given to another in the same
+      rebalance: it is left out (its owner sees it missing, revokes it and rejoins), and the next
+      rebalance hands it on. A partition nobody owns is given at once;
+    * **balance** -- once the next rebalance hands on what was revoked, counts differ by at most one;
+    * **stickiness** -- as few partitions as possible leave their owner: the members that own the most
+      get the ``len(partitions) % len(owned)`` places for one more partition.
+    """
+    owned = {m: sorted(tps) for m, tps in owned.items()}
+    members = list(owned)
+    if not members:
+        return {}
+    base, extra = divmod(len(partitions), len(members))
+    by_load = sorted(members, key=lambda m: -len(owned[m]))              # stable: ties in member order
+    quota = {m: base + (1 if i < extra else 0) for i, m in enumerate(by_load)}
+    out: Assignment = {}
+    claimed: set[TopicPartition] = set()
+    for m in members:
+        mine = owned[m]
+        claimed.update(mine)
+        out[m] = mine[:quota[m]]                 # keep up to the quota; the rest is revoked (phase one)
+    for tp in sorted(tp for tp in partitions if tp not in claimed):
+        m = next((m for m in members if len(out[m]) < quota[m]), None)   # free: fill a member below its quota
+        if m is not None:
+            out[m].append(tp)
+    return {m: sorted(tps) for m, tps in out.items()}
+
+
+def resolve_claims(subscriptions: Mapping[str, Subscription]) -> tuple[dict[str, list[TopicPartition]],
+                                                                       set[TopicPartition]]:
+    """Who owns what, from the members' JoinGroup claims: ``(owned, contested)``.
+
+    A claim from an older generation than another claim on the same partition (a zombie's) is
+    dropped; when two claims tie, nobody owns the partition and it is *contested*: nobody may be
+    given it in this rebalance, so both claimants revoke it first.
+    """
+    claims: dict[TopicPartition, list[tuple[int, str]]] = {}
+    for m, sub in subscriptions.items():
+        for tp in sub.owned_partitions:
+            claims.setdefault(tp, []).append((sub.generation, m))
+    owned: dict[str, list[TopicPartition]] = {m: [] for m in sorted_members(subscriptions)}
+    contested: set[TopicPartition] = set()
+    for tp, cs in claims.items():
+        best = max(g for g, _ in cs)
+        top = [m for g, m in cs if g == best]
+        if len(top) == 1:
+            owned[top[0]].append(tp)
+        else:
+            contested.add(tp)
+    return {m: sorted(tps) for m, tps in owned.items()}, contested
+
+
 # ---------------------------------------------------------------------------------- the objects
 class FunctionAssignor:
     """An assignor made from a function ``fn(partitions_per_topic, subscriptions) -> assignment``.
@@ -221,11 +279,28 @@ class StickyAssignor(FunctionAssignor):
 
 
 class CooperativeStickyAssignor(FunctionAssignor):
-    def __init__(self) -> None:
+    """KIP-429's assignor. ``assign=fn`` (the module 05 exercise's seam) replaces the rule for groups
+    whose members all subscribe to the same topics: ``fn(partitions, owned)``, with ``owned`` already
+    cleared of stale claims (:func:`resolve_claims`). Without it, msglib's sticky assignor with the
+    partitions that move held back (:func:`cooperative_adjust`)."""
+
+    def __init__(self, assign: Callable[..., Mapping[str, Iterable[TopicPartition]]] | None = None) -> None:
         super().__init__("cooperative-sticky", sticky_assign, rebalance_protocols=(COOPERATIVE, EAGER))
+        self.rule = assign
 
     def assign(self, partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]) -> Assignment:
-        return cooperative_adjust(super().assign(partitions_per_topic, subscriptions), subscriptions)
+        same_topics = len({s.topics for s in subscriptions.values()}) <= 1
+        if self.rule is None or not same_topics:
+            return cooperative_adjust(super().assign(partitions_per_topic, subscriptions), subscriptions)
+        owned, contested = resolve_claims(subscriptions)
+        topics = next(iter(subscriptions.values())).topics if subscriptions else ()
+        partitions = [TopicPartition(t, p) for t in sorted(topics) for p in range(partitions_per_topic.get(t, 0))
+                      if TopicPartition(t, p) not in contested]
+        result = self.rule(partitions, {m: list(tps) for m, tps in owned.items()})
+        if not isinstance(result, Mapping):
+            raise TypeError(f"assignor {self.name!r} returned {type(result).__name__}; it must return a dict "
+                            "{member_id: [TopicPartition, ...]}")
+        return {m: [TopicPartition(*tp) for tp in tps] for m, tps in result.items()}
 
 
 ASSIGNORS: dict[str, type] = {"range": RangeAssignor, "roundrobin": RoundRobinAssignor, "sticky": StickyAssignor,

@@ -9,14 +9,18 @@ validate_offset_commit     the group coordinator, on every     OffsetMetadataMan
 consumer_lag               the lag monitor, per partition      ConsumerGroupCommand.getLag (the LAG column
                                                                of ``kafka-consumer-groups.sh``)
 range_assign               the group leader's range assignor   RangeAssignor.assign
+cooperative_sticky_assign  the leader's cooperative-sticky     CooperativeStickyAssignor (KIP-429) over
+                           assignor, at every rebalance        AbstractStickyAssignor
 can_transition             the coordinator, on every change    GroupMetadata.transitionTo (its valid
                            of a group's state                  previous states)
 =========================  ==================================  ==========================================
 
-The first two are defined here. ``range_assign`` lives with the other assignors (``assignors.py``) and
+The first two are defined here. ``range_assign`` and ``cooperative_sticky_assign`` live with the other
+assignors (``assignors.py``) and
 ``can_transition`` with the state table it reads (``states.py``). They are re-exported so this module lists
 every decision of the package. Each is a seam: ``GroupCoordinator(validate_offset_commit=...,
-can_transition=...)``, ``LagMonitor(lag_fn=...)``, ``FunctionAssignor("range", ...)``. All are pure.
+can_transition=...)``, ``LagMonitor(lag_fn=...)``, ``FunctionAssignor("range", ...)``,
+``CooperativeStickyAssignor(assign=...)``. All are pure.
 msglib's lag differs from Kafka's on purpose: with no committed offset Kafka shows no lag, msglib counts
 every record still in the log.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from msglib import protocol as p
-from msglib.groups.assignors import range_assign
+from msglib.groups.assignors import cooperative_sticky_assign, range_assign
 from msglib.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, can_transition
 
 if TYPE_CHECKING:  # pragma: no cover  (a type only: the coordinator imports this module)
@@ -62,4 +66,4 @@ def consumer_lag(committed: int | None, log_start_offset: int, end_offset: int) 
     return max(0, end_offset - committed)
 
 
-__all__ = ["validate_offset_commit", "consumer_lag", "range_assign", "can_transition"]
+__all__ = ["validate_offset_commit", "consumer_lag", "range_assign", "cooperative_sticky_assign", "can_transition"]

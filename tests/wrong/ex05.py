@@ -160,87 +160,6 @@ def at_most_once(consumer, process):
             process(record)
 '''),
     ],
-    "05-commit_fencing": [
-        ("checks the generation but not the member: a removed member with the right number gets through", '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if generation_id < 0 and group.state == GroupState.EMPTY:
-        return None
-    if generation_id != group.generation_id:
-        return ILLEGAL_GENERATION
-    if group.state == GroupState.COMPLETING_REBALANCE:
-        return REBALANCE_IN_PROGRESS
-    return None
-'''),
-        ("checks the member but not its generation: a zombie of an older generation gets through", '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if generation_id < 0 and group.state == GroupState.EMPTY:
-        return None
-    if member_id not in group.members:
-        return UNKNOWN_MEMBER_ID
-    if group.state == GroupState.COMPLETING_REBALANCE:
-        return REBALANCE_IN_PROGRESS
-    return None
-'''),
-        ("forgets CompletingRebalance: accepts commits before the member has its new assignment", '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if generation_id < 0 and group.state == GroupState.EMPTY:
-        return None
-    if member_id not in group.members:
-        return UNKNOWN_MEMBER_ID
-    if generation_id != group.generation_id:
-        return ILLEGAL_GENERATION
-    return None
-'''),
-        ("refuses every commit while a rebalance is being prepared (members revoking cannot save their work)", '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if generation_id < 0 and group.state == GroupState.EMPTY:
-        return None
-    if member_id not in group.members:
-        return UNKNOWN_MEMBER_ID
-    if generation_id != group.generation_id:
-        return ILLEGAL_GENERATION
-    if group.state in (GroupState.PREPARING_REBALANCE, GroupState.COMPLETING_REBALANCE):
-        return REBALANCE_IN_PROGRESS
-    return None
-'''),
-        ("forgets consumers without membership (assign() + commit to an empty group)", '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if member_id not in group.members:
-        return UNKNOWN_MEMBER_ID
-    if generation_id != group.generation_id:
-        return ILLEGAL_GENERATION
-    if group.state == GroupState.COMPLETING_REBALANCE:
-        return REBALANCE_IN_PROGRESS
-    return None
-'''),
-        ('generation 0 taken for the -1 of a commit without membership: accepted on an Empty group', '''
-def validate_offset_commit(group, member_id, generation_id):
-    if group.state == GroupState.DEAD:
-        return COORDINATOR_NOT_AVAILABLE
-    if generation_id <= 0 and group.state == GroupState.EMPTY:
-        return None
-    if generation_id >= 0 or member_id:
-        if member_id not in group.members:
-            return UNKNOWN_MEMBER_ID
-        if generation_id != group.generation_id:
-            return ILLEGAL_GENERATION
-    elif group.state != GroupState.EMPTY:
-        return UNKNOWN_MEMBER_ID
-    if group.state == GroupState.COMPLETING_REBALANCE:
-        return REBALANCE_IN_PROGRESS
-    return None
-'''),
-    ],
     "05-starting_offset": [
         ("trusts any committed offset, even one that retention deleted", '''
 def starting_offset(committed, bounds, policy):
@@ -293,30 +212,8 @@ def starting_offset(committed, bounds, policy):
     raise NoOffsetForPartitionError("no committed offset")
 '''),
     ],
-    "05-lag": [
-        ("nothing committed counts from offset 0, not from the log start", '''
-def consumer_lag(committed, log_start_offset, end_offset):
-    if committed is None:
-        return end_offset
-    return max(0, end_offset - max(committed, log_start_offset))
-'''),
-        ("can go negative", '''
-def consumer_lag(committed, log_start_offset, end_offset):
-    if committed is None or committed < log_start_offset:
-        return end_offset - log_start_offset
-    return end_offset - committed
-'''),
-        ("counts records that retention already deleted", '''
-def consumer_lag(committed, log_start_offset, end_offset):
-    if committed is None:
-        return end_offset - log_start_offset
-    return max(0, end_offset - committed)
-'''),
-        ("off by one: end - committed - 1", '''
-def consumer_lag(committed, log_start_offset, end_offset):
-    if committed is None or committed < log_start_offset:
-        return end_offset - log_start_offset
-    return max(0, end_offset - committed - 1)
-'''),
-    ],
 }
+
+from tests.wrong.ex05_cooperative import WRONG as _COOPERATIVE  # noqa: E402
+
+WRONG.update(_COOPERATIVE)
