@@ -27,6 +27,7 @@ import msglib.client as M  # noqa: E402
 from msglib.client import admin as m_admin, consumer as m_consumer, embedded, producer as m_producer  # noqa: E402
 from msglib.client.config import IGNORED_ADMIN, IGNORED_CONSUMER, IGNORED_PRODUCER  # noqa: E402
 from msglib.groups.local import LocalBroker  # noqa: E402
+from msglib.protocol.structs import MemberState  # noqa: E402
 
 # Settings whose default differs on purpose: name -> why.
 DIFFERENT_DEFAULTS = {
@@ -161,8 +162,30 @@ def test_structs_have_kafka_pythons_fields():
     assert M.ConsumerRecord._fields == KConsumerRecord._fields
     assert M.RecordMetadata._fields == KRecordMetadata._fields
     assert M.OffsetAndTimestamp._fields == kafka.structs.OffsetAndTimestamp._fields
-    # kafka-python 3.x adds a live 'state' to ConsumerGroupMetadata; the first four fields are KIP-447's
-    assert kafka.ConsumerGroupMetadata._fields[:4] == M.ConsumerGroupMetadata._fields
+    # every field's default too: OffsetAndMetadata() is (None, '', -1) in kafka-python 3.0.12
+    assert M.OffsetAndMetadata._field_defaults == kafka.OffsetAndMetadata._field_defaults
+    assert M.OffsetAndMetadata() == kafka.OffsetAndMetadata()
+    # ConsumerGroupMetadata: KIP-447's four fields, then kafka-python 3.x's live 'state' (MemberState values)
+    assert M.ConsumerGroupMetadata._fields == kafka.ConsumerGroupMetadata._fields
+    assert M.ConsumerGroupMetadata._field_defaults == kafka.ConsumerGroupMetadata._field_defaults
+    assert M.ConsumerGroupMetadata("g") == kafka.ConsumerGroupMetadata("g")
+    assert {k: v for k, v in vars(MemberState).items() if k.isupper()} == \
+        {k: v for k, v in vars(kafka.structs.MemberState).items() if k.isupper()}
+
+
+def test_group_metadata_reports_the_member_state_as_kafka_python_3():
+    broker = LocalBroker(seed=3, fast=True)
+    broker.create_topic("t", partitions=1)
+    consumer = M.KafkaConsumer("t", cluster=broker, group_id="g", auto_offset_reset="earliest")
+    before = consumer.group_metadata()
+    assert (before.group_id, before.generation_id, before.state) == ("g", -1, kafka.structs.MemberState.UNJOINED)
+    for _ in range(20):
+        consumer.poll(timeout_ms=100)
+        if consumer.group_metadata().state == kafka.structs.MemberState.STABLE:
+            break
+    joined = consumer.group_metadata()
+    assert joined.state == kafka.structs.MemberState.STABLE and joined.generation_id >= 1 and joined.member_id
+    consumer.close()
 
 
 def test_poll_returns_a_dict_of_topic_partition_to_consumer_records():

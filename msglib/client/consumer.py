@@ -80,6 +80,7 @@ from msglib.groups.local import FAST_CONSUMER_DEFAULTS, LocalBroker
 from msglib.groups.membership import ConsumerCoordinator
 from msglib.log import Topic
 from msglib.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
+from msglib.protocol.structs import MemberState
 from msglib.protocol.errors import (CommitFailedError, IllegalStateError, KafkaConfigurationError, KafkaError,
                                     KafkaTimeoutError)
 from msglib.sim.history import FAIL, OK
@@ -625,7 +626,10 @@ class KafkaConsumer:
     # ------------------------------------------------------------------ the group, metadata, life cycle
     def group_metadata(self) -> ConsumerGroupMetadata:
         co = self._coordinator
-        return ConsumerGroupMetadata(self.config["group_id"], co.generation, co.member_id, co.group_instance_id)
+        state = {"STABLE": MemberState.STABLE, "REBALANCING": MemberState.REBALANCING}.get(
+            str(getattr(co, "state", "")), MemberState.UNJOINED)
+        return ConsumerGroupMetadata(self.config["group_id"], co.generation, co.member_id, co.group_instance_id,
+                                     state)
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         """The partition ids of ``topic``, asking the cluster when they are not known yet; an empty set

@@ -65,13 +65,24 @@ NO_GENERATION = -1
 NO_MEMBER_ID = ""
 
 OffsetAndMetadata = namedtuple("OffsetAndMetadata", ["offset", "metadata", "leader_epoch"],
-                               defaults=["", -1])
+                               defaults=[None, "", -1])   # kafka-python 3.x's fields and defaults
 OffsetAndMetadata.__doc__ = ("A committed offset: the NEXT offset to consume (last processed + 1), an "
                              "optional metadata string, and the leader epoch it was read in.")
 
+
+class MemberState:
+    """Where a consumer is in its group (kafka-python 3.x's ``kafka.structs.MemberState`` values)."""
+
+    UNJOINED = "<unjoined>"        # not in a group
+    REBALANCING = "<rebalancing>"  # joining or syncing
+    STABLE = "<stable>"            # joined, heartbeating
+
+
+# The first four fields are KIP-447's fencing identity (sent with offsets committed inside a transaction);
+# ``state`` is the live MemberState, as in kafka-python 3.x (ignored by fencing).
 ConsumerGroupMetadata = namedtuple("ConsumerGroupMetadata",
-                                   ["group_id", "generation_id", "member_id", "group_instance_id"],
-                                   defaults=[NO_GENERATION, NO_MEMBER_ID, None])
+                                   ["group_id", "generation_id", "member_id", "group_instance_id", "state"],
+                                   defaults=[None, NO_GENERATION, NO_MEMBER_ID, None, MemberState.UNJOINED])
 
 
 @dataclass(frozen=True)
