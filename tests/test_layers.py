@@ -79,6 +79,7 @@ FLOORS: dict[str, int] = {
     "msglib.kraft.scenario": RUNNERS,          # seeded quorum runs judged by check.kraft; KIP-966's story
     "msglib.share.scenario": RUNNERS,          # seeded share-group runs judged by check.share
     "msglib.txn.eos": RUNNERS, "msglib.txn.interleaving": RUNNERS,
+    "msglib.txn.hanging": RUNNERS,             # the hanging transaction of KIP-890, judged by check.eos
     "msglib.streams.app": RUNNERS,             # stream applications on a Cluster, judged by check.streams
     "msglib.compare": RUNNERS, "msglib.compare.*": RUNNERS,
     "msglib.capstone": RUNNERS, "msglib.capstone.*": RUNNERS,    # the capstone application and its driver

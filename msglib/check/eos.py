@@ -146,3 +146,52 @@ def check_eos(inputs: Iterable[Any], committed: Iterable[OutputRecord], reads: I
                                             f"commit", out.input_id, [read]))
     counts = {k: sum(1 for a in anomalies if a.kind == k) for k in EOS_KINDS}
     return EosCheckResult(anomalies, counts, len(inputs), len(committed))
+
+
+# ---------------------------------------------------------------------------------- hanging transactions
+@dataclass(frozen=True)
+class HangingTransaction:
+    """A transaction open in a partition that its coordinator does not have open there: nothing will
+    ever write its marker, so the partition's last stable offset stays at ``first_offset`` and
+    read_committed consumers stop there (the "hanging transaction" of KIP-664 and KIP-890)."""
+
+    partition: str
+    producer_id: int
+    first_offset: int
+    last_stable_offset: int
+    high_watermark: int
+    transactional_id: str | None       # None: the coordinator knows no transactional id with this producer id
+    coordinator_state: str | None
+
+    def __str__(self) -> str:
+        who = f"{self.transactional_id!r} (producer {self.producer_id})" if self.transactional_id else \
+            f"producer {self.producer_id}"
+        return (f"{self.partition}: a transaction of {who} is open from offset {self.first_offset}, but the "
+                f"coordinator has it {self.coordinator_state or 'unknown'} without this partition; the last "
+                f"stable offset is stuck at {self.last_stable_offset} (high watermark {self.high_watermark})")
+
+
+def find_hanging_transactions(cluster: Any, coordinator: Any) -> list[HangingTransaction]:
+    """Every transaction open on a partition leader that the transaction coordinator does not have open
+    on that partition (Ongoing, PrepareCommit or PrepareAbort with the partition in it).
+
+    Kafka's ``kafka-transactions.sh find-hanging`` (KIP-664, Kafka 3.0) applies the same test, plus an
+    age: it lists only transactions open longer than ``transaction.max.timeout.ms``, since a transaction
+    the coordinator is still adding may look hanging for an instant. Call this on a settled run.
+    """
+    by_pid = {meta.producer_id: meta for meta in coordinator.txns.values()}
+    open_states = {"Ongoing", "PrepareCommit", "PrepareAbort"}
+    found = []
+    for tp in cluster.topic_partitions():
+        leader = cluster.leader(tp.topic, tp.partition)
+        part = cluster.replica(leader, tp.topic, tp.partition) if leader is not None else None
+        if part is None:
+            continue
+        for pid, first in sorted(part.producers.ongoing.items()):
+            meta = by_pid.get(pid)
+            if meta is not None and str(meta.state) in open_states and tp in meta.partitions:
+                continue
+            found.append(HangingTransaction(str(tp), pid, first, part.last_stable_offset, part.high_watermark,
+                                            meta.transactional_id if meta else None,
+                                            str(meta.state) if meta else None))
+    return found
