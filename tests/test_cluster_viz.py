@@ -57,11 +57,13 @@ def test_replica_logs_show_one_cell_per_record_coloured_by_epoch():
 
 
 def test_loss_table_heat_map_has_one_cell_per_setting():
-    table = {(a, m, u): 0.5 for a in (0, 1, "all") for m in (1, 2) for u in (False, True)}
-    table[("all", 2, False)] = 0.0
+    table = {(a, m, e): 0.5 for a in (0, 1, "all") for m in (1, 2) for e in ("isr", "unclean", "elr")}
+    table[("all", 2, "elr")] = 0.0
     ax = viz.plot_loss_table(table, seeds=10)
     assert "10 seeds" in ax.get_title()
-    assert sorted(t.get_text() for t in ax.texts).count("50%") == 11
+    assert sorted(t.get_text() for t in ax.texts).count("50%") == 17
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[-1] == "min.insync=2\nISR, then ELR" and labels[0] == "min.insync=1\nISR only"
 
 
 def test_linger_experiment_trades_latency_for_bigger_batches():

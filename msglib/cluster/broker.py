@@ -38,6 +38,7 @@ from typing import Callable
 from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER, broker_node
+from msglib.cluster.kraft_controller import NotController
 from msglib.cluster.partition import Partition
 from msglib.cluster.policies import Policies
 from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
@@ -89,9 +90,12 @@ class Broker(Node):
     """One broker: its partition replicas (leader or follower), the requests it serves, its fetchers."""
 
     def __init__(self, broker_id: int, network: Network, config: ClusterConfig, policies: Policies,
-                 trace: TraceFn | None = None) -> None:
+                 trace: TraceFn | None = None, controllers: list[str] | None = None) -> None:
         super().__init__(broker_node(broker_id), network)
         self.broker_id = broker_id
+        # The controller nodes (KRaft: the quorum's voters); heartbeats and AlterPartition go to the one
+        # believed active, found by asking around (NotController answers name the leader they know).
+        self.controllers = list(controllers or [CONTROLLER])
         self.config = config
         self.policies = policies
         self.trace = trace
@@ -105,6 +109,7 @@ class Broker(Node):
             p.OffsetsForLeaderEpochResponse: self._on_epoch_response,
             p.AlterPartitionResponse: self._on_alter_partition_response,
             p.MetadataRequest: self._on_metadata,
+            NotController: self._on_not_controller,
             p.InitProducerIdRequest: self._on_init_producer_id,
             p.ListOffsetsRequest: self._on_list_offsets,
             p.WriteTxnMarkersRequest: self._on_write_txn_markers,
@@ -122,6 +127,8 @@ class Broker(Node):
         self.delayed: dict[TopicPartition, list[_DelayedProduce]] = defaultdict(list)
         self.parked: dict[TopicPartition, list[tuple[str, p.FetchRequest, list]]] = defaultdict(list)
         self.pending_alter: dict[TopicPartition, int] = {}
+        self.controller_node = self.controllers[self.broker_id % len(self.controllers)]
+        self._heartbeat_answered = True
         self.txn_checks: dict[int, tuple] = {}  # produce requests waiting for the transaction coordinator
         self._ids = itertools.count()
         for tp in self.disk.storages:
@@ -162,7 +169,11 @@ class Broker(Node):
 
     # -- timers ---------------------------------------------------------------------------
     def _heartbeat(self) -> None:
-        self.send(CONTROLLER, p.BrokerHeartbeat(self.broker_id, self.incarnation, self.metadata_offset))
+        if not self._heartbeat_answered:  # nobody answered the last one: try the next controller
+            i = self.controllers.index(self.controller_node) if self.controller_node in self.controllers else -1
+            self.controller_node = self.controllers[(i + 1) % len(self.controllers)]
+        self._heartbeat_answered = False
+        self.send(self.controller_node, p.BrokerHeartbeat(self.broker_id, self.incarnation, self.metadata_offset))
         self.after(self.config.broker_heartbeat_interval_ms, self._heartbeat)
 
     def _isr_timer(self) -> None:
@@ -183,7 +194,22 @@ class Broker(Node):
         self.after(self.config.os_writeback_interval_ms, self._writeback_timer)
 
     # -- metadata -------------------------------------------------------------------------
+    def _on_not_controller(self, src: str, msg: NotController) -> None:
+        """A controller that is not the active one: follow its hint (or try another at the next
+        heartbeat); a refused AlterPartition is sent again after a heartbeat interval."""
+        if msg.leader_hint in self.controllers:
+            self.controller_node = msg.leader_hint
+            self._heartbeat_answered = True
+        req = msg.request
+        pending = self.pending_alter.get(req.tp) if isinstance(req, p.AlterPartition) else None
+        if pending is not None:
+            pending[1].cancel()
+            self.pending_alter[req.tp] = (pending[0], self.after(self.config.broker_heartbeat_interval_ms,
+                                                                 self._alter_timeout, req.tp, pending[0]))
+
     def _on_heartbeat_response(self, src: str, resp: p.BrokerHeartbeatResponse) -> None:
+        self._heartbeat_answered = True
+        self.controller_node = src
         if resp.start_offset != self.metadata_offset or resp.metadata_offset <= self.metadata_offset:
             return  # an answer to an older heartbeat (or a duplicate): not a continuation of what we have
         latest: dict[TopicPartition, PartitionState] = {}
@@ -389,7 +415,7 @@ class Broker(Node):
 
     def _send_alter_partition(self, part: Partition) -> None:
         request_id = next(self._ids)
-        self.send(CONTROLLER, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch, part.partition_epoch,
+        self.send(self.controller_node, p.AlterPartition(self.broker_id, part.tp, part.leader_epoch, part.partition_epoch,
                                                tuple(sorted(part.pending_isr))))
         timer = self.after(self.config.replica_socket_timeout_ms, self._alter_timeout, part.tp, request_id)
         self.pending_alter[part.tp] = (request_id, timer)

@@ -1,4 +1,4 @@
-"""A whole simulated Kafka cluster in one object: brokers, a controller, a network, a clock.
+"""A whole simulated Kafka cluster in one object: brokers, a KRaft controller quorum, a network, a clock.
 
 ::
 
@@ -9,12 +9,19 @@
     consumer = cluster.consumer("orders", group_id="billing", auto_offset_reset="earliest")
     consumer.poll(timeout_ms=500)
     cluster.crash(0)                 # faults are recorded in cluster.history
+    cluster.controller_failover()    # crash the active controller; the quorum elects another
     cluster.run(500)                 # 500 simulated ms
     cluster.settle()                 # heal everything and wait until replicas agree
     cluster.replica_entries("orders", 0)
 
 Everything is driven by one seeded :class:`~msglib.sim.Simulation`: the same
 seed and the same calls give the same run, message for message.
+
+The metadata plane is KRaft (``ClusterConfig.controller="kraft"``, the default): three controllers
+``c0, c1, c2`` (one for a single-broker cluster) replicate the metadata log, and partition leadership
+and ISR changes take effect once committed there (``msglib.cluster.kraft_controller``). The name
+``"controller"`` in ``partition``/``cut`` stands for every controller. ``ClusterConfig(controller=
+"single_node")`` brings back the single controller node that never fails, for comparison.
 """
 from __future__ import annotations
 
@@ -26,8 +33,10 @@ from msglib.client.producer import FAST_CLIENT_DEFAULTS, KafkaProducer
 from msglib.client.reader import LogReader
 from msglib.cluster.broker import Broker
 from msglib.cluster.config import ClusterConfig
-from msglib.cluster.controller import Controller, broker_node
+from msglib.cluster.controller import CONTROLLER, Controller, broker_node
 from msglib.cluster.divergence import Divergence, divergences
+from msglib.cluster.kraft_controller import ControllerQuorum
+from msglib.kraft.quorum import ControllerFailover
 from msglib.cluster.policies import Policies
 from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
 from msglib.sim.core import Simulation
@@ -65,9 +74,17 @@ class Cluster:
         self.trace: list[dict[str, Any]] | None = [] if trace else None
         fast = self.config.broker_heartbeat_interval_ms < 1000
         self.client_defaults: dict[str, Any] = dict(FAST_CLIENT_DEFAULTS) if fast else {}
-        self.controller = Controller(self.network, self.config, self.policies, self.broker_ids)
+        if self.config.controller == "kraft":
+            voters = self.config.controller_quorum_voters if brokers > 1 else 1
+            self.controller: Controller | ControllerQuorum = ControllerQuorum(
+                self.network, self.config, self.policies, self.broker_ids, voters=voters)
+            self.controller_names = list(self.controller.names)
+        else:
+            self.controller = Controller(self.network, self.config, self.policies, self.broker_ids)
+            self.controller_names = [CONTROLLER]
         self.brokers = {b: Broker(b, self.network, self.config, self.policies,
-                                  trace=self._record_trace if trace else None) for b in self.broker_ids}
+                                  trace=self._record_trace if trace else None, controllers=self.controller_names)
+                        for b in self.broker_ids}
         self._names = itertools.count(1)
         # Let every broker register and be unfenced before anything else happens.
         self.sim.run_until(lambda: len(self.controller.brokers) == brokers and not any(
@@ -80,6 +97,23 @@ class Cluster:
 
     def node(self, broker: int | str) -> str:
         return broker if isinstance(broker, str) else broker_node(broker)
+
+    def _nodes(self, name: int | str) -> list[str]:
+        """``"controller"`` stands for every controller node; anything else for itself."""
+        if name == CONTROLLER and CONTROLLER not in self.network.nodes:
+            return list(self.controller_names)
+        return [self.node(name)]
+
+    @property
+    def kraft(self) -> bool:
+        return isinstance(self.controller, ControllerQuorum)
+
+    def active_controller(self) -> str | None:
+        """The active controller's node name (None while a KRaft failover is in progress)."""
+        if not self.kraft:
+            return CONTROLLER
+        c = self.controller.active()
+        return None if c is None else c.name
 
     # -- topics and clients -----------------------------------------------------------------
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None,
@@ -127,7 +161,23 @@ class Cluster:
     # -- faults (recorded in the history) -------------------------------------------------------
     def apply(self, fault: Fault) -> None:
         self.history.fault(self.sim.now, fault)
+        if isinstance(fault, ControllerFailover):
+            active = self.active_controller() if self.kraft else None
+            if active is not None:  # nothing to crash while no controller is active
+                apply_fault(Crash(active), self.network)
+                self.controller.note_crash()
+                self.sim.schedule(fault.down_ms, self.apply, Restart(active))
+            return
         apply_fault(fault, self.network)
+        if self.kraft and isinstance(fault, (Crash, Pause)):
+            self.controller.note_crash()
+
+    def controller_failover(self, down_ms: float = 200.0) -> None:
+        """Crash the active controller now and restart it ``down_ms`` later (KRaft mode)."""
+        if not self.kraft:
+            raise ValueError("controller_failover needs ClusterConfig(controller='kraft'); the single_node "
+                             "controller never fails")
+        self.apply(ControllerFailover(down_ms))
 
     def crash(self, broker: int | str, power_loss: bool = False) -> None:
         self.apply(Crash(self.node(broker), power_loss))
@@ -145,14 +195,18 @@ class Cluster:
         self.apply(Slow(self.node(broker), extra_ms))
 
     def cut(self, a: int | str, b: int | str, one_way: bool = False) -> None:
-        self.apply(Cut(self.node(a), self.node(b), one_way))
+        for x in self._nodes(a):
+            for y in self._nodes(b):
+                self.apply(Cut(x, y, one_way))
 
     def heal_link(self, a: int | str, b: int | str) -> None:
         """Reconnect ``a`` and ``b`` (both ways); recorded in the history like the cut."""
-        self.apply(Heal(self.node(a), self.node(b)))
+        for x in self._nodes(a):
+            for y in self._nodes(b):
+                self.apply(Heal(x, y))
 
     def partition(self, *groups: Iterable[int | str]) -> None:
-        self.apply(NetPartition(tuple(tuple(self.node(n) for n in g) for g in groups)))
+        self.apply(NetPartition(tuple(tuple(n for name in g for n in self._nodes(name)) for g in groups)))
 
     def heal_all(self) -> None:
         self.apply(HealAll())
@@ -202,7 +256,7 @@ class Cluster:
         return found
 
     def describe(self) -> str:
-        lines = []
+        lines = [self.controller.status()] if self.kraft else []
         for tp in self.topic_partitions():
             st = self.controller.partitions[tp]
             lines.append(st.describe())
@@ -227,9 +281,20 @@ class Cluster:
                 self.slow(b, 0.0)
             if not broker.alive:
                 self.restart(b)
+        if self.kraft:
+            for name, node in self.controller.nodes.items():
+                if node.paused:
+                    self.resume(name)
+                if self.network.slowed.get(name):
+                    self.slow(name, 0.0)
+                if not node.alive:
+                    self.restart(name)
 
     def settled(self) -> bool:
-        """Every partition has a leader, a full ISR, and replicas that agree on LEO and HW."""
+        """Every partition has a leader, a full ISR, and replicas that agree on LEO and HW (and, in KRaft
+        mode, a controller is active)."""
+        if self.kraft and self.controller.active() is None:
+            return False
         for tp, st in self.controller.partitions.items():
             if st.leader == NO_LEADER or set(st.isr) != set(st.replicas):
                 return False

@@ -7,7 +7,8 @@ notebooks' tables and the graders all run:
 2. a producer sends the integers 0, 1, 2... (each value once, to a partition
    drawn from the seed) every ``send_interval_ms``; a reader polls every
    partition every ``read_interval_ms``; both record a history;
-3. a fault schedule (random from the seed, or given) runs meanwhile;
+3. a fault schedule (random from the seed, or given) runs meanwhile, plus ``controller_failovers``
+   crashes of whichever KRaft controller is active at the time (``ControllerFailover``);
 4. at ``duration_ms`` sending stops, every fault is healed, the cluster
    settles, the producer's outstanding sends finish, and a final read
    takes every partition from offset 0 to its high-water mark;
@@ -30,8 +31,8 @@ from typing import Any
 from msglib.check import CheckResult, Divergence, check
 from msglib.cluster.cluster import Cluster
 from msglib.cluster.config import ClusterConfig
-from msglib.cluster.controller import CONTROLLER
 from msglib.cluster.policies import Policies
+from msglib.kraft.quorum import ControllerFailover
 from msglib.protocol import TopicPartition
 from msglib.sim.faults import Crash, FaultSchedule, Pause, Restart, Resume, Slow, random_schedule
 from msglib.sim.history import History
@@ -64,12 +65,15 @@ class ScenarioResult:
 
     @property
     def ok(self) -> bool:
-        """No anomaly at all, no divergent replica, and the cluster recovered."""
-        return self.check.valid and not self.divergences and self.settled
+        """No anomaly at all, no divergent replica, no committed metadata changed, and the cluster recovered."""
+        return self.check.valid and not self.divergences and self.settled and not self.stats.get("metadata_violations")
 
     def first_problem(self) -> tuple[str, str] | None:
         """The most serious finding, as ``(what, story)``: what went wrong in words, and the
         smallest sub-history that shows it (or the replicas' disagreement). None if all is well."""
+        if self.stats.get("metadata_violations"):
+            return f"the controllers' committed metadata changed: {self.stats['metadata_violations'][0]}", \
+                self.faults.describe()
         if self.divergences:
             d = self.divergences[0]
             return f"replicas diverged: {d.describe()}", self.faults.describe()
@@ -102,6 +106,7 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
                  faults: str | list | None = "random", fault_interval_ms: float = 300.0,
                  fault_kinds: tuple = ("crash", "partition", "cut", "pause", "slow"),
                  max_down: int | None = None, power_loss: bool = False, controller_faults: bool = True,
+                 controller_failovers: int = 0, controller: str = "kraft", eligible_leader_replicas: bool = True,
                  loss: float = 0.0, duplicate: float = 0.0, latency_ms: tuple = (0.5, 2.0),
                  cluster_overrides: dict | None = None, producer_overrides: dict | None = None,
                  final_read: str = "settle", policies: Policies | None = None,
@@ -111,7 +116,8 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
     params["fault_kinds"] = list(fault_kinds)
     params["latency_ms"] = list(latency_ms)
     config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean,
-                                truncation=truncation, **(cluster_overrides or {}))
+                                truncation=truncation, controller=controller,
+                                eligible_leader_replicas=eligible_leader_replicas, **(cluster_overrides or {}))
     history = History(meta={"runner": RUNNER, "params": params})
     cluster = Cluster(brokers, seed=seed, config=config, policies=policies, latency_ms=tuple(latency_ms),
                       loss=loss, duplicate=duplicate, history=history)
@@ -134,15 +140,23 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
         nodes = [cluster.node(b) for b in cluster.broker_ids]
         schedule = random_schedule(cluster.sim.random("faults"), nodes, duration_ms,
                                    mean_interval_ms=fault_interval_ms, kinds=fault_kinds, max_down=max_down,
-                                   power_loss=power_loss, network_only=[CONTROLLER] if controller_faults else ())
+                                   power_loss=power_loss,
+                                   network_only=cluster.controller_names if controller_faults else ())
     elif faults == "leader_failure":
         schedule = leader_failure_schedule(cluster.sim.random("faults"), leader=cluster.node(cluster.leader("t")),
                                            followers=[cluster.node(b) for b in cluster.broker_ids
-                                                      if b != cluster.leader("t")], duration_ms=duration_ms)
+                                                      if b != cluster.leader("t")], duration_ms=duration_ms,
+                                           power_loss=power_loss)
     elif faults:
         schedule = faults if isinstance(faults, FaultSchedule) else FaultSchedule.from_json(faults)
     else:
         schedule = FaultSchedule()
+    if controller_failovers:  # drawn from a stream of their own: the rest of the schedule stays the same
+        frng = cluster.sim.random("controller-failovers")
+        extra = FaultSchedule(list(schedule))
+        for _ in range(controller_failovers):
+            extra.add(round(frng.uniform(0.05, 0.9) * duration_ms, 1), ControllerFailover(round(frng.uniform(30, 250), 1)))
+        schedule = extra
     cluster.schedule(schedule)
 
     # The workload: value i to a partition drawn from the seed, every send_interval_ms.
@@ -176,6 +190,9 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
     stats = {"sent": len(futures), "acked": acked, "failed": sum(1 for f in futures if f.failed()),
              "elections": len(cluster.controller.elections),
              "unclean_elections": sum(1 for e in cluster.controller.elections if e["unclean"]),
+             "elr_elections": sum(1 for e in cluster.controller.elections if e.get("source") == "elr"),
+             "metadata_violations": list(getattr(cluster.controller, "violations", [])),
+             "no_controller_ms": cluster.controller.no_controller_ms() if cluster.kraft else 0.0,
              "sim_ms": cluster.sim.now, "events": cluster.sim.events_run,
              "messages": cluster.network.stats["sent"]}
     diverged = cluster.divergences() if final_read == "settle" else []
@@ -197,7 +214,8 @@ def _read_leader_logs(cluster: Cluster, tps: list[TopicPartition], history: Hist
 # -- many runs ---------------------------------------------------------------------------------
 # A short, fault-heavy run: enough sends and faults that each configuration
 # shows what it promises within ~300 simulated ms.
-def leader_failure_schedule(rng, leader: str, followers: list[str], duration_ms: float = 400.0) -> FaultSchedule:
+def leader_failure_schedule(rng, leader: str, followers: list[str], duration_ms: float = 400.0,
+                            power_loss: bool = False) -> FaultSchedule:
     """The failure that replication exists for, drawn from a seed: followers fall behind, then the leader dies.
 
     Sometimes the network to the followers is slow (they lag a little);
@@ -222,7 +240,7 @@ def leader_failure_schedule(rng, leader: str, followers: list[str], duration_ms:
         sched.add(t2, Pause(f[1]))
         paused.append(f[1])
     t3 = t2 + rng.uniform(0.0, 0.4 * duration_ms)
-    sched.add(t3, Crash(leader))
+    sched.add(t3, Crash(leader, power_loss))
     for node in paused:
         sched.add(t3 + rng.uniform(5.0, 20.0), Resume(node))
     sched.add(min(duration_ms, t3 + rng.uniform(0.2, 0.4) * duration_ms), Restart(leader))
@@ -234,7 +252,7 @@ def leader_failure_schedule(rng, leader: str, followers: list[str], duration_ms:
 # Short runs, timers scaled for them, and the leader-failure nemesis: each run
 # costs a few ms, so the table's 12 cells x 200 seeds take seconds.
 TABLE_SCENARIO = dict(duration_ms=300.0, send_interval_ms=20.0, read_interval_ms=1000.0, faults="leader_failure",
-                      final_read="leader", producer_overrides=dict(request_timeout_ms=150, delivery_timeout_ms=500),
+                      final_read="leader", power_loss=True, producer_overrides=dict(request_timeout_ms=150, delivery_timeout_ms=500),
                       cluster_overrides=dict(replica_lag_time_max_ms=60, broker_heartbeat_interval_ms=50,
                                              broker_session_timeout_ms=160, replica_fetch_wait_max_ms=150,
                                              replica_high_watermark_checkpoint_interval_ms=300,
@@ -267,17 +285,30 @@ def _map(jobs: list[tuple[int, dict]], processes: int) -> list[dict]:
         return pool.map(_summarise, jobs, chunksize=max(1, len(jobs) // (processes * 8)))
 
 
-def loss_table(seeds: int = 200, *, acks=(0, 1, "all"), min_insync_replicas=(1, 2),
-               unclean=(False, True), processes: int = 1, **scenario: Any) -> dict[tuple, float]:
-    """The fraction of seeded runs that lose acknowledged writes, per (acks, min.insync, unclean).
+# The table's election modes: Kafka 3.x (and 4.0's default) without ELR, clean or unclean; and KIP-966's
+# eligible leader replicas (on by default for new clusters from 4.1), clean.
+ELECTION_MODES: dict[str, dict[str, bool]] = {
+    "isr": dict(unclean=False, eligible_leader_replicas=False),
+    "unclean": dict(unclean=True, eligible_leader_replicas=False),
+    "elr": dict(unclean=False, eligible_leader_replicas=True),
+}
 
-    Every cell runs the same seeds (so the same fault schedules): only the
-    configuration differs. Keyword arguments go to :func:`run_scenario`
-    (default: :data:`TABLE_SCENARIO`).
+
+def loss_table(seeds: int = 200, *, acks=(0, 1, "all"), min_insync_replicas=(1, 2),
+               elections=("isr", "unclean", "elr"), processes: int = 1, **scenario: Any) -> dict[tuple, float]:
+    """The fraction of seeded runs that lose acknowledged writes, per (acks, min.insync, election mode).
+
+    Election modes (:data:`ELECTION_MODES`): ``"isr"`` clean election from the ISR only, ``"unclean"``
+    any alive replica when no ISR member is, ``"elr"`` ISR then eligible leader replicas (KIP-966).
+    Every cell runs the same seeds (so the same fault schedules): only the configuration differs.
+    Keyword arguments go to :func:`run_scenario` (default: :data:`TABLE_SCENARIO`).
     """
+    for e in elections:
+        if e not in ELECTION_MODES:
+            raise ValueError(f"unknown election mode {e!r}; choose among {', '.join(ELECTION_MODES)}")
     scenario = dict(TABLE_SCENARIO, **scenario)
-    cells = [(a, m, u) for a in acks for m in min_insync_replicas for u in unclean]
-    jobs = [(s, dict(scenario, acks=a, min_insync_replicas=m, unclean=u)) for a, m, u in cells
+    cells = [(a, m, e) for a in acks for m in min_insync_replicas for e in elections]
+    jobs = [(s, dict(scenario, acks=a, min_insync_replicas=m, **ELECTION_MODES[e])) for a, m, e in cells
             for s in range(seeds)]
     runs = _map(jobs, processes)
     return {cell: sum(1 for r in runs[i * seeds:(i + 1) * seeds] if r["lost"]) / seeds

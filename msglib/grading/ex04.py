@@ -370,7 +370,9 @@ def _check_elect(fn: Callable, seed_list: list[int], exercise: str, hidden: bool
                              fault_interval_ms=120, duration_ms=500),
                   "unclean election on, acks=1, min.insync=1, crashes and pauses") for seed in seed_list[:3]]
     for seed, scenario, setting in runs:
-        run = _run(exercise, seed, policies, keep_cluster=True, **scenario)
+        # Without ELR (Kafka 3.x, 4.0's default) the ISR keeps its last member even when it is fenced:
+        # the rule this exercise writes must check liveness itself.
+        run = _run(exercise, seed, policies, keep_cluster=True, eligible_leader_replicas=False, **scenario)
         if scenario.get("unclean"):
             if run.divergences or not run.settled:
                 _judge(exercise, run, seed, setting, hint)

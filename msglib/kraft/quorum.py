@@ -25,7 +25,7 @@ from msglib.kraft.policies import Policies
 from msglib.kraft.raft import LEADER, QuorumConfig
 from msglib.kraft.records import describe
 from msglib.sim.core import Simulation
-from msglib.sim.faults import Fault, FaultSchedule, Restart, apply_fault
+from msglib.sim.faults import FAULT_TYPES, Fault, FaultSchedule, Restart, apply_fault
 from msglib.sim.history import INFO, History, Op
 from msglib.sim.network import Endpoint, Network
 
@@ -39,6 +39,9 @@ class ControllerFailover(Fault):
 
     def describe(self) -> str:
         return f"crash the active controller (restart after {self.down_ms:g} ms)"
+
+
+FAULT_TYPES.setdefault(ControllerFailover.kind, ControllerFailover)  # so histories with it replay
 
 
 class KRaftQuorum:

@@ -46,10 +46,12 @@ class PartitionState:
     leader_epoch: int
     isr: tuple[int, ...]
     partition_epoch: int
+    elr: tuple[int, ...] = ()  # eligible leader replicas (KIP-966), kept by a KRaft controller
 
     def describe(self) -> str:
         leader = "none" if self.leader == NO_LEADER else self.leader
-        return (f"{self.tp}: leader {leader} (epoch {self.leader_epoch}), isr {list(self.isr)}, "
+        elr = f", elr {list(self.elr)}" if self.elr else ""
+        return (f"{self.tp}: leader {leader} (epoch {self.leader_epoch}), isr {list(self.isr)}{elr}, "
                 f"replicas {list(self.replicas)}")
 
 

@@ -95,21 +95,25 @@ def plot_isr(trace: list[dict[str, Any]], ax=None, partition: str | None = None)
     return ax
 
 
+ELECTION_LABELS = {"isr": "ISR only", "unclean": "unclean", "elr": "ISR, then ELR", False: "ISR only", True: "unclean"}
+
+
 @figure
 def plot_loss_table(table: dict[tuple, float], ax=None, seeds: int | None = None):
-    """The data-loss table as a heat map: rows acks, columns (min.insync.replicas, unclean)."""
+    """The data-loss table as a heat map: rows acks, columns (min.insync.replicas, election mode)."""
     import matplotlib.pyplot as plt
 
     acks = sorted({k[0] for k in table}, key=lambda a: {0: 0, 1: 1, "all": 2}.get(a, 3))
-    cols = sorted({(k[1], k[2]) for k in table})
-    grid = [[table.get((a, m, u), float("nan")) for m, u in cols] for a in acks]
+    order = {"isr": 0, False: 0, "unclean": 1, True: 1, "elr": 2}
+    cols = sorted({(k[1], k[2]) for k in table}, key=lambda c: (c[0], order.get(c[1], 3)))
+    grid = [[table.get((a, m, e), float("nan")) for m, e in cols] for a in acks]
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 2.6))
+        _, ax = plt.subplots(figsize=(9, 2.8))
     im = ax.imshow(grid, cmap="Reds", vmin=0, vmax=1, aspect="auto")
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", color="black" if v < 0.6 else "white")
-    ax.set_xticks(range(len(cols)), [f"min.insync={m}\nunclean={'on' if u else 'off'}" for m, u in cols], fontsize=8)
+    ax.set_xticks(range(len(cols)), [f"min.insync={m}\n{ELECTION_LABELS.get(e, e)}" for m, e in cols], fontsize=8)
     ax.set_yticks(range(len(acks)), [f"acks={a}" for a in acks])
     ax.set_title("runs that lose acknowledged writes" + (f" ({seeds} seeds per cell)" if seeds else ""))
     plt.colorbar(im, ax=ax, fraction=0.03)
