@@ -59,12 +59,10 @@ REQUIRED = ["a01_salt_env", "a02_read_solutions", "a03_copy_submitted", "a04_del
             "a18_stripped_metadata", "a19_retagged_metadata", "a20_huge_print"]
 
 # attack -> why the grader does not stop it yet (see the module docstring). The writes refused in nbgrader's
-# kernel, the input transformer, the shadow msglib/, set_custom_exc and the four delegations were gaps once and
-# are flagged with their evidence now: they are ordinary cases again.
-KNOWN_GAPS: dict[str, str] = {
-    "a42_erase_evidence": "scores 0, but the re-run's evidence list is reachable from student code (the closure of "
-                          "the replaced signal.signal) and can be emptied: the denied frame access is not reported",
-}
+# kernel, the input transformer, the shadow msglib/, set_custom_exc, the four delegations and a42 (the evidence
+# emptied through the refusals' closures: evidence now leaves on the verdict channel the moment it is found)
+# were gaps once and are flagged with their evidence now: they are ordinary cases again.
+KNOWN_GAPS: dict[str, str] = {}
 
 CONTROL_B = {  # an honest classmate who wrote their own answers (a39 copies and renames them)
     "00-call_chain": '''def call_chain(calls):

@@ -168,6 +168,19 @@ TAMPER = {
     "forged verdicts": ("import os\nfor fd in range(0, 12):\n    try:\n"
                         "        os.write(fd, b'1.1 test 99-f-test0 pass - ' + b'0' * 64 + b'\\n')\n"
                         "    except OSError:\n        pass\n", "did not verify"),
+    # evidence leaves the moment it is found: a channel pointed at /dev/null around a denied call, an exit
+    # right after one, a signal to the re-run's parent all leave their mark
+    "redirected channel": ("import os, sys\nnull = os.open(os.devnull, os.O_WRONLY)\nsaved = {}\n"
+                           "for fd in range(0, 64):\n    if fd == null or fd in saved.values():\n        continue\n"
+                           "    try:\n        saved[fd] = os.dup(fd)\n        os.dup2(null, fd)\n"
+                           "    except OSError:\n        saved.pop(fd, None)\n"
+                           "try:\n    sys._getframe(1)\nexcept BaseException:\n    pass\n"
+                           "for fd, c in saved.items():\n    os.dup2(c, fd)\n", "closed or redirected"),
+    "exit after a denied call": ("import gc, os\ntry:\n    gc.get_referrers(print)\nexcept Exception:\n    pass\n"
+                                 "os._exit(0)\n", "gc.get_referrers"),
+    "exit from inside": ("import os\nos._exit(0)\n", "end-of-run record"),
+    "signal to the parent": ("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+                             "except Exception:\n    pass\n", "sends a signal (os.kill)"),
 }
 
 
@@ -274,3 +287,37 @@ def test_the_evidence_cannot_be_reached_through_the_refusals(tmp_path):
              "_erase(signal.signal)\n")
     found = _rerun(tmp_path, _job("def f():\n    return 2\n" + erase, ["assert f() == 1"]))
     assert any("sys._getframe" in e for e in found.evidence), found.evidence
+
+
+def test_bytes_written_before_a_verdict_line_neither_hide_it_nor_go_unnoticed(tmp_path):
+    """Student code writes a partial line (no newline) on every descriptor: the grader's next line still
+    verifies (read from the line's end), and the stray bytes are evidence."""
+    garbage = ("import os\nfor fd in range(0, 12):\n    try:\n        os.write(fd, b'no newline here ')\n"
+               "    except OSError:\n        pass\n")
+    found = _rerun(tmp_path, _job("def f():\n    return 1\n" + garbage, ["assert f() == 1"]))
+    assert found.passed == {"99-f-test0": True}, found.messages
+    assert any("did not verify" in e for e in found.evidence), found.evidence
+
+
+def test_an_exercise_without_its_end_of_run_record_is_evidence_unless_the_grader_stopped_it():
+    """The grader's side (verdicts.parse) on hand-made channel contents: begun and not ended is evidence;
+    stopped by the re-run's timer or never begun is a problem, not evidence."""
+    import hashlib
+
+    secret = b"k" * 32
+    job = _job("x = 1\n", ["assert x == 1"])
+
+    def line(seq: int, kind: str, gid: str, verdict: str = "ok", text: str = "-") -> str:
+        body = f"7.{seq} {kind} {gid} {verdict} {text}"
+        return body + " " + hashlib.sha256(secret + body.encode()).hexdigest()
+
+    complete = [line(1, "begin", "99-f"), line(2, "test", "99-f-test0", "pass"), line(3, "end", "99-f"),
+                line(4, "done", "-")]
+    found = verdicts.parse("\n".join(complete), secret, job)
+    assert found.passed == {"99-f-test0": True} and found.evidence == []
+    cut = verdicts.parse("\n".join(complete[:2] + complete[3:]), secret, job)
+    assert any("without its end-of-run record" in e for e in cut.evidence), cut.evidence
+    timed = verdicts.parse("\n".join(complete[:2]), secret, job, timed_out=True)
+    assert timed.evidence == [] and any("wall clock" in p for p in timed.problems)
+    never = verdicts.parse(line(1, "done", "-"), secret, job)
+    assert never.evidence == [] and any("not re-run" in p for p in never.problems)

@@ -556,8 +556,10 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         except Exception:
             nbgrader_passed[path.stem] = {}
     t = time.monotonic()
-    # nothing to re-check when nbgrader ran the notebook through and no test passed (a blank submission)
-    rerun = settings.verify and (result.status != "ok" or any(any(v.values()) for v in nbgrader_passed.values()))
+    # nothing to re-check when nbgrader ran the notebook through, no test passed and nothing was flagged
+    # (a blank submission); a flagged one is re-run for its evidence even when it scores nothing
+    rerun = settings.verify and (result.status != "ok" or bool(result.flags)
+                                 or any(any(v.values()) for v in nbgrader_passed.values()))
     if rerun:
         for path in sorted(folder.glob("*.ipynb")):
             source = root / "solutions" / module / path.name

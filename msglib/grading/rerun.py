@@ -23,11 +23,20 @@ the exercise's time. In each child, before any student code runs, it:
 
 Before every test cell the snapshot is put back, builtins and import hooks that
 changed are restored and flagged, and the exercise's own answer definitions are
-bound. Each verdict is one line, ``seq grade_id pass|fail message-hex mac``:
+bound. Each verdict is one line, ``seq kind id verdict message-hex mac``:
 the MAC is SHA-256 over the secret and the line, computed with functions taken
 before student code ran, so a line written by student code to the channel does
 not verify. The grader keeps the first verifying line per test; a test with no
 verifying line failed.
+
+Evidence is write-once: each piece is sent on the channel (a pipe read by the
+grader, outside the sandbox) the moment the hook or the repair finds it, with
+``os.write``; it is never kept in a list student code could reach and empty.
+Before each write the channel is checked to still be the same pipe (device and
+inode); a channel closed, redirected or made to fail ends the child at once
+(``os._exit``), and each child's last line is an end-of-run record: a child
+whose record is missing (and was not stopped by the parent's timer) is itself
+evidence, judged by the grader.
 """
 from __future__ import annotations
 
@@ -41,6 +50,8 @@ import time
 import types
 
 EVIDENCE_LIMIT = 40
+MESSAGE_BYTES = 1500     # a line stays under PIPE_BUF (4096 bytes), so each write reaches the pipe whole
+CHANNEL_LOST = 86        # exit status of a child whose verdict channel was closed or redirected
 
 
 class GraderDenied(RuntimeError):
@@ -78,8 +89,11 @@ FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "gi_yie
 ALLOWED_ROOTS = ("/submission/", "/tmp/", "/home/student/", "/dev/null")
 
 
-def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.ModuleType] = ()) -> None:
+def install_hook(report, armed: list[bool], trusted: list[types.ModuleType] = ()) -> None:
     """The audit hook (PEP 578): deny and record what tampers with grading, once ``armed[0]`` is True.
+
+    ``report(what)`` sends one piece of evidence out at once (the verdict channel); the hook keeps
+    only a count and the hashes of what it sent (so nothing is sent twice), never the evidence.
 
     Frame access is allowed to the functions of a few standard-library modules that need it and
     of ``trusted`` (msglib's own modules, taken before student code ran), recognised by the
@@ -103,11 +117,18 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
     denied = GraderDenied
     protected = (_no_handlers, _no_threads)
     busy = [False]
-    append = evidence.append
+    sent: set[int] = set()
+    add, str_hash = sent.add, hash
 
     def record(what: str) -> None:
-        if len(evidence) < EVIDENCE_LIMIT and what not in evidence:
-            append(what)
+        h = str_hash(what)
+        if len(sent) < EVIDENCE_LIMIT and h not in sent:
+            add(h)
+            busy[0] = True
+            try:
+                report(what)
+            finally:
+                busy[0] = False
 
     def caller_allowed(depth: int) -> bool:
         busy[0] = True
@@ -167,6 +188,9 @@ def install_hook(evidence: list[str], armed: list[bool], trusted: list[types.Mod
                        "os.spawn", "pty.spawn"):
             record(f"starts a process ({event})")
             raise denied("the grader does not allow starting processes")
+        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            record(f"sends a signal ({event})")
+            raise denied("the grader does not allow sending signals")
         elif event == "import" and args[0] in ("_signal", "_thread"):
             record(f"imports {args[0]} again (to undo the grader's guards)")
             raise denied(f"the grader does not allow re-importing {args[0]}")
@@ -208,14 +232,25 @@ def main() -> int:
     os.dup2(devnull, 2)
     sink_out, sink_err = _Sink(), _Sink()
     sys.stdout, sys.stderr = sink_out, sink_err
-    sha256, os_write = hashlib.sha256, os.write
+    sha256, os_write, os_fstat, os_exit, getpid = hashlib.sha256, os.write, os.fstat, os._exit, os.getpid
+    first = os.fstat(channel)
+    identity = (first.st_dev, first.st_ino)
     sequence = [0]
 
     def send(kind: str, gid: str, verdict: str, message: str) -> None:
+        """One MAC'd line on the channel, written at once (one write, atomic on a pipe); a channel that is
+        no longer the grader's pipe (closed, redirected) or refuses the write ends this process at once."""
         sequence[0] += 1
-        text = message.encode("utf-8", "replace")[:2000].hex() or "-"
-        body = f"{os.getpid()}.{sequence[0]} {kind} {gid} {verdict} {text}"
-        os_write(channel, (body + " " + sha256(secret + body.encode()).hexdigest() + "\n").encode())
+        text = message.encode("utf-8", "replace")[:MESSAGE_BYTES].hex() or "-"
+        body = f"{getpid()}.{sequence[0]} {kind} {gid} {verdict} {text}"
+        line = (body + " " + sha256(secret + body.encode()).hexdigest() + "\n").encode()
+        try:
+            st = os_fstat(channel)
+            if (st.st_dev, st.st_ino) != identity:
+                os_exit(CHANNEL_LOST)
+            os_write(channel, line)
+        except BaseException:  # noqa: BLE001 - a broken channel: the missing end record is the evidence
+            os_exit(CHANNEL_LOST)
 
     # the instructor's locked cells run here, once, before any student code
     ns: dict = {"__name__": "__main__", "__builtins__": builtins}
@@ -239,9 +274,13 @@ def main() -> int:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                if os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status)):
-                    send("stopped", exercise["exercise"], "exit", f"the exercise's process ended abnormally "
-                         f"(status {status})")
+                if os.WIFSIGNALED(status):
+                    send("exit", exercise["exercise"], "signal", f"killed by signal {os.WTERMSIG(status)}")
+                elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == CHANNEL_LOST:
+                    send("exit", exercise["exercise"], "channel", "its verdict channel was closed or "
+                         "redirected (the child ended itself at its next write)")
+                elif os.WIFEXITED(status) and os.WEXITSTATUS(status):
+                    send("exit", exercise["exercise"], "status", f"exit status {os.WEXITSTATUS(status)}")
                 break
             if time.monotonic() > deadline:
                 os.kill(pid, 9)
@@ -296,12 +335,20 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
     check_failed = core.CheckFailed
     key = exercise.get("key")
     missing, denied = object(), GraderDenied
-    evidence: list[str] = []
     armed = [False]
+    ex_id = exercise["exercise"]
+
+    def report(what: str) -> None:
+        """Evidence leaves at once, on the channel: nothing here holds it for student code to erase."""
+        send("flag", ex_id, "evidence", what)
+
+    sent_notes: set[int] = set()
+    str_hash, add_note = hash, sent_notes.add
 
     def note(what: str) -> None:
-        if what not in evidence:
-            evidence.append(what)
+        if str_hash(what) not in sent_notes:
+            add_note(str_hash(what))
+            report(what)
 
     def repair() -> None:
         """Put back what student code may have changed; record what it was."""
@@ -335,9 +382,10 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
     # the evidence: they report through an audit event the hook records)
     signal.signal = _signal.signal = _no_handlers
     _thread.start_new_thread = _thread.start_new = threading._start_new_thread = _no_threads
-    install_hook(evidence, armed, [module for module, _ in snapshot.modules.values()])
+    install_hook(report, armed, [module for module, _ in snapshot.modules.values()])
     recorded = delegation.recorded_for if delegation is not None else (lambda ex: [])
     pins: dict = {}
+    send("begin", ex_id, "ok", "")
     armed[0] = True
     for cell in exercise["cells"]:
         kind, gid, source = cell["kind"], cell["id"], cell["source"]
@@ -375,10 +423,9 @@ def _child(exercise: dict, ns: dict, snapshot, send, sink_out, sink_err, delegat
                     pins[name] = ns[name]
         repair()
     armed[0] = False
-    for item in list(evidence):
-        send("flag", exercise["exercise"], "evidence", item)
-    for call in list(recorded(exercise["exercise"]))[:5]:
-        send("delegation", exercise["exercise"], "call", str(call))
+    for call in list(recorded(ex_id))[:5]:
+        send("delegation", ex_id, "call", str(call))
+    send("end", ex_id, "ok", "")
 
 
 if __name__ == "__main__":

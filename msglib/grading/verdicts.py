@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -172,22 +173,36 @@ def hidden_values(job: dict, count: int = 64) -> set[str]:
     return out
 
 
-def parse(stdout: str, secret: bytes, job: dict) -> Verdicts:
-    """Read the verdict lines; only lines whose MAC verifies count, the first one per test."""
+_LINE = re.compile(r"(\d+\.\d+ \S+ \S+ \S+ \S+) ([0-9a-f]{64})$")
+
+
+def parse(stdout: str, secret: bytes, job: dict, *, timed_out: bool = False) -> Verdicts:
+    """Read the verdict lines; only lines whose MAC verifies count, the first one per test.
+
+    A line may follow bytes student code wrote to the channel without a newline: the verdict is read
+    from the line's end. Every exercise's child ends with an end-of-run record; one that is missing
+    (the exercise not stopped by the re-run's timer, nor the whole re-run by the grader's wall clock)
+    is evidence: the channel was closed or redirected, or the process was ended from inside.
+    """
     found = Verdicts()
     expected = {c["id"] for e in job["exercises"] for c in e["cells"] if c["kind"] in ("test", "hidden")}
     forged = 0
     done = False
+    ended: set[str] = set()
+    stopped: set[str] = set()
+    exits: dict[str, str] = {}
+    begun: set[str] = set()
     for line in stdout.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 6:
+        match = _LINE.search(line)
+        if match is None:
             forged += bool(line.strip())
             continue
-        body, mac = " ".join(parts[:5]), parts[5]
+        body, mac = match.group(1), match.group(2)
         if not hmac.compare_digest(hashlib.sha256(secret + body.encode()).hexdigest(), mac):
             forged += 1
             continue
-        _, kind, gid, verdict, text = parts[:5]
+        forged += match.start() > 0   # bytes before a genuine line: written by student code
+        _, kind, gid, verdict, text = body.split(" ")
         message = "" if text == "-" else bytes.fromhex(text).decode("utf-8", "replace")
         if kind == "test" and gid in expected and gid not in found.passed:
             found.passed[gid] = verdict == "pass"
@@ -197,6 +212,13 @@ def parse(stdout: str, secret: bytes, job: dict) -> Verdicts:
             found.evidence.append(f"{gid}: {message}")
         elif kind == "stopped":
             found.problems.append(f"{gid}: {message}")
+            stopped.add(gid)
+        elif kind == "exit":
+            exits.setdefault(gid, message)
+        elif kind == "end":
+            ended.add(gid)
+        elif kind == "begin":
+            begun.add(gid)
         elif kind == "note":
             found.problems.append(message)
         elif kind == "delegation":
@@ -208,6 +230,17 @@ def parse(stdout: str, secret: bytes, job: dict) -> Verdicts:
                               "(written by student code?)")
     if not done:
         found.problems.append("the re-run did not finish (killed at the wall-clock limit, or crashed)")
+    for entry in job["exercises"]:
+        ex = entry["exercise"]
+        if ex in ended or ex in stopped:
+            continue
+        if ex not in begun:
+            found.problems.append(f"{ex}: not re-run (the re-run stopped before it)")
+        elif ex in exits or not timed_out:
+            how = exits.get(ex, "its process ended from inside (os._exit) or lost its verdict channel")
+            found.evidence.append(f"{ex}: the re-run of this exercise ended without its end-of-run record: {how}")
+        else:
+            found.problems.append(f"{ex}: not finished when the grader's wall clock stopped the re-run")
     for gid in expected - set(found.passed):
         found.passed[gid] = False
         found.messages.setdefault(gid, "no verdict from the independent re-run (stopped or crashed)")
@@ -223,19 +256,21 @@ def run(job: dict, submission_dir: Path, *, spec: sandbox.Spec | None, timeout: 
     if spec is not None:
         work = sandbox.private_copy(submission_dir, workspace, uid=spec.uid)
         done = sandbox.run(argv, spec, workdir=work, timeout=timeout, input=payload)
-        out, seconds = done.stdout, done.seconds
+        out, seconds, timed_out = done.stdout, done.seconds, done.timed_out
     else:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MSGLIB_GRADING_RUN": "1",
                "MPLBACKEND": "Agg", "HOME": str(workspace)}
         proc = subprocess.Popen(argv, cwd=submission_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        timed_out = False
         try:
             out, _ = proc.communicate(payload, timeout=timeout)
         except subprocess.TimeoutExpired:
             sandbox.kill(proc)
             out, _ = proc.communicate()
+            timed_out = True
         seconds = time.monotonic() - start
-    found = parse(out or "", secret, job)
+    found = parse(out or "", secret, job, timed_out=timed_out)
     found.seconds = seconds
     return found
 

@@ -1,6 +1,7 @@
-"""Reads the grader's source: the re-run replaces ``signal.signal`` with a closure that records evidence. Its
-``__closure__`` leads to the evidence list itself: the answer tries a frame walk (denied and recorded), then
-empties the list, so no flag reaches the report."""
+"""Reads the grader's source: the re-run replaced ``signal.signal`` with a refusal, and an earlier design kept
+the evidence in a list that refusal's ``__closure__`` led to. The answer tries a frame walk (denied and
+recorded), then empties every list it can reach from the refusal, hoping no flag reaches the report. (The
+re-run scores 0 for it only because it is re-run at all: a blank-scoring notebook the scan flagged is re-run.)"""
 from tests.hostile._common import Submission, answer, blank_answers, release
 
 KIND, HONEST, FLAG, WHAT = "tamper", 0.0, True, "empties the re-run's evidence list through signal.signal's closure"
