@@ -94,11 +94,10 @@ def engine_windowed_count(records: list[tuple]) -> tuple[dict, int]:
         finals[(key[0], key[1])] = value
     task = StreamTask(windowed_topology(), TaskId(0, 0), send=collect)
     process = task.process
-    for i, (key, value, ts) in enumerate(records):
-        process("events", key, value, ts)
-        if i % COMMIT_EVERY == COMMIT_EVERY - 1:
-            task.changelog_writes()                 # what an at-least-once commit sends to the changelog
-    task.changelog_writes()
+    for first in range(0, len(records), COMMIT_EVERY):
+        for key, value, ts in records[first:first + COMMIT_EVERY]:
+            process("events", key, value, ts)
+        task.changelog_writes()                     # what an at-least-once commit sends to the changelog
     for (key, start), count in next(iter(task.stores.values())).data.items():
         finals[(key, start)] = count                # windows still open at the end
     return finals, task.dropped
@@ -118,11 +117,10 @@ def engine_join(table: list[tuple], records: list[tuple]) -> list:
     for key, value, ts in table:
         task.process("prices", key, value, ts)
     process = task.process
-    for i, (key, value, ts) in enumerate(records):
-        process("orders", key, value, ts)
-        if i % COMMIT_EVERY == COMMIT_EVERY - 1:
-            task.changelog_writes()
-    task.changelog_writes()
+    for first in range(0, len(records), COMMIT_EVERY):
+        for key, value, ts in records[first:first + COMMIT_EVERY]:
+            process("orders", key, value, ts)
+        task.changelog_writes()
     return out
 
 

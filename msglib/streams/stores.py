@@ -22,7 +22,20 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))     # one encoder: json.dumps
 
 def encode(obj: Any) -> bytes | None:
     """Keys and values on topics are JSON (None stays None: a tombstone)."""
-    return None if obj is None else _ENCODER.encode(obj).encode()
+    if obj is None:
+        return None
+    # Fast paths for what stores hold most (counts, window keys): byte for byte what the encoder writes.
+    kind = type(obj)
+    if kind is int:
+        return b"%d" % obj
+    if kind is tuple and len(obj) == 2 and type(obj[1]) is int and type(obj[0]) is str and _plain_str(obj[0]):
+        return b'["%s",%d]' % (obj[0].encode(), obj[1])
+    return _ENCODER.encode(obj).encode()
+
+
+def _plain_str(s: str) -> bool:
+    """True if JSON writes ``s`` as itself in quotes: printable ASCII without a quote or a backslash."""
+    return s.isascii() and s.isprintable() and '"' not in s and "\\" not in s
 
 
 def tuplify(obj: Any) -> Any:
@@ -75,7 +88,17 @@ class KeyValueStore:
 
     def flush(self) -> list[tuple[bytes, bytes | None, int | None]]:
         """The changelog records for the writes since the last flush: ``(key, value, timestamp)``."""
-        out = [(encode(k), encode(v), None) for k, v in self.dirty.items()]
+        out = []
+        append = out.append
+        for k, v in self.dirty.items():
+            # encode() inlined for the commonest keys and values (window keys, counts, tombstones): a commit
+            # flushes thousands of them
+            if (type(k) is tuple and len(k) == 2 and type(k[1]) is int and type(k[0]) is str and k[0].isascii()
+                    and k[0].isprintable() and '"' not in k[0] and "\\" not in k[0]):
+                kb = b'["%s",%d]' % (k[0].encode(), k[1])
+            else:
+                kb = encode(k)
+            append((kb, b"%d" % v if type(v) is int else None if v is None else encode(v), None))
         self.dirty = {}
         return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.streams.stores import KeyValueStore, changelog_topic, decode, decode_key
@@ -32,15 +32,18 @@ class TaskId:
         return f"{self.subtopology}_{self.partition}"
 
 
-@dataclass(frozen=True)
-class ChangelogWrite:
-    """One record for a changelog topic: ``producer.send(topic, value, key=key, partition=partition)``."""
+class ChangelogWrite(NamedTuple):
+    """One record for a changelog topic: ``producer.send(topic, value, key=key, partition=partition)``.
+    (A named tuple: a commit makes thousands of them.)"""
 
     topic: str
     partition: int
     key: bytes
     value: bytes | None
     timestamp: int | None = None
+
+
+_new_tuple = tuple.__new__
 
 
 def stream_time_of(metadata: str) -> int:
@@ -74,6 +77,7 @@ class StreamTask:
         self.skipped = 0                  # records without a key or value where one is needed
         self.late: list[tuple] = []
         self.processed = 0
+        self._entries = {topic: source.entry() for topic, source in topology.sources.items()}
 
     # -- the commit step's view --------------------------------------------------------------
     def changelog_topics(self) -> dict[str, str]:
@@ -84,7 +88,9 @@ class StreamTask:
         out = []
         for name, store in self.stores.items():
             topic = changelog_topic(self.topology.application_id, name)
-            out += [ChangelogWrite(topic, self.partition, k, v, ts) for k, v, ts in store.flush()]
+            partition = self.partition
+            # tuple.__new__ builds the named tuple without a Python-level __new__ call per record
+            out += [_new_tuple(ChangelogWrite, (topic, partition, k, v, ts)) for k, v, ts in store.flush()]
         return out
 
     def offsets_to_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -121,7 +127,7 @@ class StreamTask:
             self.stream_time = ts
         self.offset = offset
         self.processed += 1
-        self.topology.sources[topic].process(self, key, value, ts)
+        self._entries[topic](self, key, value, ts)
 
     def process_all(self) -> int:
         n = 0

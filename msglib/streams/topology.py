@@ -55,6 +55,11 @@ class Source(Node):
         super().__init__(name)
         self.topic = topic
 
+    def entry(self) -> Callable[[Any, Any, Any, int], None]:
+        """The function a task calls for each record of this topic: the only child's ``process`` when there is
+        one child (a source only forwards, so skipping it changes nothing), else this node's ``process``."""
+        return self.children[0].process if len(self.children) == 1 else self.process
+
 
 class Sink(Node):
     def __init__(self, name: str, topic: str, repartition: bool = False) -> None:
@@ -146,13 +151,27 @@ class AggregateNode(Node):
 WindowsFn = Callable[[int, int, int, int, int], tuple]
 
 
+def count_initializer() -> int:
+    """``count()``'s initializer (named, so a window aggregation can recognise a count)."""
+    return 0
+
+
+def count_aggregator(key: Any, value: Any, agg: int) -> int:
+    """``count()``'s aggregator: one more record."""
+    return agg + 1
+
+
 class WindowAggregateNode(Node):
     """A windowed aggregation over :class:`TimeWindows`; the store key is ``(key, window start)``.
 
     ``emit="update"`` forwards every new value of a window (Kafka's default, onWindowUpdate); ``emit="final"``
     forwards each window once, when it closes (stream time >= end + grace: ``suppress(untilWindowCloses)``,
     or Kafka 3.3's ``EmitStrategy.onWindowClose``). A window's state is removed from the store once it closed
-    (Kafka keeps it for the store's retention, at least size + grace, for interactive queries)."""
+    (Kafka keeps it for the store's retention, at least size + grace, for interactive queries). Windows close
+    in the order ``(end, key, start)``.
+
+    The task keeps the open windows in ``ctx.local[name]``, rebuilt from the store after a restore: a heap of
+    ``(end, key, start)``; for tumbling windows (one start per end) a heap of ends and each end's keys."""
 
     def __init__(self, name: str, store: str, windows: TimeWindows, initializer: Callable[[], Any],
                  aggregator: Callable[[Any, Any, Any], Any], emit: str, windows_fn: WindowsFn | None) -> None:
@@ -163,41 +182,148 @@ class WindowAggregateNode(Node):
         self.initializer, self.aggregator = initializer, aggregator
         self.windows_fn = windows_fn or windows_to_update
         self._shape = (windows.size_ms, windows.advance, windows.grace_ms)
+        self._tumbling = windows.advance == windows.size_ms
+        # Fast path, same results: msglib's own windows_to_update on tumbling windows gives the one start
+        # ts - ts % size for ts >= 0; count's aggregator adds 1 to the initializer's 0.
+        self._counting = initializer is count_initializer and aggregator is count_aggregator
+        if self._tumbling and windows_fn is None:
+            self.process = self._tumbling_process()      # type: ignore[method-assign]
+
+    def _state(self, ctx: Any) -> tuple[KeyValueStore, Any]:
+        """``(store, open windows)`` of this task, built from the store when missing (after a restore)."""
+        state = ctx.local.get(self.name)
+        if state is None:
+            store = ctx.stores[self.store]
+            size = self._shape[0]
+            if self._tumbling:
+                by_end: dict[int, list] = {}
+                for k, s in store.data:
+                    by_end.setdefault(s + size, []).append(k)
+                ends = list(by_end)
+                heapq.heapify(ends)
+                state = ctx.local[self.name] = (store, (ends, by_end))
+            else:
+                closing = [(s + size, k, s) for k, s in store.data]
+                heapq.heapify(closing)
+                state = ctx.local[self.name] = (store, closing)
+        return state
+
+    def _opened(self, open_windows: Any, key: Any, start: int) -> None:
+        end = start + self._shape[0]
+        if self._tumbling:
+            ends, by_end = open_windows
+            keys = by_end.get(end)
+            if keys is None:
+                by_end[end] = [key]
+                heapq.heappush(ends, end)
+            else:
+                keys.append(key)
+        else:
+            heapq.heappush(open_windows, (end, key, start))
+
+    def _tumbling_process(self) -> Callable[[Any, Any, Any, int], None]:
+        """``process`` for tumbling windows with msglib's windows_to_update inlined (the hot path): a record
+        updates one window, ``ts - ts % size``, or none if that window has closed. Same results as the general
+        :meth:`process`, which takes the records this one does not (no key or value, a negative timestamp)."""
+        size, _, grace = self._shape
+        name, counting, initializer, aggregator = self.name, self._counting, self.initializer, self.aggregator
+        update = self.emit == "update"
+        general, forward, close, get_state = WindowAggregateNode.process, self.forward, self._close, self._state
+        heappush = heapq.heappush
+        # the state of the last task seen, found again by its ``local`` dict (a restore installs a new one)
+        last_local: Any = None
+        store: Any = None
+        open_windows: Any = None
+
+        def process(ctx: Any, key: Any, value: Any, ts: int) -> None:
+            nonlocal last_local, store, open_windows
+            if key is None or value is None or ts < 0:
+                return general(self, ctx, key, value, ts)
+            if ctx.local is not last_local:
+                store, open_windows = ctx.local.get(name) or get_state(ctx)
+                last_local = ctx.local
+            start = ts - ts % size
+            stream_time = ctx.stream_time
+            if stream_time < start + size + grace:
+                data = store.data
+                sk = (key, start)
+                old = data.get(sk)
+                if old is None:
+                    ends, by_end = open_windows
+                    keys = by_end.get(start + size)
+                    if keys is None:
+                        by_end[start + size] = [key]
+                        heappush(ends, start + size)
+                    else:
+                        keys.append(key)
+                    old = 0 if counting else initializer()
+                new = old + 1 if counting else aggregator(key, value, old)
+                data[sk] = store.dirty[sk] = new
+                if update:
+                    forward(ctx, (key, start, start + size), new, ts)
+            else:
+                ctx.dropped += 1                  # a late record
+                ctx.late.append((key, value, ts))
+            ends = open_windows[0]
+            if ends and ends[0] <= stream_time - grace:
+                close(ctx, store, open_windows, stream_time - grace)
+        return process
 
     def process(self, ctx: Any, key: Any, value: Any, ts: int) -> None:
+        size, advance, grace = self._shape
+        store, open_windows = ctx.local.get(self.name) or self._state(ctx)
         if key is None or value is None:
             ctx.skipped += 1
             return
-        size, advance, grace = self._shape
-        store = ctx.stores[self.store]
         starts, dropped = self.windows_fn(ts, ctx.stream_time, size, advance, grace)
         if dropped:
             ctx.dropped += 1                      # a late record: counted once, whatever the number of windows
             ctx.late.append((key, value, ts))
-        closing = ctx.local.get(self.name)
-        if closing is None:                       # (re)built from the store after a restore
-            closing = ctx.local[self.name] = [(s + size, k, s) for k, s in store.data]
-            heapq.heapify(closing)
-        data, dirty = store.data, store.dirty      # (store.put inlined: this loop is the hot path)
+        data, dirty = store.data, store.dirty      # (store.put inlined)
         for start in starts:
             sk = (key, start)
             old = data.get(sk)
             if old is None:
-                heapq.heappush(closing, (start + size, key, start))
+                self._opened(open_windows, key, start)
                 old = self.initializer()
             new = self.aggregator(key, value, old)
             data[sk] = dirty[sk] = new
             if self.emit == "update":
                 self.forward(ctx, (key, start, start + size), new, ts)
-        horizon = ctx.stream_time - grace                    # windows with end <= horizon are closed
-        while closing and closing[0][0] <= horizon:
-            end, k, start = heapq.heappop(closing)
-            final = data.get((k, start))
+        self._close(ctx, store, open_windows, ctx.stream_time - grace)   # windows with end <= horizon close
+
+    def _close(self, ctx: Any, store: KeyValueStore, open_windows: Any, horizon: int) -> None:
+        if self._tumbling:
+            ends, by_end = open_windows
+            due = []
+            while ends and ends[0] <= horizon:
+                end = heapq.heappop(ends)
+                due += [(end, k, end - self._shape[0]) for k in _sorted(by_end.pop(end))]
+        else:
+            due = []
+            while open_windows and open_windows[0][0] <= horizon:
+                due.append(heapq.heappop(open_windows))
+        data, dirty = store.data, store.dirty
+        final_emit = self.emit == "final"
+        children = [child.process for child in self.children]     # self.forward, unrolled
+        for end, k, start in due:
+            sk = (k, start)
+            final = data.get(sk)
             if final is None:
                 continue
-            if self.emit == "final":
-                self.forward(ctx, (k, start, end), final, end - 1)
-            store.delete((k, start))
+            if final_emit:
+                for child in children:
+                    child(ctx, (k, start, end), final, end - 1)
+            data.pop(sk, None)                    # store.delete(sk), inlined: gone, and a tombstone for the
+            dirty[sk] = None                      # changelog
+
+
+def _sorted(keys: list) -> list:
+    """Keys in order (as a heap of ``(end, key, start)`` would pop them); as they came if they do not compare."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return keys
 
 
 class SlidingAggregateNode(Node):
@@ -572,7 +698,7 @@ class KGroupedStream:
         return KTable(b, node, self.stream.topic, name)
 
     def count(self, *, store: str | None = None) -> "KTable":
-        return self.aggregate(lambda: 0, lambda k, v, agg: agg + 1, store=store)
+        return self.aggregate(count_initializer, count_aggregator, store=store)
 
     def reduce(self, reducer: Callable[[Any, Any], Any], *, store: str | None = None) -> "KTable":
         return self.aggregate(lambda: None, lambda k, v, agg: v if agg is None else reducer(agg, v), store=store)
@@ -610,7 +736,7 @@ class WindowedKStream:
         return KTable(b, node, self.stream.topic, name)
 
     def count(self, *, emit: str = "update", store: str | None = None) -> "KTable":
-        return self.aggregate(lambda: 0, lambda k, v, agg: agg + 1, emit=emit,
+        return self.aggregate(count_initializer, count_aggregator, emit=emit,
                               merger=lambda k, a, b: a + b, store=store)
 
 
