@@ -66,6 +66,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.client": CLIENTS, "msglib.client.*": CLIENTS,
     "msglib.groups.membership": CLIENTS,       # the consumer's coordinator client
+    "msglib.groups.consumer_membership": CLIENTS,   # its KIP-848 counterpart (ConsumerGroupHeartbeat)
     "msglib.share.consumer": CLIENTS,          # KafkaShareConsumer
 
     "msglib.cluster": SYSTEMS, "msglib.cluster.cluster": SYSTEMS,

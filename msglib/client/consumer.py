@@ -77,6 +77,7 @@ from msglib.client.subscription_state import ConsumerRebalanceListener, Subscrip
 from msglib.groups.assignors import make_assignor
 from msglib.groups.coordinator import coordinator_for
 from msglib.groups.local import FAST_CONSUMER_DEFAULTS, LocalBroker
+from msglib.groups.consumer_membership import ConsumerMembershipManager, check_group_protocol
 from msglib.groups.membership import ConsumerCoordinator
 from msglib.log import Topic
 from msglib.protocol import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
@@ -109,6 +110,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "retry_backoff_ms": 100,
     "default_api_timeout_ms": 60_000,
     "allow_auto_create_topics": True,   # subscribe() creates missing topics on the embedded default
+    # Java client / librdkafka names (group.protocol, group.remote.assignor; KIP-848). "classic" is the
+    # Java client's default in Apache Kafka 4.0 too (docs/kip-848.md).
+    "group_protocol": "classic",
+    "group_remote_assignor": None,      # group_protocol="consumer": a server-side assignor (uniform, range)
     # msglib
     "history": None,          # record polls and commits into this History
     "reset_position": None,   # the starting-offset rule (default: starting_offset)
@@ -155,10 +160,15 @@ class KafkaConsumer:
                                 fetch_committed=lambda tps, done: self._coordinator.send_offset_fetch(tps, done))
         coordinator = cluster.coordinator if isinstance(cluster, LocalBroker) else coordinator_for(cluster)
         self.coordinator_node = coordinator
-        self._coordinator = ConsumerCoordinator(
-            self._client, self._subscriptions, c, coordinator.name,
-            [make_assignor(a) for a in c["partition_assignment_strategy"]],
-            partition_counts=self._fetcher.partition_counts, commit_before_rebalance=self._maybe_auto_commit_sync)
+        if c["group_protocol"] == "consumer":    # KIP-848: one heartbeat loop, the coordinator assigns
+            self._coordinator = ConsumerMembershipManager(
+                self._client, self._subscriptions, c, coordinator.name,
+                commit_before_rebalance=self._maybe_auto_commit_sync, remote_assignor=c["group_remote_assignor"])
+        else:
+            self._coordinator = ConsumerCoordinator(
+                self._client, self._subscriptions, c, coordinator.name,
+                [make_assignor(a) for a in c["partition_assignment_strategy"]],
+                partition_counts=self._fetcher.partition_counts, commit_before_rebalance=self._maybe_auto_commit_sync)
         self._next_auto_commit = self.sim.now + c["auto_commit_interval_ms"]
         self._crashed = False
         self._iterator: Iterator[ConsumerRecord] | None = None   # records polled, not yet yielded
@@ -172,6 +182,10 @@ class KafkaConsumer:
         deprecated = {"smallest": "earliest", "largest": "latest"}     # kafka-python maps them (and logs it)
         if c["auto_offset_reset"] in deprecated:
             c["auto_offset_reset"] = deprecated[c["auto_offset_reset"]]
+        try:
+            check_group_protocol(c["group_protocol"])
+        except ValueError as exc:
+            raise KafkaConfigurationError(str(exc)) from None
         if c["group_instance_id"] is not None and c["group_id"] is None:
             raise KafkaConfigurationError("group_instance_id requires group_id")
         if c["auto_offset_reset"] not in ("earliest", "latest", "none"):

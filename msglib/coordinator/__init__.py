@@ -4,8 +4,8 @@ See :mod:`msglib.coordinator.runtime`: :class:`CoordinatorRuntime` (compacted st
 writes, load by replay, keyed timers, the event record), the :class:`CoordinatorShard` protocol (``replay``,
 ``reset``) and :class:`CoordinatorNode` (a simulated node wired to a runtime).
 """
-from msglib.coordinator.runtime import (CoordinatorNode, CoordinatorResult, CoordinatorRuntime, CoordinatorShard,
+from msglib.coordinator.runtime import (CompositeShard, CoordinatorNode, CoordinatorResult, CoordinatorRuntime, CoordinatorShard,
                                         encode_key, encode_value)
 
-__all__ = ["CoordinatorNode", "CoordinatorResult", "CoordinatorRuntime", "CoordinatorShard", "encode_key",
+__all__ = ["CompositeShard", "CoordinatorNode", "CoordinatorResult", "CoordinatorRuntime", "CoordinatorShard", "encode_key",
            "encode_value"]

@@ -53,6 +53,30 @@ class CoordinatorShard(Protocol):
         """Forget all in-memory state (before a load; on a crash)."""
 
 
+class CompositeShard:
+    """Several shards on one state log (the group coordinator's offsets and its KIP-848 groups share
+    ``__consumer_offsets``, as in Kafka): every record is replayed into each; each ignores keys it does
+    not own."""
+
+    def __init__(self, *shards: CoordinatorShard) -> None:
+        if not shards or not all(isinstance(s, CoordinatorShard) for s in shards):
+            raise TypeError("CompositeShard takes one or more CoordinatorShards (replay(key, value), reset())")
+        self.shards = list(shards)
+
+    def add(self, shard: CoordinatorShard) -> None:
+        if not isinstance(shard, CoordinatorShard):
+            raise TypeError(f"{type(shard).__name__} is not a CoordinatorShard")
+        self.shards.append(shard)
+
+    def replay(self, key: Key, value: Value | None) -> None:
+        for shard in self.shards:
+            shard.replay(key, value)
+
+    def reset(self) -> None:
+        for shard in self.shards:
+            shard.reset()
+
+
 @dataclass
 class CoordinatorResult:
     """What an operation produces: the records to persist and the answer to give once they are."""

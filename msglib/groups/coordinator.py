@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from msglib import protocol as p
-from msglib.coordinator import CoordinatorNode
+from msglib.coordinator import CompositeShard, CoordinatorNode
 from msglib.groups.config import GroupConfig
+from msglib.groups.consumer_group import ConsumerGroupCoordinator
 from msglib.groups.offsets import TOPIC, OffsetStore
 from msglib.groups.policies import validate_offset_commit  # noqa: F401  (the default seam; also its old import path)
 from msglib.groups.states import (COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, GroupState,
@@ -105,11 +106,17 @@ class GroupCoordinator(CoordinatorNode):
 
     def __init__(self, network: Network, config: GroupConfig | None = None, *, name: str = COORDINATOR,
                  validate_offset_commit: Callable[..., str | None] | None = None,
-                 can_transition: Callable[[Any, Any], bool] | None = None) -> None:
+                 can_transition: Callable[[Any, Any], bool] | None = None,
+                 partition_counts: Callable[[list[str]], dict[str, int]] | None = None,
+                 reconcile: Callable[..., Any] | None = None) -> None:
         self.config = config or GroupConfig()
-        self.store = OffsetStore()          # the shard: committed offsets and group metadata, from the log
-        super().__init__(name, network, self.store, TOPIC, segment_bytes=self.config.offsets_segment_bytes)
+        self.store = OffsetStore()          # a shard: committed offsets and classic group metadata, from the log
+        shards = CompositeShard(self.store)
+        super().__init__(name, network, shards, TOPIC, segment_bytes=self.config.offsets_segment_bytes)
         self.store.bind(self.runtime)       # the runtime's storage is the "disk": it survives crashes
+        # KIP-848 consumer groups beside the classic ones: same node, same log, their own shard
+        self.consumer_groups = ConsumerGroupCoordinator(self, partition_counts=partition_counts, reconcile=reconcile)
+        shards.add(self.consumer_groups.shard)
         self.validate_offset_commit = validate_offset_commit or globals()["validate_offset_commit"]
         self.can_transition = can_transition or globals()["can_transition"]
         self._id_rng = self.sim.random(f"member-ids/{name}")
@@ -119,6 +126,7 @@ class GroupCoordinator(CoordinatorNode):
             p.JoinGroupRequest: self._on_join, p.SyncGroupRequest: self._on_sync,
             p.HeartbeatRequest: self._on_heartbeat, p.LeaveGroupRequest: self._on_leave,
             p.OffsetCommitRequest: self._on_offset_commit, p.OffsetFetchRequest: self._on_offset_fetch,
+            p.ConsumerGroupHeartbeatRequest: self.consumer_groups.on_heartbeat,
         })
         self.start()
 
@@ -137,6 +145,7 @@ class GroupCoordinator(CoordinatorNode):
             self.groups.setdefault(group_id, Group(group_id, state_since=self.sim.now))
         self.runtime.schedule("offsets-retention", self.config.offsets_retention_check_interval_ms,
                               self._retention_timer)
+        self.consumer_groups.boot()
 
     def on_crash(self, power_loss: bool) -> None:
         super().on_crash(power_loss)
@@ -184,6 +193,9 @@ class GroupCoordinator(CoordinatorNode):
         cfg = self.config
         if not cfg.group_min_session_timeout_ms <= req.session_timeout_ms <= cfg.group_max_session_timeout_ms:
             return reply(p.INVALID_SESSION_TIMEOUT)
+        modern = self.consumer_groups.group(req.group_id)
+        if modern is not None and modern.members:
+            return reply(p.INCONSISTENT_GROUP_PROTOCOL)    # a KIP-848 group: its members heartbeat instead
         group = self.groups.get(req.group_id)
         if group is None:
             if req.member_id:
@@ -459,6 +471,8 @@ class GroupCoordinator(CoordinatorNode):
 
     # ------------------------------------------------------------------ offsets
     def _on_offset_commit(self, src: str, req: p.OffsetCommitRequest) -> None:
+        if self.consumer_groups.owns(req.group_id):
+            return self._on_consumer_group_commit(src, req)
         group = self.groups.get(req.group_id)
         if group is None:
             if req.generation_id >= 0 or req.member_id:
@@ -474,6 +488,18 @@ class GroupCoordinator(CoordinatorNode):
         self._record(group, "commit" if error is None else "commit rejected", member=req.member_id,
                      member_generation=req.generation_id, error=error,
                      offsets={str(tp): om.offset for tp, om in req.offsets.items()})
+        self.send(src, p.OffsetCommitResponse(req.request_id, error))
+
+    def _on_consumer_group_commit(self, src: str, req: p.OffsetCommitRequest) -> None:
+        """A KIP-848 group's commit: ``generation_id`` carries the member epoch (OffsetCommit v9+)."""
+        error = self.consumer_groups.validate_offset_commit(req.group_id, req.member_id, req.generation_id)
+        if error is None:
+            self.store.commit(req.group_id, dict(req.offsets))
+            self.store.maybe_compact()
+        self.trace.append({"time": self.sim.now, "group": req.group_id, "protocol": "consumer",
+                           "event": "commit" if error is None else "commit rejected", "member": req.member_id,
+                           "member_epoch": req.generation_id, "error": error,
+                           "offsets": {str(tp): om.offset for tp, om in req.offsets.items()}})
         self.send(src, p.OffsetCommitResponse(req.request_id, error))
 
     def _on_offset_fetch(self, src: str, req: p.OffsetFetchRequest) -> None:
@@ -571,9 +597,22 @@ def coordinator_for(network_owner: Any, config: GroupConfig | None = None, **sea
     if config is None:
         fast = getattr(getattr(network_owner, "config", None), "broker_heartbeat_interval_ms", 2_000) < 1_000
         config = GroupConfig.fast() if fast else GroupConfig()
+    seams.setdefault("partition_counts", _cluster_partition_counts(network_owner))
     coordinator = GroupCoordinator(network_owner.network, config, **seams)
     network_owner._group_coordinator = coordinator
     return coordinator
+
+
+def _cluster_partition_counts(cluster: Any) -> Callable[[list[str]], dict[str, int]]:
+    """The coordinator's view of topic metadata: partitions per topic, as the cluster's controller has them."""
+    def counts(topics: list[str]) -> dict[str, int]:
+        wanted = set(topics)
+        out: dict[str, int] = {}
+        for tp in cluster.topic_partitions() if hasattr(cluster, "topic_partitions") else ():
+            if tp.topic in wanted:
+                out[tp.topic] = max(out.get(tp.topic, 0), tp.partition + 1)
+        return out
+    return counts
 
 
 def tps(items: Iterable[Any]) -> list[TopicPartition]:

@@ -44,18 +44,24 @@ class LocalBroker:
     def __init__(self, seed: int = 0, *, fast: bool = False, config: GroupConfig | None = None,
                  latency_ms: tuple[float, float] = (0.5, 2.0), history: History | None = None,
                  validate_offset_commit: Callable[..., str | None] | None = None,
-                 can_transition: Callable[[Any, Any], bool] | None = None) -> None:
+                 can_transition: Callable[[Any, Any], bool] | None = None,
+                 reconcile: Callable[..., Any] | None = None) -> None:
         self.seed = seed
         self.sim = Simulation(seed)
         self.network = Network(self.sim, latency_ms=latency_ms)
+        self.topics: dict[str, Topic] = {}
         self.coordinator = GroupCoordinator(self.network, config or (GroupConfig.fast() if fast else GroupConfig()),
                                             validate_offset_commit=validate_offset_commit,
-                                            can_transition=can_transition)
+                                            can_transition=can_transition, reconcile=reconcile,
+                                            partition_counts=self._partition_counts)
         self.client_defaults: dict[str, Any] = dict(FAST_CONSUMER_DEFAULTS) if fast else {}
-        self.topics: dict[str, Topic] = {}
         self.history = history if history is not None else History(meta={"seed": seed})
         self._names = itertools.count(1)
         self._listeners: list[Callable[[], None]] = []   # consumers waiting for new records
+
+    def _partition_counts(self, topics: list[str]) -> dict[str, int]:
+        """The coordinator's topic metadata (KIP-848 groups are assigned on the server)."""
+        return {t: len(self.topics[t].partitions) for t in topics if t in self.topics}
 
     @classmethod
     def for_topic(cls, topic: Topic) -> "LocalBroker":

@@ -29,7 +29,13 @@ from msglib.protocol.errors import (NONE, NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVA
                                     UnstableOffsetCommitError, CommitFailedError, NoOffsetForPartitionError,
                                     IllegalGenerationError, UnknownMemberIdError, RebalanceInProgressError,
                                     CoordinatorNotAvailableError, InconsistentGroupProtocolError,
-                                    FencedInstanceIdError, InvalidSessionTimeoutError, for_code, group_error_for_code)
+                                    FencedInstanceIdError, InvalidSessionTimeoutError, for_code, group_error_for_code,
+                                    FENCED_MEMBER_EPOCH, STALE_MEMBER_EPOCH, UNRELEASED_INSTANCE_ID,
+                                    UNSUPPORTED_ASSIGNOR, INVALID_REQUEST, FencedMemberEpochError, StaleMemberEpochError,
+                                    UnreleasedInstanceIdError, UnsupportedAssignorError)
+from msglib.protocol.consumer_group_heartbeat import (ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+                                                      JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH,
+                                                      LEAVE_GROUP_STATIC_MEMBER_EPOCH)
 from msglib.protocol.structs import (NO_LEADER, READ_UNCOMMITTED, READ_COMMITTED, ISOLATION_LEVELS,
                                      EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition, PartitionState,
                                      AbortedTransaction, NO_GENERATION, NO_MEMBER_ID, OffsetAndMetadata,
@@ -78,4 +84,8 @@ __all__ = [
     "LeaveGroupResponse", "OffsetCommitRequest", "OffsetCommitResponse", "OffsetFetchRequest", "OffsetFetchResponse",
     "AddPartitionsToTxnRequest", "AddPartitionsToTxnResponse", "AddOffsetsToTxnRequest", "AddOffsetsToTxnResponse",
     "EndTxnRequest", "EndTxnResponse", "TxnOffsetCommitRequest", "TxnOffsetCommitResponse",
+    "FENCED_MEMBER_EPOCH", "STALE_MEMBER_EPOCH", "UNRELEASED_INSTANCE_ID", "UNSUPPORTED_ASSIGNOR", "INVALID_REQUEST",
+    "FencedMemberEpochError", "StaleMemberEpochError", "UnreleasedInstanceIdError", "UnsupportedAssignorError",
+    "ConsumerGroupHeartbeatRequest", "ConsumerGroupHeartbeatResponse", "JOIN_GROUP_MEMBER_EPOCH",
+    "LEAVE_GROUP_MEMBER_EPOCH", "LEAVE_GROUP_STATIC_MEMBER_EPOCH",
 ]

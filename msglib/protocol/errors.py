@@ -39,6 +39,12 @@ REBALANCE_IN_PROGRESS = "REBALANCE_IN_PROGRESS"      # join again
 INCONSISTENT_GROUP_PROTOCOL = "INCONSISTENT_GROUP_PROTOCOL"
 FENCED_INSTANCE_ID = "FENCED_INSTANCE_ID"            # a newer member took this group.instance.id
 INVALID_SESSION_TIMEOUT = "INVALID_SESSION_TIMEOUT"
+# consumer groups of the KIP-848 protocol (ConsumerGroupHeartbeat, Kafka 4.0)
+FENCED_MEMBER_EPOCH = "FENCED_MEMBER_EPOCH"          # heartbeat: the member's epoch is not the coordinator's: rejoin
+STALE_MEMBER_EPOCH = "STALE_MEMBER_EPOCH"            # OffsetCommit: the member epoch is not the member's current one
+UNRELEASED_INSTANCE_ID = "UNRELEASED_INSTANCE_ID"    # a static member's instance id is still held by a live member
+UNSUPPORTED_ASSIGNOR = "UNSUPPORTED_ASSIGNOR"        # the server has no assignor by that name
+INVALID_REQUEST = "INVALID_REQUEST"                  # a request that breaks the protocol's rules (its message says which)
 
 # transactions (KIP-98)
 PRODUCER_FENCED = "PRODUCER_FENCED"                    # a newer instance (or the timeout) bumped the epoch
@@ -269,6 +275,31 @@ class InvalidSessionTimeoutError(KafkaError):
     errno = INVALID_SESSION_TIMEOUT
 
 
+class FencedMemberEpochError(KafkaError):
+    """KIP-848: the coordinator fenced this member (its epoch is not the one the coordinator knows); it
+    must give up its partitions and rejoin with member epoch 0."""
+
+    errno = FENCED_MEMBER_EPOCH
+
+
+class StaleMemberEpochError(KafkaError):
+    """KIP-848: an offset commit carried a member epoch that is not the member's current epoch."""
+
+    errno = STALE_MEMBER_EPOCH
+
+
+class UnreleasedInstanceIdError(KafkaError):
+    """KIP-848 static membership: another live member still holds this ``group_instance_id``."""
+
+    errno = UNRELEASED_INSTANCE_ID
+
+
+class UnsupportedAssignorError(KafkaError):
+    """KIP-848: the coordinator has no server-side assignor with the name in ``group_remote_assignor``."""
+
+    errno = UNSUPPORTED_ASSIGNOR
+
+
 
 _BY_CODE = {cls.errno: cls for cls in (
     RequestTimedOutError, NotLeaderForPartitionError, LeaderNotAvailableError, NotEnoughReplicasError,
@@ -288,7 +319,9 @@ def for_code(code: str) -> KafkaError:
 # Consumer-group codes, mapped by the consumer's coordinator client (an unknown code -> a plain KafkaError).
 _GROUP_BY_CODE = {cls.errno: cls for cls in (IllegalGenerationError, UnknownMemberIdError, RebalanceInProgressError,
                                              CoordinatorNotAvailableError, InconsistentGroupProtocolError,
-                                             FencedInstanceIdError, InvalidSessionTimeoutError)}
+                                             FencedInstanceIdError, InvalidSessionTimeoutError,
+                                             FencedMemberEpochError, StaleMemberEpochError,
+                                             UnreleasedInstanceIdError, UnsupportedAssignorError)}
 
 
 def group_error_for_code(code: str) -> KafkaError:
