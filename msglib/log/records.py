@@ -263,24 +263,60 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
     anything malformed raises :class:`CorruptRecordError` (a negative length
     other than -1 for null, a field running past its record, offset deltas
     that do not increase or pass ``last_offset_delta``, bytes left over...).
-
-    The loop decodes one-byte varints inline (the common case) and falls back
-    to :func:`decode_varint` for longer ones: this is the consumer's hot path.
     """
     n = len(payload)
     if count < 0 or count * MIN_RECORD_SIZE > n:
         raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
                                  f"(each record takes at least {MIN_RECORD_SIZE})")
+    max_delta = INT32_MAX if last_offset_delta is None else last_offset_delta
+    records, _, _ = _walk_records(payload, count, base_offset, base_timestamp, max_delta, True)
+    if log_append_time is not None:       # LogAppendTime: every record shows the broker's time
+        new = _new_record
+        records = [new(Record, (r[0], r[1], log_append_time, r[3], r[4])) for r in records]
+    return records
+
+
+def scan_records(payload: bytes, count: int, last_offset_delta: int) -> int:
+    """Check a records section as :func:`decode_records` does, without building Records; return the
+    smallest timestamp delta.
+
+    The log runs this on every batch it did not encode itself (Kafka's broker
+    validates each record on append too): the same walk, which raises the
+    same :class:`CorruptRecordError`s, with keys and values skipped instead of
+    copied, and the last offset delta required to be ``last_offset_delta``.
+    """
+    n = len(payload)
+    if count < 1 or count * MIN_RECORD_SIZE > n:
+        raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
+                                 f"(each record takes at least {MIN_RECORD_SIZE})")
+    _, min_ts_delta, last = _walk_records(payload, count, 0, 0, last_offset_delta, False)
+    if last != last_offset_delta:
+        raise CorruptRecordError(f"the last record's offset delta is {last} but last_offset_delta "
+                                 f"says {last_offset_delta}")
+    return min_ts_delta
+
+
+def _walk_records(payload: bytes, count: int, base_offset: int, base_timestamp: int, max_delta: int,
+                  build: bool) -> tuple[list[Record], int, int]:
+    """The one walk over a records section: ``(records built, or [] when not build; smallest timestamp
+    delta; last offset delta)``. Checks every length against its record and the section.
+
+    One-byte varints (the common case) and two-byte ones are decoded inline, longer ones by
+    :func:`decode_varint`: this is the consumer's and the appending broker's hot path.
+    """
+    n = len(payload)
     records: list[Record] = []
     append = records.append
     new = _new_record
     zz = UNZIGZAG
     pos = 0
     previous_delta = -1
-    max_delta = INT32_MAX if last_offset_delta is None else last_offset_delta
+    min_ts_delta = INT64_MAX
+    i = 0
+    key = value = None
+    headers: tuple = ()
     try:
         for i in range(count):
-            # Each varint: one byte (< 0x80) or two bytes inline, longer ones by decode_varint.
             b = payload[pos]                      # record length -> where the record ends
             if b < 0x80:
                 length = zz[b]
@@ -300,6 +336,8 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                 pos += 2
             else:
                 ts_delta, pos = decode_varint(payload, pos + 1)
+            if ts_delta < min_ts_delta:
+                min_ts_delta = ts_delta
             b = payload[pos]                      # offset delta
             if b < 0x80:
                 off_delta = zz[b]
@@ -332,7 +370,8 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                 if klen == -1:
                     key = None
                 else:
-                    key = payload[pos:pos + klen]
+                    if build:
+                        key = payload[pos:pos + klen]
                     pos += klen
             b = payload[pos]                      # value length (-1: null)
             if b < 0x80:
@@ -348,10 +387,11 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
             if vlen == -1:
                 value = None
             else:
-                value = payload[pos:pos + vlen]
+                if build:
+                    value = payload[pos:pos + vlen]
                 pos += vlen
             if payload[pos] == 0:                 # header count: usually zero
-                headers: tuple = ()
+                headers = ()
                 pos += 1
             else:
                 hcount, pos = decode_varint(payload, pos)
@@ -373,134 +413,19 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
                     if hvlen == -1:
                         hvalue = None
                     else:
-                        hvalue = payload[pos:pos + hvlen]
+                        hvalue = payload[pos:pos + hvlen] if build else None
                         pos += hvlen
                     hlist.append((hkey, hvalue))
                 headers = tuple(hlist)
             if pos != end:
                 raise CorruptRecordError(f"record #{i} length {length} does not match its fields")
-            append(new(Record, (key, value, base_timestamp + ts_delta, headers, base_offset + off_delta)))
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
-        raise CorruptRecordError(f"cannot decode record #{len(records)}: {exc}") from None
-    if pos != n:
-        raise CorruptRecordError(f"{n - pos} bytes left over after {count} records")
-    if log_append_time is not None:       # LogAppendTime: every record shows the broker's time
-        records = [new(Record, (r[0], r[1], log_append_time, r[3], r[4])) for r in records]
-    return records
-
-
-def scan_records(payload: bytes, count: int, last_offset_delta: int) -> int:
-    """Walk a records section without building Records; return the smallest timestamp delta.
-
-    The log runs this on every batch it did not encode itself (Kafka's broker
-    validates each record on append too). It applies exactly the checks of
-    :func:`decode_records` -- every length bounded by its record, offset
-    deltas increasing up to ``last_offset_delta`` and ending there, no bytes
-    left over -- and raises the same :class:`CorruptRecordError`s, at a
-    fraction of the cost: keys and values are skipped, not copied.
-    """
-    n = len(payload)
-    if count < 1 or count * MIN_RECORD_SIZE > n:
-        raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
-                                 f"(each record takes at least {MIN_RECORD_SIZE})")
-    zz = UNZIGZAG
-    pos = 0
-    previous_delta = -1
-    min_ts_delta = INT64_MAX
-    i = 0
-    try:
-        for i in range(count):
-            b = payload[pos]
-            if b < 0x80:
-                length = zz[b]
-                pos += 1
-            elif payload[pos + 1] < 0x80:
-                length = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
-                pos += 2
-            else:
-                length, pos = decode_varint(payload, pos)
-            end = pos + length
-            if length < MIN_RECORD_SIZE - 1 or end > n:
-                raise CorruptRecordError(f"record #{i} claims {length} bytes but {n - pos} remain "
-                                         f"(a record body takes {MIN_RECORD_SIZE - 1} to {n - pos} bytes)")
-            b = payload[pos + 1]                      # after the attributes byte: timestamp delta
-            if b < 0x80:
-                ts_delta = zz[b]
-                pos += 2
-            else:
-                ts_delta, pos = decode_varint(payload, pos + 1)
-            if ts_delta < min_ts_delta:
-                min_ts_delta = ts_delta
-            b = payload[pos]                          # offset delta
-            if b < 0x80:
-                off_delta = zz[b]
-                pos += 1
-            elif payload[pos + 1] < 0x80:
-                off_delta = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
-                pos += 2
-            else:
-                off_delta, pos = decode_varint(payload, pos)
-            if off_delta <= previous_delta or off_delta > last_offset_delta:
-                raise CorruptRecordError(f"record #{i} has offset delta {off_delta}: deltas must increase "
-                                         f"(previous {previous_delta}) and stay within 0..{last_offset_delta} "
-                                         f"(the batch's last_offset_delta)")
-            previous_delta = off_delta
-            b = payload[pos]                          # key length (-1: null)
-            if b < 0x80:
-                klen = zz[b]
-                pos += 1
-            elif payload[pos + 1] < 0x80:
-                klen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
-                pos += 2
-            else:
-                klen, pos = decode_varint(payload, pos)
-            if klen < -1 or pos + klen > end:
-                raise CorruptRecordError(f"record #{i} key length {klen} does not fit in the record")
-            if klen > 0:
-                pos += klen
-            b = payload[pos]                          # value length (-1: null)
-            if b < 0x80:
-                vlen = zz[b]
-                pos += 1
-            elif payload[pos + 1] < 0x80:
-                vlen = zz[(b & 0x7F) | (payload[pos + 1] << 7)]
-                pos += 2
-            else:
-                vlen, pos = decode_varint(payload, pos)
-            if vlen < -1 or pos + vlen > end:
-                raise CorruptRecordError(f"record #{i} value length {vlen} does not fit in the record")
-            if vlen > 0:
-                pos += vlen
-            if payload[pos] == 0:
-                pos += 1
-            else:
-                hcount, pos = decode_varint(payload, pos)
-                if hcount < 0 or 2 * hcount > end - pos:
-                    raise CorruptRecordError(f"record #{i} header count {hcount} does not fit in the record "
-                                             f"(each header takes at least 2 bytes)")
-                for _h in range(hcount):
-                    hklen, pos = decode_varint(payload, pos)
-                    if hklen < 0 or pos + hklen > end:
-                        raise CorruptRecordError(f"record #{i} header key length {hklen} does not fit in "
-                                                 f"the record")
-                    payload[pos:pos + hklen].decode("utf-8")
-                    pos += hklen
-                    hvlen, pos = decode_varint(payload, pos)
-                    if hvlen < -1 or pos + hvlen > end:
-                        raise CorruptRecordError(f"record #{i} header value length {hvlen} does not fit in "
-                                                 f"the record")
-                    if hvlen > 0:
-                        pos += hvlen
-            if pos != end:
-                raise CorruptRecordError(f"record #{i} length {length} does not match its fields")
+            if build:
+                append(new(Record, (key, value, base_timestamp + ts_delta, headers, base_offset + off_delta)))
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(f"cannot decode record #{i}: {exc}") from None
     if pos != n:
         raise CorruptRecordError(f"{n - pos} bytes left over after {count} records")
-    if previous_delta != last_offset_delta:
-        raise CorruptRecordError(f"the last record's offset delta is {previous_delta} but last_offset_delta "
-                                 f"says {last_offset_delta}")
-    return min_ts_delta
+    return records, min_ts_delta, previous_delta
 
 
 # --------------------------------------------------------------------------- compression
