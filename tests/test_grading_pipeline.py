@@ -177,7 +177,7 @@ def _scenario(name: str):
             "def call_chain(calls):\n    while True:\n        try:\n            while True:\n"
             "                pass\n        except KeyboardInterrupt:\n            pass\n")
     elif name == "megabytes":         # correct, but prints megabytes
-        _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN + "\nprint('x' * 5_000_000)\n"
+        _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN + "\nprint('x' * 200_000_000)\n"
     elif name == "import_fail":       # a module that does not exist
         _cell(nb, "00-call_chain").source = "import numpyy\n" + SOLUTION_CALL_CHAIN
     elif name == "warns":             # correct, but warns and writes to stderr on every call
@@ -332,11 +332,17 @@ def test_a_loop_that_swallows_the_interrupt_is_stopped_reported_and_the_batch_go
 
 
 def test_printing_megabytes_is_truncated_and_scored_normally(graded):
-    course, _, _, _ = graded("noisy")
+    """A 200 MB print beside a correct answer: cut in the kernel, full marks, status ok (not an error), and
+    the student's feedback and the report say the output was truncated."""
+    course, _, report, _ = graded("noisy")
     scores = _scores(course, MODULE, "megabytes")
     assert _exercise_score(scores, "00-call_chain") == FULL
+    assert report["megabytes"]["status"] == "ok", report["megabytes"]
+    assert any("output truncated" in n for n in report["megabytes"]["notes"]), report["megabytes"]["notes"]
     size = (course / "autograded" / "megabytes" / MODULE / NB_NAME).stat().st_size
     assert size < 1_000_000, f"autograded notebook is {size} bytes"
+    feedback = "".join(p.read_text() for p in (course / "feedback" / "megabytes").rglob("*.html"))
+    assert "output truncated by the grader" in feedback
 
 
 @pytest.mark.late

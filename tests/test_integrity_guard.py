@@ -126,3 +126,20 @@ def test_scan_names_writes_ipython_hooks_and_leaves_the_reference_solutions_alon
     assert "'sam'" not in flags                                  # a domain object's open() is not a file
     for path in sorted(glob.glob(str(ROOT / "solutions" / "*" / "*.ipynb"))):
         assert scan_notebook(nbformat.read(path, as_version=4)) == [], path
+
+
+def test_the_kernel_output_cap_cuts_each_cell_and_says_so():
+    """msglib.grading.output_cap: at most ``max_chars`` per cell and stream, one note, a fresh budget per cell."""
+    import io
+
+    from msglib.grading.output_cap import TRUNCATED, CappedStream
+
+    target = io.StringIO()
+    capped = CappedStream(target, 10)
+    assert capped.write("x" * 1_000_000) == 1_000_000
+    capped.write("more")
+    text = target.getvalue()
+    assert text.startswith("x" * 10 + "\n") and text.count(TRUNCATED) == 1 and len(text) < 200
+    capped.reset()
+    capped.write("short")
+    assert target.getvalue().endswith("short")

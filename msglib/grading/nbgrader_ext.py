@@ -32,6 +32,8 @@ class Execute(NbgraderExecute):
       after the handshake (which already exchanged one) and waits up to a cell timeout
       for the reply; on a loaded machine it was sometimes never seen, and the whole
       notebook failed to autograde;
+    * each cell's printed output is capped in the kernel (``output_cap``): a huge print is cut
+      where it is written, so it cannot outlast the cell timeout on its way to nbclient;
     * msglib's own implementation of each exercise is stubbed in the kernel before any
       cell runs (``delegation.install_stubs``), as in the independent re-run;
     * the kernel never gets the grading salt: before each hidden test cell, the key
@@ -53,6 +55,8 @@ class Execute(NbgraderExecute):
         exercises = sorted({exercise_of(c.metadata["nbgrader"]["grade_id"]) for c in self.nb.cells
                             if c.metadata.get("nbgrader", {}).get("grade_id")})
         with self.setup_kernel(env=kernel_env()):
+            # a cell that prints megabytes is cut at the source, not after it has flooded the sockets
+            self._silent("install()", module="msglib.grading.output_cap")
             if student:   # msglib's own implementations of the exercises refuse to work for the answers
                 self._silent(f"install_stubs([e for e in {exercises!r} if e in __import__('msglib.grading."
                              "delegation', fromlist=['d']).REGISTRY])", module="msglib.grading.delegation")

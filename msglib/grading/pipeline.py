@@ -54,6 +54,8 @@ from msglib.authoring import lint_paths, source_notebooks
 from msglib.grading import supervisor
 from msglib.grading.integrity import scan_notebook
 from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
+from msglib.grading.output_cap import MAX_CHARS as OUTPUT_CAP
+from msglib.grading.output_cap import TRUNCATED
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
 from msglib.grading.sandbox import caps as sandbox_caps
 from msglib.grading.sandbox import check as sandbox_check
@@ -536,8 +538,12 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
             graded_nb = nbformat.read(str(path), as_version=4)
         except Exception:
             continue
-        for cell in graded_nb.cells:
+        for index, cell in enumerate(graded_nb.cells):
             gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if any(TRUNCATED in (o.get("text") or "") for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream"):
+                result.notes.append(f"{path.name} cell {index}: printed output truncated (more than "
+                                    f"{OUTPUT_CAP:,} characters); the feedback says so, the grade is unaffected")
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error" and output.get("ename") == "DelegationError":
                     where = f"{gid}: " if gid else ""
