@@ -18,6 +18,20 @@ messages lost, topics created meanwhile; then 1.5 s healed, then ``msglib.check.
 ``--harsh``: 10% of messages lost, 5% duplicated, a fault every 100 ms on average, 4 failovers, no cap
 on crashed controllers (with 5 controllers: at most 2 crashed by the schedule).
 
+``--cluster``: the whole data plane on KRaft (``msglib.cluster.scenario.run_scenario``): 3 brokers, 3
+controllers, one topic with RF 3, ``min.insync.replicas=2``, ``acks=all``, an idempotent producer; 400 ms of
+random faults (broker crashes, partitions and cuts that include the controllers, pauses, slow links) plus 2
+``ControllerFailover`` faults (whichever controller is active crashes, and restarts 30-250 ms later); then
+every fault is healed, the cluster settles, and ``msglib.check`` judges the history (acknowledged writes
+lost, duplicates, order) while ``msglib.check.kraft.cluster_metadata_problems`` judges the committed
+metadata (leaders from ISR/ELR, KIP-966's invariants) and the quorum reports any committed entry that
+changed. Printed: ``kraft_cluster.lost_acked_writes`` (target 0), ``kraft_cluster.schedules_with_loss``
+(target 0), ``kraft_cluster.metadata_violations`` (target 0), ``kraft_cluster.unsettled`` (liveness),
+acknowledged writes, failovers that found an active controller, ms without one, elections per schedule.
+
+    .venv/bin/python -m benchmarks.bench_kraft --cluster                # 10,000 schedules
+    .venv/bin/python -m benchmarks.bench_kraft --cluster --seeds 300    # the test's size
+
 Progress is printed every 500 schedules, so a run stopped early still says how far it got.
 """
 from __future__ import annotations
@@ -32,6 +46,68 @@ from msglib.kraft.scenario import run_quorum
 COMMAND = "python -m benchmarks.bench_kraft"
 
 
+# The --cluster schedule (RF 3, min.insync.replicas 2, acks=all, KRaft failovers in the fault mix).
+CLUSTER_SCENARIO = dict(duration_ms=400.0, send_interval_ms=8.0, fault_interval_ms=100.0, controller_failovers=2,
+                        acks="all", min_insync_replicas=2, replication_factor=3, brokers=3)
+
+
+def cluster_schedules(seeds, **overrides) -> dict:
+    """Run the --cluster schedules; the totals, and the first failing seed's story."""
+    from msglib.cluster.scenario import run_scenario
+
+    totals: Counter = Counter()
+    first = None
+    start = time.perf_counter()
+    for seed in seeds:
+        r = run_scenario(seed, **dict(CLUSTER_SCENARIO, **overrides))
+        totals["schedules"] += 1
+        totals["acked"] += r.acked
+        totals["lost"] += r.lost
+        totals["schedules_with_loss"] += bool(r.lost)
+        totals["metadata_violations"] += bool(r.stats["metadata_violations"])
+        totals["divergent"] += bool(r.divergences)
+        totals["unsettled"] += not r.settled
+        totals["invalid"] += not r.check.valid
+        totals["failovers"] += r.stats["controller_failovers"]
+        totals["elections"] += r.stats["elections"]
+        totals["elr_elections"] += r.stats["elr_elections"]
+        totals["no_controller_ms"] += r.stats["no_controller_ms"]
+        if first is None and (r.lost or r.stats["metadata_violations"] or r.divergences or not r.check.valid):
+            what, story = r.first_problem()
+            first = f"seed {seed}: {what}\n{story}"
+            print(first, flush=True)
+        if totals["schedules"] % 500 == 0:
+            print(f"{totals['schedules']:>6} schedules  lost {totals['lost']}  metadata violations "
+                  f"{totals['metadata_violations']}  {time.perf_counter() - start:8.1f} s", flush=True)
+    totals["seconds"] = time.perf_counter() - start
+    return {"totals": dict(totals), "first": first}
+
+
+def cluster_main(args) -> int:
+    out = cluster_schedules(range(args.first_seed, args.first_seed + args.seeds))
+    t = out["totals"]
+    n = t["schedules"]
+    figures = [("kraft_cluster.lost_acked_writes", t["lost"], "writes", "0", False),
+               ("kraft_cluster.schedules_with_loss", t["schedules_with_loss"], "schedules", "0", False),
+               ("kraft_cluster.metadata_violations", t["metadata_violations"], "schedules", "0", False),
+               ("kraft_cluster.divergent_or_invalid", t["divergent"] + t["invalid"], "schedules", "0", False),
+               ("kraft_cluster.unsettled", t["unsettled"], "schedules", None, False),
+               ("kraft_cluster.acked_writes", t["acked"], "writes", None, True),
+               ("kraft_cluster.controller_failovers_scheduled", t["failovers"], "failovers", None, True),
+               ("kraft_cluster.no_controller_ms_per_schedule", t["no_controller_ms"] / n, "ms", None, False),
+               ("kraft_cluster.elections_per_schedule", t["elections"] / n, "elections", None, True),
+               ("kraft_cluster.seconds_per_schedule", t["seconds"] / n, "s", None, False)]
+    print(f"{n} cluster schedules, seeds {args.first_seed}..{args.first_seed + n - 1} "
+          f"(RF 3, min.insync.replicas 2, acks=all, 2 controller failovers each)")
+    for name, value, unit, target, higher in figures:
+        if args.record:
+            from benchmarks import results
+            results.record(name, value, unit, target=target, higher_is_better=higher,
+                           command=f"{COMMAND} --cluster --seeds {args.seeds}")
+        print(f"{name:<46} {value:>14,.4f} {unit}" + (f"  (target {target})" if target else ""))
+    return 1 if t["lost"] or t["metadata_violations"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10_000, help="number of schedules (default 10000)")
@@ -39,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="merge the figures into benchmarks/results.json")
     ap.add_argument("--harsh", action="store_true", help="more loss, duplicates, faults and failovers")
     ap.add_argument("--controllers", type=int, default=3, help="quorum size (default 3)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="the whole cluster on KRaft (RF 3, min.insync 2, acks=all, controller failovers)")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error(f"--seeds must be at least 1 (got {args.seeds})")
+    if args.cluster:
+        return cluster_main(args)
     if args.controllers < 1:
         ap.error(f"--controllers must be at least 1 (got {args.controllers})")
     params: dict = {"controllers": args.controllers}

@@ -32,6 +32,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from msglib.check.kafka import Anomaly, CheckResult
+from msglib.cluster.kraft_controller import BrokerFencingRecord, PartitionChangeRecord, RegisterBrokerRecord
 from msglib.sim.history import History, Op
 
 SAFETY_KINDS = ("two-leaders", "committed-changed", "committed-lost", "log-mismatch", "image-not-prefix",
@@ -153,27 +154,28 @@ def election_problem(replicas, isr, elr, unfenced, last_known_leader, unclean_le
                      leader, source) -> str | None:
     """What is wrong with electing ``leader`` (from ``source``) in this state, or None if nothing is.
 
-    The rule: an unfenced ISR member if there is one; else an unfenced ELR member; else, only with unclean
-    election enabled, the last known leader if unfenced; else no leader."""
+    The rule: an unfenced ISR member if there is one; else an unfenced ELR member; else, when ISR and ELR
+    are both empty, the last known leader if unfenced; else, only with unclean election enabled, any
+    unfenced replica; else no leader."""
     want_isr = [r for r in replicas if r in isr and r in unfenced]
     want_elr = [r for r in replicas if r in elr and r in unfenced]
-    unclean_ok = unclean_leader_election_enable and last_known_leader in unfenced
+    last_ok = not isr and not elr and last_known_leader is not None and last_known_leader in unfenced
+    anyone = [r for r in replicas if r in unfenced]
     if leader is not None and leader not in unfenced:
         return f"elected {leader}, which is fenced"
     if want_isr:
         return None if leader in want_isr else f"elected {leader} although ISR member(s) {want_isr} are unfenced"
     if want_elr:
         return None if leader in want_elr else f"elected {leader} although ELR member(s) {want_elr} are unfenced"
+    if last_ok:
+        return None if leader == last_known_leader else (
+            f"elected {leader} although ISR and ELR are empty and the last known leader {last_known_leader} is "
+            f"unfenced (it leads again, as the last ISR member did before Kafka 4.0)")
     if leader is None:
-        return (f"left the partition leaderless although unclean election may take {last_known_leader}"
-                if unclean_ok else None)
+        return (f"left the partition leaderless although unclean election is enabled and {anyone} are unfenced"
+                if unclean_leader_election_enable and anyone else None)
     if not unclean_leader_election_enable:
         return f"elected {leader}, outside ISR and ELR, without unclean election (committed records may be lost)"
-    if not unclean_ok:
-        return (f"elected {leader} uncleanly, but unclean election may only take the last known leader "
-                f"({last_known_leader}) and only while it is unfenced")
-    if leader != last_known_leader:
-        return f"unclean election took {leader}, not the last known leader {last_known_leader}"
     return None
 
 
@@ -196,3 +198,47 @@ def check_election_rule(elect, replicas=(0, 1, 2)) -> str | None:
                         return (f"isr={sorted(isr)} elr={sorted(elr)} unfenced={sorted(unfenced)} "
                                 f"last_known_leader={last} unclean={unclean}: {problem}")
     return None
+
+
+# -- a whole cluster's committed metadata (msglib.cluster in KRaft mode) -------------------------------------------
+def cluster_metadata_problems(entries, *, min_insync_replicas: int, eligible_leader_replicas: bool,
+                              unclean_leader_election_enable: bool) -> list[str]:
+    """Replay a cluster's committed metadata log (``ControllerQuorum.committed_log``) and name every record
+    that breaks the partition rules: a leader outside its ISR, ISR and ELR overlapping, an ELR kept while
+    the ISR has ``min.insync.replicas`` members (KIP-966), and a new leader that was fenced or came from
+    outside the previous ISR, ELR and last known leader without unclean election."""
+    fenced: dict[int, bool] = {}
+    states: dict = {}
+    last_leader: dict = {}
+    out: list[str] = []
+    for offset, entry in enumerate(entries):
+        r = entry.record
+        if isinstance(r, RegisterBrokerRecord):
+            fenced[r.broker_id] = True
+        elif isinstance(r, BrokerFencingRecord):
+            fenced[r.broker_id] = r.fenced
+        if not isinstance(r, PartitionChangeRecord):
+            continue
+        st, prev = r.state, states.get(r.state.tp)
+        where = f"offset {offset} ({r.why or 'no reason given'}): {st.describe()}"
+        min_isr = min(min_insync_replicas, len(st.replicas))
+        problem = partition_state_problem(st.leader, st.isr, st.elr if eligible_leader_replicas else (), min_isr)
+        if problem:
+            out.append(f"{where} {problem}")
+        elif not eligible_leader_replicas and st.elr:
+            out.append(f"{where} has an ELR although eligible leader replicas are off")
+        if prev is not None and st.leader != prev.leader and st.leader != -1:
+            eligible = set(prev.isr) | (set(prev.elr) if eligible_leader_replicas else set())
+            if eligible_leader_replicas and not prev.elr and last_leader.get(st.tp) is not None:
+                eligible.add(last_leader[st.tp])
+            if fenced.get(st.leader, True):
+                out.append(f"{where} elects broker {st.leader}, which is fenced")
+            elif st.leader not in eligible and not unclean_leader_election_enable:
+                out.append(f"{where} elects broker {st.leader} from outside the ISR {list(prev.isr)}"
+                           + (f" and the ELR {list(prev.elr)}" if eligible_leader_replicas else "")
+                           + " without unclean election: it may lack committed records")
+        states[st.tp] = st
+        if st.leader != -1:
+            last_leader[st.tp] = st.leader
+    return out
+

@@ -18,7 +18,7 @@ Everything is driven by one seeded :class:`~msglib.sim.Simulation`: the same
 seed and the same calls give the same run, message for message.
 
 The metadata plane is KRaft (``ClusterConfig.controller="kraft"``, the default): three controllers
-``c0, c1, c2`` (one for a single-broker cluster) replicate the metadata log, and partition leadership
+``controller-0..2`` (one for a single-broker cluster) replicate the metadata log, and partition leadership
 and ISR changes take effect once committed there (``msglib.cluster.kraft_controller``). The name
 ``"controller"`` in ``partition``/``cut`` stands for every controller. ``ClusterConfig(controller=
 "single_node")`` brings back the single controller node that never fails, for comparison.
@@ -36,6 +36,7 @@ from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER, Controller, broker_node
 from msglib.cluster.divergence import Divergence, divergences
 from msglib.cluster.kraft_controller import ControllerQuorum
+from msglib.kraft.policies import Policies as QuorumPolicies
 from msglib.kraft.quorum import ControllerFailover
 from msglib.cluster.policies import Policies
 from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
@@ -61,7 +62,7 @@ class Cluster:
     def __init__(self, brokers: int = 3, *, seed: int = 0, config: ClusterConfig | None = None,
                  policies: Policies | None = None, latency_ms: tuple[float, float] = (0.5, 2.0),
                  loss: float = 0.0, duplicate: float = 0.0, trace: bool = False,
-                 history: History | None = None) -> None:
+                 history: History | None = None, quorum_policies: QuorumPolicies | None = None) -> None:
         if brokers < 1:
             raise ValueError(f"a cluster needs at least one broker, got {brokers}")
         self.seed = seed
@@ -77,7 +78,8 @@ class Cluster:
         if self.config.controller == "kraft":
             voters = self.config.controller_quorum_voters if brokers > 1 else 1
             self.controller: Controller | ControllerQuorum = ControllerQuorum(
-                self.network, self.config, self.policies, self.broker_ids, voters=voters)
+                self.network, self.config, self.policies, self.broker_ids, voters=voters,
+                quorum_policies=quorum_policies)
             self.controller_names = list(self.controller.names)
         else:
             self.controller = Controller(self.network, self.config, self.policies, self.broker_ids)

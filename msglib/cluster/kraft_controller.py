@@ -246,16 +246,11 @@ class PartitionControl:
                                                               unclean_ok and not self.elr_enabled), unfenced)
         if leader is not None and leader not in isr:
             source = "unclean"  # the election policy went outside the ISR
-        if leader is None and self.elr_enabled and not isr:
-            leader = next((r for r in st.replicas if r in elr and r in unfenced), None)
-            source = "elr"
-            if leader is None and not elr:  # ISR and ELR empty: the last known leader, as before 4.0
-                last = image.last_known_leader.get(st.tp)
-                leader = last if last in unfenced and last in st.replicas else None
-                source = "last_known_leader"
-        if leader is None and self.elr_enabled and unclean_ok:
-            leader = self._checked(st, self.policies.elect_leader(st.replicas, isr, unfenced, True), unfenced)
-            source = "isr" if leader in isr else "unclean"
+        if leader is None and self.elr_enabled:
+            last = image.last_known_leader.get(st.tp)
+            leader, source = self.quorum_policies.elect_partition_leader(st.replicas, isr, elr, unfenced, last,
+                                                                         unclean_ok)
+            self._checked(st, leader, unfenced)
         if leader is None:
             if st.leader == NO_LEADER and (isr, elr) == (st.isr, st.elr):
                 return None  # still nobody, nothing changed: no record
@@ -391,7 +386,7 @@ class KRaftController(RaftNode):
 
 # -- the quorum as the cluster sees it -------------------------------------------------------------------------------
 class ControllerQuorum:
-    """``voters`` controllers ``c0, c1, ...`` on the cluster's network, and what they have committed.
+    """``voters`` controllers ``controller-0, controller-1, ...`` on the cluster's network, and what they have committed.
 
     ``partitions`` and ``brokers`` are the active controller's view (Kafka's controller acts on its
     in-memory state, committed or not) or, while no controller is active, the committed image.
@@ -405,7 +400,7 @@ class ControllerQuorum:
         self.sim = network.sim
         self.config = config
         self.broker_ids = list(broker_ids)
-        self.names = [f"c{i}" for i in range(voters)]
+        self.names = [f"controller-{i}" for i in range(voters)]
         self.committed_log: list[Entry] = []
         self.committed = ClusterImage()
         self.elections: list[dict] = []

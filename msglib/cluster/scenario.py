@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from msglib.check import CheckResult, Divergence, check
+from msglib.check.kraft import cluster_metadata_problems
 from msglib.cluster.cluster import Cluster
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.policies import Policies
+from msglib.kraft.policies import Policies as QuorumPolicies
 from msglib.kraft.quorum import ControllerFailover
 from msglib.protocol import TopicPartition
 from msglib.sim.faults import Crash, FaultSchedule, Pause, Restart, Resume, Slow, random_schedule
@@ -72,7 +74,7 @@ class ScenarioResult:
         """The most serious finding, as ``(what, story)``: what went wrong in words, and the
         smallest sub-history that shows it (or the replicas' disagreement). None if all is well."""
         if self.stats.get("metadata_violations"):
-            return f"the controllers' committed metadata changed: {self.stats['metadata_violations'][0]}", \
+            return f"the controllers' committed metadata is wrong: {self.stats['metadata_violations'][0]}", \
                 self.faults.describe()
         if self.divergences:
             d = self.divergences[0]
@@ -110,9 +112,9 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
                  loss: float = 0.0, duplicate: float = 0.0, latency_ms: tuple = (0.5, 2.0),
                  cluster_overrides: dict | None = None, producer_overrides: dict | None = None,
                  final_read: str = "settle", policies: Policies | None = None,
-                 keep_cluster: bool = False) -> ScenarioResult:
+                 quorum_policies: QuorumPolicies | None = None, keep_cluster: bool = False) -> ScenarioResult:
     """Run one scenario (see the module docstring) and check it."""
-    params = {k: v for k, v in locals().items() if k not in ("policies", "keep_cluster")}
+    params = {k: v for k, v in locals().items() if k not in ("policies", "quorum_policies", "keep_cluster")}
     params["fault_kinds"] = list(fault_kinds)
     params["latency_ms"] = list(latency_ms)
     config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean,
@@ -120,7 +122,7 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
                                 eligible_leader_replicas=eligible_leader_replicas, **(cluster_overrides or {}))
     history = History(meta={"runner": RUNNER, "params": params})
     cluster = Cluster(brokers, seed=seed, config=config, policies=policies, latency_ms=tuple(latency_ms),
-                      loss=loss, duplicate=duplicate, history=history)
+                      loss=loss, duplicate=duplicate, history=history, quorum_policies=quorum_policies)
     tps = cluster.create_topic("t", partitions, replication_factor)
 
     producer_cfg: dict[str, Any] = dict(acks=acks, linger_ms=linger_ms, batch_size=batch_size,
@@ -191,7 +193,11 @@ def run_scenario(seed: int = 0, *, brokers: int = 3, partitions: int = 1, replic
              "elections": len(cluster.controller.elections),
              "unclean_elections": sum(1 for e in cluster.controller.elections if e["unclean"]),
              "elr_elections": sum(1 for e in cluster.controller.elections if e.get("source") == "elr"),
-             "metadata_violations": list(getattr(cluster.controller, "violations", [])),
+             "metadata_violations": list(getattr(cluster.controller, "violations", [])) + (
+                 cluster_metadata_problems(cluster.controller.committed_log, min_insync_replicas=min_insync_replicas,
+                                           eligible_leader_replicas=eligible_leader_replicas,
+                                           unclean_leader_election_enable=unclean) if cluster.kraft else []),
+             "controller_failovers": sum(1 for _, f in schedule if isinstance(f, ControllerFailover)),
              "no_controller_ms": cluster.controller.no_controller_ms() if cluster.kraft else 0.0,
              "sim_ms": cluster.sim.now, "events": cluster.sim.events_run,
              "messages": cluster.network.stats["sent"]}
@@ -313,3 +319,142 @@ def loss_table(seeds: int = 200, *, acks=(0, 1, "all"), min_insync_replicas=(1, 
     runs = _map(jobs, processes)
     return {cell: sum(1 for r in runs[i * seeds:(i + 1) * seeds] if r["lost"]) / seeds
             for i, cell in enumerate(cells)}
+
+
+# -- KRaft demos (module 04) ---------------------------------------------------------------------------------
+@dataclass
+class Step:
+    """One moment of a demo: simulated time, what happened, and the partition as the controller has it."""
+
+    time: float
+    what: str
+    leader: int | None
+    isr: tuple
+    elr: tuple
+    controller: str | None
+    high_watermark: int
+
+
+@dataclass
+class DemoResult:
+    title: str
+    steps: list[Step]
+    acked: list[int]
+    lost: list[int]
+    cluster: Cluster
+
+    def table(self) -> str:
+        lines = [self.title]
+        for s in self.steps:
+            leader = "-" if s.leader is None else s.leader
+            lines.append(f"  t={s.time:7.1f} ms  {s.what:<52} controller={(s.controller or 'NONE').replace('controller-', 'c'):<4} leader={leader} "
+                         f"isr={list(s.isr)} elr={list(s.elr)} hw={s.high_watermark}")
+        lines.append(f"  -> {len(self.acked)} writes acknowledged, {len(self.lost)} of them lost"
+                     + (f": {self.lost}" if self.lost else ""))
+        return "\n".join(lines)
+
+
+def _step(c: Cluster, what: str) -> Step:
+    st = c.state("t")
+    leader = None if st.leader == -1 else st.leader
+    part = c.replica(leader, "t") if leader is not None and c.brokers[leader].alive else None
+    return Step(c.sim.now, what, leader, st.isr, st.elr, c.active_controller(),
+                part.high_watermark if part is not None else -1)
+
+
+def _final_values(c: Cluster) -> list[int]:
+    leader = c.leader("t")
+    if leader is None or not c.brokers[leader].alive:
+        return []
+    return [int(v) for _, _, v in c.replica(leader, "t").entries()]
+
+
+def last_replica_standing(eligible_leader_replicas: bool = True, seed: int = 0) -> DemoResult:
+    """KIP-966's motivating story on a real cluster (RF 3, ``min.insync.replicas=2``, acks=all).
+
+    Both followers stall one after the other (paused): the ISR shrinks to the leader alone, below
+    min.insync, so the high-water mark freezes; with ELR the second follower enters the ELR. Then the
+    leader loses power, and with it the records it had not written back to disk (acknowledged ones among
+    them). The followers come back. Without ELR the ISR still names the old leader, so the partition waits
+    for it and it returns without those records: acknowledged writes are lost. With ELR the follower in the
+    ELR, which has every committed record, leads as soon as it is unfenced."""
+    config = ClusterConfig.fast(min_insync_replicas=2, eligible_leader_replicas=eligible_leader_replicas,
+                                os_writeback_interval_ms=60_000)  # the OS writes back rarely: a power cut hurts
+    c = Cluster(3, seed=seed, config=config)
+    c.create_topic("t", 1, 3)
+    leader = c.leader("t")
+    f1, f2 = [b for b in c.state("t").replicas if b != leader]
+    producer = c.producer(acks="all", retries=0, value_serializer=lambda v: str(v).encode())
+    acked: list[int] = []
+    steps = [_step(c, "3 replicas in sync")]
+
+    def write(first: int, n: int) -> None:
+        futures = [(i, producer.send("t", i)) for i in range(first, first + n)]
+        producer.flush()
+        acked.extend(i for i, f in futures if f.succeeded())
+
+    write(0, 10)
+    steps.append(_step(c, "10 records written, acknowledged"))
+    c.pause(f1)
+    c.run(600)
+    write(10, 10)
+    steps.append(_step(c, f"broker {f1} stalls (fenced, out of the ISR); 10 more"))
+    c.pause(f2)
+    c.run(600)
+    write(20, 5)
+    steps.append(_step(c, f"broker {f2} stalls too: ISR below min.insync"))
+    c.crash(leader, power_loss=True)
+    c.run(300)
+    steps.append(_step(c, f"leader {leader} loses power (unflushed records gone)"))
+    c.resume(f2)
+    c.resume(f1)
+    c.run(400)
+    steps.append(_step(c, f"brokers {f2} and {f1} are back"))
+    c.restart(leader)
+    c.run(600)
+    steps.append(_step(c, f"broker {leader} restarts"))
+    c.settle()
+    kept = set(_final_values(c))
+    lost = [i for i in acked if i not in kept]
+    title = "with ELR (KIP-966)" if eligible_leader_replicas else "ISR only (no ELR)"
+    return DemoResult(title, steps, acked, lost, c)
+
+
+def controller_crash_during_election(seed: int = 0, down_ms: float = 150.0) -> DemoResult:
+    """The partition leader crashes, and the active controller crashes before it has fenced it.
+
+    Until the quorum elects a new active controller nothing fences the dead broker and no partition leader
+    is elected: the partition is unavailable (the producer's sends wait). The new active controller gives
+    every broker a fresh session, fences the dead one when its session runs out, and elects a new leader
+    from the ISR; no acknowledged write is lost (RF 3, ``min.insync.replicas=2``, acks=all)."""
+    c = Cluster(3, seed=seed, config=ClusterConfig.fast(min_insync_replicas=2))
+    c.create_topic("t", 1, 3)
+    producer = c.producer(acks="all", value_serializer=lambda v: str(v).encode())
+    futures = [(i, producer.send("t", i)) for i in range(10)]
+    producer.flush()
+    steps = [_step(c, "10 records acknowledged")]
+    leader = c.leader("t")
+    c.crash(leader)
+    steps.append(_step(c, f"partition leader {leader} crashes"))
+    c.run(20)
+    c.controller_failover(down_ms)
+    steps.append(_step(c, "the active controller crashes too"))
+    futures += [(i, producer.send("t", i)) for i in range(10, 15)]
+    for _ in range(12):
+        c.run(25)
+        steps.append(_step(c, "..."))
+    producer.flush()
+    c.restart(leader)
+    c.settle()
+    steps.append(_step(c, f"broker {leader} restarted, cluster settled"))
+    acked = [i for i, f in futures if f.succeeded()]
+    kept = set(_final_values(c))
+    # squeeze repeated "..." rows that show nothing new
+    squeezed: list[Step] = []
+    for s in steps:
+        if squeezed and s.what == "..." and (s.leader, s.isr, s.controller) == (squeezed[-1].leader, squeezed[-1].isr,
+                                                                               squeezed[-1].controller):
+            continue
+        squeezed.append(s)
+    return DemoResult("controller crash during a partition leader election", squeezed, acked,
+                      [i for i in acked if i not in kept], c)

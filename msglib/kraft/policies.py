@@ -14,7 +14,8 @@ grant_vote                 a voter, on a Vote request      ``QuorumState``/``Kaf
 advance_high_watermark     the quorum leader, on Fetch     ``LeaderState.maybeUpdateHighWatermark``
                            requests from voters            (KIP-595)
 elect_partition_leader     the controller, when a          ``PartitionChangeBuilder.electLeader``
-                           partition leader is fenced      (KIP-966: ISR -> ELR -> last known leader)
+                           partition leader is fenced      (KIP-966: ISR -> ELR -> last known leader
+                                                           -> unclean)
 elr_update                 the controller, on every        ``PartitionChangeBuilder`` ELR maintenance
                            ISR change                      (KIP-966)
 =========================  ==============================  ==========================================
@@ -84,12 +85,13 @@ class Election(NamedTuple):
 def elect_partition_leader(replicas: Sequence[int], isr: Collection[int], elr: Collection[int],
                            unfenced: Collection[int], last_known_leader: int | None,
                            unclean_leader_election_enable: bool) -> Election:
-    """Choose a partition's leader: ISR first, then ELR, then (unclean) the last known leader.
+    """Choose a partition's leader: ISR, then ELR, then the last known leader, then (unclean) anyone.
 
     In assignment order (``replicas``): the first unfenced ISR member; else the first unfenced ELR member
-    (it had every committed record when it left the ISR, KIP-966); else, only with
-    ``unclean_leader_election_enable``, the last known leader if it is unfenced (it may lack committed
-    records: data loss is possible). Otherwise nobody: the partition stays offline.
+    (it had every committed record when it left the ISR, KIP-966); else, when ISR and ELR are both empty,
+    the last known leader if it is unfenced (what Kafka did before 4.0: wait for the last ISR member);
+    else, only with ``unclean_leader_election_enable``, the first unfenced replica (committed records may
+    be lost). Otherwise nobody: the partition stays offline.
     """
     for r in replicas:
         if r in isr and r in unfenced:
@@ -97,8 +99,12 @@ def elect_partition_leader(replicas: Sequence[int], isr: Collection[int], elr: C
     for r in replicas:
         if r in elr and r in unfenced:
             return Election(r, "elr")
-    if unclean_leader_election_enable and last_known_leader is not None and last_known_leader in unfenced:
-        return Election(last_known_leader, "unclean")
+    if not isr and not elr and last_known_leader is not None and last_known_leader in unfenced:
+        return Election(last_known_leader, "last_known_leader")
+    if unclean_leader_election_enable:
+        for r in replicas:
+            if r in unfenced:
+                return Election(r, "unclean")
     return Election(None, "none")
 
 
