@@ -39,7 +39,6 @@ from msglib import protocol as p
 from msglib.cluster.config import ClusterConfig
 from msglib.cluster.controller import CONTROLLER, broker_node
 from msglib.cluster.kraft_controller import NotController
-from msglib.cluster.kraft_controller import NotController
 from msglib.cluster.partition import Partition
 from msglib.cluster.policies import Policies
 from msglib.protocol import NO_LEADER, PartitionState, TopicPartition
@@ -111,7 +110,6 @@ class Broker(Node):
             p.AlterPartitionResponse: self._on_alter_partition_response,
             p.MetadataRequest: self._on_metadata,
             NotController: self._on_not_controller,
-            NotController: self._on_not_controller,
             p.InitProducerIdRequest: self._on_init_producer_id,
             p.ListOffsetsRequest: self._on_list_offsets,
             p.WriteTxnMarkersRequest: self._on_write_txn_markers,
@@ -129,8 +127,6 @@ class Broker(Node):
         self.delayed: dict[TopicPartition, list[_DelayedProduce]] = defaultdict(list)
         self.parked: dict[TopicPartition, list[tuple[str, p.FetchRequest, list]]] = defaultdict(list)
         self.pending_alter: dict[TopicPartition, int] = {}
-        self.controller_node = self.controllers[self.broker_id % len(self.controllers)]
-        self._heartbeat_answered = True
         self.controller_node = self.controllers[self.broker_id % len(self.controllers)]
         self._heartbeat_answered = True
         self.txn_checks: dict[int, tuple] = {}  # produce requests waiting for the transaction coordinator
@@ -211,22 +207,7 @@ class Broker(Node):
             self.pending_alter[req.tp] = (pending[0], self.after(self.config.broker_heartbeat_interval_ms,
                                                                  self._alter_timeout, req.tp, pending[0]))
 
-    def _on_not_controller(self, src: str, msg: NotController) -> None:
-        """A controller that is not the active one: follow its hint (or try another at the next
-        heartbeat); a refused AlterPartition is sent again after a heartbeat interval."""
-        if msg.leader_hint in self.controllers:
-            self.controller_node = msg.leader_hint
-            self._heartbeat_answered = True
-        req = msg.request
-        pending = self.pending_alter.get(req.tp) if isinstance(req, p.AlterPartition) else None
-        if pending is not None:
-            pending[1].cancel()
-            self.pending_alter[req.tp] = (pending[0], self.after(self.config.broker_heartbeat_interval_ms,
-                                                                 self._alter_timeout, req.tp, pending[0]))
-
     def _on_heartbeat_response(self, src: str, resp: p.BrokerHeartbeatResponse) -> None:
-        self._heartbeat_answered = True
-        self.controller_node = src
         self._heartbeat_answered = True
         self.controller_node = src
         if resp.start_offset != self.metadata_offset or resp.metadata_offset <= self.metadata_offset:

@@ -16,9 +16,6 @@ TRUNCATION_MODES = ("leader_epoch", "high_watermark")
 # "kraft": a quorum of controllers replicates the metadata log (Kafka 4.0+ runs only this way; docs/kraft.md).
 # "single_node": the one controller node msglib had before, which never fails (kept to compare).
 CONTROLLER_MODES = ("kraft", "single_node")
-# "kraft": a quorum of controllers replicates the metadata log (Kafka 4.0+ runs only this way; docs/kraft.md).
-# "single_node": the one controller node msglib had before, which never fails (kept to compare).
-CONTROLLER_MODES = ("kraft", "single_node")
 
 
 @dataclass(frozen=True)
@@ -53,23 +50,11 @@ class ClusterConfig:
     controller_quorum_election_timeout_ms: float = 1_000  # controller.quorum.election.timeout.ms
     # KIP-966 (eligible.leader.replicas.version=1): off by default in 4.0, on for new 4.1+ clusters.
     eligible_leader_replicas: bool = True
-    # The metadata plane: a KRaft quorum of ``controller_quorum_voters`` controllers (one for a
-    # single-broker cluster, like Kafka's quickstart), or the old single controller node.
-    controller: str = "kraft"
-    controller_quorum_voters: int = 3
-    controller_quorum_fetch_timeout_ms: float = 2_000    # controller.quorum.fetch.timeout.ms
-    controller_quorum_election_timeout_ms: float = 1_000  # controller.quorum.election.timeout.ms
-    # KIP-966 (eligible.leader.replicas.version=1): off by default in 4.0, on for new 4.1+ clusters.
-    eligible_leader_replicas: bool = True
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_insync_replicas, int) or self.min_insync_replicas < 1:
             raise ValueError(f"min_insync_replicas must be an int >= 1, got {self.min_insync_replicas!r}")
-        if self.controller not in CONTROLLER_MODES:
-            raise ValueError(f"controller must be one of {CONTROLLER_MODES}, got {self.controller!r}")
-        if not isinstance(self.controller_quorum_voters, int) or self.controller_quorum_voters < 1:
-            raise ValueError(f"controller_quorum_voters must be an int >= 1, got {self.controller_quorum_voters!r}")
         if self.controller not in CONTROLLER_MODES:
             raise ValueError(f"controller must be one of {CONTROLLER_MODES}, got {self.controller!r}")
         if not isinstance(self.controller_quorum_voters, int) or self.controller_quorum_voters < 1:
