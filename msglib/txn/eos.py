@@ -33,14 +33,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from msglib.check.eos import EosCheckResult, OutputRecord, Read, TxnRecord, check_eos
+from msglib.check.eos import (EosCheckResult, HangingTransaction, OutputRecord, Read, TxnRecord, check_eos,
+                              find_hanging_transactions)
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups.coordinator import coordinator_for
 from msglib.groups.errors import CommitFailedError
 from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.protocol.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
+from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import transaction_coordinator_for
 from msglib.txn.group_offsets import group_coordinator_of
+from msglib.txn.hanging import hold_produce_requests
 from msglib.txn.states import ONGOING, PREPARE_ABORT, PREPARE_COMMIT
 
 INPUT, OUTPUT, GROUP = "input", "output", "eos"
@@ -88,7 +91,7 @@ class AppCrashed(BaseException):
 
 
 POINTS = ("begin", "send", "send_offsets", "commit", "commit_sent", "poll", "flush", "consumer_commit")
-EVENT_KINDS = ("crash", "pause", "error", "broker_crash", "txn_coordinator_crash", "group_coordinator_crash")
+EVENT_KINDS = ("crash", "pause", "error", "stuck", "broker_crash", "txn_coordinator_crash", "group_coordinator_crash")
 ERROR_POINTS = ("send", "send_offsets", "commit")   # where an "error" may strike: inside the transaction
 REPLACE_STALLED_MS = 1_000.0    # the supervisor replaces an application stalled longer than this
 
@@ -102,7 +105,10 @@ class EosEvent:
     group gives its partitions away (KIP-447 fences its offsets); longer than REPLACE_STALLED_MS, a
     replacement starts under the same transactional.id (the epoch fences it). An "error" makes the
     current transaction fail (as a send that ran out of retries would): only an abort may follow.
-    A crashed broker or coordinator is down ``duration_ms``."""
+    A "stuck" strikes at the application's next send: the produce requests its producer sends in the
+    next ``delivery_timeout_ms`` stay in the network (the batch expires, the transaction aborts)
+    and arrive ``duration_ms`` after the fault struck: a late write of an aborted transaction
+    (KIP-890; see ``msglib.txn.hanging``). A crashed broker or coordinator is down ``duration_ms``."""
 
     time: float
     kind: str
@@ -120,14 +126,16 @@ class EosEvent:
 
 def random_events(seed: int, duration_ms: float, *, count: int = 3, kinds: tuple[str, ...] = ("crash",),
                   pause_ms: tuple[float, ...] = (600.0, 1_300.0), down_ms: float = 300.0,
-                  points: tuple[str, ...] | None = None
+                  points: tuple[str, ...] | None = None,
+                  stuck_ms: tuple[float, ...] = (3_300.0, 4_500.0, 9_000.0)
                   ) -> list[EosEvent]:
     """``count`` seeded faults in the first 80% of the run, each at a seeded loop point."""
     rng = random.Random(f"eos-events/{seed}")
     out = []
     for _ in range(count):
         kind = rng.choice(kinds)
-        duration = rng.choice(pause_ms) if kind == "pause" else 0.0 if kind in ("crash", "error") else down_ms
+        duration = rng.choice(pause_ms) if kind == "pause" else 0.0 if kind in ("crash", "error") else \
+            rng.choice(stuck_ms) if kind == "stuck" else down_ms
         point = rng.choice(points) if points else None
         out.append(EosEvent(round(rng.uniform(0.05, 0.8) * duration_ms), kind, rng.randrange(8), point,
                             rng.randrange(12), duration))
@@ -298,7 +306,8 @@ class App:
         if name == "commit_sent" and fault.point is None:
             self._points_since_armed += 1
             return                               # only strikes here when asked for by name
-        if not self.armed_for(name) or (fault.kind == "error" and name not in ERROR_POINTS):
+        if not self.armed_for(name) or (fault.kind == "error" and name not in ERROR_POINTS) or \
+                (fault.kind == "stuck" and name != "send"):
             self._points_since_armed += 1
             return
         self.fault = None
@@ -308,6 +317,14 @@ class App:
             run.note(f"{self.name} crashes at '{name}'")
             self.crash()
             raise AppCrashed(self.name)
+        if fault.kind == "stuck":
+            until = run.sim.now + fault.duration_ms
+            window = run.sim.now + self.real_producer.config["delivery_timeout_ms"] + 100.0
+            run.note(f"{self.name}: its produce requests sent before t={window:.0f} ms are stuck in the network "
+                     f"until t={until:.0f} ms")
+            hold_produce_requests(self.real_producer.node, until, hold_new_until_ms=window)
+            run.held_until = max(run.held_until, until)
+            return
         if fault.kind == "error":
             run.note(f"{self.name}: the transaction fails at '{name}' (a record could not be delivered)")
             error = KafkaTimeoutError(f"injected at '{name}': a record of this transaction could not be delivered "
@@ -357,6 +374,7 @@ class EosRunResult:
     start_ms: float
     end_ms: float
     cluster: Any = None
+    hanging: list[HangingTransaction] = field(default_factory=list)   # at the end (check.eos)
 
     @property
     def duplicates(self) -> int:
@@ -368,7 +386,7 @@ class EosRunResult:
 
     @property
     def valid(self) -> bool:
-        return self.check.valid and self.drained
+        return self.check.valid and self.drained and not self.hanging
 
     def summary(self) -> str:
         mode = "transactions" if self.params.get("transactional") else "at-least-once"
@@ -376,7 +394,8 @@ class EosRunResult:
         return (f"seed {self.params['seed']} ({mode}): {len(self.inputs)} inputs, {len(self.committed)} committed "
                 f"outputs, {len(self.all_output) - len(self.committed)} not committed, {len(self.txns)} "
                 f"transactions ({aborted} not committed); {self.check.summary()}"
-                f"{'' if self.drained else '; NOT drained'}")
+                f"{'' if self.drained else '; NOT drained'}"
+                f"{''.join('; HANGING ' + str(h) for h in self.hanging)}")
 
     def story(self) -> str:
         return "\n".join(f"{t:8.1f} ms  {what}" for t, what in self.notes)
@@ -390,19 +409,23 @@ class EosRun:
 
     def __init__(self, seed: int, *, step: Step, transactional: bool, apps: int, records: int,
                  input_partitions: int, output_partitions: int, burst: int, produce_every_ms: float,
-                 restart_after_ms: float | None, max_poll_records: int) -> None:
+                 restart_after_ms: float | None, max_poll_records: int, transaction_version: int = 2,
+                 verification: bool = False) -> None:
         self.seed = seed
         self.step = step
         self.transactional = transactional
         self.max_poll_records = max_poll_records
         self.restart_after_ms = restart_after_ms
-        self.cluster = Cluster(3, seed=seed, config=ClusterConfig.fast(min_insync_replicas=2))
+        self.cluster = Cluster(3, seed=seed, config=ClusterConfig.fast(
+            min_insync_replicas=2, transaction_partition_verification_enable=verification))
         self.sim = self.cluster.sim
         self.cluster.create_topic(INPUT, input_partitions, 3)
         self.cluster.create_topic(OUTPUT, output_partitions, 3)
         self.output_tps = [TopicPartition(OUTPUT, p) for p in range(output_partitions)]
         self.input_tps = [TopicPartition(INPUT, p) for p in range(input_partitions)]
-        self.coordinator = transaction_coordinator_for(self.cluster)
+        self.coordinator = transaction_coordinator_for(self.cluster,
+                                                       TxnConfig.fast(transaction_version=transaction_version))
+        self.held_until = 0.0       # when the last produce requests held by a "stuck" fault arrive
         self.source = self.cluster.producer(client_id="source", value_serializer=lambda v: str(v).encode())
         self.records = records
         self.burst = burst
@@ -466,7 +489,7 @@ class EosRun:
         if not live:
             return
         app = live[event.target % len(live)] if event.target is not None else self.rng.choice(live)
-        if event.kind in ("crash", "pause", "error"):
+        if event.kind in ("crash", "pause", "error", "stuck"):
             app.fault = event
             app._points_since_armed = 0
         else:
@@ -569,15 +592,20 @@ class EosRun:
 def run_eos(seed: int = 0, *, step: Step | None = None, transactional: bool = True, apps: int = 2,
             records: int = 40, input_partitions: int = 4, output_partitions: int = 2,
             events: list[EosEvent] | str | None = None, duration_ms: float = 1_500.0, drain_ms: float = 8_000.0,
-            burst: int = 4, restart_after_ms: float | None = 100.0, max_poll_records: int = 4) -> EosRunResult:
+            burst: int = 4, restart_after_ms: float | None = 100.0, max_poll_records: int = 4,
+            transaction_version: int = 2, verification: bool = False) -> EosRunResult:
     """One seeded run (see the module docstring). ``events="random"`` draws three crashes at seeded points.
 
     ``step`` defaults to :func:`eos_step` with transactions and :func:`at_least_once_step` without.
+    ``transaction_version`` is the cluster's (1: KIP-98, 2: KIP-890, Kafka 4.0's default);
+    ``verification`` turns on KIP-890 part 1 for version 1. At the end, after every held request
+    has arrived, :func:`msglib.check.eos.find_hanging_transactions` looks for hanging transactions.
     """
     if step is None:
         step = eos_step if transactional else at_least_once_step
     params = dict(seed=seed, transactional=transactional, apps=apps, records=records,
-                  input_partitions=input_partitions, output_partitions=output_partitions, duration_ms=duration_ms)
+                  input_partitions=input_partitions, output_partitions=output_partitions, duration_ms=duration_ms,
+                  transaction_version=transaction_version, verification=verification)
     if events == "random":
         events = random_events(seed, duration_ms)
     events = list(events or [])
@@ -591,14 +619,18 @@ def run_eos(seed: int = 0, *, step: Step | None = None, transactional: bool = Tr
     every = max(0.1, 0.8 * duration_ms * burst / max(1, records))
     run = EosRun(seed, step=step, transactional=transactional, apps=apps, records=records,
                  input_partitions=input_partitions, output_partitions=output_partitions, burst=burst,
-                 produce_every_ms=every, restart_after_ms=restart_after_ms, max_poll_records=max_poll_records)
+                 produce_every_ms=every, restart_after_ms=restart_after_ms, max_poll_records=max_poll_records,
+                 transaction_version=transaction_version, verification=verification)
     drained = run.run(events, duration_ms, drain_ms)
+    while run.sim.now < run.held_until + 200.0:     # every stuck request arrives, and its answer settles
+        run.round(until=run.held_until + 200.0)
     end = run.sim.now
     run._verify()
+    hanging = find_hanging_transactions(run.cluster, run.coordinator) if transactional else []
     isolation = "read_committed" if transactional else "read_uncommitted"
     committed = run.read_output(isolation)
     everything = run.read_output("read_uncommitted") if transactional else committed
     check = check_eos([v for _, _, v in sorted(run.inputs, key=lambda x: x[2])], committed, run.reads, run.txns,
                       transactional=transactional)
     return EosRunResult(params, sorted(run.inputs, key=lambda x: x[2]), committed, everything, run.reads, run.txns,
-                        run.notes, events, check, drained, run.start_ms, end, run.cluster)
+                        run.notes, events, check, drained, run.start_ms, end, run.cluster, hanging)

@@ -49,16 +49,18 @@ TOPIC = "payments"
 APP, OTHER = "payments-app", "ledger"
 
 
-def hold_produce_requests(node: Any, until_ms: float, dst: str | None = None) -> Callable[[], None]:
-    """From now until ``until_ms``, ``node``'s ProduceRequests (to ``dst`` only, if given) wait in the
-    network and are delivered, in order, at ``until_ms``: a congested link, a stuck socket buffer. The
-    sender cannot take them back; they arrive even if it crashed meanwhile. Returns a function that
-    stops holding new requests (those already held still arrive at ``until_ms``)."""
+def hold_produce_requests(node: Any, until_ms: float, dst: str | None = None,
+                          hold_new_until_ms: float | None = None) -> Callable[[], None]:
+    """``node``'s ProduceRequests (to ``dst`` only, if given) sent from now until ``hold_new_until_ms``
+    (default ``until_ms``) wait in the network and are delivered, in order, at ``until_ms``: a congested
+    link, a stuck socket buffer. The sender cannot take them back; they arrive even if it crashed
+    meanwhile. Returns a function that stops holding new requests (those held still arrive)."""
     sim, network, original = node.sim, node.network, node.send
     name = node.name
+    hold_new_until = until_ms if hold_new_until_ms is None else min(until_ms, hold_new_until_ms)
 
     def send(to: str, msg: Any) -> None:
-        if isinstance(msg, ProduceRequest) and (dst is None or to == dst) and sim.now < until_ms:
+        if isinstance(msg, ProduceRequest) and (dst is None or to == dst) and sim.now < hold_new_until:
             sim.at(until_ms, network.send, name, to, msg)
             return
         original(to, msg)
