@@ -105,6 +105,7 @@ class ConsumerGroup:
     members: dict[str, ConsumerMember] = field(default_factory=dict)
     target: dict[str, frozenset[TopicPartition]] = field(default_factory=dict)
     subscription_metadata: dict[str, int] = field(default_factory=dict)   # topic -> partitions (not logged)
+    metadata_refresh_at: float = 0.0
 
     @property
     def static_members(self) -> dict[str, str]:
@@ -299,12 +300,15 @@ class ConsumerGroupCoordinator:
             records.append((["cg-member", group.group_id, member.member_id], updated.metadata_json()))
             if updated.subscribed != member.subscribed or member.member_id not in group.members:
                 bump = True
-        topics = sorted({t for m in group.members.values() if m.member_id != member.member_id
-                         for t in m.subscribed} | set(updated.subscribed))
-        metadata = {t: n for t, n in self.partition_counts(topics).items() if n > 0}
-        if metadata != group.subscription_metadata:
-            group.subscription_metadata = metadata
-            bump = True
+        now = self.host.sim.now
+        if bump or now >= group.metadata_refresh_at:   # topic metadata: on a change, else once per interval
+            group.metadata_refresh_at = now + self.config.group_consumer_heartbeat_interval_ms
+            topics = sorted({t for m in group.members.values() if m.member_id != member.member_id
+                             for t in m.subscribed} | set(updated.subscribed))
+            metadata = {t: n for t, n in self.partition_counts(topics).items() if n > 0}
+            if metadata != group.subscription_metadata:
+                group.subscription_metadata = metadata
+                bump = True
         if bump:
             records.append((["cg-metadata", group.group_id], {"epoch": group.group_epoch + 1}))
         self.runtime.write(records)
