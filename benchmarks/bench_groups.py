@@ -21,6 +21,16 @@ Figures (each recorded in benchmarks/results.json by ``record``):
   the checks are not blind).
 * ``groups.sticky_assign_ms``: wall ms for one sticky assignment of 1,000 partitions to 100 members
   whose previous owner left.
+* ``groups.join_settle_ms.<protocol>.n<N>`` / ``groups.join_unowned_partition_s.<protocol>.n<N>``: the same
+  workload under classic eager (range), classic cooperative-sticky and KIP-848 (``group_protocol="consumer"``,
+  the server's uniform assignor): one member joins a settled group of N (2N partitions), Kafka's default
+  timers (classic heartbeat 3 s; KIP-848 heartbeat interval 5 s, set by the coordinator); the median over
+  ``--protocol-seeds`` seeds of the time to a settled assignment and of the partition-seconds without an
+  owner (``msglib.groups.protocol_compare``).
+* ``groups.kip848_schedules_failing``: over ``--schedules`` seeded KIP-848 rebalance schedules (joins, leaves,
+  crashes, GC pauses, slow revocations, cuts, lossy and slow links, coordinator crashes), how many broke a
+  property of ``msglib.check.rebalance`` (two owners of a partition at once, a needless revocation, a group
+  that never settles); beside it the partition-milliseconds with two owners (target 0).
 """
 from __future__ import annotations
 
@@ -31,6 +41,8 @@ from benchmarks import results
 from msglib.client.consumer import KafkaConsumer
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups import LocalBroker, Subscription, TopicPartition, sticky_assign
+from msglib.groups.protocol_compare import compare, summarize
+from msglib.groups.rebalance_schedules import run_many
 from msglib.groups.workload import at_least_once_step, at_most_once_step, run_group
 from msglib.log import Record
 
@@ -183,14 +195,50 @@ def assignor_speed(members: int, partitions: int, repeat: int) -> None:
            higher_is_better=False)
 
 
+# ------------------------------------------------------------------ classic vs KIP-848
+def protocols(sizes: list[int], seeds: int) -> None:
+    for n in sizes:
+        for s in summarize(compare(n, range(seeds))):
+            print(f"  {s.protocol:<12} n={n:<3} {s.settle_ms_median:8.0f} ms to settle (median of {s.seeds}), "
+                  f"{s.unowned_s_median:6.1f} partition-s unowned")
+            record(f"groups.join_settle_ms.{s.protocol}.n{n}", s.settle_ms_median,
+                   f"simulated ms, median of {s.seeds} seeds", higher_is_better=False)
+            record(f"groups.join_unowned_partition_s.{s.protocol}.n{n}", s.unowned_s_median,
+                   f"partition-s without an owner, median of {s.seeds} seeds", higher_is_better=False)
+
+
+def schedules(count: int) -> None:
+    t = time.perf_counter()
+    many = run_many(range(count))
+    print(f"  {many.runs} KIP-848 schedules in {time.perf_counter() - t:.1f} s: {len(many.failures)} failing, "
+          f"{many.two_owner_partition_ms:g} partition-ms with two owners")
+    for f in many.failures[:3]:
+        print(f"    seed {f.seed}: {f.findings[0]}")
+    record("groups.kip848_schedules_failing", len(many.failures), f"schedules failing of {many.runs}", target="0",
+           higher_is_better=False)
+    record("groups.kip848_two_owner_partition_ms", many.two_owner_partition_ms,
+           f"partition-ms with two owners over {many.runs} schedules", target="0", higher_is_better=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     global QUICK
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, nothing recorded")
     parser.add_argument("--seeds", type=int, default=500, help="seeded runs per delivery guarantee")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--protocol-seeds", type=int, default=5, help="seeds per protocol and group size")
+    parser.add_argument("--schedules", type=int, default=2_000, help="seeded KIP-848 rebalance schedules")
+    parser.add_argument("--only", choices=["protocols", "schedules"], help="run only these figures")
     args = parser.parse_args(argv)
     QUICK = args.quick
+    if args.only != "schedules":
+        print("one join: classic eager vs classic cooperative-sticky vs KIP-848 (Kafka's default timers):")
+        protocols([2, 3] if QUICK else [2, 5, 10, 20], 2 if QUICK else args.protocol_seeds)
+    if args.only != "protocols":
+        print("KIP-848 rebalance schedules:")
+        schedules(20 if QUICK else args.schedules)
+    if args.only:
+        return
     print("rebalance time vs group size (Kafka's default timers):")
     rebalances([2, 3] if QUICK else [2, 5, 10, 20, 50])
     print("consumption (best of --repeat):")

@@ -78,6 +78,7 @@ FLOORS: dict[str, int] = {
 
     "msglib.cluster.scenario": RUNNERS, "msglib.groups.workload": RUNNERS,
     "msglib.groups.rebalance_schedules": RUNNERS,   # seeded KIP-848 schedules judged by check.rebalance
+    "msglib.groups.protocol_compare": RUNNERS,      # eager vs cooperative vs KIP-848 on one workload
     "msglib.kraft.scenario": RUNNERS,          # seeded quorum runs judged by check.kraft; KIP-966's story
     "msglib.share.scenario": RUNNERS,          # seeded share-group runs judged by check.share
     "msglib.txn.eos": RUNNERS, "msglib.txn.interleaving": RUNNERS,
