@@ -38,6 +38,9 @@ class ShareRunResult:
     failovers: int = 0
     finished_ms: float = 0.0
     events: int = 0
+    poison: frozenset[int] = frozenset()
+    timeline: list[tuple[float, int, int, list[RecordState]]] = field(default_factory=list)
+    partition: SharePartition | None = None
 
     @property
     def ok(self) -> bool:
@@ -58,20 +61,27 @@ class _Consumer:
         return self.name if self.incarnation == 0 else f"{self.name}.{self.incarnation}"
 
 def run_share_schedule(seed: int, *, transition: Transition = default_transition, records: int | None = None,
-                       consumers: int | None = None, limit: int | None = None,
-                       crash_rate: float = 1.0) -> ShareRunResult:
-    """One seeded run; sizes are drawn from the seed unless given. ``crash_rate`` scales the faults."""
+                       consumers: int | None = None, limit: int | None = None, crash_rate: float = 1.0,
+                       poison: set[int] | None = None, lock_ms: float = 1_000.0, max_record_locks: int | None = None,
+                       sample_ms: float | None = None) -> ShareRunResult:
+    """One seeded run; sizes are drawn from the seed unless given. ``crash_rate`` scales the faults (0: none).
+
+    ``poison``: the offsets that always fail (default: 15% drawn from the seed). ``sample_ms``: also record
+    the window every ``sample_ms`` (``result.timeline``: time, SPSO, SPEO, each offset's state) for pictures.
+    """
     sim = Simulation(seed)
     rng = sim.random("share-schedule")
     n_records = records if records is not None else rng.randint(3, 24)
     n_consumers = consumers if consumers is not None else rng.randint(1, 4)
     the_limit = limit if limit is not None else rng.choice([1, 2, 3, 5, 5])
-    lock_ms = 1_000.0
+    window = rng.choice([4, 8, 200])
     config = ShareGroupConfig(delivery_count_limit=the_limit, record_lock_duration_ms=lock_ms,
-                              partition_max_record_locks=rng.choice([4, 8, 200]))
+                              partition_max_record_locks=max_record_locks or window)
     partition = SharePartition(sim, lambda: n_records, config=config, transition=transition)
-    poison = {o for o in range(n_records) if rng.random() < 0.15}
-    result = ShareRunResult(seed, n_records, n_consumers, the_limit, [])
+    drawn = {o for o in range(n_records) if rng.random() < 0.15}
+    poison = set(poison) if poison is not None else drawn
+    result = ShareRunResult(seed, n_records, n_consumers, the_limit, [], poison=frozenset(poison),
+                            partition=partition)
     fault_end = 20_000.0
     deadline = fault_end + 60_000.0 + the_limit * 4 * lock_ms * max(1, n_records // 4)
     work = sim.random("work")
@@ -145,10 +155,21 @@ def run_share_schedule(seed: int, *, transition: Transition = default_transition
                 break
             sim.at(t, crash, c)
 
+    def sample() -> None:
+        result.timeline.append((sim.now, partition.spso, partition.speo,
+                                [partition.state_of(o) for o in range(n_records)]))
+        if partition.spso < n_records and sample_ms:
+            sim.schedule(sample_ms, sample)
+
+    if sample_ms:
+        sim.schedule(0, sample)
+
     def complete() -> bool:
         return partition.spso >= n_records
     sim.run_until(complete, until=deadline)
     result.finished_ms = sim.now
+    if sample_ms:
+        sample()
     result.events = len(partition.history)
     finals = {o: partition.state_of(o) for o in range(n_records)}
     result.accepted = sum(1 for s in finals.values() if s is RecordState.ACKNOWLEDGED)

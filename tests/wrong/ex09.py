@@ -243,3 +243,8 @@ def redrive(dlq, destination, budget):
 '''),
     ],
 }
+
+# Part 2 (share groups, KIP-932) keeps its own table.
+from tests.wrong.ex09_share import WRONG as _SHARE  # noqa: E402
+
+WRONG.update(_SHARE)

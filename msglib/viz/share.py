@@ -1,0 +1,56 @@
+"""Pictures of share groups (KIP-932): the share-partition window over time, for modules 01 and 09."""
+from __future__ import annotations
+
+from msglib.share.record import RecordState
+from msglib.share.scenario import ShareRunResult, run_share_schedule
+from msglib.viz import figure
+
+STATE_COLORS = {RecordState.AVAILABLE: "#d9d9d9", RecordState.ACQUIRED: "#f2b134",
+                RecordState.ACKNOWLEDGED: "#4caf50", RecordState.ARCHIVED: "#c0392b"}
+_ORDER = [RecordState.AVAILABLE, RecordState.ACQUIRED, RecordState.ACKNOWLEDGED, RecordState.ARCHIVED]
+
+
+def share_run(records: int = 24, consumers: int = 3, poison: tuple[int, ...] = (3,), limit: int = 5,
+              lock_ms: float = 1_000.0, max_record_locks: int = 8, seed: int = 0, crash_rate: float = 0.0,
+              transition=None, sample_ms: float = 100.0) -> ShareRunResult:
+    """A small share-group run for the pictures (no faults unless ``crash_rate`` > 0)."""
+    kwargs = {} if transition is None else {"transition": transition}
+    return run_share_schedule(seed, records=records, consumers=consumers, limit=limit, crash_rate=crash_rate,
+                              poison=set(poison), lock_ms=lock_ms, max_record_locks=max_record_locks,
+                              sample_ms=sample_ms, **kwargs)
+
+
+@figure
+def plot_share_window(run: ShareRunResult, title: str | None = None, ax=None):
+    """Each offset's state over time (grey available, amber acquired, green acknowledged, red archived), with
+    the share-partition start offset (SPSO) and end offset (SPEO): the in-flight window lies between them."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if not run.timeline:
+        raise ValueError("the run has no timeline: run it with sample_ms=... (share_run does)")
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(11, 3.8))
+    times = [t for t, *_ in run.timeline]
+    grid = [[_ORDER.index(s) for s in states] for *_, states in run.timeline]
+    cmap = ListedColormap([STATE_COLORS[s] for s in _ORDER])
+    n = len(grid[0])
+    step = times[1] - times[0] if len(times) > 1 else 1.0
+    ax.imshow(list(map(list, zip(*grid))), aspect="auto", origin="lower", cmap=cmap, vmin=0, vmax=3,
+              extent=(times[0], times[-1] + step, -0.5, n - 0.5), interpolation="nearest")
+    ax.step(times, [spso - 0.5 for _, spso, _, _ in run.timeline], where="post", color="black", lw=1.6,
+            label="SPSO (share-partition start offset)")
+    ax.step(times, [speo - 0.5 for _, _, speo, _ in run.timeline], where="post", color="black", lw=1.2, ls="--",
+            label="SPEO (share-partition end offset)")
+    for o in sorted(run.poison):
+        ax.annotate(f"poison (offset {o})", (times[-1] + step, o), xytext=(4, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=8, color=STATE_COLORS[RecordState.ARCHIVED],
+                    annotation_clip=False)
+    handles = [Patch(color=STATE_COLORS[s], label=s.value) for s in _ORDER]
+    ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, loc="upper left", ncol=3,
+              framealpha=0.9)
+    ax.set(xlabel="time (ms)", ylabel="offset",
+           title=title or f"one partition, {run.consumers} share consumers, delivery count limit {run.limit}")
+    return fig if fig is not None else ax.figure
