@@ -39,6 +39,7 @@ class ShareRunResult:
     finished_ms: float = 0.0
     events: int = 0
     poison: frozenset[int] = frozenset()
+    crash_times: list[float] = field(default_factory=list)
     timeline: list[tuple[float, int, int, list[RecordState]]] = field(default_factory=list)
     partition: SharePartition | None = None
 
@@ -124,6 +125,7 @@ def run_share_schedule(seed: int, *, transition: Transition = default_transition
         if c.alive:
             c.alive = False                    # its acquired records stay locked until the locks expire
             result.crashes += 1
+            result.crash_times.append(sim.now)
             sim.schedule(faults.uniform(500, 4_000), restart, c)
 
     def restart(c: _Consumer) -> None:

@@ -32,7 +32,7 @@ def plot_share_window(run: ShareRunResult, title: str | None = None, ax=None):
         raise ValueError("the run has no timeline: run it with sample_ms=... (share_run does)")
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(11, 3.8))
+        fig, ax = plt.subplots(figsize=(12, 3.8))
     times = [t for t, *_ in run.timeline]
     grid = [[_ORDER.index(s) for s in states] for *_, states in run.timeline]
     cmap = ListedColormap([STATE_COLORS[s] for s in _ORDER])
@@ -44,13 +44,17 @@ def plot_share_window(run: ShareRunResult, title: str | None = None, ax=None):
             label="SPSO (share-partition start offset)")
     ax.step(times, [speo - 0.5 for _, _, speo, _ in run.timeline], where="post", color="black", lw=1.2, ls="--",
             label="SPEO (share-partition end offset)")
+    for i, t in enumerate(run.crash_times):
+        ax.axvline(t, color="tab:purple", lw=2, alpha=0.9, label="consumer crash" if i == 0 else None)
     for o in sorted(run.poison):
-        ax.annotate(f"poison (offset {o})", (times[-1] + step, o), xytext=(4, 0), textcoords="offset points",
-                    ha="left", va="center", fontsize=8, color=STATE_COLORS[RecordState.ARCHIVED],
+        ax.annotate(f"poison (offset {o})", (times[0], o), xytext=(-28, 0), textcoords="offset points",
+                    ha="right", va="center", fontsize=8, color=STATE_COLORS[RecordState.ARCHIVED],
                     annotation_clip=False)
     handles = [Patch(color=STATE_COLORS[s], label=s.value) for s in _ORDER]
-    ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, loc="upper left", ncol=3,
-              framealpha=0.9)
+    ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set(xlabel="time (ms)", ylabel="offset",
            title=title or f"one partition, {run.consumers} share consumers, delivery count limit {run.limit}")
+    if fig is not None:
+        fig.tight_layout()
     return fig if fig is not None else ax.figure
