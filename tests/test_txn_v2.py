@@ -196,3 +196,32 @@ def test_checker_sees_no_hanging_in_a_healthy_cluster():
     p.commit_transaction()
     cl.sim.run(until=cl.sim.now + 200)
     assert find_hanging_transactions(cl, co) == []
+
+
+# ---------------------------------------------------------------------------------- on the coordinator runtime
+def test_the_transaction_coordinator_runs_on_the_coordinator_runtime():
+    from msglib.coordinator import CoordinatorNode
+    from msglib.txn.state_log import TransactionStateShard
+    cl, co = make(2)
+    assert isinstance(co, CoordinatorNode) and isinstance(co.runtime.shard, TransactionStateShard)
+    assert co.runtime.topic == "__transaction_state" and co.runtime.log.config.cleanup_policy == "compact"
+    assert co.runtime.is_scheduled("abort-timed-out") and co.runtime.is_scheduled("remove-expired")
+    p = cl.producer(transactional_id="x")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("t", b"a", partition=0)
+    p.commit_transaction()            # v2: the epoch moved to 1 with the commit, logged before the answer
+    before = co.transaction("x").to_json()
+    co.crash(power_loss=True)         # everything the coordinator answered was flushed first
+    assert co.txns == {} and not co.runtime.is_scheduled("abort-timed-out")
+    co.restart()
+    after = co.transaction("x").to_json()
+    assert after["producer_epoch"] == 1 and after["prev_producer_epoch"] == 0 and after["transaction_version"] == 2
+    assert after["producer_id"] == before["producer_id"] and after["state"] in ("PrepareCommit", "CompleteCommit")
+    assert co.runtime.is_scheduled("abort-timed-out")
+    assert any(e["event"] == "coordinator restarted" for e in co.trace)
+    cl.sim.run(until=cl.sim.now + 200)
+    assert co.transaction("x").state == "CompleteCommit"
+    p2 = cl.producer(transactional_id="y")     # the producer id counter came back from the log too
+    p2.init_transactions()
+    assert p2.producer_id != p.producer_id

@@ -31,6 +31,22 @@ and an epoch older than the coordinator's is answered PRODUCER_FENCED. The
 markers carry the new epoch to the partitions, whose producer state then
 refuses the old epoch's batches too (INVALID_PRODUCER_EPOCH).
 
+**Transaction version 2** (KIP-890, Kafka 4.0; ``TxnConfig.transaction_version``,
+docs/transactions.md T18-T22) changes two rows of the table: EndTxn also bumps the
+epoch (every transaction has its own, the markers carry it, the answer gives it
+to the producer), and AddPartitionsToTxn comes from the partition leader, when
+the first transactional batch of a transaction reaches it, instead of from the
+producer. A late write of an ended transaction is then refused by the partition
+itself. With version 1, ``verify_only`` requests from the leaders (KIP-890 part
+1) check that the partition is in the open transaction.
+
+The coordinator is built on the one coordinator runtime (``msglib.coordinator``,
+docs/coordinator-runtime.md): its state is a
+:class:`~msglib.txn.state_log.TransactionStateShard` replayed from the
+``__transaction_state`` log; its timers are the runtime's keyed timers
+(``abort-timed-out``, ``remove-expired``, a marker retry per transactional id),
+which a crash forgets.
+
 Seam: ``can_transition(current, target) -> bool`` (default: Kafka's table).
 """
 from __future__ import annotations
@@ -39,15 +55,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from msglib import protocol as proto
-from msglib.log.storage import MemoryStorage
+from msglib.coordinator import CoordinatorNode
 from msglib.protocol import TopicPartition, broker_node
 from msglib.protocol.errors import IllegalStateError
 from msglib.protocol.metadata import ClientMetadata
 from msglib.sim.core import Timer
-from msglib.sim.network import Node
 from msglib.txn.config import TxnConfig
 from msglib.txn.group_offsets import group_coordinator_of
-from msglib.txn.state_log import TransactionMetadata, TransactionStateLog
+from msglib.txn.state_log import TOPIC, TransactionMetadata, TransactionStateLog, TransactionStateShard
 from msglib.txn.states import (COMPLETE_ABORT, COMPLETE_COMMIT, DEAD, EMPTY, ONGOING, PREPARE_ABORT, PREPARE_COMMIT,
                                PREPARE_EPOCH_FENCE, TransactionState, can_transition)
 
@@ -69,19 +84,22 @@ class _MarkerJob:
     retry_timer: Timer | None = None
 
 
-class TransactionCoordinator(Node):
-    """See the module docstring. ``trace`` records every state change and marker (for pictures and tests)."""
+class TransactionCoordinator(CoordinatorNode):
+    """See the module docstring. Built on the one coordinator runtime (``self.runtime``: the
+    ``__transaction_state`` log, its :class:`~msglib.txn.state_log.TransactionStateShard`, the timers);
+    ``trace`` records every state change and marker (for pictures and tests)."""
 
     def __init__(self, cluster: Any, config: TxnConfig | None = None, *, name: str = proto.TXN_COORDINATOR,
                  can_transition: Callable[[Any, Any], bool] | None = None) -> None:
-        super().__init__(name, cluster.network)
-        self.cluster = cluster
         fast = getattr(getattr(cluster, "config", None), "broker_heartbeat_interval_ms", 2_000) < 1_000
-        self.config = config or (TxnConfig.fast() if fast else TxnConfig())
+        config = config or (TxnConfig.fast() if fast else TxnConfig())
+        super().__init__(name, cluster.network, TransactionStateShard(), TOPIC, segment_bytes=config.segment_bytes)
+        self.cluster = cluster
+        self.config = config
         self.can_transition = can_transition or globals()["can_transition"]
-        self.storage = MemoryStorage(f"{name}/__transaction_state-0")  # the "disk": survives crashes
-        self.trace: list[dict[str, Any]] = []
-        self._handlers = {
+        self.state_log = TransactionStateLog(self.runtime)
+        self.jobs: dict[str, _MarkerJob] = {}
+        self.handlers = {
             proto.InitProducerIdRequest: self._on_init_producer_id,
             proto.AddPartitionsToTxnRequest: self._on_add_partitions,
             proto.AddOffsetsToTxnRequest: self._on_add_offsets,
@@ -89,49 +107,45 @@ class TransactionCoordinator(Node):
             proto.WriteTxnMarkersResponse: self._on_markers_response,
             proto.MetadataResponse: lambda src, msg: self.metadata.on_response(msg),
         }
-        self._boot()
+        self.start()
 
     # ------------------------------------------------------------------ life cycle
+    @property
+    def txns(self) -> dict[str, TransactionMetadata]:
+        """Every transactional id's metadata: the shard's table, rebuilt from the log on every load."""
+        return self.runtime.shard.txns
+
     def _boot(self) -> None:
-        """Start, or restart after a crash: reload every transaction from the log, finish what was decided."""
-        self.state_log = TransactionStateLog(self.storage, clock=lambda: self.sim.now,
-                                             segment_bytes=self.config.segment_bytes)
-        self.txns: dict[str, TransactionMetadata] = self.state_log.load()
-        self.jobs: dict[str, _MarkerJob] = {}
+        """Load the state log (again: after its storage was replaced, as ``msglib serve`` does), then boot."""
+        self.start()
+
+    def boot(self) -> None:
+        """After every load (start, restart): finish what was decided, arm the timers."""
+        self.jobs = {}
         self._ids = 0
         self.metadata = ClientMetadata(self, self.cluster.broker_ids, self.config.request_timeout_ms,
                                        self.config.retry_backoff_ms, on_update=self._retry_all)
         for meta in self.txns.values():
             if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
                 self._write_markers(meta)       # decided before the crash: finish it
-        self.after(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms, self._timeout_timer)
-        self.after(self.config.transaction_remove_expired_transaction_cleanup_interval_ms, self._expiration_timer)
+        self.runtime.schedule("abort-timed-out", self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                              self._timeout_timer)
+        self.runtime.schedule("remove-expired", self.config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                              self._expiration_timer)
 
     def on_crash(self, power_loss: bool) -> None:
-        self.state_log.log.abandon()
-        if power_loss:
-            self.storage.crash()
-        self.txns = {}
+        super().on_crash(power_loss)            # timers cancelled, log abandoned, shard reset
         self.jobs = {}
-
-    def on_restart(self) -> None:
-        self._boot()
-        self._record(None, "coordinator restarted")
-
-    def on_message(self, src: str, msg: Any) -> None:
-        handler = self._handlers.get(type(msg))
-        if handler is not None:
-            handler(src, msg)
 
     # ------------------------------------------------------------------ helpers
     def _record(self, meta: TransactionMetadata | None, event: str, **details: Any) -> None:
-        entry: dict[str, Any] = {"time": self.sim.now, "event": event}
+        entry: dict[str, Any] = {}
         if meta is not None:
             entry.update(transactional_id=meta.transactional_id, state=str(meta.state),
                          producer_id=meta.producer_id, producer_epoch=meta.producer_epoch,
                          partitions=sorted(str(tp) for tp in meta.partitions), groups=sorted(meta.groups))
         entry.update(details)
-        self.trace.append(entry)
+        self.runtime.record(event, **entry)
 
     def _transition(self, meta: TransactionMetadata, target: TransactionState, persist: bool = True) -> None:
         """Move ``meta`` to ``target`` (if the table allows it) and log the new state before going on."""
@@ -171,10 +185,9 @@ class TransactionCoordinator(Node):
             return reply(proto.INVALID_TRANSACTION_TIMEOUT)
         meta = self.txns.get(req.transactional_id)
         if meta is None:
-            meta = TransactionMetadata(req.transactional_id, self.state_log.allocate_producer_id(), 0,
-                                       req.transaction_timeout_ms, EMPTY, last_update_ms=self.sim.now)
-            self.txns[meta.transactional_id] = meta
-            self.state_log.write(meta)
+            self.state_log.write(TransactionMetadata(req.transactional_id, self.state_log.allocate_producer_id(), 0,
+                                                     req.transaction_timeout_ms, EMPTY, last_update_ms=self.sim.now))
+            meta = self.txns[req.transactional_id]     # replayed into the shard's table
             self._record(meta, "new producer id")
             return reply(None, meta)
         if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
@@ -293,9 +306,7 @@ class TransactionCoordinator(Node):
         commit = meta.state == PREPARE_COMMIT
         job = _MarkerJob(meta.transactional_id, meta.producer_id, meta.producer_epoch, commit,
                          set(meta.partitions), set(meta.groups))
-        old = self.jobs.get(meta.transactional_id)
-        if old is not None and old.retry_timer is not None:
-            old.retry_timer.cancel()
+        self.runtime.cancel(("marker-retry", meta.transactional_id))
         self.jobs[meta.transactional_id] = job
         self._send_markers(job)
 
@@ -326,7 +337,8 @@ class TransactionCoordinator(Node):
         job.outstanding[rid] = (node, list(tps) + list(groups))
         self.send(node, proto.WriteTxnMarkersRequest(rid, job.producer_id, job.producer_epoch, 0, job.commit,
                                                   list(tps), list(groups)))
-        self.after(self.config.request_timeout_ms, self._marker_timeout, job.transactional_id, rid)
+        self.runtime.schedule(("marker-timeout", rid), self.config.request_timeout_ms, self._marker_timeout,
+                              job.transactional_id, rid)
         self._record(self.txns.get(job.transactional_id), "markers sent", to=node,
                      targets=[str(x) for x in tps] + list(groups), commit=job.commit)
 
@@ -341,6 +353,7 @@ class TransactionCoordinator(Node):
         if job is None:
             return                                   # a late answer to a retried request
         del job.outstanding[resp.request_id]
+        self.runtime.cancel(("marker-timeout", resp.request_id))
         for target, error in resp.errors.items():
             if error in _MARKER_DONE:
                 job.partitions.discard(target)
@@ -362,7 +375,8 @@ class TransactionCoordinator(Node):
 
     def _retry_later(self, job: _MarkerJob) -> None:
         if job.retry_timer is None:
-            job.retry_timer = self.after(self.config.retry_backoff_ms, self._retry, job.transactional_id)
+            job.retry_timer = self.runtime.schedule(("marker-retry", job.transactional_id),
+                                                    self.config.retry_backoff_ms, self._retry, job.transactional_id)
 
     def _retry(self, transactional_id: str) -> None:
         job = self.jobs.get(transactional_id)
@@ -394,11 +408,13 @@ class TransactionCoordinator(Node):
         for meta in list(self.txns.values()):
             if meta.state == ONGOING and now - meta.txn_start_ms > meta.timeout_ms:
                 self._fence_and_abort(meta, f"transaction timed out after {meta.timeout_ms:g} ms")
-        self.after(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms, self._timeout_timer)
+        self.runtime.schedule("abort-timed-out", self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                              self._timeout_timer)
 
     def _expiration_timer(self) -> None:
         self.expire_transactional_ids()
-        self.after(self.config.transaction_remove_expired_transaction_cleanup_interval_ms, self._expiration_timer)
+        self.runtime.schedule("remove-expired", self.config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                              self._expiration_timer)
 
     def expire_transactional_ids(self) -> list[str]:
         """Forget ids with no transaction for ``transactional_id_expiration_ms`` (-> Dead, tombstoned)."""
@@ -408,8 +424,7 @@ class TransactionCoordinator(Node):
             if meta.state in (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT) and \
                     now - meta.last_update_ms >= self.config.transactional_id_expiration_ms:
                 self._transition(meta, DEAD, persist=False)
-                self.state_log.delete(tid)
-                del self.txns[tid]
+                self.state_log.delete(tid)             # the tombstone's replay drops it from the table
                 gone.append(tid)
         return gone
 

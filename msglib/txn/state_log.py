@@ -1,5 +1,7 @@
 """The transaction coordinator's memory: one :class:`TransactionMetadata` per transactional id,
-kept in a compacted log like Kafka's ``__transaction_state``.
+kept in a compacted log like Kafka's ``__transaction_state``, on the one coordinator runtime
+(``msglib.coordinator``, docs/coordinator-runtime.md): :class:`TransactionStateShard` is the state
+machine the runtime replays records into; :class:`TransactionStateLog` writes them.
 
 Every state change is appended (and flushed) *before* the coordinator answers
 or acts on it, so a coordinator that crashes and restarts replays the log and
@@ -14,13 +16,11 @@ still time out. Records (JSON, where Kafka uses a binary schema)::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from msglib.protocol import TopicPartition
-from msglib.log import Log, LogConfig, Record
-from msglib.log.storage import Storage
+from msglib.log import Log
 from msglib.txn.states import EMPTY, TransactionState
 
 TOPIC = "__transaction_state"
@@ -64,57 +64,74 @@ class TransactionMetadata:
                 f"partitions {parts}{groups}")
 
 
-def _txn_key(transactional_id: str) -> bytes:
-    return json.dumps(["txn", transactional_id]).encode()
+def txn_key(transactional_id: str) -> list:
+    return ["txn", transactional_id]
 
 
-_PIDS_KEY = json.dumps(["producer-ids"]).encode()
+PRODUCER_IDS_KEY = ["producer-ids"]
+
+
+class TransactionStateShard:
+    """The transaction coordinator's state machine on the coordinator runtime (a
+    :class:`msglib.coordinator.CoordinatorShard`): the table of transactional ids and the producer id
+    counter, changed only by replaying ``__transaction_state`` records (live after a write, and on load)."""
+
+    def __init__(self) -> None:
+        self.txns: dict[str, TransactionMetadata] = {}
+        self.next_producer_id = 0
+
+    def replay(self, key: list, value: dict | None) -> None:
+        if key[0] == "producer-ids":
+            self.next_producer_id = max(self.next_producer_id, value["next"]) if value else self.next_producer_id
+        elif key[0] == "txn":
+            if value is None:
+                self.txns.pop(key[1], None)
+                return
+            fresh = TransactionMetadata.from_json(key[1], value)
+            current = self.txns.get(key[1])
+            if current is None:
+                self.txns[key[1]] = fresh
+            else:
+                current.__dict__.update(fresh.__dict__)   # in place: the coordinator holds references to it
+
+    def reset(self) -> None:
+        self.txns = {}
+        self.next_producer_id = 0
 
 
 class TransactionStateLog:
-    """The compacted log plus the table rebuilt from it."""
+    """The coordinator's view of its state log, on the coordinator runtime: write a transaction's
+    metadata, tombstone an expired id, hand out producer ids. Every write is flushed before it returns
+    (the runtime's persist-then-reply)."""
 
-    def __init__(self, storage: Storage | None = None, clock: Callable[[], float] = lambda: 0.0,
-                 segment_bytes: int = 100 * 1024 * 1024) -> None:
-        config = LogConfig(cleanup_policy="compact", segment_bytes=segment_bytes, delete_retention_ms=0)
-        self.clock = clock
-        self.log = Log(config=config, storage=storage, clock=clock, topic=TOPIC, partition=0)
-        self.next_producer_id = 0
-        self.load()
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    @property
+    def log(self) -> Log:
+        return self.runtime.log
+
+    @property
+    def shard(self) -> TransactionStateShard:
+        return self.runtime.shard
 
     def load(self) -> dict[str, TransactionMetadata]:
         """Replay the log: the latest record of each key wins; a null value deletes."""
-        table: dict[str, TransactionMetadata] = {}
-        for r in self.log.records():
-            key = json.loads(r.key)
-            value = None if r.value is None else json.loads(r.value)
-            if key[0] == "producer-ids":
-                self.next_producer_id = max(self.next_producer_id, value["next"])
-            elif value is None:
-                table.pop(key[1], None)
-            else:
-                table[key[1]] = TransactionMetadata.from_json(key[1], value)
-        return table
+        self.runtime.load()
+        return self.shard.txns
 
     def write(self, meta: TransactionMetadata) -> None:
-        self._append(Record(_txn_key(meta.transactional_id), json.dumps(meta.to_json()).encode(),
-                            int(self.clock())))
+        self.runtime.write([(txn_key(meta.transactional_id), meta.to_json())])
 
     def delete(self, transactional_id: str) -> None:
-        self._append(Record(_txn_key(transactional_id), None, int(self.clock())))
+        self.runtime.write([(txn_key(transactional_id), None)])
 
     def allocate_producer_id(self) -> int:
         """A producer id never handed out before (the counter is logged before the id is used)."""
-        n = self.next_producer_id
-        self.next_producer_id = n + 1
-        self._append(Record(_PIDS_KEY, json.dumps({"next": n + 1}).encode(), int(self.clock())))
+        n = self.shard.next_producer_id
+        self.runtime.write([(PRODUCER_IDS_KEY, {"next": n + 1})])
         # Brokers hand out counter * 1000 + broker id to idempotent producers; 999 is ours.
         return (n + 1) * 1000 + 999
 
-    def _append(self, record: Record) -> None:
-        self.log.append([record])
-        self.log.flush()   # Kafka replicates this log with acks=all; the simulated coordinator syncs its disk
-
     def maybe_compact(self) -> None:
-        if len(self.log.segments) > 1 and self.log.dirty_ratio() >= 0.5:
-            self.log.compact()
+        self.runtime.maybe_compact()
