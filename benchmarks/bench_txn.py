@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_txn              # the figures below
     .venv/bin/python -m benchmarks.bench_txn --quick      # tiny counts: proves the script runs (nothing recorded)
-    .venv/bin/python -m benchmarks.bench_txn --only eos   # one part only (throughput, eos)
+    .venv/bin/python -m benchmarks.bench_txn --only eos   # one part only (throughput, eos, versions)
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
@@ -20,6 +20,18 @@ Figures (each recorded in benchmarks/results.json by ``record``):
   inputs in the committed output, and runs the checker rejects (targets 0, 0, 0);
 * ``txn.alo.duplicates`` / ``txn.alo.lost`` / ``txn.alo.runs_with_duplicates``: the at-least-once
   loop over the same crash and stall schedules (expected: duplicates > 0, losses 0).
+* ``txn.versions.<v1|v1_verification|v2>.hanging_runs`` / ``.invalid_runs`` / ``.duplicates``: the same
+  consume-transform-produce loop over ``--version-seeds`` schedules of application crashes and *stuck*
+  produce requests (a late write of an aborted transaction, KIP-890), run with transaction version 1
+  (KIP-98), version 1 with partition verification (KIP-890 part 1) and version 2 (part 2, Kafka 4.0's
+  default): runs that end with a hanging transaction, runs the checker rejects, duplicated inputs.
+  Expected: v1 > 0; v2 0.
+* ``txn.versions.hanging_scenario.<protocol>``: the deterministic story of ``msglib.txn.hanging`` over
+  the same seeds: the fraction of seeds whose late write hangs the partition (v1: all; the others: none).
+* ``txn.versions.sim_ms_per_txn.size<k>``: simulated ms per transaction of ``k`` records over 4
+  partitions with version 2, baseline version 1 in the same run: v2 saves the client's
+  AddPartitionsToTxn round trip before its first send to a partition (the leader's add runs while the
+  batch waits at the leader), and pays one epoch bump per EndTxn (no extra request).
 
 The machine is shared (2 cores, other jobs running): throughput is the best of ``--repeat`` runs.
 """
@@ -30,7 +42,9 @@ import time
 
 from benchmarks import results
 from msglib.cluster import Cluster, ClusterConfig
+from msglib.txn import TxnConfig, transaction_coordinator_for
 from msglib.txn.eos import EVENT_KINDS, random_events, run_eos
+from msglib.txn.hanging import run_hanging
 
 QUICK = False
 COMMAND = "python -m benchmarks.bench_txn"
@@ -115,6 +129,58 @@ def eos_under_faults(seeds: int) -> None:
            higher_is_better=False)
 
 
+PROTOCOLS = {"v1": (1, False), "v1_verification": (1, True), "v2": (2, False)}
+
+
+def _sim_ms_per_txn(version: int, size: int, transactions: int) -> float:
+    cl = Cluster(3, seed=0, config=ClusterConfig.fast(min_insync_replicas=2))
+    cl.create_topic("t", 4, 3)
+    transaction_coordinator_for(cl, TxnConfig.fast(transaction_version=version))
+    p = cl.producer(transactional_id="bench", acks="all")
+    p.init_transactions()
+    start = cl.sim.now
+    for n in range(transactions):
+        p.begin_transaction()
+        for i in range(size):
+            p.send("t", b"x" * 100, key=str(n * size + i).encode())
+        p.commit_transaction()
+    return (cl.sim.now - start) / transactions
+
+
+def versions(seeds: int, transactions: int) -> None:
+    t = time.perf_counter()
+    for name, (version, verification) in PROTOCOLS.items():
+        hanging = invalid = dup = 0
+        for s in range(seeds):
+            r = run_eos(s, events=random_events(s, 1_500.0, count=3, kinds=("crash", "stuck")),
+                        transaction_version=version, verification=verification)
+            hanging += bool(r.hanging)
+            invalid += not r.valid
+            dup += r.duplicates
+        scenario = sum(bool(run_hanging(s, transaction_version=version, verification=verification).hanging)
+                       for s in range(min(seeds, 20)))
+        print(f"  {name}: {hanging} hanging, {invalid} invalid runs, {dup} duplicated inputs of {seeds} seeds; "
+              f"scenario hangs {scenario} of {min(seeds, 20)}")
+        target = "> 0" if name == "v1" else "0"
+        record(f"txn.versions.{name}.hanging_runs", hanging, f"runs ending with a hanging transaction ({seeds} "
+               f"seeds, crashes and stuck produce requests)", target=target if name != "v1_verification" else "0",
+               higher_is_better=False)
+        record(f"txn.versions.{name}.invalid_runs", invalid, f"runs rejected by check_eos or find_hanging ({seeds} "
+               f"seeds)", target=target, higher_is_better=False)
+        record(f"txn.versions.{name}.duplicates", dup, f"inputs duplicated in committed output ({seeds} seeds)",
+               target=target, higher_is_better=False)
+        record(f"txn.versions.hanging_scenario.{name}", scenario / min(seeds, 20),
+               f"fraction of seeds whose late write hangs the partition (msglib.txn.hanging, {min(seeds, 20)} seeds)",
+               target="1" if name == "v1" else "0", higher_is_better=False)
+    for size in (1, 10):
+        v1 = _sim_ms_per_txn(1, size, transactions)
+        v2 = _sim_ms_per_txn(2, size, transactions)
+        record(f"txn.versions.sim_ms_per_txn.size{size}", v2, f"simulated ms per transaction of {size} records "
+               f"over 4 partitions, transaction version 2 ({transactions} transactions)", baseline=v1,
+               baseline_name="transaction version 1", higher_is_better=False)
+    print(f"  ({time.perf_counter() - t:.0f} s)")
+
+
 def main(argv: list[str] | None = None) -> None:
     global QUICK
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -122,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=5_000, help="records per throughput run")
     parser.add_argument("--seeds", type=int, default=200, help="seeded fault schedules per loop")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", default="throughput,eos", help="comma-separated parts: throughput, eos")
+    parser.add_argument("--version-seeds", type=int, default=100, help="seeded schedules per transaction version")
+    parser.add_argument("--only", default="throughput,eos,versions",
+                        help="comma-separated parts: throughput, eos, versions")
     args = parser.parse_args(argv)
     QUICK = args.quick
     parts = set(args.only.split(","))
@@ -133,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     if "eos" in parts:
         print("consume-transform-produce under faults:")
         eos_under_faults(2 if QUICK else args.seeds)
+    if "versions" in parts:
+        print("transaction version 1 vs 2 (KIP-890): late writes of aborted transactions, cost per transaction:")
+        versions(2 if QUICK else args.version_seeds, 20 if QUICK else 200)
 
 
 if __name__ == "__main__":
