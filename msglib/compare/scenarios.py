@@ -13,7 +13,8 @@ brokers; docs/brokers-compared.md cites published ones):
 :func:`fan_out`       N subscribers are offline while messages arrive: copies stored
 :func:`routing`       subscribers want subsets ("order.eu.*"): unwanted deliveries
 :func:`slow_consumer` one of four consumers is 20x slower: the latency tail
-:func:`many_consumers` a heavy load shared by more and more consumers (Kafka: 4 partitions)
+:func:`many_consumers` a heavy load shared by more and more consumers (Kafka: 4 partitions; a
+                      share group's consumers are not limited by them)
 :func:`exactly_once`  crashes between effect and ack, with the strongest guarantee asked for
 :func:`noisy_neighbour` a second tenant floods a node: the quiet tenant's latency
 :func:`offline`       a subscriber is away for N days: is anything gone?
@@ -141,11 +142,13 @@ def slow_consumer(model: str, seed: int = 0, slow: int = 1, consumers: int = 4, 
 
 
 @functools.lru_cache(maxsize=256)
-def many_consumers(model: str, consumers: int, seed: int = 0, partitions: int = 4, n_messages: int = 300) -> Report:
+def many_consumers(model: str, consumers: int, seed: int = 0, partitions: int = 4, n_messages: int = 300,
+                   **options: Any) -> Report:
     """A load that keeps about 3.3 consumers busy (a message every 0.3 ms, 1 ms each), shared by
-    ``consumers`` consumers. Kafka's topic has ``partitions`` partitions: its parallelism stops there."""
+    ``consumers`` consumers. Kafka's topic has ``partitions`` partitions: a consumer group's parallelism stops
+    there; a share group's does not (its consumers share partitions)."""
     w = Workload(n_messages=n_messages, interval_ms=0.3, subscribers=(Subscriber("app", consumers),))
-    return run(model, w, seed, **({"partitions": partitions} if model == "kafka" else {}))
+    return run(model, w, seed, **({"partitions": partitions} if model == "kafka" else {}), **options)
 
 
 @functools.lru_cache(maxsize=256)
@@ -286,6 +289,7 @@ def scorecard(seed: int = 0, models: Iterable[str] = MODEL_NAMES, subscribers: i
         base, slow = slow_consumer(m, seed=seed, slow=0, **opts), slow_consumer(m, seed=seed, **opts)
         alone, noisy = noisy_neighbour(m, seed=seed, noisy=False, **opts), noisy_neighbour(m, seed=seed, **opts)
         away = offline(m, days, seed=seed, **opts)
+        crowd = many_consumers(m, 8, seed=seed, **opts)
         rows.append({
             "model": f"{broker}: {label}" if label else m,
             "order violations": order.order_violations,
@@ -294,6 +298,7 @@ def scorecard(seed: int = 0, models: Iterable[str] = MODEL_NAMES, subscribers: i
             "unwanted": routing(m, seed=seed, **opts).unwanted,
             "p99 ms": round(base.latency(99), 1),
             "p99 ms, slow consumer": round(slow.latency(99), 1),
+            "p99 ms, 8 consumers (4 partitions)": round(crowd.latency(99), 1),
             "dup. effects (EOS asked)": exactly_once(m, seed=seed, **opts).duplicates,
             "quiet p99 x (noisy)": round(noisy.latency(99) / alone.latency(99), 1),
             f"lost after {days:g} days": away.missing,
