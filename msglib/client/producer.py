@@ -51,7 +51,7 @@ from collections import deque
 from typing import Any, Callable
 
 from msglib.protocol import errors as E
-from msglib.client.accumulator import ProducerBatch, RecordAccumulator
+from msglib.client.accumulator import ProducerBatch, RecordAccumulator, estimate_size
 from msglib.client.config import IGNORED_PRODUCER, split_configs
 from msglib.client.embedded import auto_create, resolve
 from msglib.client.fetcher import broker_ids
@@ -61,7 +61,7 @@ from msglib.protocol.metadata import ClientMetadata
 from msglib import protocol as p
 from msglib.protocol import broker_node
 from msglib.protocol import TopicPartition
-from msglib.log.partitioner import DefaultPartitioner
+from msglib.log.partitioner import BuiltInPartitioner
 from msglib.log.records import Compression, Record
 from msglib.sim.history import FAIL, INFO, OK
 from msglib.sim.network import Endpoint
@@ -166,8 +166,8 @@ class KafkaProducer:
         self.acks: int = c["acks"]
         self.idempotent: bool = c["enable_idempotence"]
         self.history = c["history"]
-        self.partitioner: Callable = c["partitioner"] or DefaultPartitioner(
-            seed=self.sim.random(f"partitioner/{name}").randrange(2**32), sticky_bytes=c["batch_size"])
+        self.partitioner: Callable = c["partitioner"] or BuiltInPartitioner(
+            seed=self.sim.random(f"partitioner/{name}").randrange(2**32), batch_size=c["batch_size"])
         bootstrap = broker_ids(c["bootstrap_servers"], cluster)
         self.metadata = ClientMetadata(self.node, bootstrap, c["request_timeout_ms"], c["retry_backoff_ms"],
                                        on_update=self._on_metadata)
@@ -374,7 +374,10 @@ class KafkaProducer:
 
     def _append(self, topic: str, n: int, partition: int | None, record: Record, future: FutureRecordMetadata,
                 original: Any, sent_ms: float) -> None:
-        if partition is None:
+        sticky = partition is None and record.key is None and hasattr(self.partitioner, "sticky_partition")
+        if sticky:   # KIP-794: the topic's sticky partition, then the rule decides whether to switch
+            partition = self.partitioner.sticky_partition(topic, n, self._queue_sizes(topic, n))
+        elif partition is None:
             partition = 0 if n == 1 else self.partitioner(record.key, n, len(record.value or b""))
         elif not 0 <= partition < n:
             self._fail_record(future, E.UnknownTopicOrPartitionError(f"{topic} has partitions 0..{n - 1}, "
@@ -384,6 +387,10 @@ class KafkaProducer:
         if tp is None:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         batch, is_new = self.accumulator.append(tp, record, future, self.sim.now)
+        if sticky:
+            size = estimate_size(record)
+            full = batch.closed or batch.size + size > batch.batch_size   # no room for one more like it
+            self.partitioner.appended(topic, size, full, self._queue_sizes(topic, n))
         if self.txn is not None:
             batch.is_transactional = True
             self.txn.maybe_add_partition(tp)
@@ -395,6 +402,11 @@ class KafkaProducer:
             self._wake()
         elif is_new:
             self.node.after(self._linger_ms, self._drain)
+
+    def _queue_sizes(self, topic: str, n: int) -> list[int]:
+        """Batches waiting to be sent, per partition of ``topic`` (KIP-794's measure of a slow broker)."""
+        queues = self.accumulator.queues
+        return [len(queues.get(self._tps.get((topic, p)) or TopicPartition(topic, p), ())) for p in range(n)]
 
     def _on_metadata(self) -> None:
         waiting, self._waiting_metadata = self._waiting_metadata, []

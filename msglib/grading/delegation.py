@@ -129,6 +129,8 @@ REGISTRY: dict[str, Twin] = {t.exercise: t for t in [
     _t("11-token_bucket", "TokenBucket", "msglib.capstone.ratelimit:TokenBucket"),
     _t("11-handle", "handle", "msglib.capstone.worker:handle"),
     _t("11-runbook", "runbook", "msglib.capstone.system:redrive_when_healthy"),
+    _t("11-design", "design", "msglib.capstone.design:design"),
+    _written("11-design_rubric"),
     _written("11-reflect_idempotency"), _written("11-reflect_rate_limit"), _written("11-reflect_redrive"),
     _t("12-windows", "windows_to_update", "msglib.streams.windows:windows_to_update"),
     _t("12-restore", "restore", "msglib.streams.stores:restore_from_changelog"),

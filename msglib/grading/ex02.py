@@ -1,6 +1,6 @@
 """Checks for module 02 (the log).
 
-Each learner function is plugged into msglib's real Log or Topic through a seam:
+Each learner function is plugged into msglib's real Log through a seam:
 
 * ``02-sparse_index_lookup`` -- ``lookup(index, target_offset) -> position`` becomes every
   segment's index lookup (``Log(index_lookup=...)``); every offset is then read back;
@@ -11,7 +11,8 @@ Each learner function is plugged into msglib's real Log or Topic through a seam:
   and after the tombstones' delete horizon;
 * ``02-retention``           -- ``deletable_segments(segments, *, now_ms, retention_ms,
   retention_bytes, high_watermark) -> count`` drives ``Log.apply_retention``;
-* ``02-partitioner``         -- ``partition(key, num_partitions)`` routes a Topic's records.
+
+The producer's sticky partitioner (``02-sticky_partitioner``) has its checks in ``ex02_partitioner.py``.
 
 Each check compares with msglib's own implementation on seeded cases and reports the
 smallest case where they differ.
@@ -22,14 +23,13 @@ import random
 from typing import Any, Callable
 
 from msglib.grading.core import CheckFailed, call_learner, require_callable, seeds
-from msglib.log import (Log, LogConfig, Record, RecordBatch, SegmentInfo, Topic, choose_segment,
-                        deletable_segments, default_partition, floor_lookup)
+from msglib.log import (Log, LogConfig, Record, RecordBatch, SegmentInfo, choose_segment,
+                        deletable_segments, floor_lookup)
 
 EX_LOOKUP = "02-sparse_index_lookup"
 EX_SEGMENT = "02-choose_segment"
 EX_COMPACT = "02-compaction_rule"
 EX_RETENTION = "02-retention"
-EX_PARTITION = "02-partitioner"
 
 
 class _CountingSequence:
@@ -333,55 +333,3 @@ def check_retention(fn: Callable, seed: int | None = None) -> None:
 
 def hidden_retention(fn: Callable, seed: int | None = None) -> None:
     _check_retention(fn, [seed] if seed is not None else seeds(EX_RETENTION, 15, hidden=True), EX_RETENTION)
-
-
-# ------------------------------------------------------------------ exercise 5: the partitioner
-KAFKA_VECTORS = [(b"", 681), (b"a", 524), (b"ab", 434), (b"abc", 107), (b"123456789", 566), (b"\x00 ", 742)]
-
-
-def _check_partitioner(fn: Callable, seed_list: list[int], exercise: str) -> None:
-    require_callable(fn, "partition", exercise)
-    for key, want in KAFKA_VECTORS:
-        got = call_learner(fn, key, 1000, exercise=exercise, what=f"partition({key!r}, 1000)")
-        if got != want:
-            raise CheckFailed(f"partition({key!r}, 1000) returned {got!r}; Kafka's Java client picks {want}",
-                              case=f"partition({key!r}, num_partitions=1000)", exercise=exercise,
-                              hint="(murmur2(key) & 0x7fffffff) % num_partitions -- mask the sign bit, not abs()")
-    for n in (1, 2, 3, 7):                 # keyless records: every answer must be a partition 0..n-1
-        for _ in range(200):
-            got = call_learner(fn, None, n, exercise=exercise, what=f"partition(None, {n})")
-            if not isinstance(got, int) or not 0 <= got < n:
-                raise CheckFailed(f"partition(None, {n}) returned {got!r}; a record without a key must still go "
-                                  f"to a partition 0..{n - 1}", case=f"partition(None, num_partitions={n})",
-                                  exercise=exercise, hint="random.randrange(n) gives 0..n-1; random.randint(0, n) "
-                                                          "includes n")
-    for seed in seed_list:
-        rng = random.Random(seed)
-        n = rng.choice([1, 2, 3, 7, 12, 100])
-        topic = Topic("t", n, partitioner=lambda key, num: call_learner(
-            fn, key, num, exercise=exercise, seed=seed, what=f"partition({key!r}, {num})"))
-        keys = [rng.randbytes(rng.randint(0, 12)) for _ in range(150)]
-        for key in keys:
-            try:
-                meta = topic.send(b"v", key=key)
-            except ValueError as exc:            # not an int in 0..n-1
-                raise CheckFailed(str(exc), case=f"partition({key!r}, {n})", seed=seed, exercise=exercise) from None
-            want = default_partition(key, n)
-            if meta.partition != want:
-                raise CheckFailed(f"key {key!r} went to partition {meta.partition}; Kafka's client sends it to "
-                                  f"{want} (with {n} partitions)", case=f"partition({key!r}, {n})",
-                                  seed=seed, exercise=exercise)
-        for _ in range(5):                     # keyless records: any valid partition
-            try:
-                topic.send(b"v", key=None)
-            except ValueError as exc:
-                raise CheckFailed(str(exc), case=f"partition(None, {n})", seed=seed, exercise=exercise,
-                                  hint="a record without a key may go to any partition 0..n-1") from None
-
-
-def check_partitioner(fn: Callable, seed: int | None = None) -> None:
-    _check_partitioner(fn, [seed] if seed is not None else seeds(EX_PARTITION, 3), EX_PARTITION)
-
-
-def hidden_partitioner(fn: Callable, seed: int | None = None) -> None:
-    _check_partitioner(fn, [seed] if seed is not None else seeds(EX_PARTITION, 12, hidden=True), EX_PARTITION)

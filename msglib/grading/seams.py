@@ -145,6 +145,8 @@ SEAMS: dict[str, Seam] = {s.exercise: s for s in [
        "msglib.capstone.worker:handle", "ex11:check_handle"),
     _s("11-runbook", "keyword", "msglib.capstone.run_notifications(seed, runbook=fn)",
        "msglib.capstone.system:redrive_when_healthy", "ex11:check_runbook"),
+    _s("11-design", "judged", "msglib.capstone.design.evaluate(fn(), seed) against design.THRESHOLDS",
+       "msglib.capstone.design:design", "ex11_design:check_design"),
     _s("12-windows", "keyword", "grouped.windowed_by(TimeWindows(size, grace), windows_fn=fn)",
        "msglib.streams.windows:windows_to_update", "ex12:check_windows"),
     _s("12-restore", "keyword", "msglib.streams.app.run_streams(topology, inputs, restore=fn)",

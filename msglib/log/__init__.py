@@ -31,7 +31,8 @@ from .recovery import RecoveryReport
 from .retention import SegmentInfo, deletable_segments
 from .segment import LogSegment, OffsetIndex, TimeIndex, floor_lookup, segment_name
 from .storage import DiskStorage, MemoryStorage
-from .partitioner import DefaultPartitioner, RoundRobinPartitioner, default_partition, murmur2
+from .partitioner import (BuiltInPartitioner, DefaultPartitioner, RoundRobinPartitioner, StickyPartition,
+                          default_partition, murmur2, update_sticky)
 from .topic import RecordMetadata, Topic
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "BatchHeader", "Compression", "ControlType", "Record", "RecordBatch", "TimestampType", "iter_batches",
     "read_header", "RecoveryReport", "SegmentInfo", "deletable_segments", "LogSegment", "OffsetIndex",
     "TimeIndex", "floor_lookup", "segment_name", "DiskStorage", "MemoryStorage",
-    "DefaultPartitioner", "RoundRobinPartitioner", "default_partition", "murmur2", "RecordMetadata", "Topic",
+    "BuiltInPartitioner", "DefaultPartitioner", "RoundRobinPartitioner", "StickyPartition", "update_sticky",
+    "default_partition", "murmur2", "RecordMetadata", "Topic",
 ]

@@ -9,11 +9,19 @@
 * **Round-robin on request** -- :class:`RoundRobinPartitioner` ignores keys.
 
 A partitioner is any callable ``(key_bytes | None, num_partitions) -> int``;
-``Topic(partitioner=...)`` plugs one in (the graded exercise's seam).
+``Topic(partitioner=...)`` plugs one in.
+
+The producer's own partitioner is :class:`BuiltInPartitioner`, the Java client's since Kafka 3.3
+(KIP-794; docs/kafka-defaults.md): after every keyless record it appends, :func:`update_sticky` counts
+the bytes and, once a batch worth went to the sticky partition *and* its batch is full (or twice
+that, whatever the batch), switches to a partition drawn with weights that favour partitions with
+short queues -- the ones on fast brokers. ``BuiltInPartitioner(update=fn)`` is module 02's exercise seam.
 """
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 
 def murmur2(data: bytes) -> int:
@@ -90,3 +98,90 @@ class RoundRobinPartitioner:
         p = self._next % num_partitions
         self._next += 1
         return p
+
+
+# ---------------------------------------------------------------------------------- KIP-794
+@dataclass
+class StickyPartition:
+    """One topic's sticky state: where keyless records go now, and how many bytes went there since."""
+
+    batch_size: int = 16384
+    partition: int | None = None      # None until the first keyless record
+    produced_bytes: int = 0
+
+
+def weighted_partition(queue_sizes: Sequence[int], r: int) -> int:
+    """The next sticky partition: weight ``max(queue_sizes) + 1 - queue size`` each, drawn with ``r``.
+
+    The weights are folded into a running sum (Kafka's cumulative frequency table); ``r % total``
+    picks the first partition whose running sum is *greater* than it. Equal queues give ``r % n``.
+    """
+    top = max(queue_sizes) + 1
+    x = r % sum(top - q for q in queue_sizes)
+    running = 0
+    for p, q in enumerate(queue_sizes):
+        running += top - q
+        if x < running:
+            return p
+    raise AssertionError("unreachable: x < total")
+
+
+def update_sticky(sticky: StickyPartition, appended_bytes: int, batch_full: bool, queue_sizes: Sequence[int],
+                  r: int) -> None:
+    """KIP-794's rule, run after each keyless record was appended to ``sticky.partition`` (and once
+    before the first, with ``sticky.partition`` None): count the bytes; switch once
+    ``batch_size`` bytes went there and its newest batch is full, or ``2 * batch_size`` bytes
+    whatever the batch; a switch draws :func:`weighted_partition` and counts from 0 again."""
+    if sticky.partition is not None:
+        sticky.produced_bytes += appended_bytes
+        enough = sticky.produced_bytes >= sticky.batch_size
+        if not (enough and batch_full) and sticky.produced_bytes < 2 * sticky.batch_size:
+            return
+    sticky.partition = weighted_partition(queue_sizes, r)
+    sticky.produced_bytes = 0
+
+
+Update = Callable[[StickyPartition, int, bool, Sequence[int], int], None]
+
+
+class BuiltInPartitioner:
+    """The producer's partitioner: murmur2 for keys, KIP-794's adaptive sticky partition per topic for
+    keyless records. ``update``: the rule run after each keyless append (default :func:`update_sticky`).
+
+    The producer asks :meth:`sticky_partition` where a keyless record goes, appends it, then reports
+    with :meth:`appended`. ``r`` is a fresh seeded 31-bit random number for every call of the rule,
+    so a seed replays every choice.
+    """
+
+    def __init__(self, seed: int = 0, batch_size: int = 16384, update: Update | None = None) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self.rng = random.Random(seed)
+        self.batch_size = batch_size
+        self.update: Update = update or update_sticky
+        self.sticky: dict[str, StickyPartition] = {}
+
+    def __call__(self, key: bytes | None, num_partitions: int, size: int = 0) -> int:
+        if key is not None:
+            return default_partition(key, num_partitions)
+        return self.sticky_partition("", num_partitions, [0] * num_partitions)
+
+    def _run(self, state: StickyPartition, appended: int, batch_full: bool, queue_sizes: Sequence[int],
+             num_partitions: int) -> None:
+        self.update(state, appended, batch_full, list(queue_sizes), self.rng.getrandbits(31))
+        p = state.partition
+        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p < num_partitions:
+            raise ValueError(f"the sticky rule chose partition {p!r}; it must be an int in 0..{num_partitions - 1}")
+
+    def sticky_partition(self, topic: str, num_partitions: int, queue_sizes: Sequence[int]) -> int:
+        """Where the next keyless record of ``topic`` goes (the first call chooses)."""
+        state = self.sticky.setdefault(topic, StickyPartition(self.batch_size))
+        if state.partition is None or state.partition >= num_partitions:
+            state.partition = None
+            self._run(state, 0, True, queue_sizes, num_partitions)
+        return state.partition
+
+    def appended(self, topic: str, nbytes: int, batch_full: bool, queue_sizes: Sequence[int]) -> None:
+        """A keyless record of ``nbytes`` went to the sticky partition: maybe switch."""
+        state = self.sticky[topic]
+        self._run(state, nbytes, batch_full, queue_sizes, len(queue_sizes))

@@ -207,34 +207,8 @@ def deletable_segments(segments, *, now_ms, retention_ms, retention_bytes, high_
     return max(by_time, by_size)
 '''),
     ],
-    "02-partitioner": [
-        ("abs() instead of masking the sign bit", '''
-def partition(key, num_partitions):
-    if key is None:
-        return random.randrange(num_partitions)
-    return abs(murmur2(key)) % num_partitions
-'''),
-        ("Python's % on the signed hash (always >= 0, but not Kafka's partition)", '''
-def partition(key, num_partitions):
-    if key is None:
-        return random.randrange(num_partitions)
-    return murmur2(key) % num_partitions
-'''),
-        ("Python's hash() instead of murmur2", '''
-def partition(key, num_partitions):
-    if key is None:
-        return random.randrange(num_partitions)
-    return hash(key) % num_partitions
-'''),
-        ("random.randint(0, n) for keyless records: sometimes partition n, which does not exist", '''
-def partition(key, num_partitions):
-    if key is None:
-        return random.randint(0, num_partitions)
-    return (murmur2(key) & 0x7FFFFFFF) % num_partitions
-'''),
-        ("forgets keyless records", '''
-def partition(key, num_partitions):
-    return (murmur2(key) & 0x7fffffff) % num_partitions
-'''),
-    ],
 }
+
+from tests.wrong.ex02_partitioner import WRONG as _STICKY  # noqa: E402
+
+WRONG.update(_STICKY)
