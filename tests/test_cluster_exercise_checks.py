@@ -1,4 +1,4 @@
-"""The exercise checks of modules 03 and 04: their hand-made cases agree with msglib's own policies,
+"""The exercise checks of modules 03 and 04 (04's vote rule runs the KRaft quorum): their hand-made cases agree with msglib's own policies,
 their random cases cover every kind of answer, the reference passes on any seed, and their cluster
 runs alone (without the cases) catch the mistakes a history can show."""
 import random
@@ -12,8 +12,8 @@ from tests.wrong.ex04 import WRONG as WRONG04
 
 
 @pytest.mark.parametrize("cases,exercise", [
-    (ex04.HW_CASES, ex04.EX_HW), (ex04.ISR_CASES, ex04.EX_ISR), (ex04.ELECT_CASES, ex04.EX_ELECT),
-    (ex04.TRUNC_CASES, ex04.EX_TRUNC), (ex04.HW_HIDDEN_CASES, ex04.EX_HW), (ex04.ISR_HIDDEN_CASES, ex04.EX_ISR),
+    (ex04.VOTE_CASES, ex04.EX_VOTE), (ex04.ISR_CASES, ex04.EX_ISR), (ex04.ELECT_CASES, ex04.EX_ELECT),
+    (ex04.TRUNC_CASES, ex04.EX_TRUNC), (ex04.VOTE_HIDDEN_CASES, ex04.EX_VOTE), (ex04.ISR_HIDDEN_CASES, ex04.EX_ISR),
     (ex04.ELECT_HIDDEN_CASES, ex04.EX_ELECT), (ex04.TRUNC_HIDDEN_CASES, ex04.EX_TRUNC)])
 def test_the_expected_answers_are_msglibs_own(cases, exercise):
     reference = ex04.REFERENCE[exercise]
@@ -36,8 +36,9 @@ def _load(wrong, exercise, mistake_start, name):
 
 
 @pytest.mark.parametrize("exercise,mistake,name,check", [
-    (ex04.EX_HW, "the largest LEO", "advance_high_watermark", ex04._check_hw),
-    (ex04.EX_HW, "off by one", "advance_high_watermark", ex04._check_hw),
+    (ex04.EX_VOTE, "ignores whether", "grant_vote", ex04._check_vote),
+    (ex04.EX_VOTE, "forgets its vote", "grant_vote", ex04._check_vote),
+    (ex04.EX_VOTE, "strictly more up to date", "grant_vote", ex04._check_vote),
     (ex04.EX_ISR, "never shrinks", "update_isr", ex04._check_isr),
     (ex04.EX_ISR, "never lets a follower back in", "update_isr", ex04._check_isr),
     (ex04.EX_ELECT, "ignores the ISR", "elect_leader", ex04._check_elect),
@@ -62,7 +63,8 @@ def test_a_sequence_check_that_never_sees_duplicates_shows_them_in_the_cluster(m
 
 def test_the_reference_policies_pass_every_check():
     from msglib.cluster import policies as p
-    ex04.check_high_watermark(p.advance_high_watermark)
+    from msglib.kraft import policies as kp
+    ex04.check_vote(kp.grant_vote)
     ex04.check_isr(p.update_isr)
     ex04.check_elect_leader(p.elect_leader)
     ex04.check_truncation(p.truncation_offset)
@@ -88,8 +90,8 @@ def _isr_change(args, got):
 
 
 @pytest.mark.parametrize("draw,reference,kind,expected", [
-    (ex04._draw_hw, ex04.REFERENCE[ex04.EX_HW], lambda args, got: "frozen" if got == args[0] else "moved",
-     {"frozen", "moved"}),
+    (ex04._draw_vote, ex04.REFERENCE[ex04.EX_VOTE], lambda args, got: "granted" if got else "refused",
+     {"granted", "refused"}),
     (ex04._draw_isr, ex04.REFERENCE[ex04.EX_ISR], _isr_change, {"shrinks", "grows", "shrinksgrows", "same"}),
     (ex04._draw_elect, ex04.REFERENCE[ex04.EX_ELECT],
      lambda args, got: "none" if got is None else ("clean" if got in args[1] else "unclean"),
@@ -113,8 +115,9 @@ def test_the_reference_sequence_check_passes_even_when_the_network_eats_the_firs
 
 def test_the_reference_policies_pass_every_hidden_check_on_other_seeds():
     from msglib.cluster import policies as p
+    from msglib.kraft import policies as kp
     for seed in (7, 99991):
-        ex04.hidden_high_watermark(p.advance_high_watermark, seed=seed)
+        ex04.hidden_vote(kp.grant_vote, seed=seed)
         ex04.hidden_isr(p.update_isr, seed=seed)
         ex04.hidden_elect_leader(p.elect_leader, seed=seed)
         ex04.hidden_truncation(p.truncation_offset, seed=seed)

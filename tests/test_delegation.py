@@ -153,21 +153,23 @@ def test_a_guarded_twin_works_for_msglib_and_the_checkers_but_not_for_other_code
     """msglib's own calls go through (a simulation's default, a checker's expected answer); a call from
     any other function, like this test, is refused and recorded; uninstalling gives msglib back."""
     from msglib.chain import ChainConfig, call_chain, simulate_rpc
-    from msglib.cluster import policies
     from msglib.grading import ex04
+    from msglib.kraft import policies
 
-    def my_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-        if len(isr_log_end_offsets) < min_insync_replicas:
-            return high_watermark
-        return max(high_watermark, min(isr_log_end_offsets.values()))
+    def my_grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+                      last_epoch, end_offset):
+        if candidate_epoch < epoch or voted_for not in (None, candidate):
+            return False
+        return (candidate_last_epoch, candidate_end_offset) >= (last_epoch, end_offset)
 
-    delegation.install_stubs(["00-call_chain", "04-high_watermark"])
+    delegation.install_stubs(["00-call_chain", "04-vote"])
     try:
         assert simulate_rpc(ChainConfig.uniform(3, failure_prob=0.1, duration_ms=200), 1).outcomes
-        ex04.check_high_watermark(my_high_watermark)      # compares with msglib's own, runs the cluster
-        with pytest.raises(delegation.DelegationError, match="msglib's own msglib.cluster.policies"):
-            policies.advance_high_watermark(3, {1: 5, 2: 4}, 1)
-        assert [c.exercise for c in delegation.recorded()] == ["04-high_watermark"]
+        ex04.check_vote(my_grant_vote)      # compares with msglib's own, runs the quorum and a cluster
+        with pytest.raises(delegation.DelegationError, match="msglib's own msglib.kraft.policies"):
+            policies.grant_vote(epoch=1, voted_for=None, candidate="c0", candidate_epoch=1, candidate_last_epoch=0,
+                                candidate_end_offset=0, last_epoch=0, end_offset=0)
+        assert [c.exercise for c in delegation.recorded()] == ["04-vote"]
     finally:
         delegation.uninstall_stubs()
         delegation.clear_record()

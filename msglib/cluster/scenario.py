@@ -36,7 +36,7 @@ from msglib.cluster.policies import Policies
 from msglib.kraft.policies import Policies as QuorumPolicies
 from msglib.kraft.quorum import ControllerFailover
 from msglib.protocol import TopicPartition
-from msglib.sim.faults import Crash, FaultSchedule, Pause, Restart, Resume, Slow, random_schedule
+from msglib.sim.faults import Crash, Cut, FaultSchedule, Heal, Pause, Restart, Resume, Slow, random_schedule
 from msglib.sim.history import History
 
 RUNNER = "msglib.cluster.scenario:run_scenario"
@@ -458,3 +458,17 @@ def controller_crash_during_election(seed: int = 0, down_ms: float = 150.0) -> D
         squeezed.append(s)
     return DemoResult("controller crash during a partition leader election", squeezed, acked,
                       [i for i in acked if i not in kept], c)
+
+
+def double_failover(policies: Policies | None = None) -> ScenarioResult:
+    """KIP-279's double failover, scripted on two replicas (acks=1, unclean election).
+
+    Broker 0 keeps writing alone while cut off from broker 1, then crashes; broker 1 leads (uncleanly) and
+    writes at the same offsets; broker 1 crashes and broker 0 leads again before it ever followed 1; broker 1
+    comes back as a follower holding an epoch broker 0 never had. With KIP-101's truncation alone it keeps
+    records broker 0 never wrote (``divergences``); KIP-279's asks again and the replicas agree."""
+    sched = FaultSchedule([(20.0, Cut("b0", "b1")), (150.0, Crash("b0")), (700.0, Crash("b1")),
+                           (740.0, Heal("b0", "b1")), (740.0, Restart("b0")), (950.0, Restart("b1"))])
+    return run_scenario(5, brokers=2, replication_factor=2, acks=1, min_insync_replicas=1, unclean=True,
+                        faults=sched.to_json(), duration_ms=1050, send_interval_ms=10, policies=policies,
+                        keep_cluster=True)

@@ -1,10 +1,13 @@
-"""Checks for module 04 (replication): the high-water mark, the ISR, leader election, truncation.
+"""Checks for module 04 (replication): the ISR, leader election, the KRaft vote rule, truncation.
 
-Each learner function replaces one of the cluster's policies (``msglib.cluster.policies``)
-through ``Policies(...)``, and the check runs the real simulated cluster with it:
+Each learner function replaces one of the cluster's policies (``msglib.cluster.policies``, or for the
+vote rule the KRaft quorum's ``msglib.kraft.policies``) and the check runs the real simulated cluster
+(and quorum) with it:
 
-* ``04-high_watermark`` -- ``advance_high_watermark(high_watermark, isr_log_end_offsets,
-  min_insync_replicas) -> int``, called by every leader after appends and follower fetches;
+* ``04-vote``           -- ``grant_vote(*, epoch, voted_for, candidate, candidate_epoch,
+  candidate_last_epoch, candidate_end_offset, last_epoch, end_offset) -> bool``, called by every
+  KRaft controller on a Vote request (KIP-595); judged by ``msglib.check.kraft`` on seeded quorum runs
+  and by ``msglib.check`` on a whole cluster with controller failovers;
 * ``04-isr``            -- ``update_isr(isr, leader, followers, *, now_ms, leader_log_end_offset,
   high_watermark, leader_epoch_start_offset, replica_lag_time_max_ms) -> set``, called by
   every leader on follower fetches and on a timer;
@@ -17,12 +20,12 @@ A check first compares the function with msglib's own on hand-made cases (the sm
 case where they differ is the report), then runs seeded clusters under faults and judges
 the histories with ``msglib.check``: lost acknowledged writes, divergent replicas, writes
 that never get acknowledged, a cluster that never recovers. A failure names the anomaly,
-shows the smallest sub-history, and gives the seed: ``check_high_watermark(fn, seed=...)``
+shows the smallest sub-history, and gives the seed: ``check_vote(fn, seed=...)``
 replays that run.
 
 The hidden checks add edge cases of their own (boundaries of each comparison, inputs the
 visible cases never show), a few hundred random inputs per seed judged against the rule for
-the three decisions whose answer is exact (HW, ISR, election), and more seeded clusters.
+the three decisions whose answer is exact (vote, ISR, election), and more seeded clusters.
 """
 from __future__ import annotations
 
@@ -30,13 +33,17 @@ import json
 import random
 from typing import Any, Callable
 
+from msglib.check.kraft import SAFETY_KINDS
 from msglib.cluster import policies as ref
 from msglib.cluster.policies import FollowerState, Policies
-from msglib.cluster.scenario import ScenarioResult, run_scenario
+from msglib.cluster.scenario import ScenarioResult, double_failover, run_scenario
 from msglib.grading.core import CheckFailed, call_learner, guarded, require_callable, seeds
+from msglib.kraft import policies as kraft_policies
+from msglib.kraft.policies import Policies as KRaftPolicies
+from msglib.kraft.scenario import run_quorum
 from msglib.sim.faults import Crash, Cut, FaultSchedule, Heal, Pause, Restart
 
-EX_HW = "04-high_watermark"
+EX_VOTE = "04-vote"
 EX_ISR = "04-isr"
 EX_ELECT = "04-elect_leader"
 EX_TRUNC = "04-truncation"
@@ -172,59 +179,106 @@ def _random_cases(exercise: str, fn: Callable, name: str, reference: Callable, d
                compare=compare, seed=seed)
 
 
-# -- exercise 1: the high-water mark ----------------------------------------------------------------
-HW_CASES = [
-    ((0, {0: 10, 1: 8, 2: 6}, 1), {}, 6, "every ISR member has offsets below 6, not more"),
-    ((7, {0: 10, 1: 8, 2: 6}, 1), {}, 7, "the high-water mark never goes down"),
-    ((3, {0: 5, 1: 5}, 2), {}, 5, "both ISR members have everything below 5"),
-    ((3, {0: 9}, 2), {}, 3, "with fewer ISR members than min.insync.replicas the HW does not move"),
-    ((4, {0: 9, 1: -1}, 1), {}, 4, "a follower that has not fetched yet (-1) holds the HW back, it never lowers it"),
-    ((0, {0: 3, 1: 3, 2: 3}, 3), {}, 3, "all caught up"),
-    ((2, {1: 2, 0: 4}, 1), {}, 2, "the leader is just one of the members; order does not matter"),
+# -- exercise 3: the KRaft vote rule (KIP-595) ---------------------------------------------------------
+def _v(epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset, last_epoch,
+       end_offset) -> dict:
+    return dict(epoch=epoch, voted_for=voted_for, candidate=candidate, candidate_epoch=candidate_epoch,
+                candidate_last_epoch=candidate_last_epoch, candidate_end_offset=candidate_end_offset,
+                last_epoch=last_epoch, end_offset=end_offset)
+
+
+VOTE_CASES = [
+    ((), _v(3, None, "c1", 3, 2, 10, 2, 10), True, "same epoch, no vote yet, identical logs: grant"),
+    ((), _v(3, None, "c1", 2, 2, 10, 2, 10), False, "the candidate's epoch 2 is older than the voter's 3"),
+    ((), _v(3, "c2", "c1", 3, 2, 10, 2, 10), False, "the voter already voted for c2 in epoch 3: one vote per epoch"),
+    ((), _v(3, "c1", "c1", 3, 2, 10, 2, 10), True,
+     "the voter already voted for c1 in this epoch: c1 asking again (a retry) gets the same answer"),
+    ((), _v(3, None, "c1", 3, 2, 9, 2, 10), False,
+     "same last epoch, but the candidate's log ends at 9 and the voter's at 10: the voter's entry 9 may be committed"),
+    ((), _v(3, None, "c1", 3, 2, 12, 2, 10), True, "same last epoch, the candidate's log is longer"),
+    ((), _v(3, None, "c1", 3, 3, 5, 2, 10), True,
+     "the candidate's last entry is from epoch 3, newer than the voter's 2: more up to date, although shorter"),
+    ((), _v(3, None, "c1", 3, 1, 20, 2, 10), False,
+     "the candidate's last entry is from epoch 1, older than the voter's 2: a long log of stale entries loses"),
 ]
-HW_HIDDEN_CASES = [
-    ((5, {0: 5, 1: 5, 2: 5}, 2), {}, 5, "nothing new anywhere: the HW stays where it is"),
-    ((6, {0: 9, 1: -1, 2: 9}, 2), {}, 6, "three members, one has not fetched yet (-1): the HW waits for it"),
-    ((0, {0: 10, 1: 8}, 3), {}, 0, "two ISR members and min.insync.replicas=3: the HW does not move"),
-    ((2, {0: 12}, 1), {}, 12, "the leader alone with min.insync.replicas=1: the HW follows its LEO"),
-    ((0, {0: 0}, 1), {}, 0, "an empty log: nothing is committed"),
+VOTE_HIDDEN_CASES = [
+    ((), _v(0, None, "c0", 1, 0, 0, 0, 0), True, "empty logs, first election (the candidate's epoch is newer)"),
+    ((), _v(5, None, "c2", 5, 4, 7, 4, 7), True, "equal logs are up to date enough: >=, not >"),
+    ((), _v(5, None, "c2", 4, 4, 9, 4, 7), False,
+     "the candidate's log is better, but its epoch 4 is older than the voter's 5: a stale candidate"),
+    ((), _v(5, "c0", "c2", 5, 5, 9, 4, 7), False, "a better log does not buy a second vote in epoch 5"),
+    ((), _v(7, None, "c1", 7, 6, 0, 5, 30), True,
+     "compare last epochs first: 6 beats 5 whatever the end offsets (6 starting at offset 0 is made up, but the rule holds)"),
+    ((), _v(7, None, "c1", 7, 5, 29, 5, 30), False, "one entry short in the same last epoch"),
 ]
 
 
-def _draw_hw(rng: random.Random) -> tuple[int, tuple, dict]:
-    """A leader's HW, the LEOs of an ISR of 1 to 4 (-1 for a follower that has not fetched), min ISR."""
-    hw = rng.randint(0, 20)
-    leos = {r: rng.choice([-1, rng.randint(0, 25), hw + rng.randint(0, 5)]) for r in range(rng.randint(1, 4))}
-    leos[0] = max(leos[0], hw)  # broker 0 leads: its own LEO is never below the HW
-    return len(leos), (hw, leos, rng.randint(1, 3)), {}
+def _draw_vote(rng: random.Random) -> tuple[int, tuple, dict]:
+    """A voter in some epoch, maybe having voted; a candidate of that epoch or an older one."""
+    epoch = rng.randint(1, 6)
+    voters = ["c0", "c1", "c2"]
+    candidate = rng.choice(voters)
+    voted_for = rng.choice([None, None, *voters])
+    last_epoch = rng.randint(0, epoch - 1)
+    end = rng.randint(0, 12)
+    c_last = max(0, min(epoch, last_epoch + rng.randint(-2, 2)))
+    c_end = max(0, end + rng.randint(-3, 3))
+    kwargs = _v(epoch, voted_for, candidate, epoch - (rng.random() < 0.2), c_last, c_end, last_epoch, end)
+    return abs(c_end - end) + abs(c_last - last_epoch), (), kwargs
 
 
-def _check_hw(fn: Callable, seed_list: list[int], exercise: str, hidden: bool, cases: bool = True) -> None:
-    require_callable(fn, "advance_high_watermark", exercise)
-    hint = "the HW is the smallest LEO in the ISR, never less than before, frozen under min.insync.replicas"
+def _quorum_story(run) -> tuple[str, str] | None:
+    """The first problem of a quorum run, as (what, smallest history); None if there is none."""
+    bad = [a for a in run.result.anomalies if a.kind in SAFETY_KINDS]
+    if bad:
+        a = bad[0]
+        return f"{a.kind}: {a.message}", a.sub_history(run.history).format()
+    if "no-leader-at-end" in run.result.counts:
+        a = next(a for a in run.result.anomalies if a.kind == "no-leader-at-end")
+        return ("no controller leads 1.5 s after every fault was healed: the voters never agree on a leader "
+                f"({a.message})"), "\n".join(op.describe() for op in list(run.history)[-8:])
+    return None
+
+
+def _check_vote(fn: Callable, seed_list: list[int], exercise: str, hidden: bool, cases: bool = True) -> None:
+    require_callable(fn, "grant_vote", exercise)
     if cases:
-        _cases(exercise, fn, "advance_high_watermark", HW_CASES + (HW_HIDDEN_CASES if hidden else []))
+        _cases(exercise, fn, "grant_vote", VOTE_CASES + (VOTE_HIDDEN_CASES if hidden else []))
         if hidden:
-            _random_cases(exercise, fn, "advance_high_watermark", ref.advance_high_watermark, _draw_hw, hint,
-                          seed_list)
-    policies = Policies(advance_high_watermark=_guarded(fn, exercise, "advance_high_watermark"))
+            _random_cases(exercise, fn, "grant_vote", kraft_policies.grant_vote, _draw_vote,
+                          "grant only a current candidate, once per epoch, whose log is at least as up to date "
+                          "(last epoch first, then end offset)", seed_list)
+    vote = _guarded(fn, exercise, "grant_vote")
+    hint = ("refuse an older epoch; one vote per epoch (the same candidate may ask again); then compare "
+            "(last epoch, end offset) as a pair, and grant when the candidate's is >= the voter's")
+    quorum = dict(loss=0.05, mean_fault_interval_ms=120.0, failovers=3) if hidden else {}
     for seed in seed_list:
-        quiet_run = _run(exercise, seed, policies, faults=None, duration_ms=300)
-        _all_acknowledged(exercise, quiet_run, seed, "a run without faults", hint)
-        _follower_falls_behind(exercise, seed, policies, Pause("b2"), 700, 450,
-                               "a run where one follower stops fetching (the ISR shrinks to 2)", hint)
-        _random_faults(exercise, seed, policies, hidden, hint)
+        try:
+            run = run_quorum(seed, policies=KRaftPolicies(grant_vote=vote), **quorum)
+        except CheckFailed as exc:
+            raise CheckFailed(exc.what, case=exc.case, seed=seed, hint=exc.hint, exercise=exercise) from None
+        story = _quorum_story(run)
+        if story is not None:
+            raise CheckFailed(f"3 controllers, random faults and 2 controller failovers: {story[0]}",
+                              case="\n" + story[1], seed=seed, exercise=exercise, hint=hint)
+    for seed in seed_list[:3 if hidden else 1]:
+        run = _run(exercise, seed, Policies(), quorum_policies=KRaftPolicies(grant_vote=vote), **CLUSTER_RUN)
+        _judge(exercise, run, seed, "a whole cluster (RF=3, min.insync=2, acks=all) with controller failovers", hint)
 
 
-def check_high_watermark(fn: Callable, seed: int | None = None) -> None:
-    _check_hw(fn, _seeds(EX_HW, seed, 1, 8, False), EX_HW, hidden=False)
+# The cluster run of the vote check: brokers and controllers under faults, 2 controller failovers.
+CLUSTER_RUN = dict(duration_ms=400.0, send_interval_ms=8.0, fault_interval_ms=100.0, controller_failovers=2)
 
 
-def hidden_high_watermark(fn: Callable, seed: int | None = None) -> None:
-    _check_hw(fn, _seeds(EX_HW, seed, 1, 8, True), EX_HW, hidden=True)
+def check_vote(fn: Callable, seed: int | None = None) -> None:
+    _check_vote(fn, _seeds(EX_VOTE, seed, 2, 8, False), EX_VOTE, hidden=False)
 
 
-# -- exercise 2: the ISR ------------------------------------------------------------------------------
+def hidden_vote(fn: Callable, seed: int | None = None) -> None:
+    _check_vote(fn, _seeds(EX_VOTE, seed, 2, 8, True), EX_VOTE, hidden=True)
+
+
+# -- exercise 1: the ISR ---------------------------------------------------------------------------
 def _f(leo: int, caught_up: float, fetched: float) -> FollowerState:
     return FollowerState(leo, caught_up, fetched)
 
@@ -313,7 +367,7 @@ def hidden_isr(fn: Callable, seed: int | None = None) -> None:
     _check_isr(fn, _seeds(EX_ISR, seed, 1, 8, True), EX_ISR, hidden=True)
 
 
-# -- exercise 3: electing a leader -------------------------------------------------------------------
+# -- exercise 2: electing a leader -------------------------------------------------------------------
 ELECT_CASES = [
     (((0, 1, 2), (0, 1, 2), {0, 1, 2}, False), {}, 0, "the first replica in assignment order that is in the ISR and alive"),
     (((2, 0, 1), (0, 1, 2), {0, 1, 2}, False), {}, 2, "assignment order is (2, 0, 1): broker 2 comes first"),
@@ -432,10 +486,7 @@ def _kip101_divergence(policies: Policies) -> ScenarioResult:
 def _kip279_fast_failover(policies: Policies) -> ScenarioResult:
     """A keeps writing alone, B leads (unclean) and writes at the same offsets, A leads again
     before it truncated; B comes back and must cut back to where the logs agree."""
-    sched = FaultSchedule([(20.0, Cut("b0", "b1")), (150.0, Crash("b0")), (700.0, Crash("b1")),
-                           (740.0, Heal("b0", "b1")), (740.0, Restart("b0")), (950.0, Restart("b1"))])
-    return run_scenario(5, brokers=2, replication_factor=2, acks=1, min_insync_replicas=1, unclean=True,
-                        faults=sched.to_json(), duration_ms=1050, send_interval_ms=10, policies=policies)
+    return double_failover(policies)
 
 
 def _check_trunc(fn: Callable, seed_list: list[int], exercise: str, hidden: bool, cases: bool = True) -> None:
@@ -475,5 +526,5 @@ def hidden_truncation(fn: Callable, seed: int | None = None) -> None:
 
 
 # re-exported so the notebook can compare with msglib's own
-REFERENCE = {EX_HW: ref.advance_high_watermark, EX_ISR: ref.update_isr, EX_ELECT: ref.elect_leader,
+REFERENCE = {EX_VOTE: kraft_policies.grant_vote, EX_ISR: ref.update_isr, EX_ELECT: ref.elect_leader,
              EX_TRUNC: ref.truncation_offset}

@@ -4,41 +4,53 @@ Each entry replaces the exercise's solution cell; the checks must reject every o
 """
 
 WRONG = {
-    "04-high_watermark": [
-        ("the largest LEO instead of the smallest: records count as committed before the followers have them", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    if len(isr_log_end_offsets) < min_insync_replicas:
-        return high_watermark
-    return max(high_watermark, max(isr_log_end_offsets.values()))
+    "04-vote": [
+        ("ignores whether the candidate's log is up to date: a candidate missing committed entries can win", '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    return candidate_epoch >= epoch and voted_for in (None, candidate)
 '''),
-        ("forgets that the HW never goes down", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    if len(isr_log_end_offsets) < min_insync_replicas:
-        return high_watermark
-    return min(isr_log_end_offsets.values())
+        ('compares end offsets before last epochs: a long log of stale entries beats a newer one', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if candidate_epoch < epoch or voted_for not in (None, candidate):
+        return False
+    return (candidate_end_offset, candidate_last_epoch) >= (end_offset, last_epoch)
 '''),
-        ("off by one: the last replicated record is never committed", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    if len(isr_log_end_offsets) < min_insync_replicas:
-        return high_watermark
-    return max(high_watermark, min(isr_log_end_offsets.values()) - 1)
+        ('forgets its vote: votes for a second candidate in the same epoch', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if candidate_epoch < epoch:
+        return False
+    return (candidate_last_epoch, candidate_end_offset) >= (last_epoch, end_offset)
 '''),
-        ("ignores min.insync.replicas (the HW moves with an ISR of one)", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    return max(high_watermark, min(isr_log_end_offsets.values()))
+        ('strictly more up to date (> instead of >=): identical logs never elect anyone', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if candidate_epoch < epoch or voted_for not in (None, candidate):
+        return False
+    return (candidate_last_epoch, candidate_end_offset) > (last_epoch, end_offset)
 '''),
-        ("freezes the HW when the ISR is exactly min.insync.replicas (<= instead of <)", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    if len(isr_log_end_offsets) <= min_insync_replicas:
-        return high_watermark
-    return max(high_watermark, min(isr_log_end_offsets.values()))
+        ('accepts a candidate of an older epoch', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if voted_for not in (None, candidate):
+        return False
+    return (candidate_last_epoch, candidate_end_offset) >= (last_epoch, end_offset)
 '''),
-        ("skips followers that have not fetched yet (-1) instead of waiting for them", '''
-def advance_high_watermark(high_watermark, isr_log_end_offsets, min_insync_replicas):
-    if len(isr_log_end_offsets) < min_insync_replicas:
-        return high_watermark
-    known = [leo for leo in isr_log_end_offsets.values() if leo >= 0]
-    return max(high_watermark, min(known))
+        ('refuses the candidate it already voted for when it asks again (a lost answer costs the election)', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if candidate_epoch < epoch or voted_for is not None:
+        return False
+    return (candidate_last_epoch, candidate_end_offset) >= (last_epoch, end_offset)
+'''),
+        ('compares epochs and end offsets separately: both must be at least as large', '''
+def grant_vote(*, epoch, voted_for, candidate, candidate_epoch, candidate_last_epoch, candidate_end_offset,
+               last_epoch, end_offset):
+    if candidate_epoch < epoch or voted_for not in (None, candidate):
+        return False
+    return candidate_last_epoch >= last_epoch and candidate_end_offset >= end_offset
 '''),
     ],
     "04-isr": [
