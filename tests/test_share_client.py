@@ -156,3 +156,43 @@ def test_acknowledgement_batch_validates_types():
         sp.AcknowledgementBatch(3, 3, [7])
     with pytest.raises(ValueError, match="needs 1 or 2"):
         sp.AcknowledgementBatch(3, 4, [1, 1, 1])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_seeded_share_consumers_with_crashes_and_leader_restarts_end_complete_and_lawful(seed):
+    """Three explicit-mode share consumers; consumers die (stop polling, a new one takes their place), the
+    share-partition leader restarts (state reloaded from __share_group_state), one record is poison. Every
+    record ends accepted or archived, and each share-partition incarnation's history passes the checker."""
+    import random
+
+    from msglib.check.share import check_history
+
+    rng = random.Random(seed)
+    b = broker(12, delivery_count_limit=3, record_lock_duration_ms=1_000, session_timeout_ms=3_000,
+               heartbeat_interval_ms=1_000)
+    poison = rng.randrange(12)
+    histories = []
+    consumers = [KafkaShareConsumer("jobs", group_id="g", broker=b, share_acknowledgement_mode="explicit",
+                                    max_poll_records=rng.randint(1, 3)) for _ in range(3)]
+    for _ in range(400):
+        if rng.random() < 0.03:                                  # a consumer dies holding its records
+            consumers[rng.randrange(3)] = KafkaShareConsumer("jobs", group_id="g", broker=b,
+                                                             share_acknowledgement_mode="explicit")
+        if rng.random() < 0.02:                                  # the share-partition leader restarts
+            histories += [p.history for p in b.share_partitions.values()]
+            b.crash()
+            b.restart()
+        c = consumers[rng.randrange(3)]
+        for recs in c.poll(timeout_ms=50).values():
+            for r in recs:
+                c.acknowledge(r, AcknowledgeType.RELEASE if r.value == f"job-{poison}" or rng.random() < 0.1
+                              else AcknowledgeType.ACCEPT)
+        c.commit_sync()
+        b.sim.run(until=b.sim.now + rng.uniform(0, 300))
+        if all(s.terminal for s in b.states("g", TP)):
+            break
+    histories += [p.history for p in b.share_partitions.values()]
+    assert all(s.terminal for s in b.states("g", TP)), b.states("g", TP)
+    assert b.states("g", TP)[poison] is RecordState.ARCHIVED
+    for h in histories:
+        assert check_history(h, 3) == []
