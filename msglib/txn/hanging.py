@@ -99,6 +99,7 @@ class HangingResult:
     committed: list[str]                      # what was committed (by the producers' own account)
     aborted: list[str]                        # what was aborted (by the producers' own account)
     events: list[tuple[float, str]] = field(default_factory=list)
+    partition: Any = None                     # the leader's replica at the end (for pictures)
 
     @property
     def stalled(self) -> list[str]:
@@ -186,7 +187,8 @@ def run_hanging(seed: int = 0, *, transaction_version: int = 1, verification: bo
         note(f"{APP}: commit_transaction() fails ({type(exc).__name__}: a2 expired); it aborts")
         app.abort_transaction()
         aborted += ["a1", "a2"]
-        note(f"{APP}: ABORT marker written; the producer's epoch is now {app.producer_epoch}")
+        note(f"{APP}: the abort is logged, its ABORT marker on the way; the producer's epoch is now "
+             f"{app.producer_epoch}")
     stop()
     # 3: another producer commits b1 before the late write arrives.
     transaction(other, ["b1"])
@@ -220,7 +222,7 @@ def run_hanging(seed: int = 0, *, transaction_version: int = 1, verification: bo
     note(f"a read_committed consumer reads {read} (LSO {part.last_stable_offset}, HW {part.high_watermark})")
     return HangingResult(seed, transaction_version, bool(verification), then, _log(part, coordinator), late_write,
                          late_offset, part.last_stable_offset, part.high_watermark, hanging, read, committed,
-                         aborted, events)
+                         aborted, events, part)
 
 
 def _log(part: Any, coordinator: Any) -> list[LogEntry]:
@@ -249,6 +251,11 @@ def compare_versions(seeds: range | list[int] = range(5), then: str = "stop") ->
                              hanging=len(r.hanging), stalled=len(r.stalled), aborted_visible=len(r.aborted_visible),
                              lso=r.last_stable_offset, hw=r.high_watermark))
     return rows
+
+
+def protocol_name(version: int, verification: bool) -> str:
+    """How the tables and pictures name a protocol."""
+    return _protocol_name(version, verification)
 
 
 def _protocol_name(version: int, verification: bool) -> str:
