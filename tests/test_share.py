@@ -135,3 +135,29 @@ def test_checker_sees_a_record_never_completed():
 def test_one_run_is_deterministic():
     a, b = run_share_schedule(42), run_share_schedule(42)
     assert (a.deliveries, a.accepted, a.archived, a.events) == (b.deliveries, b.accepted, b.archived, b.events)
+
+
+def test_grader_names_a_bad_return_value_found_only_inside_a_run():
+    from msglib.grading import ex09_share
+    from msglib.grading.core import CheckFailed
+
+    def sneaky(record, event, member, limit):
+        if event == "lock_expired" and record.delivery_count == 2:
+            return None
+        return transition(record, event, member, limit)
+
+    with pytest.raises(CheckFailed, match="must return an InFlightRecord") as info:
+        ex09_share.check_share_transition(sneaky)
+    assert info.value.seed is not None
+
+
+def test_grader_prints_the_smallest_history_and_the_seed():
+    from msglib.grading import ex09_share
+    from msglib.grading.core import CheckFailed
+
+    ns = {"InFlightRecord": InFlightRecord, "RecordState": RecordState}
+    exec(WRONG["09-share_transition"][1][1], ns)             # off by one on the limit
+    with pytest.raises(CheckFailed) as info:
+        ex09_share.check_share_transition(ns["share_transition"])
+    text = str(info.value)
+    assert "archived too early" in text and "history of that record" in text and "seed:" in text

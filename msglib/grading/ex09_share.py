@@ -75,7 +75,10 @@ def _judge_one(fn: Callable, record: InFlightRecord, event: str, member: str, li
 def _runs(fn: Callable, seed_list: list[int], crash_rate: float, exercise: str, keep: int = 4) -> None:
     failures: list[ShareRunResult] = []
     for s in seed_list:
-        r = run_share_schedule(s, transition=fn, crash_rate=crash_rate)
+        try:
+            r = run_share_schedule(s, transition=fn, crash_rate=crash_rate)
+        except TypeError as exc:       # the share-partition refused what share_transition returned
+            raise CheckFailed(str(exc), seed=s, hint=HINT, exercise=exercise) from None
         if not r.ok:
             failures.append(r)
             if len(failures) >= keep:
