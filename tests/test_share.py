@@ -161,3 +161,10 @@ def test_grader_prints_the_smallest_history_and_the_seed():
         ex09_share.check_share_transition(ns["share_transition"])
     text = str(info.value)
     assert "archived too early" in text and "history of that record" in text and "seed:" in text
+
+
+@pytest.mark.slow  # 2,000 seeded schedules, a few seconds
+def test_two_thousand_schedules_with_crashes_lock_expiry_and_failover_break_no_rule():
+    summary = run_share_schedules(range(2_000))
+    assert summary.runs == 2_000 and not summary.failed, summary.smallest_failure()
+    assert summary.crashes > 1_000 and summary.lock_expiries > 1_000 and summary.failovers > 200
