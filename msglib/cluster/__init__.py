@@ -1,10 +1,11 @@
-"""A simulated Kafka cluster: brokers, a KRaft-like controller, replication by follower fetch.
+"""A simulated Kafka cluster: brokers, a KRaft controller quorum, replication by follower fetch.
 
 Read in this order: ``protocol.py`` (the messages), ``policies.py`` (the five
 decisions: HW, ISR, election, truncation, sequence check), ``partition.py``
-(one replica), ``broker.py`` (a broker's reactions), ``controller.py``
-(leadership and ISR), ``cluster.py`` (all of it together), ``scenario.py``
-(a seeded run with faults, checked).
+(one replica), ``broker.py`` (a broker's reactions), ``kraft_controller.py``
+(leadership and ISR as records of the KRaft metadata log; ``controller.py`` is the
+older single controller node, ``ClusterConfig(controller="single_node")``),
+``cluster.py`` (all of it together), ``scenario.py`` (a seeded run with faults, checked).
 """
 from msglib.cluster.cluster import Cluster
 from msglib.cluster.config import ClusterConfig

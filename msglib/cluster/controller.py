@@ -20,8 +20,9 @@ have not seen yet (this is how KRaft brokers follow the metadata log).
   the cluster from shrinking the ISR to itself and acknowledging writes
   alone.
 
-Simplification: the controller is a single node that never fails (KRaft
-replicates it with Raft; that protocol is a course of its own).
+This is ``ClusterConfig(controller="single_node")``: one controller node that never
+fails, no eligible leader replicas. The default, ``controller="kraft"``, replicates the
+same decisions through a controller quorum (``kraft_controller.py``, docs/kraft.md).
 """
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ partitions: a leader comes from the ISR, else the ELR, else (only if unclean ele
 last known leader; the ISR and the ELR never overlap; the ELR is empty while the ISR has at least
 ``min.insync.replicas`` members.
 
-Not yet wired into ``msglib.cluster`` (its brokers still take leadership from ``cluster.controller``):
-docs/kraft.md has the plan.
+``msglib.cluster`` runs on it (``msglib/cluster/kraft_controller.py``): its partition leadership and ISR
+changes are records of this quorum's metadata log; docs/kraft.md.
 """
 from msglib.kraft.policies import (Election, ElrState, Policies, advance_high_watermark, elect_partition_leader,
                                    elr_update, grant_vote)
