@@ -321,3 +321,166 @@ def test_an_exercise_without_its_end_of_run_record_is_evidence_unless_the_grader
     assert timed.evidence == [] and any("wall clock" in p for p in timed.problems)
     never = verdicts.parse(line(1, "done", "-"), secret, job)
     assert never.evidence == [] and any("not re-run" in p for p in never.problems)
+
+
+# -- the path an instructor without root takes: bwrap in an unprivileged user namespace ---------------
+
+UNPRIVILEGED = "nobody"
+
+
+def _unprivileged_prefix() -> list[str]:
+    """How this test runs a command as an unprivileged user: as itself when it is not root, else as nobody."""
+    if os.geteuid() != 0:
+        return []
+    return ["/usr/bin/setpriv", f"--reuid={UNPRIVILEGED}", "--regid=nogroup", "--clear-groups", "--"]
+
+
+def _why_no_unprivileged_sandbox(home: Path) -> str | None:
+    """None when an unprivileged user can start bwrap's user-namespace sandbox here; else the reason."""
+    import subprocess
+
+    knobs = {"/proc/sys/kernel/unprivileged_userns_clone": "kernel.unprivileged_userns_clone",
+             "/proc/sys/user/max_user_namespaces": "user.max_user_namespaces"}
+    for path, name in knobs.items():
+        try:
+            if Path(path).read_text().strip() == "0":
+                return f"unprivileged user namespaces are disabled here ({name} = 0)"
+        except OSError:
+            continue   # the knob does not exist on this kernel: namespaces are not restricted by it
+    if sandbox.bwrap() is None:
+        return f"bubblewrap is not installed ({sandbox.INSTALL})"
+    if os.geteuid() == 0 and not Path("/usr/bin/setpriv").exists():
+        return "setpriv (util-linux) is missing: cannot switch to an unprivileged user"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    probe = subprocess.run(_unprivileged_prefix() + [sandbox.bwrap(), "--unshare-user", "--unshare-pid",
+                                                     "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                                     "/bin/true"],
+                           capture_output=True, text=True, timeout=30, env=env, cwd=str(home))
+    if probe.returncode != 0:
+        return f"bwrap cannot create a user namespace as {UNPRIVILEGED}: {probe.stderr.strip()[-200:]}"
+    return None
+
+
+def _runs_as_unprivileged(python: str, home: Path) -> bool:
+    """Can the unprivileged user start ``python`` and import the grader? Through a shell, so the path is
+    resolved with that user's rights (setpriv resolves its own argument before it drops root's)."""
+    import subprocess
+
+    done = subprocess.run(_unprivileged_prefix() + ["/bin/sh", "-c", 'exec "$0" -c "import msglib, nbgrader"',
+                                                    python],
+                          capture_output=True, text=True, timeout=120, cwd=str(home),
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(home)})
+    return done.returncode == 0
+
+
+def _readable_interpreter(top: Path) -> str:
+    """This interpreter as a user other than its owner can run it: itself when it can, else a copy under
+    ``top`` (the base installation hard-linked file by file, its own site-packages and tests left out, and
+    a venv beside it that uses this venv's site-packages and console scripts). The venv of a root
+    installation often sits behind /root, which no other user may enter."""
+    import sysconfig
+
+    home = top / "home"
+    if _runs_as_unprivileged(os.sys.executable, home):
+        return os.sys.executable
+    base, venv = top / "python", top / "venv"
+    for folder, dirs, files in os.walk(os.sys.base_prefix):
+        dirs[:] = [d for d in dirs if d not in ("site-packages", "test", "__pycache__")]
+        target = base / os.path.relpath(folder, os.sys.base_prefix)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            src = os.path.join(folder, name)
+            if os.path.islink(src):
+                (target / name).symlink_to(os.readlink(src))
+                continue
+            try:
+                os.link(src, target / name)
+            except OSError:
+                import shutil
+
+                shutil.copy2(src, target / name)
+    version = f"python{os.sys.version_info.major}.{os.sys.version_info.minor}"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "lib" / version).mkdir(parents=True)
+    (venv / "lib" / version / "site-packages").symlink_to(sysconfig.get_paths()["purelib"])
+    (venv / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\ninclude-system-site-packages = false\n"
+                                     f"version = {'.'.join(map(str, os.sys.version_info[:3]))}\n")
+    # the interpreter finds libpython through a run path into the original installation: a wrapper points
+    # the loader at the copy, and keeps the name it was started by (so the venv beside it is found)
+    binary = base / "bin" / os.path.basename(os.path.realpath(os.sys.executable))
+    binary.rename(binary.with_name(binary.name + ".real"))
+    binary.write_text(f'#!/bin/bash\nLD_LIBRARY_PATH={base / "lib"} exec -a "$0" {binary}.real "$@"\n')
+    binary.chmod(0o755)
+    python = venv / "bin" / "python"
+    python.symlink_to(binary)
+    here = Path(os.sys.executable).parent
+    for script in here.iterdir():
+        if script.is_file() and not script.is_symlink() and os.access(script, os.X_OK):
+            head = script.read_bytes()[:200]
+            if head.startswith(b"#!") and str(here).encode() in head.split(b"\n")[0]:
+                text = script.read_text()
+                first, rest = text.split("\n", 1)
+                (venv / "bin" / script.name).write_text(f"#!{python}\n{rest}")
+                (venv / "bin" / script.name).chmod(0o755)
+    return str(python)
+
+
+@pytest.mark.slow
+def test_an_instructor_without_root_grades_in_an_unprivileged_user_namespace():
+    """`msglib grade` run as an unprivileged user (nobody, when the tests run as root) on a copy of the course
+    that user owns: bwrap takes its --unshare-user path, the solved submission earns full marks, the blank one
+    nothing, the report says the sandbox was used, and nothing of the sandbox needed root."""
+    import csv
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.conftest import make_course
+    from tests.hostile._common import FULL, MODULE, NB_NAME, release, solved
+
+    top = Path(tempfile.mkdtemp(prefix="msglib-unpriv-", dir="/tmp"))
+    try:
+        os.chmod(top, 0o755)
+        home = top / "home"
+        home.mkdir()
+        course = make_course(top, [MODULE])
+        for student, nb in (("solved", solved()), ("blank", release())):
+            folder = course / "submitted" / student / MODULE
+            folder.mkdir(parents=True)
+            nbformat.write(nb, str(folder / NB_NAME))
+        if os.geteuid() == 0:
+            import pwd
+
+            uid, gid = pwd.getpwnam(UNPRIVILEGED).pw_uid, pwd.getpwnam(UNPRIVILEGED).pw_gid
+            for folder, dirs, files in os.walk(top):
+                os.chown(folder, uid, gid)
+                for name in files:
+                    os.chown(os.path.join(folder, name), uid, gid)
+        reason = _why_no_unprivileged_sandbox(home)
+        if reason:
+            pytest.skip(reason)
+        python = _readable_interpreter(top)
+        if not _runs_as_unprivileged(python, home):
+            pytest.skip(f"the interpreter and the venv cannot be made readable by {UNPRIVILEGED} here")
+        env = {"PATH": os.path.dirname(python) + ":/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+               "MSGLIB_GRADING_SALT": "unprivileged-test-salt", "MSGLIB_CELL_TIMEOUT": "30",
+               "PYTHONWARNINGS": "ignore"}
+        done = subprocess.run(_unprivileged_prefix() + [python, "-m", "msglib", "grade", MODULE,
+                                                        "-j", "1", "--student-timeout", "240"],
+                              cwd=course, env=env, capture_output=True, text=True, timeout=600)
+        out = done.stdout + done.stderr
+        # exit status 1 means "files changed during the batch"; the package is the live checkout, which other
+        # work may edit meanwhile, so this test reads the course's part of that check (the hostile batch owns
+        # the package and venv part)
+        assert done.returncode in (0, 1) and "submission(s) graded" in out, out[-3000:]
+        rows = {r["student_id"]: r for r in csv.DictReader((course / "grades" / "grades_by_exercise.csv").open())}
+        assert float(rows["solved"]["score"]) == FULL, rows["solved"]     # every autograded point
+        assert float(rows["blank"]["score"]) == 0, rows["blank"]
+        assert all(r["status"] == "ok" and r["sandbox"] == "yes" for r in rows.values()), rows
+        batch = json.loads((course / "grades" / "report.json").read_text())["batch"]
+        assert batch["sandboxed"] and "bwrap" in batch["sandbox"]
+        assert batch["unchanged"]["course"] == "identical", batch["unchanged"]
+        if os.geteuid() == 0:   # nobody has no cgroup to write to: the per-process rlimits in its namespace
+            assert "user namespace" in batch["sandbox"], batch["sandbox"]
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

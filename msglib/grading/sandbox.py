@@ -123,8 +123,12 @@ def python_paths() -> list[str]:
     """The interpreter, the virtual environment and the msglib package (read-only in the sandbox)."""
     import msglib
 
+    import site
+
     paths = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
              str(Path(msglib.__file__).resolve().parent)]
+    # site-packages where they really are (a venv may reach them through a symbolic link)
+    paths += [os.path.realpath(p) for p in site.getsitepackages()]
     return _outermost(paths)
 
 
