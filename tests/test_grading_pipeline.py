@@ -430,6 +430,9 @@ def test_unsandboxed_grades_say_so_everywhere(tmp_path, monkeypatch):
     assert rows and all(r["sandbox"].startswith("UNSANDBOXED") for r in rows)
     batch = json.loads((course / "grades" / "report.json").read_text())["batch"]
     assert batch["sandboxed"] is False and batch["sandbox"].startswith("UNSANDBOXED")
+    # the unsandboxed kernel talks TCP: its transport is encrypted (CurveZMQ), so ipykernel has nothing to warn
+    log = (course / "grades" / "logs" / f"blank--{MODULE}.log").read_text()
+    assert "without encryption" not in log and "signing is disabled" not in log, log[-2000:]
 
 
 def test_a_killed_batch_leaves_everything_graded_so_far(tmp_path):

@@ -73,6 +73,23 @@ class Execute(NbgraderExecute):
         self.set_widgets_metadata()
         return self.nb, self.resources
 
+    def create_kernel_manager(self):
+        """The kernel manager, with its transport encrypted where it is TCP (``--no-sandbox``).
+
+        ipykernel 7 warns "Kernel is running over TCP without encryption" when its
+        sockets are plain TCP; jupyter_client 8.10's ``transport_encryption`` gives
+        such a kernel CurveZMQ keys (its kernelspec declares ``curve`` support), so
+        there is nothing to warn about. The sandboxed kernel talks over Unix sockets in
+        a private directory (``SandboxKernelManager``) and is left as it is.
+        """
+        km = super().create_kernel_manager()
+        if getattr(km, "transport", "tcp") == "tcp" and "transport_encryption" in km.trait_names():
+            import zmq
+
+            if zmq.has("curve") and km._kernel_supports_curve_encryption():
+                km.transport_encryption = "auto"
+        return km
+
     def _silent(self, call: str, module: str = "msglib.grading.core") -> None:
         """Run ``<module>.<call>`` in the kernel without a trace in the notebook."""
         code = f"__import__({module!r}, fromlist=['x']).{call}"
