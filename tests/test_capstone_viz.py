@@ -28,8 +28,8 @@ def test_architecture_has_a_box_per_piece():
 
 
 def test_timeline_shows_traffic_dead_letters_and_the_alarm(runs):
-    fig = viz.plot_run_timeline(runs["runbook"])
-    assert len(fig.axes) == 3
+    fig = viz.plot_run_timeline(runs["runbook"], lag_alarm=5)
+    assert len(fig.axes) == 4
     labels = [t.get_text() for t in fig.axes[2].texts]
     assert "ALARM" in labels and "OK" in labels          # the email outage raised it, the redrive cleared it
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -55,3 +55,33 @@ def test_dashboard_builds_and_toggles_change_the_run():
     assert viz.dashboard() is not None
     quiet = viz.dashboard_run(1, outage="none", crash_workers=False, crash_router=False, slow_consumer=False)
     assert quiet.check().valid and quiet.metrics().redrives == 0 and not quiet.history.faults()
+
+
+def test_the_timeline_shows_consumer_lag_per_channel_group(runs):
+    result = runs["runbook"]
+    fig = viz.plot_run_timeline(result, lag_alarm=5)
+    labels = {line.get_label() for line in fig.axes[3].lines}
+    assert {"router", "push-workers", "email-workers", "sms-workers", "lag alarm at 5"} <= labels
+    worst = viz.max_lag(result)
+    assert worst["email-workers"][0] > 0                 # the email outage's jobs were behind for a while
+    series = viz.lag_series(result)
+    assert series["email-workers"][1][-1] == 0            # ... and every group caught up by the end
+
+
+def test_a_repeated_refusal_is_one_mark_not_two():
+    # capacity 1, slow refill, many duplicate events: refused notifications come back (duplicates, redrives)
+    # and the limiter answers them from the record (repeat=True): the same notification, dropped once
+    result = viz.dashboard_run(2, capacity=1, refill_per_s=0.25, outage="none", crash_workers=False,
+                               crash_router=False, slow_consumer=False, events=120)
+    throttles = [op for op in result.history.ops if op.f == "throttle" and op.type != "invoke"
+                 and not op.value["allowed"]]
+    repeats = [op for op in throttles if op.value["repeat"]]
+    assert repeats, "the run never answered a refusal from the record: the test would prove nothing"
+    assert len(viz._series(result)["throttled"]) == len(throttles) - len(repeats)
+
+
+def test_the_design_picture_has_a_panel_per_measure():
+    from msglib.capstone.design import design, evaluate
+
+    fig = viz.plot_design({"msglib's": evaluate(design(), 0)})
+    assert len(fig.axes) == 4 and all(ax.patches for ax in fig.axes)

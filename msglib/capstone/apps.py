@@ -49,6 +49,15 @@ def worker_group(channel: str) -> str:
     return f"{channel}-workers"
 
 
+def lane_topic(channel: str) -> str:
+    """The priority lane of a channel (``SystemConfig.critical_lane``): critical jobs only."""
+    return f"notify.{channel}.priority"
+
+
+def lane_group(channel: str) -> str:
+    return f"{channel}-priority-workers"
+
+
 class RouteError(Exception):
     """The route function raised or returned something the router cannot use."""
 
@@ -71,17 +80,26 @@ class App:
         self.fault: Any = None
         self.started = system.sim.now
         self.consumer: KafkaConsumer = None  # type: ignore[assignment]
+        self.lane: KafkaConsumer | None = None       # a worker's priority-lane consumer, if the design has one
+        self.busy_until = 0.0                        # SystemConfig.job_ms: busy with the last job until then
 
-    def new_consumer(self, topics: list[str], group: str) -> KafkaConsumer:
-        return KafkaConsumer(*topics, cluster=self.system.broker, group_id=group, client_id=self.name,
-                             auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=50)
+    @property
+    def consumers(self) -> list[KafkaConsumer]:
+        return [c for c in (self.consumer, self.lane) if c is not None]
+
+    def new_consumer(self, topics: list[str], group: str, max_poll_records: int = 50,
+                     client_id: str | None = None) -> KafkaConsumer:
+        return KafkaConsumer(*topics, cluster=self.system.broker, group_id=group, client_id=client_id or self.name,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             max_poll_records=max_poll_records)
 
     def die(self, why: str) -> None:
         """kill -9: no commit, no LeaveGroup; the group notices when the session times out."""
         if not self.alive:
             return
         self.system.note(f"{self.name} crashes ({why})")
-        self.consumer.crash()
+        for consumer in self.consumers:
+            consumer.crash()
         self.alive = False
 
     def check_alive(self) -> None:
@@ -92,14 +110,16 @@ class App:
         """Stall for ``ms``: no heartbeat, no progress; the other processes keep running meanwhile."""
         system = self.system
         system.note(f"{self.name} stalls for {ms:g} ms")
-        self.consumer.node.pause()
+        for consumer in self.consumers:
+            consumer.node.pause()
         self.frozen = True
         end = system.sim.now + ms
         while system.sim.now < end:
             system.round(until=end)
         self.frozen = False
         if self.alive:
-            self.consumer.node.resume()
+            for consumer in self.consumers:
+                consumer.node.resume()
             system.note(f"{self.name} wakes up")
 
     def step(self) -> None:  # pragma: no cover - abstract
@@ -155,8 +175,8 @@ class RouterApp(App):
             prefs = system.prefs.get(user)
             job = Notification(event.event_id, event.type, user, channel, event.data,
                                prefs.locale if prefs is not None else "en", 1, float(event.time_ms - system.epoch_ms))
-            system.broker.send(channel_topic(channel), json.dumps(job.to_json()).encode(), key=user.encode(),
-                               headers=[(MESSAGE_ID, job.job_id.encode())])
+            system.broker.send(system.job_topic(channel, job.critical), json.dumps(job.to_json()).encode(),
+                               key=system.job_key(event.event_id, user), headers=[(MESSAGE_ID, job.job_id.encode())])
             op = system.history.invoke(system.sim.now, self.name, "route",
                                        {"event_id": event.event_id, "user": user, "channel": channel,
                                         "job": job.job_id})
@@ -171,10 +191,30 @@ class WorkerApp(App):
         super().__init__(system, name)
         self.channel = channel
         self.retry_topic = retry_topic(channel)
-        self.consumer = self.new_consumer([channel_topic(channel), self.retry_topic], worker_group(channel))
+        batch = system.config.worker_batch
+        self.consumer = self.new_consumer([channel_topic(channel), self.retry_topic], worker_group(channel), batch)
+        if system.config.critical_lane:
+            self.lane = self.new_consumer([lane_topic(channel)], lane_group(channel), batch, f"{name}-lane")
         self.handled = 0
 
+    def consumer_for(self, topic: str) -> KafkaConsumer:
+        """The consumer that read ``topic``: the lane's for the priority lane, else the channel's."""
+        return self.lane if self.lane is not None and topic == lane_topic(self.channel) else self.consumer
+
     def step(self) -> None:
+        if self.lane is not None:
+            # the priority lane first: while it has jobs, the channel's backlog waits
+            try:
+                urgent = self.lane.poll(timeout_ms=0)
+            except KafkaError:
+                urgent = {}
+            if urgent:
+                for tp in sorted(urgent):
+                    for record in urgent[tp]:
+                        if not self.alive:
+                            return
+                        self.handle_record(record)
+                return
         try:
             batch = self.consumer.poll(timeout_ms=0)
         except KafkaError:
@@ -205,6 +245,11 @@ class WorkerApp(App):
         system = self.system
         job = Notification.from_json(json.loads(record.value), topic=record.topic, partition=record.partition,
                                      offset=record.offset)
+        blocking = system.config.retry_order == "block-user" and not job.critical
+        if blocking and self._wait_behind(job):
+            return
+        if system.config.job_ms:
+            self.busy_until = system.sim.now + system.config.job_ms
         ctx = WorkerContext(self, job)
         op = system.history.invoke(system.sim.now, self.name, "handle",
                                    {"job": job.job_id, "attempt": job.attempt, "topic": job.topic,
@@ -225,6 +270,54 @@ class WorkerApp(App):
                                     error="the worker crashed")
             raise WorkerCrashed(self.name)
         system.history.complete(op, system.sim.now, OK, {**op.value, "actions": ctx.actions})
+        if blocking:
+            self._settled(job, ctx)
+
+    # -- retry_order="block-user": a user's later jobs wait behind the one in retry ------------------------
+    def _wait_behind(self, job: Notification) -> bool:
+        """If another job of this user on this channel is in the retry path, send ``job`` to the retry topic
+        behind it (same attempt, due just after the one it waits for) and commit; True if it waits."""
+        system = self.system
+        ukey = (job.user, job.channel)
+        queue = system.waiting.get(ukey)
+        if not queue or queue[0] == job.job_id:
+            return False
+        if job.job_id not in queue:
+            queue.append(job.job_id)
+        now = system.sim.now
+        due = max(now, system.waiting_due.get(ukey, now)) + 1.0
+        system.broker.send(self.retry_topic, json.dumps(job.to_json()).encode(), key=job.user.encode(),
+                           headers=[(MESSAGE_ID, job.job_id.encode()), (ATTEMPTS, str(job.attempt).encode()),
+                                    (BACKOFF_TIMESTAMP, f"{due:.3f}".encode())])
+        op = system.history.invoke(now, self.name, "wait", {"job": job.job_id, "behind": queue[0],
+                                                            "attempt": job.attempt, "due": round(due, 3)})
+        system.history.complete(op, now, OK)
+        ack = system.history.invoke(now, self.name, "ack", {"job": job.job_id, "topic": job.topic,
+                                                            "partition": job.partition, "offset": job.offset})
+        try:
+            self.consumer_for(job.topic).commit({TopicPartition(job.topic, job.partition):
+                                                 OffsetAndMetadata(job.offset + 1)})
+        except (CommitFailedError, KafkaError) as exc:
+            system.history.complete(ack, system.sim.now, FAIL, error=type(exc).__name__)
+            return True
+        system.history.complete(ack, system.sim.now, OK)
+        return True
+
+    def _settled(self, job: Notification, ctx: "WorkerContext") -> None:
+        """After handle(): a job sent to retry heads (or keeps heading) its user's queue; a settled one leaves."""
+        system = self.system
+        ukey = (job.user, job.channel)
+        queue = system.waiting.setdefault(ukey, [])
+        if "retry" in ctx.actions:
+            if not queue:
+                queue.append(job.job_id)
+            if queue[0] == job.job_id:
+                system.waiting_due[ukey] = ctx.retry_due
+        elif queue and queue[0] == job.job_id:
+            queue.pop(0)
+        if not queue:
+            system.waiting.pop(ukey, None)
+            system.waiting_due.pop(ukey, None)
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -325,6 +418,7 @@ class WorkerContext:
         self.provider = ProviderClient(worker, job, self)
         self.max_attempts: int = system.config.max_attempts
         self.is_transient = is_transient
+        self.retry_due = 0.0
 
     @property
     def now(self) -> float:
@@ -362,6 +456,7 @@ class WorkerContext:
                                     "transient": is_transient(exc) if isinstance(exc, Exception) else True})
         system.history.complete(op, now, OK)
         self.actions.append("retry")
+        self.retry_due = due
         return due
 
     def dead_letter(self, job: Notification, exc: BaseException) -> None:
@@ -386,7 +481,7 @@ class WorkerContext:
         worker out: the job's new owner will see it again)."""
         self._same_job(job, "ack")
         system = self._system
-        consumer = self._worker.consumer
+        consumer = self._worker.consumer_for(job.topic)
         tp = TopicPartition(job.topic, job.partition)
         op = system.history.invoke(system.sim.now, self._worker.name, "ack",
                                    {"job": job.job_id, "topic": job.topic, "partition": job.partition,
@@ -402,5 +497,6 @@ class WorkerContext:
         return True
 
 
-__all__ = ["EVENTS_TOPIC", "ROUTER_GROUP", "channel_topic", "retry_topic", "worker_group", "RouteError", "App",
+__all__ = ["EVENTS_TOPIC", "ROUTER_GROUP", "channel_topic", "retry_topic", "worker_group", "lane_topic", "lane_group",
+           "RouteError", "App",
            "RouterApp", "WorkerApp", "WorkerContext", "ProviderClient"]

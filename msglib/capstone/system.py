@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from msglib.capstone.apps import (EVENTS_TOPIC, ROUTER_GROUP, App, RouteError, RouterApp, WorkerApp, channel_topic,
-                                  retry_topic, worker_group)
+                                  lane_group, lane_topic, retry_topic, worker_group)
 from msglib.capstone.events import CHANNELS, Event, Workload, make_workload
 from msglib.capstone.faults import ProviderOutage, RouterCrash, SlowConsumer, WorkerCrash, random_faults
 from msglib.capstone.providers import Provider
@@ -45,6 +45,10 @@ from msglib.groups.local import LocalBroker
 from msglib.groups.protocol import TopicPartition
 from msglib.sim.faults import Fault, FaultSchedule
 from msglib.sim.history import OK, History
+
+
+CHANNEL_KEYS = ("user", "event", "none")
+RETRY_ORDERS = ("retry-topic", "block-user")
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,28 @@ class SystemConfig:
     settle_ms: float = 1_000.0            # quiet time required at the end (no DLQ change)
     drain_ms: float = 12_000.0            # after the last event and fault: give up waiting then
     latency_ms: tuple[float, float] = (0.2, 0.6)
+    # the design decisions (msglib.capstone.design): how jobs are keyed, a lane for critical ones, retry order
+    channel_key: str = "user"             # what keys a notify.<channel> record: "user", "event" or "none"
+    critical_lane: bool = False           # critical jobs go to notify.<channel>.priority, read before the rest
+    retry_order: str = "retry-topic"      # "block-user": a user's later jobs wait behind their job in retry
+    worker_batch: int = 50                # jobs a worker handles per step (max_poll_records)
+    job_ms: float = 0.0                   # simulated time a worker is busy per job it handles: its capacity
+    lag_every_ms: float = 50.0            # how often the consumer lag per group is sampled (the dashboard)
 
     def __post_init__(self) -> None:
         for name in ("event_partitions", "channel_partitions", "routers", "workers", "capacity", "max_attempts",
-                     "alarm_threshold", "redrive_budget"):
+                     "alarm_threshold", "redrive_budget", "worker_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SystemConfig.{name} must be an int >= 1, got {value!r}")
+        if self.channel_key not in CHANNEL_KEYS:
+            raise ValueError(f"SystemConfig.channel_key must be one of {', '.join(map(repr, CHANNEL_KEYS))}, "
+                             f"got {self.channel_key!r}")
+        if not self.job_ms >= 0:
+            raise ValueError(f"SystemConfig.job_ms must be >= 0 (simulated ms per job), got {self.job_ms!r}")
+        if self.retry_order not in RETRY_ORDERS:
+            raise ValueError(f"SystemConfig.retry_order must be one of {', '.join(map(repr, RETRY_ORDERS))}, "
+                             f"got {self.retry_order!r}")
 
     def with_(self, **changes: Any) -> "SystemConfig":
         return replace(self, **changes)
@@ -195,11 +214,20 @@ class NotificationSystem:
             "prefs": {u: p.to_json() for u, p in self.prefs.items()},
             "rate_limit": {"capacity": c.capacity, "refill_per_s": c.refill_per_s},
             "max_attempts": c.max_attempts, "runbook": runbook is not None, "redrive_budget": c.redrive_budget,
-            "runbook_every_ms": c.runbook_every_ms, "faults": self.faults.to_json()})
+            "runbook_every_ms": c.runbook_every_ms, "faults": self.faults.to_json(),
+            "design": {"channel_key": c.channel_key, "channel_partitions": c.channel_partitions,
+                       "workers": c.workers, "critical_lane": c.critical_lane, "retry_order": c.retry_order}})
         self.broker.create_topic(EVENTS_TOPIC, c.event_partitions)
         for ch in CHANNELS:
             self.broker.create_topic(channel_topic(ch), c.channel_partitions)
             self.broker.create_topic(retry_topic(ch), c.channel_partitions)
+            if c.critical_lane:
+                self.broker.create_topic(lane_topic(ch), c.channel_partitions)
+        # retry_order="block-user": per (user, channel), the jobs in the retry path, the one retrying first
+        self.waiting: dict[tuple[str, str], list[str]] = {}
+        self.waiting_due: dict[tuple[str, str], float] = {}
+        self.lag_history: list[tuple[float, dict[str, int]]] = []     # (time, {group: records behind})
+        self._next_lag = 0.0
         self.providers = {ch: Provider(ch, rng=self.sim.random(f"provider-{ch}"), clock=clock, history=self.history,
                                        transient_rate=c.transient_rate, lost_response_rate=c.lost_response_rate,
                                        invalid_users={u for u, k in workload.invalid_contacts if k == ch})
@@ -289,9 +317,19 @@ class NotificationSystem:
         op = self.history.invoke(self.sim.now, "operator", "redrive",
                                  {"id": letter.message_id, "job": letter.message_id, "channel": channel,
                                   "reason": letter.reason, "attempts": letter.attempts, "tick": tick})
-        self.broker.send(channel_topic(channel), json.dumps(job.to_json()).encode(), key=job.user.encode())
+        self.broker.send(self.job_topic(channel, job.critical), json.dumps(job.to_json()).encode(),
+                         key=self.job_key(job.event_id, job.user))
         self.dlqs[channel].remove(letter.message_id)        # sent first, then forgotten
         self.history.complete(op, self.sim.now, OK)
+
+    def job_key(self, event_id: str, user: str) -> bytes | None:
+        """The key of a notify.<channel> record, by the design's ``channel_key`` (None: no key, spread)."""
+        key = self.config.channel_key
+        return user.encode() if key == "user" else event_id.encode() if key == "event" else None
+
+    def job_topic(self, channel: str, critical: bool) -> str:
+        """Where a job goes: the channel's priority lane if it is critical and the design has one."""
+        return lane_topic(channel) if critical and self.config.critical_lane else channel_topic(channel)
 
     def park_letter(self, channel: str, letter: DeadLetter, tick: int) -> None:
         op = self.history.invoke(self.sim.now, "operator", "park",
@@ -340,7 +378,7 @@ class NotificationSystem:
         for app in list(self.apps):
             if until is not None and self.sim.now >= until:
                 break
-            if app.alive and not app.frozen:
+            if app.alive and not app.frozen and app.busy_until <= self.sim.now:
                 self._step(app)
         if self.sim.now == before:
             step_to = self.sim.now + self.config.tick_ms
@@ -356,14 +394,37 @@ class NotificationSystem:
     def lag(self) -> dict[str, tuple[int, int]]:
         """``"group topic-partition"`` -> (committed offset, end offset), for the partitions that are behind."""
         out: dict[str, tuple[int, int]] = {}
-        groups = [(ROUTER_GROUP, EVENTS_TOPIC)] + [(worker_group(ch), t) for ch in CHANNELS
-                                                   for t in (channel_topic(ch), retry_topic(ch))]
-        for group, topic in groups:
+        for group, topic in self.group_topics():
             for p, log in enumerate(self.broker.topics[topic].partitions):
                 committed = self.broker.coordinator.committed(group, TopicPartition(topic, p)) or 0
                 if log.log_end_offset > committed:
                     out[f"{group} {topic}-{p}"] = (committed, log.log_end_offset)
         return out
+
+    def group_topics(self) -> list[tuple[str, str]]:
+        """Every (consumer group, topic) pair of the system."""
+        out = [(ROUTER_GROUP, EVENTS_TOPIC)]
+        for ch in CHANNELS:
+            out += [(worker_group(ch), channel_topic(ch)), (worker_group(ch), retry_topic(ch))]
+            if self.config.critical_lane:
+                out.append((lane_group(ch), lane_topic(ch)))
+        return out
+
+    def lag_by_group(self) -> dict[str, int]:
+        """Records not yet committed, per consumer group (every group, 0 included): what a lag alarm watches."""
+        out: dict[str, int] = {}
+        for group, topic in self.group_topics():
+            behind = 0
+            for p, log in enumerate(self.broker.topics[topic].partitions):
+                committed = self.broker.coordinator.committed(group, TopicPartition(topic, p)) or 0
+                behind += max(0, log.log_end_offset - committed)
+            out[group] = out.get(group, 0) + behind
+        return out
+
+    def _sample_lag(self) -> None:
+        if self.sim.now >= self._next_lag:
+            self._next_lag = self.sim.now + self.config.lag_every_ms
+            self.lag_history.append((self.sim.now, self.lag_by_group()))
 
     def _quiescent(self) -> bool:
         if self.sim.now < self.min_end or any(a.frozen for a in self.apps) or self.lag():
@@ -380,6 +441,7 @@ class NotificationSystem:
         self.start()
         while self.sim.now < self.deadline:
             self.round()
+            self._sample_lag()
             if self.sim.now >= self._quiet_check:
                 self._quiet_check = self.sim.now + 50.0
                 if self._quiescent():
@@ -398,6 +460,7 @@ class NotificationSystem:
         self.history.complete(op, self.sim.now, OK)
         self.history.meta["final"] = {"lag": {k: list(v) for k, v in lag.items()}, "drained": self.drained,
                                       "end_ms": self.sim.now}
+        self.history.meta["lag_samples"] = [[t, lags] for t, lags in self.lag_history]
         self.finished = True
 
 

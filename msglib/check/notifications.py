@@ -407,4 +407,85 @@ def check_notifications(history: History) -> NotificationCheckResult:
     return NotificationCheckResult(anomalies, history, events, expected, outcomes, notified, final_dlq)
 
 
-__all__ = ["KINDS", "OUTCOMES", "check_notifications", "NotificationCheckResult", "job_story", "job_id", "split_job"]
+# ---------------------------------------------------------------------------------------------- design measures
+@dataclass
+class DesignMeasures:
+    """What a design is judged on (``msglib.capstone.design``), measured from a run's history.
+
+    * ``inversions``: ``(earlier, later)`` pairs of one user's everyday (non-critical) jobs on one channel
+      that the user received in the opposite order to the one they were routed in (the first delivery
+      counts). A job that went through the DLQ is left out: a redrive is a new attempt, hours later
+      in real life, and it cannot keep its place;
+    * ``critical_latency_ms``: event in to the user's first copy, per delivered critical job;
+    * ``critical_wait_ms``: from the router's job to the first time a worker took it up, per critical job
+      (the queueing a priority lane shortens; routing comes before it, provider failures after it);
+    * ``critical_lost``: critical jobs due that were rate-limited or lost;
+    * ``latency_ms``: the same for the everyday jobs delivered.
+    """
+
+    check: NotificationCheckResult
+    inversions: list[tuple[str, str]]
+    critical_latency_ms: list[float]
+    critical_wait_ms: dict[str, float]
+    critical_lost: list[str]
+    latency_ms: list[float]
+
+    def latency(self, q: float) -> float:
+        """The ``q``-th percentile (nearest rank) of the everyday latency; 0.0 if nothing was delivered."""
+        xs = sorted(self.latency_ms)
+        if not xs:
+            return 0.0
+        return xs[max(0, min(len(xs) - 1, -(-len(xs) * q // 100) - 1))]
+
+
+def measure_design(history: History) -> DesignMeasures:
+    """Per-user order, critical latency and loss, everyday latency, and the end-to-end verdict of a run."""
+    check = check_notifications(history)
+    routed: dict[str, int] = {}
+    delivered: dict[str, float] = {}
+    latency: dict[str, float] = {}
+    went_to_dlq: set[str] = set()
+    routed_at: dict[str, float] = {}
+    first_handled: dict[str, float] = {}
+    for op in history.ops:
+        if not isinstance(op.value, dict):
+            continue
+        v = op.value
+        if op.type == INVOKE:
+            if op.f == "handle":
+                first_handled.setdefault(v["job"], op.time)
+            continue
+        if op.f == "route":
+            routed.setdefault(v["job"], op.index)
+            routed_at.setdefault(v["job"], op.time)
+        elif op.f == "notify" and v["job"] not in delivered:
+            delivered[v["job"]] = op.time
+            latency[v["job"]] = op.time - v.get("created_ms", op.time)
+        elif op.f == "dead-letter":
+            went_to_dlq.add(v["job"])
+
+    def critical(job: str) -> bool:
+        event = check.events.get(split_job(job)[0])
+        kind = EVENT_TYPES.get(event.type) if event is not None else None
+        return kind is not None and kind.critical
+
+    lanes: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for job in sorted(routed, key=routed.get):
+        if job in delivered and job not in went_to_dlq and not critical(job):
+            _, channel, user = split_job(job)
+            lanes[(user, channel)].append(job)
+    inversions = []
+    for jobs in lanes.values():
+        for i, earlier in enumerate(jobs):
+            overtaken_by = next((later for later in jobs[i + 1:] if delivered[later] < delivered[earlier]), None)
+            if overtaken_by is not None:
+                inversions.append((earlier, overtaken_by))
+    crit_latency = [latency[j] for j in delivered if critical(j)]
+    crit_wait = {j: first_handled[j] - routed_at[j] for j in first_handled if j in routed_at and critical(j)}
+    crit_lost = sorted(j for j, outcome in check.outcomes.items() if critical(j) and outcome in ("rate-limited", "lost"))
+    everyday = [latency[j] for j in delivered if not critical(j)]
+    return DesignMeasures(check, inversions, crit_latency, crit_wait, crit_lost, everyday)
+
+
+__all__ = ["KINDS", "OUTCOMES", "check_notifications", "NotificationCheckResult", "job_story", "job_id", "split_job",
+           "DesignMeasures", "measure_design"]

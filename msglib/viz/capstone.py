@@ -90,7 +90,9 @@ def _series(result: RunResult) -> dict[str, Any]:
             out["dead"][v["job"].split("/")[1]].append(op.time)
         elif op.f == "redrive":
             out["redrive"][v["channel"]].append(op.time)
-        elif op.f == "throttle" and not v["allowed"]:
+        elif op.f == "throttle" and not v["allowed"] and not v.get("repeat"):
+            # a refusal answered from the record (a retry, redrive or duplicate of a refused notification)
+            # is the same refusal again: one notification dropped, one mark
             out["throttled"].append(op.time)
     out["faults"] = [(op.time, op.f, op.value) for op in h.faults()]
     return out
@@ -114,16 +116,38 @@ def _shade_faults(ax, faults: list, label: bool = False) -> None:
             ax.axvline(t, color="tab:red" if kind != "slow-consumer" else "tab:orange", lw=0.8, ls=":")
 
 
+def lag_series(result: RunResult) -> dict[str, tuple[list[float], list[int]]]:
+    """Consumer lag per group over the run: ``{group: (times, records behind)}`` (sampled by the system every
+    ``SystemConfig.lag_every_ms``)."""
+    out: dict[str, tuple[list[float], list[int]]] = {}
+    for t, lags in result.system.lag_history:
+        for group, behind in lags.items():
+            times, values = out.setdefault(group, ([], []))
+            times.append(t)
+            values.append(behind)
+    return out
+
+
+def max_lag(result: RunResult) -> dict[str, tuple[int, float]]:
+    """The worst lag of each group and when: ``{group: (records behind, time)}``."""
+    return {g: max(zip(v, t)) if v else (0, 0.0) for g, (t, v) in lag_series(result).items()}
+
+
+def _group_color(group: str) -> str:
+    return next((c for ch, c in CHANNEL_COLORS.items() if group.startswith(ch)), "0.4")
+
+
 @figure
-def plot_run_timeline(result: RunResult, width_ms: float = 100.0, axes=None):
-    """One run over time: traffic, retries and dead letters, the DLQs' depth and their alarms, the faults."""
+def plot_run_timeline(result: RunResult, width_ms: float = 100.0, axes=None, lag_alarm: int | None = None):
+    """One run over time: traffic, retries and dead letters, the DLQs' depth and their alarms, consumer lag
+    per group (with a lag alarm line, if given), the faults."""
     import matplotlib.pyplot as plt
 
     s = _series(result)
     system = result.system
     end = system.sim.now
     if axes is None:
-        fig, axes = plt.subplots(3, 1, figsize=(12, 7.5), sharex=True)
+        fig, axes = plt.subplots(4, 1, figsize=(12, 9.5), sharex=True)
     else:
         fig = axes[0].figure
     ax = axes[0]
@@ -164,8 +188,19 @@ def plot_run_timeline(result: RunResult, width_ms: float = 100.0, axes=None):
     ax.axhline(system.config.alarm_threshold, color="tab:red", ls="--", lw=0.8,
                label=f"alarm at {system.config.alarm_threshold}")
     _shade_faults(ax, s["faults"])
-    ax.set(xlabel="simulated time (ms)", ylabel="letters", title="dead letters waiting, and the depth alarm")
+    ax.set(ylabel="letters", title="dead letters waiting, and the depth alarm")
     ax.legend(fontsize=7, ncol=4, loc="upper right")
+    if len(axes) > 3:
+        ax = axes[3]
+        for group, (times, values) in sorted(lag_series(result).items()):
+            ls = ":" if "priority" in group else "-"
+            ax.step(times, values, where="post", color=_group_color(group), ls=ls, label=group)
+        if lag_alarm is not None:
+            ax.axhline(lag_alarm, color="tab:red", ls="--", lw=0.8, label=f"lag alarm at {lag_alarm}")
+        _shade_faults(ax, s["faults"])
+        ax.set(ylabel="records behind", title="consumer lag per group (records not yet committed)")
+        ax.legend(fontsize=7, ncol=4, loc="upper right")
+    axes[-1].set_xlabel("simulated time (ms)")
     for a in axes:
         a.grid(alpha=0.3)
     fig.tight_layout()
@@ -282,19 +317,22 @@ def dashboard(handle: Callable | None = None):
 
     def show(outage: str = "email", outage_ms: int = 1200, crash_workers: bool = True, crash_router: bool = True,
              slow_consumer: bool = True, runbook: bool = True, capacity: int = 3, refill_per_s: float = 2.0,
-             max_attempts: int = 4, lost_response_rate: float = 0.03, events: int = 100, seed: int = 0) -> None:
+             max_attempts: int = 4, lost_response_rate: float = 0.03, events: int = 100, seed: int = 0,
+             lag_alarm: int = 20) -> None:
         result = dashboard_run(seed, outage=outage, outage_ms=outage_ms, crash_workers=crash_workers,
                                crash_router=crash_router, slow_consumer=slow_consumer, runbook=runbook,
                                capacity=capacity, refill_per_s=refill_per_s, max_attempts=max_attempts,
                                lost_response_rate=lost_response_rate, events=events, handle=handle)
         print(result.metrics().table())
+        worst = max_lag(result)
+        print("worst consumer lag: " + ", ".join(f"{g} {n} at t={t:.0f} ms" for g, (n, t) in sorted(worst.items())))
         check = result.check()
         print(check.summary())
         if not check.valid:
             first = check.first()
             print(first.message)
             print(check.story(first.key))
-        plot_run_timeline(result)
+        plot_run_timeline(result, lag_alarm=lag_alarm)
         plt.show()
 
     return widgets.interactive(
@@ -311,8 +349,36 @@ def dashboard(handle: Callable | None = None):
         lost_response_rate=widgets.FloatSlider(0.03, min=0, max=0.3, step=0.01, description="lost answers", style={"description_width": "initial"}),
         events=widgets.IntSlider(100, 20, 300, step=20, description="events"),
         seed=widgets.IntSlider(0, 0, 20, description="seed"),
+        lag_alarm=widgets.IntSlider(20, 1, 200, description="lag alarm", style={"description_width": "initial"}),
     )
 
 
 __all__ = ["draw_architecture", "plot_run_timeline", "plot_latency", "plot_token_bucket", "compare",
-           "dashboard_run", "dashboard"]
+           "dashboard_run", "dashboard", "lag_series", "max_lag", "plot_design"]
+
+
+# ---------------------------------------------------------------------------------------------- the design decision
+@figure
+def plot_design(verdicts: dict[str, Any], axes=None):
+    """Designs side by side on what the simulation measured, each panel with its threshold (dashed)."""
+    import matplotlib.pyplot as plt
+
+    from msglib.capstone.design import THRESHOLDS
+
+    shown = [t for t in THRESHOLDS if t.measure != "invalid"]
+    if axes is None:
+        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.4))
+    else:
+        fig = axes[0].figure
+    names = list(verdicts)
+    for ax, t in zip(axes, shown):
+        values = [verdicts[n].values[t.measure] for n in names]
+        colors = ["tab:red" if v > t.limit else "tab:green" for v in values]
+        ax.bar(range(len(names)), values, color=colors)
+        ax.axhline(t.limit, color="0.2", ls="--", lw=1)
+        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=7)
+        ax.set_title(t.measure.replace("_", " "), fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("what the simulation measured (red: over the limit, dashed)", fontsize=10)
+    fig.tight_layout()
+    return fig

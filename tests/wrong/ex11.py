@@ -107,6 +107,19 @@ def _runbook(**changes):
     return _RUNBOOK.format(**{**_RUNBOOK_OK, **changes})
 
 
+_DESIGN = '''
+def design():
+    return {{"key": {key}, "partitions": {partitions}, "workers": 3, "critical_lane": {critical_lane},
+            "critical_skips_limiter": {critical_skips_limiter}, "retry_order": {retry_order}}}
+'''
+
+
+def _design(**changes):
+    ok = dict(key="'user'", partitions="6", critical_lane="True", critical_skips_limiter="True",
+              retry_order="'block-user'")
+    return _DESIGN.format(**{**ok, **changes})
+
+
 WRONG = {
     "11-route": [
         ("quiet hours across midnight (22-7) are never quiet: start <= hour < end only",
@@ -286,5 +299,18 @@ def handle(job, ctx):
         ("ignores the budget: the whole DLQ at once", _runbook(budget="")),
         ("never parks: permanent failures keep the DLQ (and its alarm) up", _runbook(park="pass")),
         ("parks everything, transient failures included", _runbook(park="ops.park(channel, letters)\n        continue")),
+    ],
+    "11-design": [
+        ("keyed by event: one user's jobs spread over partitions and workers, and arrive out of order",
+         _design(key="'event'")),
+        ("retries through the retry topic alone: a user's later messages overtake the one being retried",
+         _design(retry_order="'retry-topic'")),
+        ("no priority lane: a password reset queues behind the whole campaign", _design(critical_lane="False")),
+        ("critical messages ask the rate limiter: a reset after a burst of marketing is dropped",
+         _design(critical_skips_limiter="False")),
+        ("one partition per channel: one worker drains the campaign while the others stand idle",
+         _design(partitions="1")),
+        ("no key: the sticky partitioner spreads a user's jobs, whose order is then lost",
+         _design(key="'none'")),
     ],
 }
