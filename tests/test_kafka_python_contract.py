@@ -34,7 +34,9 @@ DIFFERENT_DEFAULTS = {
     "client_id": "msglib names each client (consumer-1, producer-2...) so that timelines and histories can "
                  "tell them apart; kafka-python uses 'kafka-python-<version>' for all",
     "partition_assignment_strategy": "the same assignors (range, then roundrobin), named instead of classes",
-    "partitioner": "None means msglib's DefaultPartitioner: murmur2 of the key, like kafka-python's",
+    "partitioner": "None means the Java client's built-in partitioner: murmur2 of the key, like kafka-python's; "
+                   "keyless records stick to a partition (KIP-794) where kafka-python draws one per record",
+    "linger_ms": "msglib uses Kafka 4.0's default, 5 ms (KIP-1030, docs/kafka-defaults.md); kafka-python keeps 0",
 }
 
 CLIENTS = [("KafkaConsumer", m_consumer.DEFAULT_CONFIG, IGNORED_CONSUMER, kafka.KafkaConsumer),

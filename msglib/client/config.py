@@ -40,6 +40,18 @@ IGNORED_PRODUCER = _NETWORK
 IGNORED_ADMIN = _NETWORK | {"max_in_flight_requests_per_connection"}
 
 
+# Today's Java-client defaults msglib's clients use, with the Kafka release each comes from
+# (docs/kafka-defaults.md has the sources). Where kafka-python 3.0 differs, msglib follows Kafka:
+# kafka-python keeps ``linger_ms=0``; Kafka's producer lingers 5 ms since 4.0 (KIP-1030).
+LINGER_MS = 5                    # Kafka 4.0, KIP-1030 (was 0)
+ACKS = -1                        # "all"; Kafka 3.0, KIP-679 (was 1)
+ENABLE_IDEMPOTENCE = True        # Kafka 3.0, KIP-679; in effect from 3.0.1 / 3.1.1 / 3.2.0 (KAFKA-13598);
+                                 # quietly off when acks != all, retries == 0 or more than 5 requests in
+                                 # flight and it was not set explicitly (KAFKA-13673, 3.2.0)
+SESSION_TIMEOUT_MS = 45_000      # Kafka 3.0, KIP-735 (was 10 s); classic protocol only
+GROUP_PROTOCOL = "classic"       # Kafka 4.0: the KIP-848 protocol is generally available, opt-in
+
+
 class IgnoredConfigWarning(UserWarning):
     """Settings accepted for kafka-python compatibility that have no effect in msglib."""
 
@@ -60,4 +72,5 @@ def split_configs(kind: str, configs: dict[str, Any], known: Iterable[str], igno
     return {k: v for k, v in configs.items() if k in known}
 
 
-__all__ = ["IGNORED_CONSUMER", "IGNORED_PRODUCER", "IGNORED_ADMIN", "IgnoredConfigWarning", "split_configs"]
+__all__ = ["IGNORED_CONSUMER", "IGNORED_PRODUCER", "IGNORED_ADMIN", "IgnoredConfigWarning", "split_configs",
+           "LINGER_MS", "ACKS", "ENABLE_IDEMPOTENCE", "SESSION_TIMEOUT_MS", "GROUP_PROTOCOL"]

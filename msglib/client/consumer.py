@@ -69,7 +69,7 @@ from typing import Any, Callable, Iterable, Iterator
 from msglib import protocol as proto
 from msglib.client.fetcher import ConsumerRecord, Fetcher, OffsetAndTimestamp
 from msglib.client.future import Future
-from msglib.client.config import IGNORED_CONSUMER, split_configs
+from msglib.client.config import GROUP_PROTOCOL, IGNORED_CONSUMER, SESSION_TIMEOUT_MS, split_configs
 from msglib.client.embedded import auto_create, resolve
 from msglib.client.network_client import NetworkClient
 from msglib.client.policies import PartitionBounds, filter_aborted, starting_offset
@@ -100,7 +100,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "partition_assignment_strategy": ("range", "roundrobin"),   # kafka-python's default
     "max_poll_records": 500,
     "max_poll_interval_ms": 300_000,
-    "session_timeout_ms": 45_000,
+    "session_timeout_ms": SESSION_TIMEOUT_MS,   # 45 s since Kafka 3.0 (KIP-735)
     "heartbeat_interval_ms": 3_000,
     "fetch_min_bytes": 1,
     "fetch_max_wait_ms": 500,
@@ -112,7 +112,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "allow_auto_create_topics": True,   # subscribe() creates missing topics on the embedded default
     # Java client / librdkafka names (group.protocol, group.remote.assignor; KIP-848). "classic" is the
     # Java client's default in Apache Kafka 4.0 too (docs/kip-848.md).
-    "group_protocol": "classic",
+    "group_protocol": GROUP_PROTOCOL,   # Kafka 4.0: "consumer" (KIP-848) is opt-in
     "group_remote_assignor": None,      # group_protocol="consumer": a server-side assignor (uniform, range)
     # msglib
     "history": None,          # record polls and commits into this History

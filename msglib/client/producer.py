@@ -27,8 +27,11 @@ The settings, defaults, ``send``/``flush``/``partitions_for``, context manager a
 kafka-python 3.x (docs/kafka-python-contract.md). Without ``cluster=`` the producer writes to the embedded
 default cluster (``embedded.py``), whose topics are created on first use. Where msglib differs on purpose:
 time is simulated; ``compression_type='snappy'`` is refused (no snappy codec in msglib's log);
-``partitioner=None`` means msglib's murmur2 partitioner; network and security settings are accepted and
-ignored with one warning.
+``partitioner=None`` means the Java client's built-in partitioner (murmur2 for keys, KIP-794's adaptive
+sticky partition for keyless records; kafka-python picks a random partition per keyless record);
+``linger_ms`` defaults to 5 ms, Kafka 4.0's default (KIP-1030), where kafka-python keeps 0; network and
+security settings are accepted and ignored with one warning. docs/kafka-defaults.md lists each default
+with the Kafka release it comes from.
 
 With a ``transactional_id`` (module 06) the producer is idempotent and
 transactional: ``init_transactions()`` once, then ``begin_transaction()``,
@@ -52,7 +55,7 @@ from typing import Any, Callable
 
 from msglib.protocol import errors as E
 from msglib.client.accumulator import ProducerBatch, RecordAccumulator, estimate_size
-from msglib.client.config import IGNORED_PRODUCER, split_configs
+from msglib.client.config import ACKS, ENABLE_IDEMPOTENCE, IGNORED_PRODUCER, LINGER_MS, split_configs
 from msglib.client.embedded import auto_create, resolve
 from msglib.client.fetcher import broker_ids
 from msglib.client.transaction_manager import TransactionManager
@@ -71,11 +74,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "client_id": None,
     "key_serializer": None,
     "value_serializer": None,
-    "acks": -1,
-    "enable_idempotence": True,
+    "acks": ACKS,                 # "all" since Kafka 3.0 (KIP-679)
+    "enable_idempotence": ENABLE_IDEMPOTENCE,
     "retries": math.inf,
     "batch_size": 16384,
-    "linger_ms": 0,
+    "linger_ms": LINGER_MS,       # Kafka 4.0's 5 ms (KIP-1030); kafka-python keeps 0
     "partitioner": None,
     "max_in_flight_requests_per_connection": 5,
     "delivery_timeout_ms": 120_000,
