@@ -46,10 +46,16 @@ def plot_balance_over_time(store: EventStore, account_id: str, as_of: list[float
         ax.plot(t, b, "o", ms=4, color="tab:green" if kind == "MoneyDeposited" else
                 "tab:red" if kind == "MoneyWithdrawn" else "k")
     repo = Repository(store, BankAccount)
-    for t in as_of:
+    right = max(ts + list(as_of), default=1)
+    for i, t in enumerate(as_of):
         b = repo.load(account_id, as_of_time=t).balance
         ax.axvline(t, color="grey", ls=":", lw=1)
-        ax.annotate(f"as of t={t:g}: {b}", (t, b), textcoords="offset points", xytext=(4, 8), fontsize=8)
+        ax.plot(t, b, "D", ms=6, mfc="none", mec="k")
+        # near the top, on a white box, alternating heights: no line or dot drawn over the words
+        late, early = t > 0.75 * right, t < 0.35 * right      # early ones below the legend
+        ax.annotate(f"as of t={t:g}: {b}", (t, 0.93 - 0.09 * (i % 2) - (0.15 if early else 0)), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(-4 if late else 4, 0), ha="right" if late else "left",
+                    va="top", fontsize=8, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="grey", alpha=0.9))
     ax.set(xlabel="time (s, the store's clock)", ylabel="balance (cents)",
            title=f"account {account_id}: green deposits, red withdrawals")
     ax.grid(alpha=0.3)

@@ -119,23 +119,38 @@ def plot_segments(log: Log, ax=None, title: str | None = None):
     else:
         fig = ax.figure
     colors = plt.get_cmap("tab10")
+    start, leo = log.log_start_offset, log.log_end_offset
+    span = max(leo - start, 1)
     for i, seg in enumerate(log.segments):
         end = log.next_offset_of(seg)
         width = max(end - seg.base_offset, 0.4)
         ax.barh(0, width, left=seg.base_offset, height=0.6, color=colors(i % 10), alpha=0.55,
                 edgecolor="k", linewidth=0.6)
-        label = f"{seg.name[-6:]}\n{seg.size} B"
-        ax.text(seg.base_offset + width / 2, 0, label, ha="center", va="center", fontsize=7)
+        share = width / span           # narrow segments get a shorter label, the narrowest none
+        if share >= 0.07:
+            ax.text(seg.base_offset + width / 2, 0, f"{seg.name[-6:]}\n{seg.size} B", ha="center", va="center",
+                    fontsize=7)
+        elif share >= 0.03:
+            ax.text(seg.base_offset + width / 2, 0, seg.name[-6:].lstrip("0") or "0", ha="center", va="center",
+                    fontsize=6, rotation=90)
         for off, _ in seg.offset_index:
             ax.plot([off + 0.5, off + 0.5], [0.3, 0.42], color="k", lw=1)
-    ax.axvline(log.log_start_offset, color="tab:green", ls="--", lw=1)
-    ax.axvline(log.log_end_offset, color="tab:red", ls="--", lw=1)
-    ax.text(log.log_start_offset, 0.5, " log start", color="tab:green", fontsize=8, va="bottom")
-    ax.text(log.log_end_offset, 0.5, " LEO", color="tab:red", fontsize=8, va="bottom")
-    ax.set_ylim(-0.5, 0.8)
+    ax.axvline(start, color="tab:green", ls="--", lw=1)
+    ax.axvline(leo, color="tab:red", ls="--", lw=1)
+    # "log start" to the right of its line, "LEO" to the left of its own, one row higher when they are close
+    ax.text(start, 0.5, " log start", color="tab:green", fontsize=8, va="bottom", ha="left")
+    close = leo - start < 0.25 * span or leo == start
+    ax.text(leo, 0.64 if close else 0.5, "LEO " if not close else " LEO", color="tab:red", fontsize=8,
+            va="bottom", ha="right" if not close else "left")
+    if leo == start:
+        ax.set_xlim(start - 0.5, start + 1.5)
+        ax.set_xticks([start, start + 1])
+    ax.set_ylim(-0.5, 0.85)
     ax.set_yticks([])
     ax.set_xlabel("offset (ticks above a segment: its sparse index entries)")
-    ax.set_title(title or f"{len(log.segments)} segments, offsets {log.log_start_offset}..{log.log_end_offset}",
+    count = len(log.segments)
+    ax.set_title(title or f"{count} segment{'' if count == 1 else 's'}, offsets {start}..{leo}"
+                 + (" (empty)" if leo == start else ""),
                  fontsize=10)
     fig.tight_layout()
     return fig

@@ -97,8 +97,11 @@ def draw_partition(ax: Any, part: Any, title: str = "", max_slots: int = 24) -> 
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10, loc="left")
+    # one row of six entries needs about 6 inches: narrower axes get two rows, never wider than the figure
+    width_in = ax.get_position().width * ax.figure.get_figwidth()
     ax.legend(handles=[Patch(facecolor=COLORS[k], edgecolor="black", label=k) for k in COLORS],
-              loc="upper right", fontsize=7, ncol=6, frameon=False, bbox_to_anchor=(1.0, 1.25))
+              loc="upper right", fontsize=7, ncol=6 if width_in >= 6.5 else 3, frameon=False,
+              bbox_to_anchor=(1.0, 1.25 if width_in >= 6.5 else 1.45))
 
 
 @figure
@@ -107,7 +110,8 @@ def plot_partition(part: Any, title: str = ""):
     import matplotlib.pyplot as plt
 
     n = len(partition_slots(part))
-    fig, ax = plt.subplots(figsize=(min(1.0 + 0.55 * max(n, 6), 13), 2.0))
+    # wide enough for the legend's one row and for "pid 1999" inside each box
+    fig, ax = plt.subplots(figsize=(min(1.5 + 0.8 * max(n, 8), 14), 2.2))
     draw_partition(ax, part, title)
     fig.tight_layout()
     return fig
@@ -199,6 +203,7 @@ def plot_timeline(rows: list[dict]):
         ax.text(x, -0.55, r["coordinator"], rotation=0, ha="center", fontsize=7, color="purple")
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r["step"] for r in rows], rotation=25, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(rows) - 0.4)     # room for the first and last state names, centred on their step
     ax.set_ylim(-0.8, max(3.5, max(r[f"out-{p}"][0] for r in rows for p in (0, 1)) + 0.5))
     ax.set_ylabel("offset")
     ax.set_title("one transaction across two partitions (purple: the coordinator's state)", fontsize=10)
