@@ -227,9 +227,9 @@ def segment_widget(value_size: int = 40):
     seg_bytes = w.IntSlider(value=600, min=200, max=3000, step=100, description="segment.bytes", style={"description_width": "initial"})
     interval = w.IntSlider(value=150, min=0, max=1000, step=50, description="index.interval", style={"description_width": "initial"})
     per_batch = w.IntSlider(value=1, min=1, max=10, description="records/batch", style={"description_width": "initial"})
-    add = w.Button(description="append a batch")
-    add10 = w.Button(description="append 10 batches")
-    reset = w.Button(description="reset")
+    add = w.Button(description="append a batch", layout={"width": "auto"})
+    add10 = w.Button(description="append 10 batches", layout={"width": "auto"})
+    reset = w.Button(description="reset", layout={"width": "auto"})
     out = w.Output()
     state: dict[str, Any] = {}
 

@@ -310,7 +310,8 @@ def explore_kill(seed: int = 0):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    mode = widgets.ToggleButtons(options=list(KILL_POINTS), value="transactions", description="loop")
+    mode = widgets.ToggleButtons(options=list(KILL_POINTS), value="transactions", description="loop",
+                                 style={"button_width": "auto"})
     point = widgets.Dropdown(options=KILL_POINTS["transactions"], value="commit", description="kill at")
     seed_w = widgets.IntSlider(value=seed, min=0, max=20, description="seed")
     out = widgets.Output()
