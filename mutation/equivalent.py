@@ -69,10 +69,6 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
             "how long an empty poll waits (1 ms of simulated time more) changes no transaction's outcome",
     },
-    "05-at_most_once": {
-        ("batch = consumer.poll(timeout_ms=20)", "batch = consumer.poll(timeout_ms=21)"):
-            "how long an empty poll waits (1 ms of simulated time more) changes no delivery guarantee",
-    },
     "09-redrive": {
         ("dlq.change_message_visibility(m.receipt_handle, 0)   # not sent: visible again for the next try",
          "dlq.change_message_visibility(m.receipt_handle, 1)   # not sent: visible again for the next try"):

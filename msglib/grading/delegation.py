@@ -95,7 +95,7 @@ REGISTRY: dict[str, Twin] = {t.exercise: t for t in [
     _t("05-range_assign", "range_assign", "msglib.groups.assignors:range_assign"),
     _t("05-starting_offset", "starting_offset", "msglib.client.consumer:starting_offset"),
     _t("05-at_least_once", "at_least_once", "msglib.groups.workload:at_least_once_step"),
-    _t("05-at_most_once", "at_most_once", "msglib.groups.workload:at_most_once_step"),
+    _t("05-reconcile", "reconcile", "msglib.groups.reconciliation:reconcile"),
     _t("05-cooperative_sticky", "cooperative_sticky", "msglib.groups.assignors:cooperative_sticky_assign",
        "msglib.groups.assignors:sticky_assign", "msglib.groups.assignors:cooperative_adjust"),
     _written("05-reflect_autocommit"), _written("05-reflect_timeouts"), _written("05-reflect_lag"),

@@ -14,7 +14,9 @@ has one owner at a time" a property a member can keep on its own, with no clock 
   the member counts from the first heartbeat it sent since its last answer (the decision came after that).
   If by then no answer has confirmed its acknowledgement -- its revocation was slow, or the acknowledgement
   was lost -- it gives up *everything*: the coordinator is about to fence it;
-* an answer older than the session timeout is not acted on.
+* a heartbeat left unanswered may have started a revocation the member never heard of: from the first
+  unanswered one, the member keeps its partitions for at most its rebalance timeout;
+* an answer that comes after one of these deadlines is not acted on.
 
 (Kafka's clients do not do this: a consumer cut off from its coordinator keeps processing until it learns it
 was fenced; only its commits are refused. docs/kip-848.md.)
@@ -105,11 +107,24 @@ class ScheduleResult:
     def story(self, around: Iterable[str] = (), limit: int = 40) -> str:
         """The history, one line per event (only the named members' lines, and faults, if ``around``)."""
         around = set(around)
-        lines = [f"{t:9.1f} ms  {who:<10} {what}" for t, who, what in self.history
-                 if not around or who in around or who in ("faults", "coordinator")]
+        lines = [f"{t:9.1f} ms  {who:<11} {what}" for t, who, what in self.history
+                 if not around or who in around or who == "faults"
+                 or (who == "coordinator" and any(f"({m}:" in what for m in around))]
         if len(lines) > limit:
             lines = lines[:limit // 2] + [f"      ... {len(lines) - limit} lines ..."] + lines[-limit // 2:]
         return "\n".join(lines)
+
+
+def _short(tps: Iterable[TopicPartition]) -> str:
+    return "[" + ",".join(str(tp.partition) for tp in sorted(tps)) + "]"
+
+
+def _short_result(result: Any) -> str:
+    try:
+        return (f"assigned {_short(result.assigned)}, revoking {_short(result.revoking)}, "
+                f"unreleased {_short(result.unreleased)}")
+    except Exception:
+        return repr(result)
 
 
 class SimMember(Node):
@@ -147,20 +162,31 @@ class SimMember(Node):
             self.run.intervals.append((self.name, tp, since, max(since, at)))
             self.note(f"gives up {tp} ({why})" + ("" if at == self.sim.now else f" at t={at:.1f}"))
 
+    def deadline(self) -> float:
+        """Until when the member may use its partitions without hearing from the coordinator."""
+        d = self.lease_until
+        if self.unanswered_since is not None:
+            d = min(d, self.unanswered_since + self.run.rebalance_timeout_ms)
+        return d
+
     def drop_all(self, why: str, at: float | None = None) -> None:
         at = self.sim.now if at is None else at
-        if at > self.lease_until:       # (paused, or not yet looked): it stopped using them when its lease ran out
-            at, why = self.lease_until, f"{why}; its lease had run out at t={self.lease_until:.1f}"
+        d = self.deadline()
+        if at > d:                      # (paused, or not yet looked): it stopped using them when its lease ran out
+            at, why = d, f"{why}; its lease had run out at t={d:.1f}"
         for tp in sorted(self.owned):
             self._end(tp, at, why)
         self.ack_deadline = self.ack_sent_at = None
         self._work += 1
 
     def _lease_ok(self) -> bool:
-        if self.owned and self.sim.now >= self.lease_until:
-            self.drop_all("lease expired: no answered heartbeat for the session timeout", at=self.lease_until)
+        d = self.deadline()
+        if self.owned and self.sim.now >= d:
+            why = "no answered heartbeat for the session timeout" if d == self.lease_until else \
+                "a heartbeat unanswered for the rebalance timeout"
+            self.drop_all(f"lease expired: {why}", at=d)
             self.full = True
-        return self.sim.now < self.lease_until
+        return self.sim.now < d
 
     # -- the heartbeat loop
     def _tick(self) -> None:
@@ -185,6 +211,7 @@ class SimMember(Node):
             self.ack_sent_at = self.sim.now                   # this heartbeat acknowledges the revocation
         if self.unanswered_since is None:
             self.unanswered_since = self.sim.now
+            self.after(self.run.rebalance_timeout_ms, self._lease_ok)
         self.send(self.run.coordinator.name, req)
         self.after(self.run.request_timeout_ms, self._timeout, self._ids)
 
@@ -199,8 +226,10 @@ class SimMember(Node):
             return                                            # an answer to a request given up on
         _, sent, was_full = self.out
         self.out = None
+        self._lease_ok()                # (a paused member looks at its deadlines first)
         first_unanswered, self.unanswered_since = self.unanswered_since, None
-        self._lease_ok()
+        expired = self.sim.now >= min(sent + self.run.session_timeout_ms,
+                                      first_unanswered + self.run.rebalance_timeout_ms)
         if resp.error is not None:
             self.full = True
             if resp.error in (p.FENCED_MEMBER_EPOCH, p.UNKNOWN_MEMBER_ID):
@@ -210,8 +239,8 @@ class SimMember(Node):
             else:
                 self.note(f"heartbeat error {resp.error}")
             return
-        if self.sim.now >= sent + self.run.session_timeout_ms:
-            self.drop_all("answer older than the session timeout")
+        if expired:
+            self.drop_all("an answer that came after the member's deadline")
             self.full = True
             return
         if was_full:
@@ -304,6 +333,9 @@ class ScheduleRun:
             member = self._calling_member
             self.steps.append(Step(self.broker.sim.now, member, frozenset(assigned), frozenset(target),
                                    frozenset(owned_by_others), result))
+            self.history.append((self.broker.sim.now, "coordinator", f"reconcile({member}: assigned {_short(assigned)}, "
+                                 f"target {_short(target)}, held by others {_short(owned_by_others)}) -> "
+                                 f"{_short_result(result)}"))
             return result
 
         self.broker = LocalBroker(seed, config=config, latency_ms=(0.5, 3.0), reconcile=logged)
@@ -424,6 +456,8 @@ def run_schedule(seed: int, events: Iterable[RebalanceEvent] | None = None, *, m
     last = max((e.time + e.duration_ms for e in events), default=0.0)
     try:
         run.sim.run(until=last + settle_ms)
+    except AssertionError:     # a check's own finding (msglib.grading's CheckFailed) goes to the caller
+        raise
     except Exception as exc:   # the seam (a learner's function) raised inside the coordinator
         run.error = f"{type(exc).__name__}: {exc}"
     result = run.result(events)

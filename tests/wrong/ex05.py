@@ -127,39 +127,6 @@ def at_least_once(consumer, process):
         consumer.commit()
 '''),
     ],
-    "05-at_most_once": [
-        ("processes before committing (that is at-least-once: a crash means duplicates)", '''
-def at_most_once(consumer, process):
-    batch = consumer.poll(timeout_ms=20)
-    for records in batch.values():
-        for record in records:
-            process(record)
-    if batch:
-        consumer.commit()
-'''),
-        ("commits at the start of the step, before polling: that commits the previous batch, not this one", '''
-def at_most_once(consumer, process):
-    consumer.commit()
-    for records in consumer.poll(timeout_ms=20).values():
-        for record in records:
-            process(record)
-'''),
-        ("never commits", '''
-def at_most_once(consumer, process):
-    for records in consumer.poll(timeout_ms=20).values():
-        for record in records:
-            process(record)
-'''),
-        ("commits the offset of the last record (not + 1) before processing: it will be read again", '''
-def at_most_once(consumer, process):
-    batch = consumer.poll(timeout_ms=20)
-    if batch:
-        consumer.commit({tp: OffsetAndMetadata(records[-1].offset) for tp, records in batch.items()})
-    for records in batch.values():
-        for record in records:
-            process(record)
-'''),
-    ],
     "05-starting_offset": [
         ("trusts any committed offset, even one that retention deleted", '''
 def starting_offset(committed, bounds, policy):
@@ -215,5 +182,7 @@ def starting_offset(committed, bounds, policy):
 }
 
 from tests.wrong.ex05_cooperative import WRONG as _COOPERATIVE  # noqa: E402
+from tests.wrong.ex05_reconcile import WRONG as _RECONCILE  # noqa: E402
 
 WRONG.update(_COOPERATIVE)
+WRONG.update(_RECONCILE)
