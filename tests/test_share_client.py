@@ -196,3 +196,12 @@ def test_seeded_share_consumers_with_crashes_and_leader_restarts_end_complete_an
     assert b.states("g", TP)[poison] is RecordState.ARCHIVED
     for h in histories:
         assert check_history(h, 3) == []
+
+
+def test_keyed_records_go_to_one_partition_by_a_stable_hash():
+    b = ShareBroker()
+    b.create_topic("t", 4)
+    places = {b.produce("t", i, key="customer-7")[0] for i in range(5)}
+    assert len(places) == 1
+    import zlib
+    assert places == {zlib.crc32(repr("customer-7").encode()) % 4}
