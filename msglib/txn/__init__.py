@@ -15,11 +15,18 @@ read_committed consumer sees all of them or none. It rests on three pieces:
 * the **clients** (``msglib.client``): the transactional producer
   (``transaction_manager.py``) and the read_committed consumer.
 
-Read in this order: ``states.py``, ``protocol.py``, ``coordinator.py``,
-``group_offsets.py`` (offsets committed inside a transaction, KIP-447
-fencing), ``interleaving.py`` (several producers' transactions interleaved,
-every read_committed read judged), ``eos.py`` (consume-transform-produce, run
-under crashes and zombies, checked by ``msglib.check.eos``).
+Two protocol versions (``TxnConfig.transaction_version``, docs/transactions.md
+T18-T24): 1 is KIP-98's; 2 (KIP-890, Kafka 4.0's default) bumps the producer
+epoch at every commit and abort and has the partition leader add its partition
+to the transaction, which fences a late write of an aborted transaction.
+
+Read in this order: ``states.py``, ``protocol.py``, ``coordinator.py`` (on the
+one coordinator runtime, ``msglib.coordinator``), ``group_offsets.py`` (offsets
+committed inside a transaction, KIP-447 fencing), ``interleaving.py`` (several
+producers' transactions interleaved, every read_committed read judged),
+``eos.py`` (consume-transform-produce, run under crashes and zombies, checked by
+``msglib.check.eos``), ``hanging.py`` (the hanging transaction of version 1, and
+how version 2 fences it).
 """
 from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import TransactionCoordinator, transaction_coordinator_for
