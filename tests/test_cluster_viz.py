@@ -113,12 +113,14 @@ def test_widgets_build_and_their_buttons_work():
     assert isinstance(box, ipywidgets.VBox)
     down = box.children[1].children
     down[0].value = True  # crash broker 0
-    step, heal = box.children[3].children
+    step, failover, heal = box.children[3].children
     step.click()
+    failover.click()
+    assert "no partition leader is elected" in box.children[4].value
     heal.click()
     assert [t.value for t in down] == [False, False, False], "healing resets the toggles"
     down[1].value = True
-    box.children[0].children[3].click()  # a new cluster
+    box.children[0].children[4].click()  # a new cluster
     assert [t.value for t in down] == [False, False, False], "a new cluster starts with every broker up"
 
 
@@ -131,9 +133,10 @@ def test_cluster_widget_shows_one_opaque_image_per_click_and_settings_take_effec
     box = viz.cluster_widget(seed=0)
     text, picture = box.children[4], box.children[5]
     assert isinstance(picture, ipywidgets.Image) and isinstance(text, ipywidgets.HTML)
-    step, heal = box.children[3].children
+    step, failover, heal = box.children[3].children
     down = box.children[1].children
-    for act in (lambda: setattr(down[0], "value", True), step.click, heal.click, box.children[0].children[3].click):
+    for act in (lambda: setattr(down[0], "value", True), step.click, failover.click, heal.click,
+                box.children[0].children[4].click):
         before = picture.value
         act()
         pixels = imread(io.BytesIO(picture.value), format="png")

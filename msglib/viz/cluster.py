@@ -225,8 +225,9 @@ class ReplicationPlayground:
     """
 
     def __init__(self, seed: int = 0, acks: Any = "all", min_insync_replicas: int = 2,
-                 unclean: bool = False) -> None:
-        config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean)
+                 unclean: bool = False, eligible_leader_replicas: bool = True) -> None:
+        config = ClusterConfig.fast(min_insync_replicas=min_insync_replicas, unclean_leader_election_enable=unclean,
+                                    eligible_leader_replicas=eligible_leader_replicas)
         self.cluster = Cluster(3, seed=seed, config=config, trace=True)
         self.cluster.create_topic("t", 1, 3)
         self.producer = self.cluster.producer(acks=acks, history=self.cluster.history, client_id="p1",
@@ -245,6 +246,13 @@ class ReplicationPlayground:
     def set_down(self, broker: int, down: bool) -> None:
         """Crash ``broker`` (down=True) or restart it."""
         (self.cluster.crash if down else self.cluster.restart)(broker)
+
+    def controller_failover(self, down_ms: float = 300.0) -> str | None:
+        """Crash the active KRaft controller (it restarts ``down_ms`` later); its name, or None if none was
+        active. Until another controller is active, no partition leader can be elected."""
+        active = self.cluster.active_controller()
+        self.cluster.controller_failover(down_ms)
+        return active
 
     def set_cut(self, a: int, b: int, cut: bool) -> None:
         """Cut the link between brokers ``a`` and ``b`` (both ways), or heal it. Both go into the
@@ -309,11 +317,13 @@ def cluster_widget(seed: int = 0):
     acks = w.Dropdown(options=[("0", 0), ("1", 1), ("all", "all")], value="all", description="acks")
     min_isr = w.Dropdown(options=[1, 2], value=2, description="min.insync", style={"description_width": "initial"})
     unclean = w.Checkbox(value=False, description="unclean election")
+    elr = w.Checkbox(value=True, description="ELR (KIP-966)")
     new = w.Button(description="new cluster")
     down = {b: w.ToggleButton(description=f"broker {b} down") for b in range(3)}
     cuts = {(a, b): w.ToggleButton(description=f"cut {a}-{b}") for a, b in ((0, 1), (0, 2), (1, 2))}
     step = w.Button(description="run 200 ms")
     heal = w.Button(description="heal all, then check")
+    failover = w.Button(description="crash the active controller", layout=w.Layout(width="auto"))
     text = w.HTML()
     picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
     state: dict[str, Any] = {"resetting": False}  # True while the code (not a click) resets the toggles
@@ -334,7 +344,7 @@ def cluster_widget(seed: int = 0):
 
     def build(_=None) -> None:
         reset_toggles()
-        state["playground"] = ReplicationPlayground(seed, acks.value, min_isr.value, unclean.value)
+        state["playground"] = ReplicationPlayground(seed, acks.value, min_isr.value, unclean.value, elr.value)
         state["playground"].run()
         show(f"new cluster: leader {state['playground'].cluster.leader('t')}; ran 200 ms")
 
@@ -352,6 +362,12 @@ def cluster_widget(seed: int = 0):
         state["playground"].run()
         show(f"ran 200 ms; {state['playground'].sent} sends so far")
 
+    def on_failover(_=None) -> None:
+        crashed = state["playground"].controller_failover()
+        show(f"crashed the active controller {crashed} (it restarts in 300 ms): until another one is active, "
+             "nothing is fenced and no partition leader is elected" if crashed else
+             "no controller is active right now (a failover is already in progress)")
+
     def on_heal(_=None) -> None:
         reset_toggles()
         result = state["playground"].heal_and_check()
@@ -363,10 +379,11 @@ def cluster_widget(seed: int = 0):
     for pair, toggle in cuts.items():
         toggle.observe(lambda change, pair=pair: on_cut(pair, change), names="value")
     new.on_click(build)
-    for setting in (acks, min_isr, unclean):   # a new setting takes effect at once: a new cluster with it
+    for setting in (acks, min_isr, unclean, elr):   # a new setting takes effect at once: a new cluster with it
         setting.observe(build, names="value")
     step.on_click(on_step)
     heal.on_click(on_heal)
+    failover.on_click(on_failover)
     build()
-    return w.VBox([w.HBox([acks, min_isr, unclean, new]), w.HBox(list(down.values())), w.HBox(list(cuts.values())),
-                   w.HBox([step, heal]), text, picture])
+    return w.VBox([w.HBox([acks, min_isr, unclean, elr, new]), w.HBox(list(down.values())),
+                   w.HBox(list(cuts.values())), w.HBox([step, failover, heal]), text, picture])
