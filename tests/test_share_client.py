@@ -205,3 +205,20 @@ def test_keyed_records_go_to_one_partition_by_a_stable_hash():
     assert len(places) == 1
     import zlib
     assert places == {zlib.crc32(repr("customer-7").encode()) % 4}
+
+
+def test_share_group_state_log_is_compacted_and_reloads_the_latest_snapshots():
+    from msglib.share.coordinator import ShareCoordinator
+    from msglib.sim import Network, Simulation
+
+    coord = ShareCoordinator(Network(Simulation(0)), segment_bytes=2_000)
+    for i in range(1_000):
+        coord.write_state("g", TopicPartition("t", i % 3), {"start_offset": i, "end_offset": i + 1,
+                                                             "states": [[i, "AVAILABLE", 1]]})
+    latest = dict(coord.shard.states)
+    log = coord.runtime.log
+    assert sum(1 for _ in log.records()) < 1_000          # compaction dropped overwritten snapshots
+    coord.crash()
+    coord.restart()
+    assert coord.shard.states == latest
+    assert latest[("g", "t", 0)]["start_offset"] == 999

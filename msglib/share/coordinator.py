@@ -53,9 +53,10 @@ class ShareStateShard:
 class ShareCoordinator(CoordinatorNode):
     """Durable share-partition state in ``__share_group_state`` (persist, then reply)."""
 
-    def __init__(self, network: Network, *, name: str = SHARE_COORDINATOR) -> None:
+    def __init__(self, network: Network, *, name: str = SHARE_COORDINATOR, segment_bytes: int | None = None) -> None:
         self.shard = ShareStateShard()
-        super().__init__(name, network, self.shard, SHARE_GROUP_STATE_TOPIC)
+        extra = {} if segment_bytes is None else {"segment_bytes": segment_bytes}
+        super().__init__(name, network, self.shard, SHARE_GROUP_STATE_TOPIC, **extra)
         self.writes = 0
         self.start()
 
