@@ -4,8 +4,10 @@ Field names follow Kafka's message definitions (apache/kafka ``ShareGroupHeartbe
 ``ShareFetchRequest.json``, ``ShareAcknowledgeRequest.json`` and their responses), in Python's spelling;
 msglib keeps what its share groups use and leaves out throttling, topic ids and leader endpoints (a topic
 is named by its name here). The API keys are 76 (ShareGroupHeartbeat), 78 (ShareFetch) and 79
-(ShareAcknowledge). Acknowledgements travel as batches of offsets with one type per offset: 0 gap,
-1 accept, 2 release, 3 reject. See docs/share-groups.md.
+(ShareAcknowledge). ShareFetch version 0 was Kafka 4.0's early access and was removed in 4.1; version 1, the
+stable one, adds ``MaxRecords`` (here ``max_records``) and ``BatchSize``; version 2 adds an acquire mode and a
+fourth acknowledge type, renew (KIP-1206, KIP-1222), which msglib does not model. Acknowledgements travel as
+batches of offsets with one type per offset: 0 gap, 1 accept, 2 release, 3 reject. See docs/share-groups.md.
 """
 from __future__ import annotations
 
