@@ -58,3 +58,34 @@ def plot_share_window(run: ShareRunResult, title: str | None = None, ax=None):
     if fig is not None:
         fig.tight_layout()
     return fig if fig is not None else ax.figure
+
+
+@figure
+def explore_share_group():
+    """Sliders: consumers, the delivery count limit, the in-flight window, poison records and faults."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(consumers: int = 3, limit: int = 5, window: int = 8, poison: int = 1, faults: float = 1.0,
+             seed: int = 0) -> None:
+        records = 24
+        bad = tuple(range(3, 3 + 6 * poison, 6))[:poison]
+        run = share_run(records=records, consumers=consumers, poison=bad, limit=limit, max_record_locks=window,
+                        crash_rate=faults, seed=seed)
+        print(f"done at {run.finished_ms:,.0f} ms: {run.accepted} accepted, {run.archived} archived; "
+              f"{run.deliveries} deliveries, {run.lock_expiries} locks expired, {run.crashes} crashes, "
+              f"{run.late_acks_refused} late acknowledgements refused; rule violations: {len(run.violations)}")
+        plot_share_window(run)
+        plt.show()
+
+    wide = {"description_width": "initial"}
+    return widgets.interactive(
+        show,
+        consumers=widgets.IntSlider(3, 1, 8, description="consumers"),
+        limit=widgets.IntSlider(5, 1, 8, description="delivery count limit", style=wide),
+        window=widgets.IntSlider(8, 2, 24, description="max in-flight records", style=wide),
+        poison=widgets.IntSlider(1, 0, 4, description="poison records", style=wide),
+        faults=widgets.FloatSlider(1.0, min=0, max=3, step=0.5, description="faults (crashes, stalls)",
+                                   style=wide),
+        seed=widgets.IntSlider(0, 0, 20, description="seed"),
+    )
