@@ -167,6 +167,8 @@ class SimMember(Node):
         d = self.lease_until
         if self.unanswered_since is not None:
             d = min(d, self.unanswered_since + self.run.rebalance_timeout_ms)
+        if self.ack_deadline is not None:
+            d = min(d, self.ack_deadline)
         return d
 
     def drop_all(self, why: str, at: float | None = None) -> None:
@@ -183,6 +185,7 @@ class SimMember(Node):
         d = self.deadline()
         if self.owned and self.sim.now >= d:
             why = "no answered heartbeat for the session timeout" if d == self.lease_until else \
+                "a revocation not acknowledged within the rebalance timeout" if d == self.ack_deadline else \
                 "a heartbeat unanswered for the rebalance timeout"
             self.drop_all(f"lease expired: {why}", at=d)
             self.full = True
