@@ -114,6 +114,16 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("if start < end:", "if start <= end:"):
             "with start == end both leave quiet false: the window start <= hour < start is empty",
     },
+    "11-design": {
+        ('return {"key": "user", "partitions": 6, "workers": 3, "critical_lane": True, "critical_skips_limiter": True,',
+         'return {"key": "user", "partitions": 7, "workers": 3, "critical_lane": True, "critical_skips_limiter": True,'):
+            "a design question has many right answers: 7 partitions for 3 workers is as good a design as 6 "
+            "(every worker has a partition, the campaign drains in time; docs/capstone.md)",
+        ('return {"key": "user", "partitions": 6, "workers": 3, "critical_lane": True, "critical_skips_limiter": True,',
+         'return {"key": "user", "partitions": 6, "workers": 4, "critical_lane": True, "critical_skips_limiter": True,'):
+            "a design question has many right answers: 4 workers on 6 partitions all have work and drain the "
+            "campaign faster; more workers than partitions would be the mistake (a known-wrong design in tests)",
+    },
     "12-restore": {
         ("for records in consumer.poll(timeout_ms=50).values():",
          "for records in consumer.poll(timeout_ms=51).values():"):
