@@ -27,3 +27,16 @@ def test_kafka_fits_through_its_share_group_where_its_consumer_group_does_not():
     assert fit("kafka", req) == []
     assert fitting_configuration("kafka", req) == "a share group (Kafka 4.2+)"
     assert fitting_configuration("kafka", Requirements(replay=True)) == "a consumer group"
+
+
+def test_the_many_consumers_picture_has_the_share_group_line():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from msglib.viz import compare as viz
+    fig = viz.plot_latency_vs_consumers(consumers=(4, 8), partitions=4)
+    lines = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
+    share, group = lines["kafka share group (4 partitions)"], lines["kafka (4 partitions)"]
+    assert share[0] < group[0] and share[1] < group[1] / 2      # no consumer waits on a hot partition
+    plt.close("all")

@@ -125,12 +125,12 @@ def plot_latency_vs_consumers(consumers: Iterable[int] = (2, 3, 4, 6, 8), seed: 
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     for m in MODEL_NAMES:
         reports = [many_consumers(m, c, seed, partitions) for c in consumers]
-        label = f"kafka, consumer group ({partitions} partitions)" if m == "kafka" else _label(m)
+        label = f"kafka ({partitions} partitions)" if m == "kafka" else _label(m)
         ax.plot(consumers, [r.latency(99) for r in reports], marker=MARKERS[m], color=COLORS[m], label=label)
     # the same topic read by a share group (KIP-932): consumers share partitions, so all of them work
     shared = [many_consumers("kafka-share", c, seed, partitions) for c in consumers]
     ax.plot(consumers, [r.latency(99) for r in shared], marker=MARKERS["kafka"], color=COLORS["kafka"], ls="--",
-            mfc="none", label=f"kafka, share group ({partitions} partitions)")
+            mfc="none", label=f"kafka share group ({partitions} partitions)")
     ax.set(xlabel="consumers sharing one subscriber", ylabel="p99 latency (simulated ms)", yscale="log",
            title="a load that needs about 3.3 busy consumers")
     ax.grid(alpha=0.3)
