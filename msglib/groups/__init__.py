@@ -14,6 +14,11 @@ Read in this order:
 * ``coordinator.py`` -- the broker side: membership, generations, the rebalance, fencing of commits
 * ``offsets.py``     -- committed offsets in a compacted ``__consumer_offsets`` log, retention
 * ``membership.py``  -- the consumer side: join, sync, heartbeat "thread", revoke/assign
+* ``consumer_group.py``, ``reconciliation.py``, ``server_assignors.py``, ``consumer_membership.py`` -- KIP-848's
+  consumer protocol (``group_protocol="consumer"``): ConsumerGroupHeartbeat, the group / target / member epochs,
+  revoke-first reconciliation, the server's ``uniform`` and ``range`` assignors, and the client's heartbeat loop
+  (docs/kip-848.md); ``rebalance_schedules.py`` and ``protocol_compare.py`` run them under faults and side by
+  side with the classic protocol
 * ``local.py``       -- LocalBroker: topics + coordinator in one process, for demos and fast runs
 * ``lag.py``         -- lag = end offset - committed offset, and a monitor of it over time
 * ``workload.py``    -- seeded runs of a group under crashes and pauses, checked for loss and duplicates
