@@ -80,6 +80,7 @@ VISIBLE = [
     (_s(1, 900), 200, True, [0, 0, 0], 5),         # 1100 and full: switch (5 % 3 = 2)
     (_s(1, 900), 200, False, [0, 0, 0], 5),        # 1100, batch not full: stay
     (_s(1, 1900), 150, False, [0, 0, 0], 4),       # 2050 >= 2000: switch whatever the batch
+    (_s(1, 1900), 100, False, [0, 0, 0], 4),       # exactly 2000: switch too
     (_s(2, 900), 100, True, [0, 3, 1], 4),         # exactly 1000 and full: switch; weights 4 1 3, x=4 -> 1
     *[(_s(0, 999), 1, True, [0, 3, 1], r) for r in range(8)],   # x 0..3 -> 0, 4 -> 1, 5..7 -> 2
 ]
@@ -193,7 +194,7 @@ def _producer(fn: Callable, seed: int) -> None:
 
 # ------------------------------------------------------------------ the checks
 def check_sticky_partitioner(update_sticky: Callable, seed: int | None = None) -> None:
-    """Visible check: fifteen steps of the rule, 40 seeded traces, one producer beside a slow broker."""
+    """Visible check: sixteen steps of the rule, 40 seeded traces, one producer beside a slow broker."""
     require_callable(update_sticky, "update_sticky", EX_STICKY)
     _unit(update_sticky, VISIBLE)
     for s in ([seed] if seed is not None else seeds(EX_STICKY, 1)):

@@ -204,9 +204,9 @@ def cooperative_sticky_assign(partitions: list[TopicPartition],
         claimed.update(mine)
         out[m] = mine[:quota[m]]                 # keep up to the quota; the rest is revoked (phase one)
     for tp in sorted(tp for tp in partitions if tp not in claimed):
-        m = next((m for m in members if len(out[m]) < quota[m]), None)   # free: fill a member below its quota
-        if m is not None:
-            out[m].append(tp)
+        # free: fill a member below its quota (there is one: what is free <= what the quotas still miss)
+        m = next(m for m in members if len(out[m]) < quota[m])
+        out[m].append(tp)
     return {m: sorted(tps) for m, tps in out.items()}
 
 
