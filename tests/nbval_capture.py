@@ -24,13 +24,14 @@ def pytest_runtest_makereport(item, call):
     for out in item.test_outputs or []:
         kind = out.get("output_type")
         if kind == "error":
-            outputs.append({"output_type": "error", "ename": out.get("ename"), "evalue": out.get("evalue"),
-                            "traceback": list(out.get("traceback") or [])})
+            outputs.append({"output_type": "error", "ename": out.get("ename"),
+                            "evalue": out.get("evalue"), "traceback": list(out.get("traceback") or [])})
         elif kind == "stream":
             outputs.append({"output_type": "stream", "name": out.get("name"), "text": out.get("text", "")})
         else:
             outputs.append({"output_type": kind})
-    _CELLS.append({"notebook": str(item.parent.fspath), "cell": item.cell_num, "tags": list(item.cell.metadata.get("tags", [])),
+    _CELLS.append({"notebook": str(item.parent.fspath), "cell": item.cell_num,
+                   "tags": list(item.cell.metadata.get("tags", [])),
                    "graded": "nbgrader" in item.cell.metadata, "outcome": report.outcome,
                    "report": str(report.longrepr)[-3000:] if report.failed else "", "outputs": outputs,
                    "seconds": round(report.duration, 3)})

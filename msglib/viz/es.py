@@ -53,7 +53,8 @@ def plot_balance_over_time(store: EventStore, account_id: str, as_of: list[float
         ax.plot(t, b, "D", ms=6, mfc="none", mec="k")
         # near the top, on a white box, alternating heights: no line or dot drawn over the words
         late, early = t > 0.75 * right, t < 0.35 * right      # early ones below the legend
-        ax.annotate(f"as of t={t:g}: {b}", (t, 0.93 - 0.09 * (i % 2) - (0.15 if early else 0)), xycoords=("data", "axes fraction"),
+        ax.annotate(f"as of t={t:g}: {b}", (t, 0.93 - 0.09 * (i % 2) - (0.15 if early else 0)),
+                    xycoords=("data", "axes fraction"),
                     textcoords="offset points", xytext=(-4 if late else 4, 0), ha="right" if late else "left",
                     va="top", fontsize=8, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="grey", alpha=0.9))
     ax.set(xlabel="time (s, the store's clock)", ylabel="balance (cents)",

@@ -45,7 +45,8 @@ def problem(args: argparse.Namespace) -> str | None:
     if args.brokers > 1 and not 1 <= args.min_insync_replicas <= args.brokers:
         return f"--min-insync-replicas must be 1 to {args.brokers} (the brokers), got {args.min_insync_replicas}"
     if args.brokers > 1 and args.port and args.port + args.brokers - 1 > 65535:
-        return f"--port {args.port} leaves no room for {args.brokers} brokers (ports --port to --port + {args.brokers - 1})"
+        return (f"--port {args.port} leaves no room for {args.brokers} brokers "
+                f"(ports --port to --port + {args.brokers - 1})")
     if os.path.exists(args.data) and not os.path.isdir(args.data):
         return f"--data {args.data!r} is a file; give a folder (it is created if missing)"
     return None
