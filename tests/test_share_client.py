@@ -222,3 +222,12 @@ def test_share_group_state_log_is_compacted_and_reloads_the_latest_snapshots():
     coord.restart()
     assert coord.shard.states == latest
     assert latest[("g", "t", 0)]["start_offset"] == 999
+
+
+def test_commit_async_sends_acknowledgements_and_the_lock_timeout_is_known():
+    b = broker(2, record_lock_duration_ms=7_000)
+    c = KafkaShareConsumer("jobs", group_id="g", broker=b)
+    c.poll()
+    assert c.acquisition_lock_timeout_ms == 7_000
+    c.commitAsync()
+    assert b.states("g", TP) == [RecordState.ACKNOWLEDGED] * 2

@@ -8,7 +8,8 @@
   for every record before its next ``poll`` (else ``IllegalStateError``); ``acknowledge`` is refused in
   implicit mode.
 * ``commit_sync()`` (also ``commitSync()``) sends the pending acknowledgements now (ShareAcknowledge) and
-  returns, per partition, None or the error (``InvalidRecordStateError`` when the lock had expired).
+  returns, per partition, None or the error (``InvalidRecordStateError`` when the lock had expired);
+  ``commit_async()`` sends them without reporting the verdicts.
 
 The broker is a :class:`~msglib.share.broker.ShareBroker` handed in (``broker=``); time is its simulation's
 clock: a ``poll`` that finds nothing lets simulated time pass, up to ``timeout_ms``.
@@ -190,6 +191,18 @@ class KafkaShareConsumer:
                 for tp, err in resp.partitions.items()}
 
     commitSync = commit_sync   # the Java name
+
+    def commit_async(self) -> None:
+        """Send the pending acknowledgements without waiting for the verdicts (msglib's broker answers at once;
+        like Kafka's ``commitAsync`` without a callback, a refused acknowledgement raises nothing)."""
+        self.commit_sync()
+
+    commitAsync = commit_async
+
+    @property
+    def acquisition_lock_timeout_ms(self) -> float:
+        """How long the records of the last poll stay acquired (Kafka's ``acquisitionLockTimeoutMs()``)."""
+        return self.broker.config.record_lock_duration_ms
 
     def close(self) -> None:
         """Commit acknowledgements already given, release what was delivered but not acknowledged, leave."""
