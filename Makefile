@@ -18,9 +18,12 @@ PYTEST_SCHED ?= --maxschedchunk 1
 LAB_ARGS ?=
 # JupyterLab refuses to run as root without --allow-root (containers, cloud notebooks)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# the Lab's terminals: a non-login shell keeps this PATH (the venv first), so `python -m msglib check` works
-# there; a login shell would reset PATH from /etc/profile
-LAB_COMMON = --ServerApp.terminado_settings="{'shell_command': ['$(SHELL)']}" $(ALLOW_ROOT) $(LAB_ARGS)
+# the Lab's terminals: bash with lab/terminal.bashrc (the user's ~/.bashrc, then the venv first on PATH again),
+# so `python -m msglib check` works there even when ~/.bashrc puts pyenv's or conda's python first; a login
+# shell would also reset PATH from /etc/profile
+export MSGLIB_VENV_BIN := $(abspath $(BIN))
+LAB_COMMON = --ServerApp.terminado_settings="{'shell_command': ['$(SHELL)', '--rcfile', '$(CURDIR)/lab/terminal.bashrc', '-i']}" \
+  $(ALLOW_ROOT) $(LAB_ARGS)
 # learners: nbgrader's Validate button only, answered by msglib.grading.lab_validate (every exercise with
 # its points, as `make check` prints them). Formgrader, Create Assignment, Assignment List and Course List
 # are instructor tools; they are switched off for this launch only (server extensions here, the Lab's
