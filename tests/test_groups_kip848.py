@@ -232,3 +232,20 @@ def test_stale_commit_raises_commit_failed():
     c._coordinator.generation -= 1                      # as if the epoch-bumping answer had not arrived yet
     with pytest.raises(CommitFailedError, match="STALE_MEMBER_EPOCH"):
         c.commit()
+
+
+def test_at_least_once_over_the_consumer_protocol_loses_nothing_under_crashes_pauses_and_coordinator_crashes():
+    from msglib.groups.workload import at_least_once_step, random_events, run_group
+    for seed in range(8):
+        events = random_events(seed, 2_000, kinds=("crash", "pause", "join", "coordinator_crash"))
+        r = run_group(seed, events=events, step=at_least_once_step, consumer_config={"group_protocol": "consumer"})
+        assert r.lost == [] and r.drained, r.summary()
+
+
+def test_an_application_that_crashes_during_another_ones_gc_pause_is_not_stepped_again():
+    from msglib.groups.workload import GroupEvent, run_group
+    events = [GroupEvent(1229, "pause", 3, 1_000), GroupEvent(1371, "crash", 1),
+              GroupEvent(1445, "coordinator_crash", 6, 300)]
+    for protocol in ("classic", "consumer"):
+        r = run_group(25, events=events, consumer_config={"group_protocol": protocol})
+        assert r.lost == [] and r.drained, (protocol, r.summary())

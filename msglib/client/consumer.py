@@ -559,7 +559,10 @@ class KafkaConsumer:
             self._commit_done(op, error)
             if error is None:
                 return
-            if error in (proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT) and self.sim.now < deadline:
+            # KIP-848: a commit that carried an epoch the member has since left behind is sent again with the
+            # member's latest epoch, as the Java client's CommitRequestManager does (while it is still a member).
+            stale = error == proto.STALE_MEMBER_EPOCH and self._coordinator.generation > 0
+            if (error in (proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT) or stale) and self.sim.now < deadline:
                 self._client.wait(min(deadline, self.sim.now + self.config["retry_backoff_ms"]))
                 continue
             raise self._coordinator.commit_error(error, sent)

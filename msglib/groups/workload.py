@@ -406,6 +406,8 @@ class GroupRun:
         for app in self.runnable():
             if until is not None and self.sim.now >= until:
                 break
+            if not app.alive or app.frozen:
+                continue     # it crashed or froze meanwhile (inside another application's GC pause)
             self._step(app)
         if self.sim.now == before:
             step_to = self.sim.now + self.tick_ms
