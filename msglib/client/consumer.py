@@ -560,7 +560,8 @@ class KafkaConsumer:
             if error is None:
                 return
             # KIP-848: a commit that carried an epoch the member has since left behind is sent again with the
-            # member's latest epoch, as the Java client's CommitRequestManager does (while it is still a member).
+            # member's latest epoch while it is still a member. msglib differs here: the Java client (4.0) retries
+            # so only its auto-commit before a revocation; its commitSync raises CommitFailedException.
             stale = error == proto.STALE_MEMBER_EPOCH and self._coordinator.generation > 0
             if (error in (proto.COORDINATOR_NOT_AVAILABLE, proto.REQUEST_TIMED_OUT) or stale) and self.sim.now < deadline:
                 self._client.wait(min(deadline, self.sim.now + self.config["retry_backoff_ms"]))
