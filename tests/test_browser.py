@@ -1,7 +1,7 @@
 """The student release in a real browser: headless Chromium (Debian's) driven by Playwright against a JupyterLab
 the test starts in learner mode, on 127.0.0.1, on a copy of notebooks/.
 
-For modules 00, 02, 04 and 11: Run All, then no error output outside the unanswered exercises' test cells, every
+For modules 00, 01, 02, 04 and 11: Run All, then no error output outside the unanswered exercises' test cells, every
 picture a non-blank image (its pixels, as the browser drew them), every widget rendered as controls; module 04:
 each of the cluster widget's buttons redraws a non-blank picture; Validate answers with the exercises' results.
 On failure, screenshots are saved in a folder the failure message names.
@@ -29,8 +29,8 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("MSGLIB_CHROMIUM", "/usr/bin/chromium"))
-MODULES = ["00_why_messaging", "02_the_log", "04_replication", "11_capstone_notifications"]
-WIDGET_MODULES = {"04_replication", "11_capstone_notifications"}
+MODULES = ["00_why_messaging", "01_queue_patterns", "02_the_log", "04_replication", "11_capstone_notifications"]
+WIDGET_MODULES = {"01_queue_patterns", "04_replication", "11_capstone_notifications"}
 RUN_TIMEOUT_S = 120
 CONTROLS = ", ".join(f".jp-OutputArea-output .jupyter-widgets {tag}" for tag in ("button", "input", "select")) + \
     ", .jp-OutputArea-output .widget-slider"
