@@ -18,7 +18,7 @@ the per-mutant limit, *equivalent* when mutation/equivalent.py says why it
 cannot differ from the reference, and *survived* otherwise.
 
     python -m mutation                    # every exercise; writes mutation/results.json
-    python -m mutation --only 02-retention --only 05-lag
+    python -m mutation --only 02-retention --only 05-cooperative_sticky
     python -m mutation --module 04 --survivors   # print each survivor's diff
 """
 from __future__ import annotations
