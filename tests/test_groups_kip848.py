@@ -249,3 +249,18 @@ def test_an_application_that_crashes_during_another_ones_gc_pause_is_not_stepped
     for protocol in ("classic", "consumer"):
         r = run_group(25, events=events, consumer_config={"group_protocol": protocol})
         assert r.lost == [] and r.drained, (protocol, r.summary())
+
+
+def test_a_subscribed_topic_that_appears_bumps_the_group_epoch_and_is_assigned():
+    b = LocalBroker(seed=3, fast=True)
+    b.create_topic("t", 2)
+    cs = [b.consumer(group_id="g", group_protocol="consumer") for _ in range(2)]
+    for c in cs:
+        c.subscribe(["t", "later"])
+    run(b, cs, 300)
+    epoch = b.coordinator.consumer_groups.group("g").group_epoch
+    assert sorted(tp for c in cs for tp in c.assignment()) == sorted(tps(0, 1))
+    b.create_topic("later", 4)
+    run(b, cs, 300)
+    assert b.coordinator.consumer_groups.group("g").group_epoch == epoch + 1
+    assert sorted(tp for c in cs for tp in c.assignment()) == sorted(tps(0, 1) | tps(0, 1, 2, 3, topic="later"))
