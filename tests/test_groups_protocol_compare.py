@@ -7,12 +7,12 @@ from msglib.groups.protocol_compare import PROTOCOLS, compare, join_cost, summar
 
 
 def test_each_protocol_settles_after_a_join_and_reports_its_costs():
-    costs = compare(3, [1], fast=True)
+    costs = compare(2, [1], fast=True)
     assert set(costs) == set(PROTOCOLS)
     for proto, (run,) in costs.items():
         assert run.settle_ms > 0 and run.unowned_partition_s > 0 and run.moved >= 1, (proto, run)
     summary = {s.protocol: s for s in summarize(costs)}
-    assert summary["kip848"].seeds == 1 and summary["eager"].members == 3
+    assert summary["kip848"].seeds == 1 and summary["eager"].members == 2
 
 
 def test_the_same_seed_gives_the_same_figures():
