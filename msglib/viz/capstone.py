@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
+from msglib.capstone.design import THRESHOLDS
 from msglib.capstone.events import CHANNELS
 from msglib.capstone.faults import ProviderOutage, RouterCrash, SlowConsumer, WorkerCrash, schedule
 from msglib.capstone.ratelimit import TokenBucket
@@ -362,8 +363,6 @@ __all__ = ["draw_architecture", "plot_run_timeline", "plot_latency", "plot_token
 def plot_design(verdicts: dict[str, Any], axes=None):
     """Designs side by side on what the simulation measured, each panel with its threshold (dashed)."""
     import matplotlib.pyplot as plt
-
-    from msglib.capstone.design import THRESHOLDS
 
     shown = [t for t in THRESHOLDS if t.measure != "invalid"]
     if axes is None:
