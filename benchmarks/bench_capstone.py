@@ -99,7 +99,8 @@ def bare_loop(workload: Workload, config: SystemConfig = SystemConfig()) -> int:
 
 
 def grading_once() -> None:
-    from msglib.grading import ex11
+    from msglib.capstone.design import design
+    from msglib.grading import ex11, ex11_design
 
     ex11._PASSED.clear()
     ex11.check_route(route)
@@ -110,6 +111,8 @@ def grading_once() -> None:
     ex11.hidden_handle(handle)
     ex11.check_runbook(redrive_when_healthy, route=route, TokenBucket=TokenBucket, handle=handle)
     ex11.hidden_runbook(redrive_when_healthy, route=route, TokenBucket=TokenBucket, handle=handle)
+    ex11_design.check_design(design)
+    ex11_design.hidden_design(design)
 
 
 def main(argv: list[str] | None = None) -> int:
