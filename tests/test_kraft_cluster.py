@@ -132,3 +132,13 @@ def test_metadata_checker_names_an_election_from_outside_isr_and_elr():
     assert len(problems) == 1 and "outside the ISR [0, 1]" in problems[0]
     assert not cluster_metadata_problems(log, min_insync_replicas=2, eligible_leader_replicas=True,
                                          unclean_leader_election_enable=True)
+
+
+def test_a_run_with_controller_failovers_replays_from_its_history():
+    r = run_scenario(11, duration_ms=300.0, controller_failovers=2, fault_interval_ms=100.0)
+    assert r.stats["controller_failovers"] == 2
+    again = r.history.replay()
+    assert [op.describe() for op in again] == [op.describe() for op in r.history]
+    from msglib.sim.faults import FaultSchedule
+
+    assert FaultSchedule.from_json(r.faults.to_json()).describe() == r.faults.describe()
