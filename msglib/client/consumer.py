@@ -49,7 +49,10 @@ high-water mark) and a :class:`~msglib.groups.local.LocalBroker` or a bare
 reads the embedded default cluster (``embedded.py``; ``bootstrap_servers`` must be ``localhost:9092`` or
 left out, else :class:`~msglib.client.errors.NoBrokersAvailable`). Where msglib differs on purpose: time is
 simulated (timeouts are simulated ms), ``subscribe()`` needs a ``group_id``, ``client_id`` defaults to a
-per-client name, network and security settings are accepted and ignored with one warning.
+per-client name, network and security settings are accepted and ignored with one warning. Defaults follow
+kafka-python 3.0, which match the Java client's today (docs/kafka-defaults.md) except
+``partition_assignment_strategy``: kafka-python's ``(range, roundrobin)``, where Java has
+``[range, cooperative-sticky]`` since Kafka 3.0 (range is used either way).
 
 **isolation_level** (module 06, cluster only): ``read_uncommitted`` reads up to
 the high-water mark, records of open and aborted transactions included.
