@@ -138,7 +138,7 @@ def test_api_versions_advertises_exactly_what_is_served(server):
     assert out["api_keys"] == supported_versions()
     served = {k["api_key"]: (k["min_version"], k["max_version"]) for k in out["api_keys"]}
     assert served == {k: SPECS[k][1] for k in API_KEYS}
-    assert len(served) == 21
+    assert len(served) == 22 and served[68] == (0, 1)     # ConsumerGroupHeartbeat (KIP-848)
 
 
 def test_api_versions_too_new_gets_v0_answer_with_the_list(server):

@@ -539,6 +539,17 @@ class ConsumerGroupCoordinator:
             return p.STALE_MEMBER_EPOCH
         return None
 
+    def validate_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> str | None:
+        """Kafka's ``ConsumerGroup.validateOffsetFetch`` (OffsetFetch v9): no member id and epoch -1 (an admin)
+        passes; an unknown member is UNKNOWN_MEMBER_ID; another epoch than the member's, STALE_MEMBER_EPOCH."""
+        if member_id is None and member_epoch < 0:
+            return None
+        group = self.group(group_id)
+        member = group.members.get(member_id) if group else None
+        if member is None:
+            return p.UNKNOWN_MEMBER_ID
+        return p.STALE_MEMBER_EPOCH if member_epoch != member.member_epoch else None
+
     def describe(self, group_id: str | None = None) -> str:
         groups = [self.groups[group_id]] if group_id else [self.groups[g] for g in sorted(self.groups)]
         return "\n".join(g.describe() for g in groups)

@@ -2,8 +2,10 @@
 
 One node (id 0) leads every partition. Each partition is a :class:`~msglib.log.Log` in
 ``<data>/<topic>-<partition>/`` with its :class:`~msglib.cluster.producer_state.ProducerStateManager`
-(idempotent sequences, open and aborted transactions), rebuilt from the log when it opens. Topics and
-their settings are listed in ``<data>/topics.json``.
+(idempotent sequences, open and aborted transactions), rebuilt from the log when it opens. Topics, their
+settings and their topic ids are listed in ``<data>/topics.json``. A topic id (KIP-516, Kafka 2.8) is a
+random UUID given when the topic is created and kept with it, so a restart keeps it and a topic deleted
+and created again under the same name gets a new one, as in Kafka.
 
 The group coordinator and the transaction coordinator are msglib's own simulated nodes
 (:mod:`msglib.groups.coordinator`, :mod:`msglib.txn.coordinator`), on a private simulated network whose
@@ -31,6 +33,7 @@ import re
 import shutil
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -48,6 +51,7 @@ from msglib.sim.network import Endpoint, Network
 from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import TransactionCoordinator
 from msglib.txn.group_offsets import attach as attach_txn_offsets
+from msglib.wire.codec import new_topic_id, parse_topic_id, topic_id_text
 
 NODE_ID = 0
 TRACE_LENGTH = 10_000  # coordinator trace entries kept
@@ -168,9 +172,10 @@ class Coordinators:
         self.broker_ids = [NODE_ID]
         self.config = None
 
-        self.group = GroupCoordinator(self.network, group_config)
+        self.group = GroupCoordinator(self.network, group_config, partition_counts=broker.partition_counts)
         # Member ids must not repeat across restarts (the groups reloaded from disk keep theirs): unseeded.
         self.group._id_rng = random.Random()
+        self.group.consumer_groups._id_rng = random.Random()
         self.group.storage = DiskStorage(os.path.join(data_dir, "__consumer_offsets-0"))
         self.group._boot()                       # reload the groups and offsets from disk
         self._group_coordinator = self.group     # txn.group_offsets finds it here (coordinator_for)
@@ -240,6 +245,8 @@ class Broker:
         self.fsync = fsync
         self.topics: dict[str, list[Partition]] = {}
         self.topic_configs: dict[str, dict[str, Any]] = {}
+        self.topic_ids: dict[str, uuid.UUID] = {}
+        self.topic_names: dict[uuid.UUID, str] = {}
         self._changed: asyncio.Event | None = None
         self._load_topics()
         self.coordinators = Coordinators(self.data_dir, self, group_config or GroupConfig(),
@@ -258,9 +265,17 @@ class Broker:
         for name, entry in catalog.items():
             self.topic_configs[name] = entry.get("configs", {})
             self.topics[name] = [self._open(name, i) for i in range(entry["partitions"])]
+            self._set_topic_id(name, parse_topic_id(entry["topic_id"]) if "topic_id" in entry else new_topic_id())
+        if any("topic_id" not in entry for entry in catalog.values()):
+            self._save_topics()          # a catalog written before topic ids: give each topic its id once
+
+    def _set_topic_id(self, name: str, topic_id: uuid.UUID) -> None:
+        self.topic_ids[name] = topic_id
+        self.topic_names[topic_id] = name
 
     def _save_topics(self) -> None:
-        catalog = {name: {"partitions": len(parts), "configs": self.topic_configs.get(name, {})}
+        catalog = {name: {"partitions": len(parts), "configs": self.topic_configs.get(name, {}),
+                          "topic_id": topic_id_text(self.topic_ids[name])}
                    for name, parts in self.topics.items()}
         tmp = self._catalog_path() + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -302,6 +317,7 @@ class Broker:
             return None, ""
         self.topic_configs[name] = dict(configs or {})
         self.topics[name] = [self._open(name, i) for i in range(count)]
+        self._set_topic_id(name, new_topic_id())
         self._save_topics()
         return None, ""
 
@@ -310,6 +326,7 @@ class Broker:
         if parts is None:
             return "UNKNOWN_TOPIC_OR_PARTITION"
         self.topic_configs.pop(name, None)
+        self.topic_names.pop(self.topic_ids.pop(name), None)
         self._save_topics()
         for part in parts:
             part.log.close()
@@ -320,6 +337,10 @@ class Broker:
     def partition(self, tp: TopicPartition) -> Partition | None:
         parts = self.topics.get(tp.topic)
         return parts[tp.partition] if parts is not None and 0 <= tp.partition < len(parts) else None
+
+    def partition_counts(self, topics: list[str]) -> dict[str, int]:
+        """Partitions per topic (the KIP-848 coordinator's view of topic metadata); unknown topics omitted."""
+        return {t: len(self.topics[t]) for t in topics if t in self.topics}
 
     def all_partitions(self) -> list[TopicPartition]:
         return [part.tp for parts in self.topics.values() for part in parts]

@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fsync every append before answering (survives power loss, not only kill -9)")
     parser.add_argument("--group-initial-rebalance-delay-ms", type=float, default=3000.0,
                         help="wait for more members before a new group's first rebalance (Kafka's default 3000)")
+    parser.add_argument("--group-consumer-heartbeat-interval-ms", type=float, default=5000.0,
+                        help="KIP-848 groups (group.protocol=consumer): the heartbeat interval the coordinator "
+                             "gives members (Kafka's group.consumer.heartbeat.interval.ms, default 5000)")
+    parser.add_argument("--group-consumer-session-timeout-ms", type=float, default=45000.0,
+                        help="KIP-848 groups: a member silent this long is removed (Kafka's "
+                             "group.consumer.session.timeout.ms, default 45000)")
     parser.add_argument("--brokers", type=int, default=1,
                         help="1 (default): one broker on msglib's on-disk log; 2 to 9: msglib's simulated "
                              "replicated cluster in memory, broker i on --port + i (docs/wire-protocol.md)")
@@ -40,6 +46,10 @@ def problem(args: argparse.Namespace) -> str | None:
         return f"--max-request-bytes must be at least 1024, got {args.max_request_bytes}"
     if args.group_initial_rebalance_delay_ms < 0:
         return f"--group-initial-rebalance-delay-ms must be >= 0, got {args.group_initial_rebalance_delay_ms}"
+    if not 0 < args.group_consumer_heartbeat_interval_ms < args.group_consumer_session_timeout_ms:
+        return (f"--group-consumer-heartbeat-interval-ms must be above 0 and below "
+                f"--group-consumer-session-timeout-ms ({args.group_consumer_session_timeout_ms:g}), got "
+                f"{args.group_consumer_heartbeat_interval_ms:g}: members heartbeat well within their session")
     if not 1 <= args.brokers <= 9:
         return f"--brokers must be 1 to 9, got {args.brokers}"
     if args.brokers > 1 and not 1 <= args.min_insync_replicas <= args.brokers:

@@ -1,8 +1,10 @@
 """Kafka's binary encoding, driven by the field tables of ``specs.py``.
 
 Primitive types (big-endian ints, strings and byte arrays with an int16/int32 length or, in *flexible*
-versions, an unsigned-varint length + 1, arrays likewise), tagged fields (flexible versions end every
-struct with ``count, (tag, size, value)*``), and the request and response headers:
+versions, an unsigned-varint length + 1, arrays likewise; ``uuid``: 16 bytes, a :class:`uuid.UUID` here,
+Kafka's topic ids since KIP-516), tagged fields (flexible versions end every struct with
+``count, (tag, size, value)*``), a nullable struct field preceded by an int8 (-1: null, 1: present), and
+the request and response headers:
 
 * request header v1 (api key, version, correlation id, nullable client id) for non-flexible requests,
   v2 (the same plus tagged fields) for flexible ones; the client id is never compact;
@@ -15,18 +17,43 @@ field. The server answers nothing to such a frame and closes the connection, as 
 """
 from __future__ import annotations
 
+import base64
 import struct
+import uuid
 from typing import Any
 
 from msglib.wire.specs import SPECS
 
 API_VERSIONS = 18
+ZERO_UUID = uuid.UUID(int=0)    # Kafka's Uuid.ZERO_UUID: "no topic id"
 
 _I8, _I16, _I32, _I64 = struct.Struct(">b"), struct.Struct(">h"), struct.Struct(">i"), struct.Struct(">q")
 _INTS = {"int8": _I8, "int16": _I16, "int32": _I32, "int64": _I64}
 _DEFAULTS = {"int8": 0, "int16": 0, "int32": 0, "int64": 0, "bool": False, "string": "", "string!": "",
-             "bytes": b"", "records": None}
+             "bytes": b"", "records": None, "uuid": ZERO_UUID}
 FieldSpec = tuple
+
+
+def topic_id_text(topic_id: uuid.UUID) -> str:
+    """Kafka's text form of a Uuid (``Uuid.toString``): URL-safe base64 of the 16 bytes, no padding."""
+    return base64.urlsafe_b64encode(topic_id.bytes).rstrip(b"=").decode("ascii")
+
+
+def parse_topic_id(text: str) -> uuid.UUID:
+    """The inverse of :func:`topic_id_text` (``Uuid.fromString``)."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if len(data) != 16:
+        raise ValueError(f"topic id {text!r} is not 16 bytes of URL-safe base64 (22 characters)")
+    return uuid.UUID(bytes=data)
+
+
+def new_topic_id() -> uuid.UUID:
+    """A random topic id as Kafka's ``Uuid.randomUuid`` makes one: never the reserved zero (no id) or one
+    (the KRaft metadata topic), and never one whose text form starts with '-' (it would read as an option)."""
+    while True:
+        topic_id = uuid.uuid4()
+        if topic_id.int > 1 and not topic_id_text(topic_id).startswith("-"):
+            return topic_id
 
 
 class MalformedRequestError(ValueError):
@@ -96,6 +123,8 @@ def _read_value(r: Reader, ftype: str, version: int, flexible: bool, children: A
         return r.int(_INTS[ftype], what)
     if ftype == "bool":
         return r.take(1, what)[0] != 0
+    if ftype == "uuid":
+        return uuid.UUID(bytes=bytes(r.take(16, what)))
     if ftype in ("string", "string!"):
         n = r.length(flexible and ftype == "string", False, what)
         if n < 0:
@@ -136,7 +165,11 @@ def read_struct(r: Reader, fields: tuple[FieldSpec, ...], version: int, flexible
             tagged[tag] = (name, ftype, children)
             out[name] = _default(ftype, default, nullable, version)
             continue
-        value = _read_value(r, ftype, version, flexible, children, f"{what}.{name}" if what else name)
+        where = f"{what}.{name}" if what else name
+        if ftype == "struct" and _applies(nullable, version) and r.int(_I8, where) < 0:
+            out[name] = None                      # a nullable struct: int8 -1 is null, anything else present
+            continue
+        value = _read_value(r, ftype, version, flexible, children, where)
         if value is None and not _applies(nullable, version):
             raise MalformedRequestError(f"{name}: null is not allowed in version {version}")
         out[name] = value
@@ -184,6 +217,8 @@ def _write_value(out: list, ftype: str, value: Any, version: int, flexible: bool
         out.append(_INTS[ftype].pack(value))
     elif ftype == "bool":
         out.append(b"\x01" if value else b"\x00")
+    elif ftype == "uuid":
+        out.append(value.bytes)
     elif ftype in ("string", "string!"):
         if value is None:
             _write_length(out, -1, flexible and ftype == "string", False)
@@ -228,6 +263,10 @@ def write_struct(out: list, fields: tuple[FieldSpec, ...], obj: dict[str, Any], 
                 _write_value(sub, ftype, value, version, True, children)
                 tagged.append((tag, b"".join(sub)))
             continue
+        if ftype == "struct" and _applies(nullable, version):
+            out.append(b"\xff" if value is None else b"\x01")
+            if value is None:
+                continue
         _write_value(out, ftype, value, version, flexible, children)
     if flexible:
         out.append(_uvarint(len(tagged)))

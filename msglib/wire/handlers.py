@@ -2,19 +2,23 @@
 
 Bodies are the dicts of :mod:`msglib.wire.codec` (field names of Kafka's JSON specs in snake_case). Group
 and transaction requests become msglib's own request messages (:mod:`msglib.protocol`) for the
-coordinators; everything else is answered from the broker's logs.
+coordinators; everything else is answered from the broker's logs. On the wire KIP-848's
+ConsumerGroupHeartbeat names topics by topic id (KIP-516); msglib's coordinator works on names, so the
+handler translates both ways with the broker's ids.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable
+import uuid
+from typing import Any, Awaitable, Callable, Mapping
 
 from msglib import protocol as p
 from msglib.groups.coordinator import COORDINATOR
 from msglib.protocol import TopicPartition
 from msglib.wire import consumer_protocol as cp
 from msglib.wire.broker import NODE_ID, Broker, ProduceError, offsets_from_wire, split_batches
+from msglib.wire.codec import ZERO_UUID
 from msglib.wire.specs import ERROR_CODES, SPECS
 
 CLUSTER_ID = "msglib-serve"
@@ -41,7 +45,7 @@ class Handlers:
             13: self.leave_group, 8: self.offset_commit, 9: self.offset_fetch, 15: self.describe_groups,
             16: self.list_groups, 19: self.create_topics, 20: self.delete_topics, 22: self.init_producer_id,
             24: self.add_partitions_to_txn, 25: self.add_offsets_to_txn, 26: self.end_txn,
-            28: self.txn_offset_commit,
+            28: self.txn_offset_commit, 68: self.consumer_group_heartbeat,
         }
         self.assignments: dict[tuple[str, int], dict[str, bytes]] = {}   # (group, generation) -> member -> bytes
 
@@ -54,17 +58,16 @@ class Handlers:
         return {"error_code": 0, "api_keys": supported_versions()}
 
     async def metadata(self, header: dict, body: dict) -> dict:
-        version = header["api_version"]
-        wanted = body["topics"]
-        names = None if wanted is None or (version == 0 and not wanted) else [t["name"] for t in wanted]
+        wanted, refused = metadata_request_topics(header["api_version"], body, self.broker.topic_names)
         auto = body.get("allow_auto_topic_creation", True) and self.broker.auto_create_topics
-        topics = []
-        for name in (sorted(self.broker.topics) if names is None else names):
+        topics = list(refused)
+        for name in (sorted(self.broker.topics) if wanted is None else wanted):
             error = None
             if name not in self.broker.topics:
                 error = self.broker.create_topic(name)[0] if auto else "UNKNOWN_TOPIC_OR_PARTITION"
             parts = self.broker.topics.get(name, [])
-            topics.append({"error_code": code(error), "name": name, "is_internal": False, "partitions": [
+            topics.append({"error_code": code(error), "name": name, "is_internal": False,
+                           "topic_id": self.broker.topic_ids.get(name, ZERO_UUID), "partitions": [
                 {"error_code": 0, "partition_index": part.tp.partition, "leader_id": NODE_ID, "leader_epoch": 0,
                  "replica_nodes": [NODE_ID], "isr_nodes": [NODE_ID], "offline_replicas": []} for part in parts],
                 "topic_authorized_operations": -2147483648})
@@ -263,10 +266,28 @@ class Handlers:
             for t in body["topics"]]}
 
     async def offset_fetch(self, header: dict, body: dict) -> dict:
-        wanted = None if body["topics"] is None else [
-            TopicPartition(t["name"], i) for t in body["topics"] for i in t["partition_indexes"]]
-        resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetFetchRequest(
-            rid, body["group_id"], wanted))
+        if header["api_version"] < 8:
+            return {"error_code": 0, "topics": await self._group_offsets(body["group_id"], body["topics"])}
+        groups = []                       # v8+: several groups; v9+ with the member id and epoch (KIP-848)
+        for g in body["groups"]:
+            error = self._validate_offset_fetch(g["group_id"], g.get("member_id"), g.get("member_epoch", -1))
+            topics = [] if error else await self._group_offsets(g["group_id"], g["topics"])
+            groups.append({"group_id": g["group_id"], "topics": topics, "error_code": code(error)})
+        return {"groups": groups}
+
+    def _validate_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> str | None:
+        """KIP-848 groups check the member id and epoch an OffsetFetch v9 carries (as Kafka's
+        ``ConsumerGroup.validateOffsetFetch`` does); an admin's request (null member id, epoch -1) passes."""
+        self.coordinators.pump()
+        consumer_groups = self.coordinators.group.consumer_groups
+        if not consumer_groups.owns(group_id):
+            return None
+        return consumer_groups.validate_offset_fetch(group_id, member_id, member_epoch)
+
+    async def _group_offsets(self, group_id: str, topics: list[dict] | None) -> list[dict]:
+        wanted = None if topics is None else [
+            TopicPartition(t["name"], i) for t in topics for i in t["partition_indexes"]]
+        resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetFetchRequest(rid, group_id, wanted))
         by_topic: dict[str, list] = {}
         if resp.error is not None:        # UNSTABLE_OFFSET_COMMIT: per partition, as Kafka answers it
             for tp in wanted or []:
@@ -279,7 +300,7 @@ class Handlers:
                     {"partition_index": tp.partition, "committed_offset": -1 if om is None else om.offset,
                      "committed_leader_epoch": -1 if om is None or om.leader_epoch is None else om.leader_epoch,
                      "metadata": "" if om is None else (om.metadata or ""), "error_code": 0})
-        return {"error_code": 0, "topics": [{"name": t, "partitions": parts} for t, parts in by_topic.items()]}
+        return [{"name": t, "partitions": parts} for t, parts in by_topic.items()]
 
     async def describe_groups(self, header: dict, body: dict) -> dict:
         self.coordinators.pump()
@@ -304,9 +325,38 @@ class Handlers:
 
     async def list_groups(self, header: dict, body: dict) -> dict:
         self.coordinators.pump()
-        groups = self.coordinators.group.groups
-        return {"error_code": 0, "groups": [{"group_id": g, "protocol_type": groups[g].protocol_type or ""}
-                                            for g in sorted(groups)]}
+        groups = {g: group.protocol_type or "" for g, group in self.coordinators.group.groups.items()}
+        for g in self.coordinators.group.consumer_groups.groups:      # KIP-848 groups: protocol type "consumer"
+            groups.setdefault(g, "consumer")
+        return {"error_code": 0, "groups": [{"group_id": g, "protocol_type": groups[g]} for g in sorted(groups)]}
+
+    # -- KIP-848 ----------------------------------------------------------------------------------------------
+    async def consumer_group_heartbeat(self, header: dict, body: dict) -> dict:
+        """ConsumerGroupHeartbeat (API 68) through msglib's KIP-848 coordinator: topic ids become names on
+        the way in and names become ids on the way out; the rack id is not used."""
+        if body.get("subscribed_topic_regex"):
+            return {"error_code": code("INVALID_REQUEST"), "member_id": body["member_id"], "member_epoch": -1,
+                    "heartbeat_interval_ms": 0, "error_message": "subscribed_topic_regex: topic patterns are not "
+                    "served by msglib serve; subscribe to topic names (a list) instead"}
+        names = self.broker.topic_names
+        owned = None if body["topic_partitions"] is None else [   # a topic deleted since is no longer owned
+            TopicPartition(names[t["topic_id"]], q) for t in body["topic_partitions"] if t["topic_id"] in names
+            for q in t["partitions"]]
+        resp = await self.coordinators.call(COORDINATOR, lambda rid: p.ConsumerGroupHeartbeatRequest(
+            rid, body["group_id"], body["member_id"], body["member_epoch"], body["instance_id"],
+            body["rebalance_timeout_ms"], body["subscribed_topic_names"], body["server_assignor"], owned,
+            header["client_id"] or ""))
+        assignment = None
+        if resp.error is None and resp.assignment is not None:
+            ids = self.broker.topic_ids
+            by_topic: dict[uuid.UUID, list[int]] = {}
+            for tp in sorted(resp.assignment):
+                if tp.topic in ids:
+                    by_topic.setdefault(ids[tp.topic], []).append(tp.partition)
+            assignment = {"topic_partitions": [{"topic_id": t, "partitions": qs} for t, qs in by_topic.items()]}
+        return {"error_code": code(resp.error), "error_message": resp.error_message, "member_id": resp.member_id,
+                "member_epoch": resp.member_epoch, "heartbeat_interval_ms": int(resp.heartbeat_interval_ms),
+                "assignment": assignment}
 
     # -- transactions ---------------------------------------------------------------------------------------
     async def init_producer_id(self, header: dict, body: dict) -> dict:
@@ -359,6 +409,35 @@ def _config_value(value: str | None) -> Any:
     if value is not None and value.lstrip("-").isdigit():
         return int(value)
     return value
+
+
+def metadata_request_topics(version: int, body: dict, topic_names: Mapping[uuid.UUID, str]
+                            ) -> tuple[list[str] | None, list[dict]]:
+    """The topic names a Metadata request asks for (None: every topic) and the answers for the entries that
+    name no servable topic. From v12 an entry may name its topic by id alone (null name); an unknown id is
+    answered UNKNOWN_TOPIC_ID with a null name. Before v12 a null name or a topic id is INVALID_REQUEST
+    (``KafkaApis.handleTopicMetadataRequest``: v10 and v11 carry the fields but may not use them)."""
+    wanted = body["topics"]
+    if wanted is None or (version == 0 and not wanted):
+        return None, []
+    names: list[str] = []
+    refused: list[dict] = []
+    for t in wanted:
+        name, topic_id = t["name"], t.get("topic_id", ZERO_UUID)
+        if version < 12 and (name is None or topic_id != ZERO_UUID):
+            refused.append(_topic_error("INVALID_REQUEST", name or "", topic_id))
+        elif name is not None:
+            names.append(name)
+        elif topic_id in topic_names:
+            names.append(topic_names[topic_id])
+        else:
+            refused.append(_topic_error("UNKNOWN_TOPIC_ID", None, topic_id))
+    return names, refused
+
+
+def _topic_error(error: str, name: str | None, topic_id: uuid.UUID) -> dict:
+    return {"error_code": code(error), "name": name, "topic_id": topic_id, "is_internal": False, "partitions": [],
+            "topic_authorized_operations": -2147483648}
 
 
 def supported_versions() -> list[dict[str, int]]:

@@ -26,6 +26,7 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from typing import Any, Callable
 
 from msglib import protocol as p
@@ -38,7 +39,8 @@ from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import transaction_coordinator_for
 from msglib.txn.group_offsets import attach as attach_txn_offsets
 from msglib.wire.broker import ProduceError, split_batches
-from msglib.wire.handlers import CLUSTER_ID, Handlers, code
+from msglib.wire.codec import ZERO_UUID, new_topic_id
+from msglib.wire.handlers import CLUSTER_ID, Handlers, code, metadata_request_topics
 from msglib.wire.server import DEFAULT_MAX_REQUEST_BYTES, WireServer
 
 log = logging.getLogger("msglib.serve")
@@ -56,7 +58,9 @@ class ClusterFront:
 
     def __init__(self, brokers: int = 3, *, seed: int = 0, config: ClusterConfig | None = None,
                  num_partitions: int = 1, replication_factor: int | None = None,
-                 group_initial_rebalance_delay_ms: float = 3000.0) -> None:
+                 group_initial_rebalance_delay_ms: float = 3000.0,
+                 group_consumer_heartbeat_interval_ms: float = 5000.0,
+                 group_consumer_session_timeout_ms: float = 45000.0) -> None:
         if brokers < 1:
             raise ValueError(f"--brokers must be at least 1, got {brokers}")
         self.cluster = Cluster(brokers, seed=seed, config=config or default_config(min(2, brokers)))
@@ -64,7 +68,9 @@ class ClusterFront:
         self.replication_factor = replication_factor or min(3, brokers)
         self.auto_create_topics = True
         self.group = coordinator_for(self.cluster, GroupConfig(
-            group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms))
+            group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
+            group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms,
+            group_consumer_session_timeout_ms=group_consumer_session_timeout_ms))
         attach_txn_offsets(self.group)
         self.txn = transaction_coordinator_for(self.cluster, TxnConfig())
         self._ids = itertools.count(1)
@@ -74,6 +80,8 @@ class ClusterFront:
         self._wall_start = time.monotonic()
         self._changed: asyncio.Event | None = None
         self.coordinators = self          # what the group and transaction handlers talk to
+        self._topic_ids: dict[str, uuid.UUID] = {}
+        self._topic_names: dict[uuid.UUID, str] = {}
 
     # -- the clock ------------------------------------------------------------------------------------------
     def pump(self) -> None:
@@ -112,6 +120,20 @@ class ClusterFront:
 
     def partition(self, tp: TopicPartition) -> TopicPartition | None:
         return tp if tp.partition >= 0 and tp in set(self.cluster.topic_partitions()) else None
+
+    @property
+    def topic_ids(self) -> dict[str, uuid.UUID]:
+        """Each topic's id (KIP-516): random, given the first time the topic is seen (in memory, like the rest)."""
+        for name in self.topics:
+            if name not in self._topic_ids:
+                self._topic_ids[name] = topic_id = new_topic_id()
+                self._topic_names[topic_id] = name
+        return self._topic_ids
+
+    @property
+    def topic_names(self) -> dict[uuid.UUID, str]:
+        self.topic_ids                  # noqa: B018 (gives the topics seen for the first time their ids)
+        return self._topic_names
 
     def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
                      validate_only: bool = False) -> tuple[str | None, str]:
@@ -158,13 +180,11 @@ class ClusterHandlers(Handlers):
     async def metadata(self, header: dict, body: dict) -> dict:
         front = self.front
         front.pump()
-        version = header["api_version"]
-        wanted = body["topics"]
-        names = None if wanted is None or (version == 0 and not wanted) else [t["name"] for t in wanted]
+        names, refused = metadata_request_topics(header["api_version"], body, front.topic_names)
         auto = body.get("allow_auto_topic_creation", True) and front.auto_create_topics
         existing = front.topics
         live = set(front.live_brokers())
-        topics = []
+        topics = list(refused)
         for name in (sorted(existing) if names is None else names):
             error = None
             if name not in existing:
@@ -185,6 +205,7 @@ class ClusterHandlers(Handlers):
             if error == "TOPIC_ALREADY_EXISTS":
                 error = None
             topics.append({"error_code": code(error), "name": name, "is_internal": False, "partitions": parts,
+                           "topic_id": front.topic_ids.get(name, ZERO_UUID),
                            "topic_authorized_operations": -2147483648})
         controller = min(live) if live else -1
         return {"brokers": [{"node_id": b, "host": self.host, "port": self.ports[b], "rack": None}
@@ -416,10 +437,10 @@ class ClusterServer:
     def __init__(self, brokers: int = 3, host: str = "127.0.0.1", port: int = 9092, *, seed: int = 0,
                  config: ClusterConfig | None = None, num_partitions: int = 1,
                  replication_factor: int | None = None, group_initial_rebalance_delay_ms: float = 3000.0,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, **group_options: float) -> None:
         self.front = ClusterFront(brokers, seed=seed, config=config, num_partitions=num_partitions,
                                   replication_factor=replication_factor,
-                                  group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms)
+                                  group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms, **group_options)
         self.host = host
         self.ports: dict[int, int] = {b: (0 if port == 0 else port + b) for b in self.front.cluster.broker_ids}
         self.ports_wanted = dict(self.ports)
@@ -604,7 +625,9 @@ def main(args: Any) -> int:
         asyncio.run(serve_cluster(args.brokers, args.host, args.port, num_partitions=args.partitions,
                                   max_request_bytes=args.max_request_bytes,
                                   config=default_config(args.min_insync_replicas),
-                                  group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms))
+                                  group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
+                                  group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
+                                  group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms))
     except OSError as exc:
         print(f"msglib serve: cannot listen on {args.host} ports {args.port}..{args.port + args.brokers - 1}: "
               f"{exc.strerror or exc}; choose another --port (0 picks free ones) or stop what uses them",

@@ -33,10 +33,14 @@ class WireServer:
 
     def __init__(self, data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, num_partitions: int = 1,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, fsync: bool = False,
-                 group_initial_rebalance_delay_ms: float = 3000.0, auto_create_topics: bool = True) -> None:
+                 group_initial_rebalance_delay_ms: float = 3000.0, auto_create_topics: bool = True,
+                 group_consumer_heartbeat_interval_ms: float = 5000.0,
+                 group_consumer_session_timeout_ms: float = 45000.0) -> None:
         self.data_dir, self.host, self.port = data_dir, host, port
         self.max_request_bytes = max_request_bytes
-        groups = GroupConfig(group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms)
+        groups = GroupConfig(group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
+                             group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms,
+                             group_consumer_session_timeout_ms=group_consumer_session_timeout_ms)
         self.broker = Broker(data_dir, num_partitions=num_partitions, fsync=fsync,
                              auto_create_topics=auto_create_topics, group_config=groups)
         self.handlers: Handlers | None = None
@@ -168,7 +172,9 @@ def main(args: Any) -> int:
     try:
         asyncio.run(serve(args.data, args.host, args.port, num_partitions=args.partitions,
                           max_request_bytes=args.max_request_bytes, fsync=args.fsync,
-                          group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms))
+                          group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
+                          group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
+                          group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms))
     except OSError as exc:
         print(f"msglib serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another "
               f"--port (0 picks a free one) or stop what uses it", file=sys.stderr)
