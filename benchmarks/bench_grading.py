@@ -16,6 +16,9 @@ copy of the course:
 * ``grading.sandbox_start_s``     wall seconds to start a sandbox and run ``/bin/true`` in it (median of 20).
 * ``grading.sandbox_kernel_extra_s``  how much longer a Jupyter kernel takes to be ready inside the sandbox
   than outside it (median of 5 each, same run).
+* ``grading.load_average``        the machine's 1-minute load average, mean of its value before and after
+  each of the three runs: on a shared machine the wall-clock figures shrink as it grows, the CPU
+  seconds much less.
 
 The submissions: the release with the reference answers (every test passes, so every re-run runs), and one
 blank release.
@@ -100,10 +103,17 @@ def batch_runs(submissions: int) -> dict[str, tuple[float, float, int]]:
             ok, log = generate_assignment(course, MODULE)   # the gradebook knows the assignment (both ways)
             if not ok:
                 raise SystemExit(f"generate_assignment failed: {log[-2000:]}")
+            load = os.getloadavg()[0]
             wall, cpu, rc = timed(cmd, course)
+            load = (load + os.getloadavg()[0]) / 2
             out[name] = (wall, cpu, rc)
-            print(f"  {name:<20} {submissions} submissions: {wall:6.1f} s wall, {cpu:6.1f} CPU-s, rc {rc}", flush=True)
+            LOADS.append(load)
+            print(f"  {name:<20} {submissions} submissions: {wall:6.1f} s wall, {cpu:6.1f} CPU-s, rc {rc}, "
+                  f"load average {load:.1f}", flush=True)
     return out
+
+
+LOADS: list[float] = []
 
 
 def sandbox_start(repeat: int = 20) -> float:
@@ -181,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                        command=COMMAND)
     results.record("grading.sandbox_start_s", start, "s", higher_is_better=False, target="< 0.5 s per kernel",
                    command=COMMAND)
+    results.record("grading.load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
+                   higher_is_better=False, command=COMMAND)
     results.record("grading.sandbox_kernel_extra_s", boxed - plain, "s", higher_is_better=False,
                    baseline=plain, baseline_name="kernel ready outside the sandbox", target="< 0.5 s per kernel",
                    command=COMMAND)

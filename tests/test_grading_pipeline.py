@@ -120,11 +120,36 @@ def test_reference_full_marks_blank_zero_and_every_wrong_implementation_loses_po
                 if cells and k < len(items):
                     cells[0].source = items[k][1]
             _submit(course, f"wrong{k}", module, nb, name=name)
-    # one nbgrader process for the whole batch (the per-submission pipeline is exercised on module 00 below)
-    rc, out = pipeline.nbgrader(["autograde", module, "--force"], course, timeout=1800)
+    # one nbgrader process for the whole batch (the per-submission pipeline is exercised on module 00 below),
+    # its kernels in the grading sandbox as `msglib grade` starts them (where bubblewrap works)
+    from msglib.grading import sandbox
+    from msglib.grading.verdicts import rerun_notebook
+
+    sandboxed = sandbox.check()[0]
+    args, env = ["autograde", module, "--force"], {}
+    if sandboxed:
+        args.append("--Execute.kernel_manager_class=msglib.grading.sandbox.SandboxKernelManager")
+        env[pipeline.SPEC_ENV] = sandbox.default_spec(course).to_json()
+    rc, out = pipeline.nbgrader(args, course, timeout=1800, env_extra=env)
     assert rc == 0, out[-3000:]
-    # the independent re-run must not take a point from a correct submission
-    assert pipeline.verify_student(course, pipeline.StudentResult("ref", module)) == []
+    # the independent re-run (sandboxed too) must not take a point from a correct submission ...
+    assert pipeline.verify_student(course, pipeline.StudentResult("ref", module), sandboxed=sandboxed) == []
+    # ... and the verdicts that count, the re-run's, fail every known-wrong implementation as well
+    for k in range(rounds):
+        for name in names:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("MSGLIB_GRADING_SALT", "wrong-implementations-salt")
+                workspace = tmp_path / f"rerun-{k}-{name}"
+                workspace.mkdir()
+                found, _ = rerun_notebook(ROOT / "solutions" / module / name, course / "notebooks" / module / name,
+                                          course / "submitted" / f"wrong{k}" / module / name, f"wrong{k}",
+                                          cell_timeout=CELL_TIMEOUT, spec=sandbox.default_spec(course)
+                                          if sandboxed else None, timeout=600, workspace=workspace)
+            for ex, items in wrong.items():
+                tests = [g for g in found.passed if g.startswith(ex + "-")]
+                if k < len(items) and tests:
+                    assert not all(found.passed[g] for g in tests), \
+                        f"{ex}: known-wrong implementation #{k} ({items[k][0]}) passes the independent re-run"
     points = {}
     for name in names:
         points.update(_autograded_points(_source_nb(module, name)))
@@ -395,6 +420,8 @@ def test_the_batch_says_it_was_sandboxed_and_left_venv_and_course_unchanged(grad
     assert batch["sandboxed"] and batch["sandbox"].startswith("bubblewrap")
     assert batch["unchanged"]["venv"] == "identical" and batch["unchanged"]["course"] == "identical"
     assert batch["salt"].startswith("instructor's")
+    assert batch["jobs"] == (os.cpu_count() or 1)         # -j defaults to the number of cores
+    assert batch["on_tamper"] == "review" and batch["hidden_feedback"] == "summary"   # the defaults
     rows = list(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
     assert {r["sandbox"] for r in rows} == {"yes"}
 
@@ -433,6 +460,31 @@ def test_unsandboxed_grades_say_so_everywhere(tmp_path, monkeypatch):
     # the unsandboxed kernel talks TCP: its transport is encrypted (CurveZMQ), so ipykernel has nothing to warn
     log = (course / "grades" / "logs" / f"blank--{MODULE}.log").read_text()
     assert "without encryption" not in log and "signing is disabled" not in log, log[-2000:]
+
+
+def test_on_tamper_zero_zeroes_the_tampered_exercise_and_review_holds_it(tmp_path, monkeypatch):
+    """Correct answers, one of which also walks the interpreter's objects (denied and recorded in the re-run):
+    ``--on-tamper zero`` scores that exercise 0 and names it in ``zeroed``; the default, ``review``, keeps
+    the score and names it in ``held_for_review``. The other exercise keeps its marks either way."""
+    _need_sandbox()
+    monkeypatch.setenv("MSGLIB_CELL_TIMEOUT", str(CELL_TIMEOUT))
+    course = make_course(tmp_path, [MODULE])
+    nb = _solve(_release_nb(MODULE), MODULE)
+    _cell(nb, "00-call_chain").source = SOLUTION_CALL_CHAIN + (
+        "\nimport gc\ntry:\n    gc.get_referrers(call_chain)\nexcept Exception:\n    pass\n")
+    _submit(course, "walker", MODULE, nb)
+    for mode, zeroed, held, points in (("zero", ["00-call_chain"], [], 0.0),
+                                       ("review", [], ["00-call_chain"], FULL)):
+        assert pipeline.grade([MODULE], root=course, student_timeout=150, on_tamper=mode) in (0, 1)
+        report = {r["student"]: r for r in json.loads((course / "grades" / "report.json").read_text())["submissions"]}
+        walker = report["walker"]
+        assert walker["zeroed"] == zeroed and walker["held_for_review"] == held, (mode, walker)
+        assert any("gc.get_referrers" in e for e in walker["evidence"]), walker["evidence"]
+        scores = _scores(course, MODULE, "walker")
+        assert _exercise_score(scores, "00-call_chain") == points, (mode, scores)
+        assert _exercise_score(scores, "00-queue_handler") == FULL, (mode, scores)
+        row = next(csv.DictReader((course / "grades" / "grades_by_exercise.csv").open()))
+        assert row["needs_review"] == "True" and "gc.get_referrers" in row["evidence"]
 
 
 def test_a_killed_batch_leaves_everything_graded_so_far(tmp_path):

@@ -87,6 +87,24 @@ def test_the_wall_clock_kills_the_whole_sandbox_from_outside(tmp_path):
 
 
 @needs_bwrap
+def test_the_cpu_limit_stops_a_busy_loop(tmp_path):
+    spec = sandbox.default_spec(ROOT, sandbox.Limits(cpu_seconds=1))
+    done = _probe(tmp_path, "while True:\n    pass\n", spec=spec, timeout=120)
+    assert not done.timed_out and done.returncode != 0, (done.returncode, done.stderr[-500:])
+
+
+def test_setup_and_ci_install_the_sandbox_tool_where_apt_is():
+    """`make sysdeps` (run by `make setup`'s callers and by .ci/run) installs bubblewrap as root with apt."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    packages = re.search(r"^SYSDEPS \?= (.*)$", makefile, flags=re.M)
+    assert packages and "bubblewrap" in packages.group(1).split()
+    assert "apt-get" in makefile.split("sysdeps:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^make sysdeps", (ROOT / ".ci" / "run").read_text(), flags=re.M)
+
+
+@needs_bwrap
 def test_sandbox_start_up_is_measured(tmp_path):
     ok, message = sandbox.check()
     assert ok and "ms" in message
@@ -477,6 +495,10 @@ def test_an_instructor_without_root_grades_in_an_unprivileged_user_namespace():
         assert float(rows["solved"]["score"]) == FULL, rows["solved"]     # every autograded point
         assert float(rows["blank"]["score"]) == 0, rows["blank"]
         assert all(r["status"] == "ok" and r["sandbox"] == "yes" for r in rows.values()), rows
+        import re
+
+        for student in ("blank", "solved"):    # the progress line of each submission, with its status
+            assert re.search(rf"\[\s*\d/2\] {MODULE}\s+{student}\s+graded\s", out), out[-3000:]
         batch = json.loads((course / "grades" / "report.json").read_text())["batch"]
         assert batch["sandboxed"] and "bwrap" in batch["sandbox"]
         assert batch["unchanged"]["course"] == "identical", batch["unchanged"]
