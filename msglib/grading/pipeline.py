@@ -876,9 +876,13 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                         r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
                 write_report(outdir, batch, results)
                 _progress(len(results), len(work), r)
+    for m in mods:   # forked from the same server (it imported nbgrader once): no second start-up of nbgrader
+        args, log = ["generate_feedback", m, "--force"], logs / f"feedback--{m}.log"
+        try:
+            supervisor.autograde(args, root, nbgrader_env(), log, timeout=1800)
+        except OSError:
+            nbgrader(args, root, log=log)
     supervisor.stop()
-    for m in mods:
-        nbgrader(["generate_feedback", m, "--force"], root, log=logs / f"feedback--{m}.log")
     try:  # answers compared with each other, with solutions/ and with msglib's own implementations
         from msglib.grading import similarity
         pairs = similarity.report(root, mods, outdir)

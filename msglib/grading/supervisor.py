@@ -48,7 +48,9 @@ def _child(args: list[str], root: str, env: dict[str, str], log: str) -> None:
 
 
 def autograde(args: list[str], root: Path, env: dict[str, str], log: Path, timeout: float) -> tuple[int, str]:
-    """Run ``nbgrader <args>`` in a forked child; (returncode, output), -9 when stopped at ``timeout``."""
+    """Run ``nbgrader <args>`` in a forked child; (returncode, output), -9 when stopped at ``timeout``.
+
+    Any nbgrader command works (the batch's ``generate_feedback`` goes the same way)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = _ctx().Process(target=_child, args=(args, str(root), env, str(log)), daemon=False)
     proc.start()
