@@ -99,7 +99,7 @@ class KeyValueStore:
             else:
                 kb = encode(k)
             append((kb, b"%d" % v if type(v) is int else None if v is None else encode(v), None))
-        self.dirty = {}
+        self.dirty.clear()                      # the same dict: a processor may hold it (the window fast path)
         return out
 
     def load(self, raw: dict[bytes, bytes]) -> None:

@@ -230,41 +230,46 @@ class WindowAggregateNode(Node):
         update = self.emit == "update"
         general, forward, close, get_state = WindowAggregateNode.process, self.forward, self._close, self._state
         heappush = heapq.heappush
-        # the state of the last task seen, found again by its ``local`` dict (a restore installs a new one)
+        # The state of the last task seen, found again by its ``local`` dict: a restore installs a new one
+        # (and new store contents); the store's ``dirty`` dict is emptied in place by a flush, never replaced.
         last_local: Any = None
         store: Any = None
         open_windows: Any = None
+        data: Any = None
+        dirty: Any = None
+        ends: Any = None
+        by_end: Any = None
 
         def process(ctx: Any, key: Any, value: Any, ts: int) -> None:
-            nonlocal last_local, store, open_windows
+            nonlocal last_local, store, open_windows, data, dirty, ends, by_end
             if key is None or value is None or ts < 0:
                 return general(self, ctx, key, value, ts)
             if ctx.local is not last_local:
                 store, open_windows = ctx.local.get(name) or get_state(ctx)
+                ends, by_end = open_windows
+                data, dirty = store.data, store.dirty
                 last_local = ctx.local
             start = ts - ts % size
             stream_time = ctx.stream_time
             if stream_time < start + size + grace:
-                data = store.data
                 sk = (key, start)
                 old = data.get(sk)
                 if old is None:
-                    ends, by_end = open_windows
-                    keys = by_end.get(start + size)
+                    end = start + size
+                    keys = by_end.get(end)
                     if keys is None:
-                        by_end[start + size] = [key]
-                        heappush(ends, start + size)
+                        by_end[end] = [key]
+                        heappush(ends, end)
                     else:
                         keys.append(key)
                     old = 0 if counting else initializer()
                 new = old + 1 if counting else aggregator(key, value, old)
-                data[sk] = store.dirty[sk] = new
+                data[sk] = dirty[sk] = new
                 if update:
                     forward(ctx, (key, start, start + size), new, ts)
             else:
                 ctx.dropped += 1                  # a late record
                 ctx.late.append((key, value, ts))
-            ends = open_windows[0]
             if ends and ends[0] <= stream_time - grace:
                 close(ctx, store, open_windows, stream_time - grace)
         return process
