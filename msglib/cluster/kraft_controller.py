@@ -284,7 +284,7 @@ class KRaftController(RaftNode):
         self.control = PartitionControl(cluster_config, policies, quorum_policies)
         self.image = ClusterImage()  # while leading: the whole log, committed or not
         self.last_contact: dict[int, float] = {}
-        self.waiting: dict[int, tuple[str, TopicPartition]] = {}  # offset -> who waits for its commit
+        self.waiting: dict[int, list[tuple[str, Any]]] = {}  # offset -> answers sent once it is committed
         self._on_commit_cb = on_commit or (lambda name, offset, entry: None)
         super().__init__(name, network, voters, config=quorum_config, policies=quorum_policies, observe=observe)
 
@@ -304,10 +304,18 @@ class KRaftController(RaftNode):
 
     def on_commit(self, offset: int, entry: Entry) -> None:
         self._on_commit_cb(self.name, offset, entry)
-        waiter = self.waiting.pop(offset, None)
-        if waiter is not None and self.role == LEADER:
-            src, tp = waiter
-            self.send(src, p.AlterPartitionResponse(tp, None, entry.record.state))
+        for src, answer in self.waiting.pop(offset, []):
+            if self.role == LEADER:
+                self.send(src, answer)
+
+    def _answer_once_committed(self, src: str, answer: Any) -> None:
+        """Send ``answer`` once everything this controller has written so far is committed: an answer
+        (even a refusal) decided on records a failover could still erase is never sent."""
+        last = len(self.log) - 1
+        if last < self.high_watermark:
+            self.send(src, answer)
+        else:
+            self.waiting.setdefault(last, []).append((src, answer))
 
     def on_crash(self, power_loss: bool) -> None:
         super().on_crash(power_loss)
@@ -366,14 +374,12 @@ class KRaftController(RaftNode):
         self.send(src, p.BrokerHeartbeatResponse(records, start, hwm, reg.fenced))
 
     def _on_alter_partition(self, src: str, req: p.AlterPartition) -> None:
+        """Decided on this controller's latest image; answered only once that image is committed (a
+        refusal too: "your partition epoch is stale" must not rest on a record a failover erases)."""
         error, records = self.control.alter_partition(self.image, req)
-        st = self.image.partitions.get(req.tp)
-        if error is not None or not records:
-            self.send(src, p.AlterPartitionResponse(req.tp, error, st))
+        if records and self.write(records) is None:
             return
-        offset = self.write(records)
-        if offset is not None:
-            self.waiting[offset] = (src, req.tp)  # answered once committed (on_commit)
+        self._answer_once_committed(src, p.AlterPartitionResponse(req.tp, error, self.image.partitions.get(req.tp)))
 
     # -- admin ----------------------------------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int, replication_factor: int, broker_ids: list[int]) -> int:
