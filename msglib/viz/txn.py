@@ -133,7 +133,7 @@ def transaction_timeline(seed: int = 0) -> list[dict]:
                            auto_offset_reset="earliest")
     producer = cl.producer(transactional_id="app-0")
     producer.init_transactions()
-    reader = cl.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
+    reader = cl.consumer(isolation_level="read_committed", auto_offset_reset="earliest", fetch_max_wait_ms=10)
     outs = [TopicPartition("out", 0), TopicPartition("out", 1)]
     reader.assign(outs)
     coordinator = transaction_coordinator_for(cl)
@@ -169,8 +169,16 @@ def transaction_timeline(seed: int = 0) -> list[dict]:
     snap("send_offsets_to_transaction()")
     producer.commit_transaction()
     snap("commit_transaction() returns")
-    cl.sim.run(until=cl.sim.now + 30)
-    snap("30 ms later: markers written")
+    # The markers are written asynchronously: wait until the coordinator has them all, and until the
+    # reader's fetches (in flight meanwhile) came back with what the LSO now lets through.
+    cl.sim.run_until(lambda: str(getattr(coordinator.txns.get("app-0"), "state", "")) == "CompleteCommit",
+                     until=cl.sim.now + 1_000)
+    for _ in range(20):
+        if len(seen) >= len(records):
+            break
+        for polled in reader.poll(timeout_ms=20).values():
+            seen.extend(r.value.decode() for r in polled)
+    snap("markers written")
     return rows
 
 
