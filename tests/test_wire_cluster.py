@@ -206,3 +206,11 @@ def test_serve_brokers_command_line_bad_value():
     out = subprocess.run([sys.executable, "-m", "msglib", "serve", "--brokers", "0"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "--brokers must be 1 to 9" in out.stderr, out.stderr
+
+
+def test_the_cluster_benchmark_runs(capsys):
+    need("confluent_kafka")
+    from benchmarks import bench_serve_cluster
+    bench_serve_cluster.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "produce acks=all:" in out and "failover: first acknowledgement" in out
