@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import json
-from typing import Any, Callable, Iterator
+from itertools import repeat
+from typing import Any, Callable, Iterator, NamedTuple
 
 
 # ---------------------------------------------------------------------------------- serde
@@ -57,6 +58,20 @@ def changelog_topic(application_id: str, store: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- stores
+class ChangelogWrite(NamedTuple):
+    """One record for a changelog topic: ``producer.send(topic, value, key=key, partition=partition)``.
+    (A named tuple: a commit makes thousands of them.)"""
+
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes | None
+    timestamp: int | None = None
+
+
+_new_tuple = tuple.__new__        # builds a named tuple without a Python-level __new__ call per record
+
+
 class KeyValueStore:
     """A key-value store with a changelog: ``data`` is the state, ``dirty`` the writes not yet logged."""
 
@@ -66,6 +81,7 @@ class KeyValueStore:
         self.name = name
         self.data: dict[Any, Any] = {}
         self.dirty: dict[Any, Any] = {}          # key -> latest value since the last flush (None: deleted)
+        self._prefixes: dict[str, bytes] = {}     # str -> its JSON as the start of a window key (b"": escaped)
 
     def get(self, key: Any, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -88,19 +104,33 @@ class KeyValueStore:
 
     def flush(self) -> list[tuple[bytes, bytes | None, int | None]]:
         """The changelog records for the writes since the last flush: ``(key, value, timestamp)``."""
-        out = []
-        append = out.append
-        for k, v in self.dirty.items():
-            # encode() inlined for the commonest keys and values (window keys, counts, tombstones): a commit
-            # flushes thousands of them
-            if (type(k) is tuple and len(k) == 2 and type(k[1]) is int and type(k[0]) is str and k[0].isascii()
-                    and k[0].isprintable() and '"' not in k[0] and "\\" not in k[0]):
-                kb = b'["%s",%d]' % (k[0].encode(), k[1])
+        return [(w[2], w[3], w[4]) for w in self.flush_writes("", -1)]
+
+    def flush_writes(self, topic: str, partition: int) -> list[ChangelogWrite]:
+        """The writes since the last flush as records of changelog ``topic``/``partition`` (what :meth:`flush`
+        gives, as :class:`ChangelogWrite`-s, the named tuples built by ``map`` without a Python call each)."""
+        dirty = self.dirty
+        prefixes = self._prefixes
+        if len(prefixes) > 100_000:             # a cache, not a second copy of every key ever seen
+            prefixes.clear()
+        keys: list[bytes | None] = []
+        append = keys.append
+        for k in dirty:
+            # encode() inlined for the commonest keys (window keys): a commit flushes thousands of them. A window
+            # key ``(str, int)`` is ``["<str>",<int>]``: the ``["<str>",`` part is cached per string (b"" if
+            # the string needs escaping: then encode() writes the key).
+            if type(k) is tuple and len(k) == 2 and type(k[1]) is int and type(k[0]) is str:
+                prefix = prefixes.get(k[0])
+                if prefix is None:
+                    k0 = k[0]
+                    prefix = prefixes[k0] = (b'["%s",' % k0.encode()) if _plain_str(k0) else b""
+                append(b"%s%d]" % (prefix, k[1]) if prefix else encode(k))
             else:
-                kb = encode(k)
-            append((kb, b"%d" % v if type(v) is int else None if v is None else encode(v), None))
-        self.dirty.clear()                      # the same dict: a processor may hold it (the window fast path)
-        return out
+                append(encode(k))
+        values = [b"%d" % v if type(v) is int else None if v is None else encode(v) for v in dirty.values()]
+        dirty.clear()                           # the same dict: a processor may hold it (the window fast path)
+        return list(map(_new_tuple, repeat(ChangelogWrite),
+                        zip(repeat(topic), repeat(partition), keys, values, repeat(None))))
 
     def load(self, raw: dict[bytes, bytes]) -> None:
         """Replace the state by a restored changelog image ``{key bytes: value bytes}`` (no tombstones left)."""
@@ -145,6 +175,9 @@ class VersionedKeyValueStore(KeyValueStore):
         out = [(encode(k), encode(v), ts) for k, v, ts in self._pending]
         self._pending = []
         return out
+
+    def flush_writes(self, topic: str, partition: int) -> list[ChangelogWrite]:
+        return [_new_tuple(ChangelogWrite, (topic, partition, k, v, ts)) for k, v, ts in self.flush()]
 
     def load_versions(self, records: list[tuple[bytes, bytes | None, int]]) -> None:
         self.data = {}

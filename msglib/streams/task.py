@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Sequence
 
 from msglib.protocol import OffsetAndMetadata, TopicPartition
-from msglib.streams.stores import KeyValueStore, changelog_topic, decode, decode_key
+from msglib.streams.stores import ChangelogWrite, KeyValueStore, changelog_topic, decode, decode_key
 from msglib.streams.topology import Topology
 
 NO_TIME = -1        # stream time before any record
@@ -30,20 +30,6 @@ class TaskId:
 
     def __str__(self) -> str:
         return f"{self.subtopology}_{self.partition}"
-
-
-class ChangelogWrite(NamedTuple):
-    """One record for a changelog topic: ``producer.send(topic, value, key=key, partition=partition)``.
-    (A named tuple: a commit makes thousands of them.)"""
-
-    topic: str
-    partition: int
-    key: bytes
-    value: bytes | None
-    timestamp: int | None = None
-
-
-_new_tuple = tuple.__new__
 
 
 def stream_time_of(metadata: str) -> int:
@@ -78,6 +64,7 @@ class StreamTask:
         self.late: list[tuple] = []
         self.processed = 0
         self._entries = {topic: source.entry() for topic, source in topology.sources.items()}
+        self._batch_entries = {topic: source.batch_entry() for topic, source in topology.sources.items()}
 
     # -- the commit step's view --------------------------------------------------------------
     def changelog_topics(self) -> dict[str, str]:
@@ -85,12 +72,9 @@ class StreamTask:
 
     def changelog_writes(self) -> list[ChangelogWrite]:
         """The store writes buffered since the last call (last value per key), as changelog records."""
-        out = []
+        out: list[ChangelogWrite] = []
         for name, store in self.stores.items():
-            topic = changelog_topic(self.topology.application_id, name)
-            partition = self.partition
-            # tuple.__new__ builds the named tuple without a Python-level __new__ call per record
-            out += [_new_tuple(ChangelogWrite, (topic, partition, k, v, ts)) for k, v, ts in store.flush()]
+            out += store.flush_writes(changelog_topic(self.topology.application_id, name), self.partition)
         return out
 
     def offsets_to_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -128,6 +112,12 @@ class StreamTask:
         self.offset = offset
         self.processed += 1
         self._entries[topic](self, key, value, ts)
+
+    def process_batch(self, topic: str, records: Sequence[tuple[Any, Any, int]]) -> None:
+        """Decoded ``(key, value, timestamp)`` records of ``topic``, in order: the same as ``process(topic, key,
+        value, ts)`` for each (offset -1), in one call, so that a node with a batch loop (the tumbling-window
+        aggregation, the stream-table join) runs them without a Python call per record."""
+        self._batch_entries[topic](self, records)
 
     def process_all(self) -> int:
         n = 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from msglib.streams.stores import KeyValueStore, VersionedKeyValueStore, value_as_of
 from msglib.streams.windows import JoinWindows, SessionWindows, SlidingWindows, TimeWindows, windows_to_update
@@ -46,6 +46,11 @@ class Node:
     def process(self, ctx: Any, key: Any, value: Any, ts: int) -> None:
         self.forward(ctx, key, value, ts)
 
+    def process_batch(self, ctx: Any, records: Sequence[tuple[Any, Any, int]]) -> None:
+        """``(key, value, ts)`` records as the task would hand them one by one (stream time advanced first,
+        offset -1). Nodes with a batch loop override it; this one calls ``process`` per record."""
+        each_record(self.process)(ctx, records)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
@@ -59,6 +64,23 @@ class Source(Node):
         """The function a task calls for each record of this topic: the only child's ``process`` when there is
         one child (a source only forwards, so skipping it changes nothing), else this node's ``process``."""
         return self.children[0].process if len(self.children) == 1 else self.process
+
+    def batch_entry(self) -> Callable[[Any, Sequence[tuple[Any, Any, int]]], None]:
+        """What a task calls for a batch of this topic's records: the only child's ``process_batch``, else a
+        loop over this node's ``process``."""
+        return self.children[0].process_batch if len(self.children) == 1 else each_record(self.process)
+
+
+def each_record(process: Callable[[Any, Any, Any, int], None]) -> Callable[[Any, Sequence[tuple]], None]:
+    """A batch function that does per record what ``StreamTask.process`` does, then calls ``process``."""
+    def run(ctx: Any, records: Sequence[tuple[Any, Any, int]]) -> None:
+        ctx.offset = -1
+        for key, value, ts in records:
+            if ts > ctx.stream_time:
+                ctx.stream_time = ts
+            ctx.processed += 1
+            process(ctx, key, value, ts)
+    return run
 
 
 class Sink(Node):
@@ -187,7 +209,7 @@ class WindowAggregateNode(Node):
         # ts - ts % size for ts >= 0; count's aggregator adds 1 to the initializer's 0.
         self._counting = initializer is count_initializer and aggregator is count_aggregator
         if self._tumbling and windows_fn is None:
-            self.process = self._tumbling_process()      # type: ignore[method-assign]
+            self.process, self.process_batch = self._tumbling_process()      # type: ignore[method-assign]
 
     def _state(self, ctx: Any) -> tuple[KeyValueStore, Any]:
         """``(store, open windows)`` of this task, built from the store when missing (after a restore)."""
@@ -221,12 +243,16 @@ class WindowAggregateNode(Node):
         else:
             heapq.heappush(open_windows, (end, key, start))
 
-    def _tumbling_process(self) -> Callable[[Any, Any, Any, int], None]:
-        """``process`` for tumbling windows with msglib's windows_to_update inlined (the hot path): a record
-        updates one window, ``ts - ts % size``, or none if that window has closed. Same results as the general
-        :meth:`process`, which takes the records this one does not (no key or value, a negative timestamp)."""
+    def _tumbling_process(self) -> tuple[Callable[[Any, Any, Any, int], None], Callable[[Any, Sequence], None]]:
+        """``process`` and ``process_batch`` for tumbling windows with msglib's windows_to_update inlined (the
+        hot path): a record updates one window, ``ts - ts % size``, or none if that window has closed. Same
+        results as the general :meth:`process`, which takes the records this one does not (no key or value, a
+        negative timestamp). The batch loop keeps the stream time in a local (written back to the task before
+        anything else can read it) and the stream time at which the earliest open window closes."""
         size, _, grace = self._shape
-        name, counting, initializer, aggregator = self.name, self._counting, self.initializer, self.aggregator
+        size_grace = size + grace
+        never = float("inf")
+        counting, initializer, aggregator = self._counting, self.initializer, self.aggregator
         update = self.emit == "update"
         general, forward, close, get_state = WindowAggregateNode.process, self.forward, self._close, self._state
         heappush = heapq.heappush
@@ -240,18 +266,21 @@ class WindowAggregateNode(Node):
         ends: Any = None
         by_end: Any = None
 
-        def process(ctx: Any, key: Any, value: Any, ts: int) -> None:
+        def refresh(ctx: Any) -> None:
             nonlocal last_local, store, open_windows, data, dirty, ends, by_end
+            store, open_windows = get_state(ctx)
+            ends, by_end = open_windows
+            data, dirty = store.data, store.dirty
+            last_local = ctx.local
+
+        def process(ctx: Any, key: Any, value: Any, ts: int) -> None:
             if key is None or value is None or ts < 0:
                 return general(self, ctx, key, value, ts)
             if ctx.local is not last_local:
-                store, open_windows = ctx.local.get(name) or get_state(ctx)
-                ends, by_end = open_windows
-                data, dirty = store.data, store.dirty
-                last_local = ctx.local
+                refresh(ctx)
             start = ts - ts % size
             stream_time = ctx.stream_time
-            if stream_time < start + size + grace:
+            if stream_time < start + size_grace:
                 sk = (key, start)
                 old = data.get(sk)
                 if old is None:
@@ -272,7 +301,55 @@ class WindowAggregateNode(Node):
                 ctx.late.append((key, value, ts))
             if ends and ends[0] <= stream_time - grace:
                 close(ctx, store, open_windows, stream_time - grace)
-        return process
+
+        def process_batch(ctx: Any, records: Sequence[tuple[Any, Any, int]]) -> None:
+            if ctx.local is not last_local:
+                refresh(ctx)
+            ctx.offset = -1
+            stream_time = ctx.stream_time
+            closes_at = ends[0] + grace if ends else never    # stream time that closes the earliest window
+            n = 0
+            try:
+                for key, value, ts in records:
+                    n += 1
+                    if ts > stream_time:
+                        stream_time = ts
+                    if key is None or value is None or ts < 0:
+                        ctx.stream_time = stream_time
+                        general(self, ctx, key, value, ts)
+                        closes_at = ends[0] + grace if ends else never
+                        continue
+                    start = ts - ts % size
+                    if stream_time < start + size_grace:
+                        sk = (key, start)
+                        old = data.get(sk)
+                        if old is None:
+                            end = start + size
+                            keys = by_end.get(end)
+                            if keys is None:
+                                by_end[end] = [key]
+                                heappush(ends, end)
+                                if end + grace < closes_at:
+                                    closes_at = end + grace
+                            else:
+                                keys.append(key)
+                            old = 0 if counting else initializer()
+                        new = old + 1 if counting else aggregator(key, value, old)
+                        data[sk] = dirty[sk] = new
+                        if update:
+                            ctx.stream_time = stream_time
+                            forward(ctx, (key, start, start + size), new, ts)
+                    else:
+                        ctx.dropped += 1          # a late record
+                        ctx.late.append((key, value, ts))
+                    if stream_time >= closes_at:
+                        ctx.stream_time = stream_time
+                        close(ctx, store, open_windows, stream_time - grace)
+                        closes_at = ends[0] + grace if ends else never
+            finally:
+                ctx.stream_time = stream_time
+                ctx.processed += n
+        return process, process_batch
 
     def process(self, ctx: Any, key: Any, value: Any, ts: int) -> None:
         size, advance, grace = self._shape
@@ -299,11 +376,7 @@ class WindowAggregateNode(Node):
 
     def _close(self, ctx: Any, store: KeyValueStore, open_windows: Any, horizon: int) -> None:
         if self._tumbling:
-            ends, by_end = open_windows
-            due = []
-            while ends and ends[0] <= horizon:
-                end = heapq.heappop(ends)
-                due += [(end, k, end - self._shape[0]) for k in _sorted(by_end.pop(end))]
+            return self._close_tumbling(ctx, store, open_windows, horizon)
         else:
             due = []
             while open_windows and open_windows[0][0] <= horizon:
@@ -321,6 +394,34 @@ class WindowAggregateNode(Node):
                     child(ctx, (k, start, end), final, end - 1)
             data.pop(sk, None)                    # store.delete(sk), inlined: gone, and a tombstone for the
             dirty[sk] = None                      # changelog
+
+    def _close_tumbling(self, ctx: Any, store: KeyValueStore, open_windows: Any, horizon: int) -> None:
+        """:meth:`_close` for tumbling windows: each due end's keys in order, and a final result straight to the
+        task's send function when the only child is a sink (what ``Sink.process`` and ``StreamTask.send`` do)."""
+        ends, by_end = open_windows
+        size = self._shape[0]
+        data, dirty = store.data, store.dirty
+        final_emit = self.emit == "final"
+        children = [child.process for child in self.children]     # self.forward, unrolled
+        sink = self.children[0] if len(self.children) == 1 and type(self.children[0]) is Sink else None
+        send_fn = ctx.send_fn
+        heappop = heapq.heappop
+        while ends and ends[0] <= horizon:
+            end = heappop(ends)
+            start, last = end - size, end - 1
+            for k in _sorted(by_end.pop(end)):
+                sk = (k, start)
+                final = data.get(sk)
+                if final is None:
+                    continue
+                if final_emit:
+                    if sink is None:
+                        for child in children:
+                            child(ctx, (k, start, end), final, last)
+                    elif send_fn is not None:
+                        send_fn(sink.topic, (k, start, end), final, last)
+                del data[sk]                      # store.delete(sk), inlined: gone, and a tombstone for the
+                dirty[sk] = None                  # changelog
 
 
 def _sorted(keys: list) -> list:
@@ -451,6 +552,41 @@ class StreamTableJoinNode(Node):
         if row is None and not self.left:
             return
         self.forward(ctx, key, self.joiner(value, row), ts)
+
+    def process_batch(self, ctx: Any, records: Sequence[tuple[Any, Any, int]]) -> None:
+        """The records of a batch joined in one loop (a plain table; a versioned one goes record by record).
+        With one child, a sink, each joined record goes straight to the task's send function (what
+        ``Sink.process`` and ``StreamTask.send`` do)."""
+        table = ctx.stores[self.store]
+        if table.versioned:
+            return each_record(self.process)(ctx, records)
+        rows, joiner, left = table.data, self.joiner, self.left
+        children = self.children
+        sink = children[0] if len(children) == 1 and type(children[0]) is Sink else None
+        send_fn, topic, forward = ctx.send_fn, sink.topic if sink else None, self.forward
+        ctx.offset = -1
+        stream_time = ctx.stream_time
+        n = 0
+        try:
+            for key, value, ts in records:
+                n += 1
+                if ts > stream_time:
+                    stream_time = ts
+                if key is None or value is None:
+                    ctx.skipped += 1
+                    continue
+                row = rows.get(key)
+                if row is None and not left:
+                    continue
+                joined = joiner(value, row)
+                if sink is None:
+                    ctx.stream_time = stream_time
+                    forward(ctx, key, joined, ts)
+                elif send_fn is not None:
+                    send_fn(topic, key, joined, ts)
+        finally:
+            ctx.stream_time = stream_time
+            ctx.processed += n
 
 
 class StreamStreamJoinNode(Node):
