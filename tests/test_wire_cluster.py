@@ -202,6 +202,45 @@ def test_consumer_group_over_the_cluster(cluster):
     assert got == list(range(10)) and committed == 10
 
 
+def test_confluent_transactions_and_a_read_committed_group_over_the_cluster(cluster):
+    """librdkafka follows FindCoordinator's answer: it must be the same whichever broker is asked (a
+    coordinator that moved between answers made its consumer abandon every join)."""
+    need("confluent_kafka")
+    from confluent_kafka import Consumer, Producer
+    wait_for_leader(cluster, "tx")
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "tx-1", "log_level": 0})
+    producer.init_transactions(20)
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce("tx", value=b"aborted-%d" % i)
+    producer.flush(10)
+    producer.abort_transaction(20)
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce("tx", value=b"committed-%d" % i)
+    producer.commit_transaction(20)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "rc", "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed", "log_level": 0})
+    consumer.subscribe(["tx"])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline and len(got) < 3:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                got.append(msg.value())
+    finally:
+        consumer.close()
+    assert got == [b"committed-%d" % i for i in range(3)], got
+
+
+def test_find_coordinator_gives_one_answer_whichever_broker_is_asked(cluster):
+    wait_for_leader(cluster, "fc")
+    answers = {(a["node_id"], a["port"]) for address in cluster.addresses
+               for a in [call(address, 10, 2, {"key": "some-group", "key_type": 0})]}
+    assert len(answers) == 1, answers
+
+
 def test_serve_brokers_command_line_bad_value():
     out = subprocess.run([sys.executable, "-m", "msglib", "serve", "--brokers", "0"], capture_output=True,
                          text=True, timeout=60)

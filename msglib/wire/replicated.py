@@ -9,8 +9,9 @@ real client refreshes its metadata and follows the new leader.
 
 Metadata lists the live brokers and, per partition, the controller's leader, leader epoch, replicas and
 ISR. Groups and transactions use the cluster's group and transaction coordinators (one of each, on the
-cluster's network); FindCoordinator names the broker that was asked. Everything lives in memory: the
-mode is for failover experiments, durability across restarts of the process is the single broker's.
+cluster's network); FindCoordinator names a live broker chosen by the key's hash, the same whichever
+broker is asked. Everything lives in memory: the mode is for failover experiments, durability across
+restarts of the process is the single broker's.
 
 Faults come from the process that runs it (a notebook, a test)::
 
@@ -27,6 +28,7 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from typing import Any, Callable
 
 from msglib import protocol as p
@@ -382,7 +384,12 @@ class ClusterHandlers(Handlers):
         if body.get("key_type", 0) not in (0, 1):
             return {"error_code": code("INVALID_REQUEST"), "error_message": "key_type must be 0 (group) or 1 "
                     "(transaction)", "node_id": -1, "host": "", "port": -1}
-        return {"error_code": 0, "node_id": self.broker_id, "host": self.host, "port": self.port,
+        # One answer for a key whichever broker is asked (a client whose coordinator moves abandons its
+        # join): a live broker picked by the key's hash, as Kafka's coordinator is the leader of the
+        # __consumer_offsets (or __transaction_state) partition the key hashes to.
+        live = sorted(self.front.live_brokers()) or [self.broker_id]
+        node = live[zlib.crc32((body.get("key") or "").encode()) % len(live)]
+        return {"error_code": 0, "node_id": node, "host": self.host, "port": self.ports[node],
                 "error_message": None}
 
     async def init_producer_id(self, header: dict, body: dict) -> dict:
