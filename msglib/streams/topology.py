@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from operator import length_hint
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -308,10 +309,13 @@ class WindowAggregateNode(Node):
             ctx.offset = -1
             stream_time = ctx.stream_time
             closes_at = ends[0] + grace if ends else never    # stream time that closes the earliest window
-            n = 0
+            if not isinstance(records, (list, tuple)):
+                records = list(records)
+            # records processed = taken from the iterator (its length hint: those not yet taken), so that an
+            # exception in an aggregator counts the records up to the failing one, as process() per record would
+            it = iter(records)
             try:
-                for key, value, ts in records:
-                    n += 1
+                for key, value, ts in it:
                     if ts > stream_time:
                         stream_time = ts
                     if key is None or value is None or ts < 0:
@@ -348,7 +352,7 @@ class WindowAggregateNode(Node):
                         closes_at = ends[0] + grace if ends else never
             finally:
                 ctx.stream_time = stream_time
-                ctx.processed += n
+                ctx.processed += len(records) - length_hint(it)
         return process, process_batch
 
     def process(self, ctx: Any, key: Any, value: Any, ts: int) -> None:
