@@ -136,6 +136,16 @@ def test_metadata_v12_by_topic_id_and_the_older_versions(server):
         assert [t["name"] for t in call(sock, METADATA, 8, {"topics": None})["topics"]] == ["named"]
 
 
+def test_librdkafkas_all_topics_metadata_v12_frame_decodes():
+    """librdkafka 2.x writes a v9+ all-topics Metadata request with the 4 bytes it reserved for the topic count
+    still there (a compact null array, then 3 zero bytes): Kafka's broker ignores what follows a request, so
+    must this server (it closed the connection before, and a classic group leader failed its assignment)."""
+    frame = bytes.fromhex("0003000c00000004000772646b61666b610000000000000000")   # captured from librdkafka
+    header, body = codec.decode_request(frame)
+    assert (header["api_version"], header["client_id"], header["trailing_bytes"]) == (12, "rdkafka", 3)
+    assert body["topics"] is None
+
+
 # -- ConsumerGroupHeartbeat ----------------------------------------------------------------------------------
 def test_consumer_group_heartbeat_hands_a_partition_over_only_after_its_revocation(server):
     with connect(server) as sock:
@@ -264,3 +274,33 @@ def test_fuzzed_heartbeats_never_crash_the_server(tmp_path):
             ids = topic_ids(sock)
             clean = heartbeat(sock, "clean", 0, topics=["t"], owned=[], group="after")
             assert clean["error_code"] == 0 and partitions_of(clean, ids) == {("t", 0), ("t", 1)}
+
+
+def test_offset_fetch_require_stable(server):
+    """OffsetFetch v7+: pending transactional offsets make a partition UNSTABLE_OFFSET_COMMIT only when the
+    request sets require_stable (KIP-447); otherwise the last committed offset is answered."""
+    with connect(server) as sock:
+        create(sock, "t", 1)
+        out = call(sock, OFFSET_COMMIT, 9, {"group_id": "tg", "generation_id_or_member_epoch": -1, "member_id": "",
+                                            "group_instance_id": None, "topics": [{"name": "t", "partitions": [
+                                                {"partition_index": 0, "committed_offset": 2,
+                                                 "committed_leader_epoch": -1, "committed_metadata": None}]}]})
+        assert out["topics"][0]["partitions"][0]["error_code"] == 0
+        pid = call(sock, 22, 1, {"transactional_id": "tx", "transaction_timeout_ms": 60000})
+        assert pid["error_code"] == 0
+        ids = {"transactional_id": "tx", "producer_id": pid["producer_id"], "producer_epoch": pid["producer_epoch"]}
+        assert call(sock, 25, 2, {**ids, "group_id": "tg"})["error_code"] == 0
+        txn = call(sock, 28, 3, {**ids, "group_id": "tg", "generation_id": -1, "member_id": "",
+                                 "group_instance_id": None, "topics": [{"name": "t", "partitions": [
+                                     {"partition_index": 0, "committed_offset": 5, "committed_leader_epoch": -1,
+                                      "committed_metadata": None}]}]})
+        assert txn["topics"][0]["partitions"][0]["error_code"] == 0
+
+        def fetch(require_stable: bool) -> dict:
+            out = call(sock, OFFSET_FETCH, 8, {"groups": [{"group_id": "tg", "topics": [
+                {"name": "t", "partition_indexes": [0]}]}], "require_stable": require_stable})
+            return out["groups"][0]["topics"][0]["partitions"][0]
+
+        assert fetch(True)["error_code"] == ERROR_CODES["UNSTABLE_OFFSET_COMMIT"]
+        relaxed = fetch(False)
+        assert (relaxed["error_code"], relaxed["committed_offset"]) == (0, 2)

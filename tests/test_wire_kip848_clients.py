@@ -178,6 +178,25 @@ def test_two_consumer_protocol_members_share_partitions_and_hand_over(tmp_path):
         server.stop()
 
 
+def test_consumer_protocol_member_on_the_replicated_cluster():
+    """``serve --brokers 3``: the same heartbeat handler in front of the simulated cluster's coordinator."""
+    need("confluent_kafka")
+    from msglib.wire.replicated import ClusterServerThread
+    with ClusterServerThread(brokers=3, group_initial_rebalance_delay_ms=0,
+                             group_consumer_heartbeat_interval_ms=HEARTBEAT_MS,
+                             group_consumer_session_timeout_ms=6000) as srv:
+        create_topic(srv.bootstrap, TOPIC, 2)
+        produce(srv.bootstrap, TOPIC, 20, 2)
+        log: list = []
+        c = Member(srv.bootstrap, "cluster", log, "a")
+        try:
+            assert poll_until([c], lambda: len(log) == 20, 20), f"{len(log)} of 20 records read"
+        finally:
+            c.close()
+        check_each_partition_read_in_order_once(log, 2, 10)
+        assert srv.call(lambda cluster: cluster._group_coordinator.consumer_groups.owns("cluster"))
+
+
 def test_kafka_python_has_no_consumer_protocol_client():
     """kafka-python 3.0.12 speaks the classic protocol only: it refuses ``group_protocol`` as an unknown
     setting. If a later release accepts it, this fails: then test it here like confluent-kafka."""

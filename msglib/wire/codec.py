@@ -301,9 +301,10 @@ def decode_request(frame: bytes | memoryview) -> tuple[dict[str, Any], dict[str,
     if flexible:
         read_struct(r, (), version, True, "request header")     # the header's tagged fields
     body = read_struct(r, spec[3], version, flexible)
-    if r.pos != r.end:
-        raise MalformedRequestError(f"{spec[0]} v{version}: {r.end - r.pos} bytes left after the request")
-    header = {"api_key": api_key, "api_version": version, "correlation_id": correlation_id, "client_id": client_id}
+    # Bytes after a complete request are ignored, as Kafka's broker ignores them (RequestContext.parseRequest
+    # reads the fields and checks nothing after them); librdkafka's Metadata v9+ for all topics leaves 3.
+    header = {"api_key": api_key, "api_version": version, "correlation_id": correlation_id, "client_id": client_id,
+              "trailing_bytes": r.end - r.pos}
     return header, body
 
 

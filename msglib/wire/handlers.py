@@ -266,12 +266,15 @@ class Handlers:
             for t in body["topics"]]}
 
     async def offset_fetch(self, header: dict, body: dict) -> dict:
+        # v7+: with require_stable false a partition with pending transactional offsets is answered with its
+        # last committed offset; with it true (and before v7, msglib's choice) UNSTABLE_OFFSET_COMMIT (KIP-447)
+        stable = header["api_version"] < 7 or body.get("require_stable", False)
         if header["api_version"] < 8:
-            return {"error_code": 0, "topics": await self._group_offsets(body["group_id"], body["topics"])}
+            return {"error_code": 0, "topics": await self._group_offsets(body["group_id"], body["topics"], stable)}
         groups = []                       # v8+: several groups; v9+ with the member id and epoch (KIP-848)
         for g in body["groups"]:
             error = self._validate_offset_fetch(g["group_id"], g.get("member_id"), g.get("member_epoch", -1))
-            topics = [] if error else await self._group_offsets(g["group_id"], g["topics"])
+            topics = [] if error else await self._group_offsets(g["group_id"], g["topics"], stable)
             groups.append({"group_id": g["group_id"], "topics": topics, "error_code": code(error)})
         return {"groups": groups}
 
@@ -284,10 +287,15 @@ class Handlers:
             return None
         return consumer_groups.validate_offset_fetch(group_id, member_id, member_epoch)
 
-    async def _group_offsets(self, group_id: str, topics: list[dict] | None) -> list[dict]:
+    async def _group_offsets(self, group_id: str, topics: list[dict] | None, stable: bool) -> list[dict]:
         wanted = None if topics is None else [
             TopicPartition(t["name"], i) for t in topics for i in t["partition_indexes"]]
         resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetFetchRequest(rid, group_id, wanted))
+        if resp.error == p.UNSTABLE_OFFSET_COMMIT and not stable:   # the committed offsets, pending ones aside
+            stored = self.coordinators.group.store.group_offsets(group_id)
+            resp = p.OffsetFetchResponse(resp.request_id, None, {
+                tp: (stored[tp].as_offset_and_metadata() if tp in stored else None)
+                for tp in (sorted(stored) if wanted is None else wanted)})
         by_topic: dict[str, list] = {}
         if resp.error is not None:        # UNSTABLE_OFFSET_COMMIT: per partition, as Kafka answers it
             for tp in wanted or []:

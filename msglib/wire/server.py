@@ -131,6 +131,10 @@ class WireServer:
             self.stats["malformed"] += 1
             log.warning("closing a connection: malformed request: %s", exc)
             return None
+        if header["trailing_bytes"]:
+            self.stats["trailing"] = self.stats.get("trailing", 0) + 1
+            log.debug("%s v%d: %d bytes after the request, ignored", codec.SPECS[header["api_key"]][0],
+                      header["api_version"], header["trailing_bytes"])
         handler = self.handlers.table[header["api_key"]]
         try:
             body_out = await handler(header, body)
