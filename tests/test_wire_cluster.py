@@ -241,6 +241,23 @@ def test_find_coordinator_gives_one_answer_whichever_broker_is_asked(cluster):
     assert len(answers) == 1, answers
 
 
+def test_serve_brokers_command_line_starts_three_ports_and_stops_on_sigterm():
+    import re
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "msglib", "serve", "--brokers", "3", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        ports = re.findall(r"broker (\d) on 127\.0\.0\.1:(\d+)", line)
+        assert [b for b, _ in ports] == ["0", "1", "2"], line
+        answer = metadata(f"127.0.0.1:{ports[2][1]}", "cli")
+        assert sorted(b["port"] for b in answer["brokers"]) == sorted(int(p) for _, p in ports)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out, (out, err)
+
+
 def test_serve_brokers_command_line_bad_value():
     out = subprocess.run([sys.executable, "-m", "msglib", "serve", "--brokers", "0"], capture_output=True,
                          text=True, timeout=60)
