@@ -59,6 +59,7 @@ def produce(sock: socket.socket, topic: str, value: bytes, cid: int) -> int:
     (["--port", "70000"], "--port must be 0..65535"),
     (["--host", "example.org"], "--host must be an IP address"),
     (["--partitions", "0"], "--partitions must be at least 1"),
+    (["--group-consumer-heartbeat-interval-ms", "50000"], "below --group-consumer-session-timeout-ms (45000)"),
 ])
 def test_bad_arguments_are_one_clear_line(args, message):
     done = subprocess.run([sys.executable, "-m", "msglib", "serve", *args], cwd=ROOT, capture_output=True,
