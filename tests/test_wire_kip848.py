@@ -185,6 +185,10 @@ def test_consumer_group_heartbeat_hands_a_partition_over_only_after_its_revocati
                                                             "member_epoch": epoch, "topics": None}]})["groups"][0]
 
         assert commit(one["member_epoch"]) == ERROR_CODES["STALE_MEMBER_EPOCH"]
+        old = call(sock, OFFSET_COMMIT, 8, {"group_id": "g", "generation_id_or_member_epoch": acked["member_epoch"],
+                                            "member_id": "m1", "topics": [{"name": "t", "partitions": [
+                                                {"partition_index": mine, "committed_offset": 7}]}]})
+        assert old["topics"][0]["partitions"][0]["error_code"] == ERROR_CODES["UNSUPPORTED_VERSION"]   # v9+ only
         assert commit(acked["member_epoch"]) == 0
         assert fetch("m1", one["member_epoch"])["error_code"] == ERROR_CODES["STALE_MEMBER_EPOCH"]
         assert fetch("nobody", 3)["error_code"] == ERROR_CODES["UNKNOWN_MEMBER_ID"]

@@ -258,11 +258,18 @@ class Handlers:
 
     async def offset_commit(self, header: dict, body: dict) -> dict:
         offsets = offsets_from_wire(body["topics"])
-        resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetCommitRequest(
-            rid, body["group_id"], body.get("generation_id_or_member_epoch", -1), body.get("member_id", ""),
-            body.get("group_instance_id"), offsets))
+        self.coordinators.pump()
+        group = self.coordinators.group.consumer_groups.group(body["group_id"])
+        if header["api_version"] < 9 and group is not None and body.get("member_id", "") in group.members:
+            # a KIP-848 member must commit with v9+ (ConsumerGroup.validateOffsetCommit)
+            error: str | None = "UNSUPPORTED_VERSION"
+        else:
+            resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetCommitRequest(
+                rid, body["group_id"], body.get("generation_id_or_member_epoch", -1), body.get("member_id", ""),
+                body.get("group_instance_id"), offsets))
+            error = resp.error
         return {"topics": [{"name": t["name"], "partitions": [
-            {"partition_index": q["partition_index"], "error_code": code(resp.error)} for q in t["partitions"]]}
+            {"partition_index": q["partition_index"], "error_code": code(error)} for q in t["partitions"]]}
             for t in body["topics"]]}
 
     async def offset_fetch(self, header: dict, body: dict) -> dict:
