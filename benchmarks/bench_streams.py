@@ -6,10 +6,11 @@
 Figures (recorded in benchmarks/results.json):
 
 * ``streams.windowed_count``: records per CPU-second through one :class:`StreamTask` running a tumbling-window
-  count (60 s windows, 10 s grace, emit final) on ``--records`` decoded records, handed to the task one commit
-  interval at a time (``StreamTask.process_batch``: the same results as ``process`` per record) (1,000 keys, timestamps
-  increasing with every 8th record up to 20 s late), the store's changelog records encoded every 10,000
-  records as an at-least-once commit would (the last write per key since the previous commit) (exactly-once off, no cluster). Baseline, same run, same records:
+  count (60 s windows, 10 s grace, emit final, exactly-once off, no cluster) on ``--records`` decoded records
+  (1,000 keys, timestamps increasing with every 8th record up to 20 s late), handed to the task one commit
+  interval (10,000 records) at a time with ``StreamTask.process_batch`` (the same results as ``process`` per
+  record), and after each interval the store's changelog records encoded as an at-least-once commit would
+  (the last write per key since the previous commit). Baseline, same run, same records:
   a plain dict loop computing the same final counts (stream time, grace, late records dropped). The script
   checks that both give the same counts before it records anything. Target: >= 0.3x the plain loop.
 * ``streams.stream_table_join``: the same for a stream-table join (1,000 table rows, then the records joined
@@ -21,12 +22,16 @@ Figures (recorded in benchmarks/results.json):
   changelog records on the cluster (read_committed consumer, ``restore_from_changelog``), scaled to one
   million records (a linear extrapolation from the smaller run, as the unit says).
 
+* ``streams.load_average``: the machine's 1-minute load average, mean of its values before and after the two
+  in-process measurements (2 cores, shared: a busy machine lowers both sides of a ratio, not always evenly).
+
 Timings are the best of ``--repeat`` runs, in CPU seconds of this process where the work is all in-process
 (the machine is shared), in wall seconds for the cluster runs.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.quick:
         a.records, a.cluster_records, a.restore_records, a.repeat = 3_000, 120, 2_000, 1
 
+    load_before = os.getloadavg()[0]
     records = make_records(a.records)
     want, want_dropped = plain_windowed_count(records)
     got, got_dropped = engine_windowed_count(records)
@@ -187,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     engine_s = results.best_cpu_seconds(a.repeat, lambda: engine_join(table, records))
     record("streams.stream_table_join", a.records / engine_s, "records/CPU-s", baseline=a.records / plain_s,
            baseline_name="plain dict lookup loop, same records, same output")
+    record("streams.load_average", (load_before + os.getloadavg()[0]) / 2,
+           "1-min load average during the in-process runs (2 cores)", higher_is_better=False)
 
     small = make_records(a.cluster_records, keys=50)
     for guarantee, short in (("at_least_once", "alos"), ("exactly_once_v2", "eos")):

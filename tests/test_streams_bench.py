@@ -9,7 +9,7 @@ def test_bench_streams_quick_runs_and_records_nothing(capsys):
     bench_streams.main(["--quick"])
     out = capsys.readouterr().out
     for name in ("streams.windowed_count", "streams.stream_table_join", "streams.cluster_windowed_count.alos",
-                 "streams.cluster_windowed_count.eos", "streams.restore_per_million"):
+                 "streams.cluster_windowed_count.eos", "streams.restore_per_million", "streams.load_average"):
         assert name in out
     assert "ratio" in out
     after = results.RESULTS.read_text() if results.RESULTS.exists() else None
