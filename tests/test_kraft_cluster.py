@@ -142,3 +142,10 @@ def test_a_run_with_controller_failovers_replays_from_its_history():
     from msglib.sim.faults import FaultSchedule
 
     assert FaultSchedule.from_json(r.faults.to_json()).describe() == r.faults.describe()
+
+
+def test_seed_7291_settles_a_refusal_waits_for_the_records_it_rests_on():
+    """Regression: an AlterPartition refused on an uncommitted record that a failover then erased left the
+    partition leader waiting forever for an ISR change (the cluster never settled)."""
+    r = run_scenario(7291, **CLUSTER_SCENARIO)
+    assert r.settled and r.ok, r.summary()
