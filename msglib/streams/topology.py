@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from operator import length_hint
 from dataclasses import dataclass, field
+from operator import length_hint
 from typing import Any, Callable, Iterable, Sequence
 
 from msglib.streams.stores import KeyValueStore, VersionedKeyValueStore, value_as_of
