@@ -201,3 +201,9 @@ def test_a_failing_aggregator_leaves_the_task_as_the_per_record_path_does():
         states.append((task.stream_time, task.processed, task.stores[next(iter(task.stores))].snapshot()))
     assert states[0] == states[1]
     assert states[0][:2] == (150, 6)              # the failing record counted, its stream time taken
+
+
+def test_a_batch_for_a_topic_the_topology_does_not_read_is_refused_by_name():
+    task = StreamTask(_join_topology(False, False, True), TaskId(0, 0))
+    with pytest.raises(ValueError, match="'orders' is not a source of this topology"):
+        task.process_batch("orders", [("a", 1, 0)])

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from msglib.protocol import OffsetAndMetadata, TopicPartition
 from msglib.streams.stores import ChangelogWrite, KeyValueStore, changelog_topic, decode, decode_key
-from msglib.streams.topology import Topology
+from msglib.streams.topology import Topology, TopologyError
 
 NO_TIME = -1        # stream time before any record
 
@@ -117,7 +117,11 @@ class StreamTask:
         """Decoded ``(key, value, timestamp)`` records of ``topic``, in order: the same as ``process(topic, key,
         value, ts)`` for each (offset -1), in one call, so that a node with a batch loop (the tumbling-window
         aggregation, the stream-table join) runs them without a Python call per record."""
-        self._batch_entries[topic](self, records)
+        entry = self._batch_entries.get(topic)
+        if entry is None:
+            raise TopologyError(f"topic {topic!r} is not a source of this topology (its sources: "
+                                f"{sorted(self._batch_entries)}); pass the topic the records were read from")
+        entry(self, records)
 
     def process_all(self) -> int:
         n = 0
