@@ -44,6 +44,18 @@ def record(name: str, value: float, unit: str, **kw) -> None:
         print(f"{name:<55} {value:>14,.2f} {unit}  (quick run: not recorded)")
     else:
         results.record(name, value, unit, **kw)
+
+
+def annotate(name: str, **fields: object) -> None:
+    """Add facts (e.g. the machine's load average) to a figure just recorded (not on a --quick run)."""
+    if QUICK:
+        return
+    import json
+    data = json.loads(results.RESULTS.read_text())
+    data[name].update(fields)
+    results.RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 from msglib.log import Log, LogConfig, Record, RecordBatch
 from msglib.log.crc import BACKEND
 from msglib.log.torture import corruption_trial, kill_trial
@@ -92,8 +104,10 @@ def bench_append_preencoded(tmp: str, batches: list[bytes], records: int, repeat
     record("log.append_preencoded_disk", records / ours, "records/CPU-s", baseline=records / base,
            baseline_name="plain buffered file writes of the same bytes (same run)", target=">= 0.5x baseline",
            command=COMMAND)
+    load = os.getloadavg()
+    annotate("log.append_preencoded_disk", load_average_1_5_15=[round(x, 2) for x in load])
     print(f"    ({total_bytes / 1e6:.1f} MB; log {total_bytes / ours / 1e6:.0f} MB/s, "
-          f"plain {total_bytes / base / 1e6:.0f} MB/s)")
+          f"plain {total_bytes / base / 1e6:.0f} MB/s; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
 
 
 def bench_encode_append(values: list[bytes], per_batch: int, repeat: int) -> Log:
@@ -244,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny counts, to check the script runs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-reliability", action="store_true")
+    parser.add_argument("--only", choices=("append",), default=None,
+                        help="only the pre-encoded append figure (log.append_preencoded_disk)")
     parser.add_argument("--fuzz", type=int, default=None, metavar="N",
                         help="only fuzz: N record-decoder cases (and --fuzz-logs damaged-log reopenings)")
     parser.add_argument("--fuzz-logs", type=int, default=None, metavar="M",
@@ -272,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     tmp = tempfile.mkdtemp(prefix="bench_log_")
     try:
         bench_append_preencoded(tmp, batches, records, repeat)
+        if args.only == "append":
+            return
         log = bench_encode_append(values, per_batch, repeat)
         bench_read_decode(log, repeat)
         del log

@@ -38,7 +38,7 @@ from .epoch_cache import LeaderEpochCache
 from .errors import (CorruptRecordError, InvalidArgumentError, InvalidRecordError, LogDirectoryError,
                      OffsetOutOfRangeError, RecordTooLargeError, UnexpectedAppendOffsetError, check_int)
 from .records import (ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, INT32_MAX, INT64_MAX, NO_TIMESTAMP,
-                      TIMESTAMP_TYPE_BIT, Record, RecordBatch, check_header, read_header)
+                      TIMESTAMP_TYPE_BIT, Record, RecordBatch, check_batch_records, check_header, read_header)
 from .crc import crc32c
 from .retention import SegmentInfo, deletable_segments
 from .segment import LogSegment, floor_lookup
@@ -259,12 +259,10 @@ class Log:
         if h.record_count != h.last_offset_delta + 1:
             raise CorruptRecordError(f"leader append of a batch with {h.record_count} records but offset "
                                      f"deltas up to {h.last_offset_delta}; a producer batch has deltas 0..n-1")
-        if not trusted or self.config.compact:
-            batch = RecordBatch.decode(data, verify_crc=False)
-            if not trusted:
-                batch.check_records(leader=True)
-            if self.config.compact:
-                self._check_keys(batch)
+        if not trusted:
+            check_batch_records(data, h, leader=True)       # every record, as Kafka's LogValidator does
+        if self.config.compact:
+            self._check_keys(RecordBatch.decode(data, verify_crc=False))
         if self.config.message_timestamp_type == "LogAppendTime":
             buf = bytearray(data)
             attributes = struct.unpack_from(">h", buf, ATTRIBUTES_OFFSET)[0] | TIMESTAMP_TYPE_BIT
@@ -304,7 +302,7 @@ class Log:
             raise InvalidArgumentError("batch", batch, "a RecordBatch or its encoded bytes")
         h = self._validate(data)
         if not isinstance(batch, RecordBatch):
-            RecordBatch.decode(data, verify_crc=False).check_records()
+            check_batch_records(data, h)
         if h.base_offset > self._log_end_offset and not self.config.compact:
             raise UnexpectedAppendOffsetError(
                 f"follower append of offsets {h.base_offset}..{h.last_offset} would leave a gap after the log "

@@ -276,24 +276,147 @@ def decode_records(payload: bytes, count: int, base_offset: int, base_timestamp:
     return records
 
 
-def scan_records(payload: bytes, count: int, last_offset_delta: int) -> int:
+def scan_records(payload: bytes, count: int, last_offset_delta: int, start: int = 0,
+                 stop: int | None = None) -> int:
     """Check a records section as :func:`decode_records` does, without building Records; return the
     smallest timestamp delta.
 
     The log runs this on every batch it did not encode itself (Kafka's broker
-    validates each record on append too): the same walk, which raises the
-    same :class:`CorruptRecordError`s, with keys and values skipped instead of
-    copied, and the last offset delta required to be ``last_offset_delta``.
+    validates each record on append too), with the last offset delta required
+    to be ``last_offset_delta``. The section is ``payload[start:stop]`` (the
+    log passes a whole batch and its records' bounds: nothing is copied).
+    Runs of records of one shape (see :func:`_scan_runs`) are checked a column
+    at a time; anything else takes the record-by-record walk, which raises the
+    same :class:`CorruptRecordError`s as :func:`decode_records`.
     """
-    n = len(payload)
+    if stop is None:
+        stop = len(payload)
+    n = stop - start
     if count < 1 or count * MIN_RECORD_SIZE > n:
         raise CorruptRecordError(f"record_count {count} cannot fit in {n} bytes of records "
                                  f"(each record takes at least {MIN_RECORD_SIZE})")
-    _, min_ts_delta, last = _walk_records(payload, count, 0, 0, last_offset_delta, False)
+    found = _scan_runs(payload, start, stop, count, last_offset_delta)
+    if found is None:               # not one shape throughout, or bad: the walk says which record and why
+        section = payload if start == 0 and stop == len(payload) else payload[start:stop]
+        _, min_ts_delta, last = _walk_records(section, count, 0, 0, last_offset_delta, False)
+    else:
+        min_ts_delta, last = found
     if last != last_offset_delta:
         raise CorruptRecordError(f"the last record's offset delta is {last} but last_offset_delta "
                                  f"says {last_offset_delta}")
     return min_ts_delta
+
+
+# Tables for _scan_runs: the zigzag-varint bytes of consecutive offset deltas (one byte for 0..63, two
+# for 64..8191), and one-byte timestamp deltas mapped to delta + 64 (order kept; 0xFF: a longer varint).
+_DELTA_1 = bytes(2 * d for d in range(64))
+_DELTA_2_LOW = bytes((2 * d) & 0x7F | 0x80 for d in range(8192))
+_DELTA_2_HIGH = bytes((2 * d) >> 7 for d in range(8192))
+_TS_RANK = bytes(((z >> 1) ^ -(z & 1)) + 64 for z in range(128)) + b"\xff" * 128
+_TS_LONG = b"\xff"
+_TS_ZERO = b"\x40"
+_TS_NOT_NEGATIVE = bytes(range(64, 256))
+
+
+def _scan_runs(data: bytes, pos: int, stop: int, count: int,
+               max_delta: int) -> tuple[int, int] | None:
+    """Prove ``data[pos:stop]`` is ``count`` valid records without a Python step per record, or give up.
+
+    Returns ``(smallest timestamp delta, last offset delta)`` exactly as the
+    walk would, or None when it cannot prove the section valid (the caller
+    then walks it record by record, which finds the fault or accepts it).
+
+    A producer's batch is usually runs of records of one *shape*: the same
+    length, key and value lengths, no headers, a one-byte timestamp delta,
+    and offset deltas counting up by one in varints of one width (0..63 take
+    one byte, 64..8191 two). The first record of a run is parsed field by
+    field; the rest of the run then sits at a fixed stride, so each field is
+    one strided slice of the bytes, compared in C: every length byte equal to
+    the first record's, the offset-delta bytes equal to the expected
+    consecutive varints, the timestamp-delta bytes all one-byte varints (their
+    minimum taken through a translation table). Attribute bytes, keys and
+    values are not interpreted by the walk either, so they are not read.
+    """
+    prev = -1
+    min_ts = INT64_MAX
+    zz = UNZIGZAG
+    try:
+        while count:
+            b = data[pos]                                  # record length: one- or two-byte varint
+            if b < 0x80:
+                length, lv = zz[b], 1
+            elif data[pos + 1] < 0x80:
+                length, lv = zz[(b & 0x7F) | (data[pos + 1] << 7)], 2
+            else:
+                return None
+            size = lv + length                             # the stride of this run
+            first = prev + 1                               # offset deltas of the run: first, first + 1 ...
+            if first < 64:
+                width, runs_to = 1, 64
+            elif first < 8192:
+                width, runs_to = 2, 8192
+            else:
+                return None
+            if length < MIN_RECORD_SIZE - 1 or pos + size > stop or first > max_delta \
+                    or data[pos + lv + 1] >= 0x80:         # timestamp delta longer than one byte
+                return None
+            kpos = lv + 2 + width                          # key length, relative to the record
+            b = data[pos + kpos]
+            if b < 0x80:
+                klen, kv = zz[b], 1
+            elif data[pos + kpos + 1] < 0x80:
+                klen, kv = zz[(b & 0x7F) | (data[pos + kpos + 1] << 7)], 2
+            else:
+                return None
+            if klen < -1:
+                return None
+            vpos = kpos + kv + (klen if klen > 0 else 0)
+            if vpos + 2 > size:
+                return None
+            b = data[pos + vpos]
+            if b < 0x80:
+                vlen, vv = zz[b], 1
+            elif data[pos + vpos + 1] < 0x80:
+                vlen, vv = zz[(b & 0x7F) | (data[pos + vpos + 1] << 7)], 2
+            else:
+                return None
+            if vlen < -1 or vpos + vv + (vlen if vlen > 0 else 0) + 1 != size or data[pos + size - 1] != 0:
+                return None                                # the fields must fill the record; no headers
+            k = min(count, runs_to - first, max_delta - first + 1, (stop - pos) // size)
+            end = pos + k * size
+            # Every record of the run: the same length, key-length and value-length bytes, header count 0.
+            for j in {0, lv - 1, kpos, kpos + kv - 1, vpos, vpos + vv - 1, size - 1}:
+                column = data[pos + j:end:size]
+                if column.count(data[pos + j:pos + j + 1]) != k:
+                    return None
+            # Offset deltas first..first+k-1, each in its shortest varint.
+            o = pos + lv + 2
+            if width == 1:
+                if data[o:end:size] != _DELTA_1[first:first + k]:
+                    return None
+            elif data[o:end:size] != _DELTA_2_LOW[first:first + k] \
+                    or data[o + 1:end:size] != _DELTA_2_HIGH[first:first + k]:
+                return None
+            ranks = data[pos + lv + 1:end:size].translate(_TS_RANK)
+            if _TS_LONG in ranks:
+                return None
+            negative = ranks.translate(None, _TS_NOT_NEGATIVE)
+            if negative:                                   # min() walks in Python: only where needed
+                low = min(negative) - 64
+            elif min_ts <= 0:
+                low = 0
+            else:
+                low = 0 if _TS_ZERO in ranks else min(ranks) - 64
+            if low < min_ts:
+                min_ts = low
+            prev = first + k - 1
+            count -= k
+            pos = end
+    except IndexError:
+        return None
+    if pos != stop:
+        return None
+    return min_ts, prev
 
 
 def _walk_records(payload: bytes, count: int, base_offset: int, base_timestamp: int, max_delta: int,
@@ -558,6 +681,31 @@ def batch_crc(data: bytes, position: int = 0, size: int | None = None) -> int:
     if position == 0 and size == len(data):
         return crc32c(memoryview(data)[ATTRIBUTES_OFFSET:])
     return crc32c(memoryview(data)[position + ATTRIBUTES_OFFSET:position + size])
+
+
+def check_batch_records(data: bytes, h: BatchHeader, leader: bool = False) -> None:
+    """:meth:`RecordBatch.check_records` on one batch's bytes (``data`` is exactly the batch, ``h`` its
+    header), without building a RecordBatch or copying its records: the log's append path.
+
+    An uncompressed data batch is scanned in place; a compressed or control
+    batch goes through :meth:`RecordBatch.check_records`. Raises the same
+    :class:`CorruptRecordError`s, naming the batch's offsets.
+    """
+    if h.attributes & (COMPRESSION_MASK | CONTROL_BIT):
+        RecordBatch.decode(data, verify_crc=False).check_records(leader)
+        return
+    count, last_delta = h.record_count, h.last_offset_delta
+    try:
+        if leader and count != last_delta + 1:
+            raise CorruptRecordError(f"a producer batch with {count} records has offset deltas 0..{count - 1}, "
+                                     f"but last_offset_delta is {last_delta}")
+        lowest = h.base_timestamp + scan_records(data, count, last_delta, HEADER_SIZE, len(data))
+        if not h.attributes & TIMESTAMP_TYPE_BIT and lowest < -1:
+            raise CorruptRecordError(f"a record has timestamp {lowest}: Kafka refuses negative timestamps "
+                                     f"other than -1 (none)")
+    except CorruptRecordError as exc:
+        raise CorruptRecordError(f"batch of offsets {h.base_offset}..{h.base_offset + last_delta}: "
+                                 f"{exc.reason}") from None
 
 
 # --------------------------------------------------------------------------- batches
