@@ -619,8 +619,8 @@ class KafkaProducer:
                 retriable = True  # certainly not written: it gets new numbers in the new epoch
                 batch.base_sequence = -1
             elif name == p.OUT_OF_ORDER_SEQUENCE_NUMBER:
-                if self._sequence_acked(batch):  # a later batch got in, so this one did
-                    self._written_but_unanswered(batch)
+                if self._sequence_acked(batch):
+                    self._behind_acknowledged(batch, code)
                     return
                 if batch.base_sequence != self._last_acked_seq.get(batch.tp, -1) + 1:
                     retriable = True  # an earlier batch is missing; it is being retried, this one follows
@@ -672,16 +672,36 @@ class KafkaProducer:
             future.failure(exc)
 
     def _sequence_acked(self, batch: ProducerBatch) -> bool:
-        """Was a batch numbered after this one acknowledged (same epoch)? The leader appends an
-        idempotent producer's batches strictly in sequence order, so then this one is in the log."""
+        """Was a batch numbered after this one acknowledged (same epoch)? That does NOT prove this one
+        is in the log: a leader with no state for this producer takes its first batch whatever its
+        sequence number (Kafka >= 2.5, KIP-360; docs/idempotent-producer.md)."""
         if batch.base_sequence < 0 or batch.producer_epoch != self.producer_epoch:
             return False
         return self._last_acked_seq.get(batch.tp, -1) >= batch.base_sequence + batch.record_count - 1
 
     def _written_but_unanswered(self, batch: ProducerBatch) -> None:
+        """No answer, no more tries, and a later batch was acknowledged: the outcome is unknown."""
         batch.maybe_written = True
         self._give_up(batch, E.KafkaTimeoutError(
-            "the batch is in the log (a later one was acknowledged) but its own answer was lost"))
+            "outcome unknown: its answer was lost and a later batch was acknowledged, which puts it in the log "
+            "only if the leader already knew this producer (a leader with no state for it takes any sequence)"))
+
+    def _behind_acknowledged(self, batch: ProducerBatch, code: str) -> None:
+        """OUT_OF_ORDER_SEQUENCE_NUMBER for a batch numbered before one already acknowledged.
+
+        The leader answers a retry of any of its last five batches of this producer as a duplicate,
+        and this producer never has more than five batches of a partition unresolved: so this batch
+        is not in the log. A leader that did not know the producer took the later batch without it
+        (Kafka >= 2.5 accepts any first sequence, KIP-360). Resending it, under this epoch or a new
+        one, would put it after records already acknowledged: it fails at once (the Java client
+        fails it with the same error once its retries or delivery.timeout.ms run out, then bumps
+        the epoch). No new epoch here: the leader's sequence follows on from the acknowledged batch,
+        so the batches after it are accepted as they are.
+        """
+        batch.maybe_written = False
+        self._give_up(batch, E.OutOfOrderSequenceNumberError(
+            f"{code}: not in the log. The leader took a later batch of this producer without this one (it "
+            f"did not know the producer yet); resending it would put it after acknowledged records"))
 
     def _expire_batches(self, now: float) -> None:
         limit = self.config["delivery_timeout_ms"]
