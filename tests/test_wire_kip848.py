@@ -200,6 +200,8 @@ def test_consumer_group_heartbeat_hands_a_partition_over_only_after_its_revocati
 
         groups = call(sock, LIST_GROUPS, 2, {})["groups"]
         assert {"group_id": "g", "protocol_type": "consumer"} in groups
+        described = call(sock, 15, 4, {"groups": ["g"], "include_authorized_operations": False})["groups"][0]
+        assert described["group_state"] == "Dead"             # not a classic group (Kafka's describeGroups)
         left = heartbeat(sock, "m2", -1)            # epoch -1: leave
         assert (left["error_code"], left["member_epoch"]) == (0, -1)
 

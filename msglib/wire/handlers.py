@@ -322,6 +322,8 @@ class Handlers:
         out = []
         for group_id in body["groups"]:
             group = self.coordinators.group.group(group_id)
+            if group is not None and not group.members and self.coordinators.group.consumer_groups.owns(group_id):
+                group = None       # a KIP-848 group is not a classic one: Dead, as Kafka's describeGroups answers
             if group is None:
                 out.append({"error_code": 0, "group_id": group_id, "group_state": "Dead", "protocol_type": "",
                             "protocol_data": "", "members": []})
@@ -342,7 +344,7 @@ class Handlers:
         self.coordinators.pump()
         groups = {g: group.protocol_type or "" for g, group in self.coordinators.group.groups.items()}
         for g in self.coordinators.group.consumer_groups.groups:      # KIP-848 groups: protocol type "consumer"
-            groups.setdefault(g, "consumer")
+            groups[g] = "consumer"
         return {"error_code": 0, "groups": [{"group_id": g, "protocol_type": groups[g]} for g in sorted(groups)]}
 
     # -- KIP-848 ----------------------------------------------------------------------------------------------
