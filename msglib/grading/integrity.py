@@ -166,19 +166,23 @@ def scan_source(source: str, cell: int = 0) -> list[Flag]:
     return scanner.flags
 
 
-def scan_notebook(nb) -> list[Flag]:
+def scan_notebook(nb, release=None) -> list[Flag]:
     """Flags for every code cell the learner could edit (everything but locked and test cells).
 
     msglib names imported in earlier cells count in later ones, the way the
-    kernel sees them.
+    kernel sees them. With ``release`` (the released notebook), a cell that is
+    still exactly as released (same cell id, same source) is the course's own
+    code, a demo that may well start a thread, and is not flagged.
     """
     flags: list[Flag] = []
     known: set[str] = {"msglib"}
+    released = {c.get("id"): c.source for c in release.cells} if release is not None else {}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        locked = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
+        locked = meta.get("locked") or (meta.get("grade") and not meta.get("solution")) \
+            or (cell.get("id") in released and released[cell.get("id")] == cell.source)
         lines = [ln if not ln.lstrip().startswith(("%", "!")) else "" for ln in cell.source.splitlines()]
         try:
             tree = ast.parse("\n".join(lines))

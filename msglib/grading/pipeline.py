@@ -505,7 +505,7 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         except Exception as exc:
             result.flags.append(f"{path.name} could not be read: {type(exc).__name__}")
             continue
-        result.flags += [f"{path.name} {f}" for f in scan_notebook(nb)]
+        result.flags += [f"{path.name} {f}" for f in scan_notebook(nb, release.get(path.stem))]
     result.phases["prepare"] = time.monotonic() - start
 
     # autograde: nbgrader writes a scratch gradebook (one per submission, so submissions run in parallel)
