@@ -185,6 +185,10 @@ def test_consumer_group_heartbeat_hands_a_partition_over_only_after_its_revocati
                                                             "member_epoch": epoch, "topics": None}]})["groups"][0]
 
         assert commit(one["member_epoch"]) == ERROR_CODES["STALE_MEMBER_EPOCH"]
+        nowhere = call(sock, OFFSET_COMMIT, 9, {"group_id": "no-such-group", "generation_id_or_member_epoch": 3,
+                                                "member_id": "m1", "topics": [{"name": "t", "partitions": [
+                                                    {"partition_index": 0, "committed_offset": 1}]}]})
+        assert nowhere["topics"][0]["partitions"][0]["error_code"] == ERROR_CODES["GROUP_ID_NOT_FOUND"]
         old = call(sock, OFFSET_COMMIT, 8, {"group_id": "g", "generation_id_or_member_epoch": acked["member_epoch"],
                                             "member_id": "m1", "topics": [{"name": "t", "partitions": [
                                                 {"partition_index": mine, "committed_offset": 7}]}]})

@@ -259,10 +259,14 @@ class Handlers:
     async def offset_commit(self, header: dict, body: dict) -> dict:
         offsets = offsets_from_wire(body["topics"])
         self.coordinators.pump()
-        group = self.coordinators.group.consumer_groups.group(body["group_id"])
-        if header["api_version"] < 9 and group is not None and body.get("member_id", "") in group.members:
-            # a KIP-848 member must commit with v9+ (ConsumerGroup.validateOffsetCommit)
-            error: str | None = "UNSUPPORTED_VERSION"
+        coordinator, group_id, version = self.coordinators.group, body["group_id"], header["api_version"]
+        group = coordinator.consumer_groups.group(group_id)
+        exists = group is not None or coordinator.group(group_id) is not None or group_id in coordinator.store.offsets
+        error: str | None
+        if version < 9 and group is not None and body.get("member_id", "") in group.members:
+            error = "UNSUPPORTED_VERSION"   # a KIP-848 member must commit with v9+ (ConsumerGroup.validateOffsetCommit)
+        elif version >= 9 and not exists and body.get("generation_id_or_member_epoch", -1) >= 0:
+            error = "GROUP_ID_NOT_FOUND"    # v9+: no such group (OffsetMetadataManager.validateOffsetCommit)
         else:
             resp = await self.coordinators.call(COORDINATOR, lambda rid: p.OffsetCommitRequest(
                 rid, body["group_id"], body.get("generation_id_or_member_epoch", -1), body.get("member_id", ""),
