@@ -72,6 +72,8 @@ def test_a_regular_batch_is_proved_without_the_walk_and_agrees_with_it(count):
         assert fast is not None, "a one-shape batch should not need the walk"
         assert fast == (walk_only(payload, count, h.last_offset_delta), h.last_offset_delta)
         assert scan_records(payload, count, h.last_offset_delta) == fast[0]
+        assert scan_records(memoryview(payload), count, h.last_offset_delta) == fast[0]
+        assert scan_records(bytearray(data), count, h.last_offset_delta, HEADER_SIZE) == fast[0]
 
 
 @pytest.mark.parametrize("records", [[Record(None, b"v", 5)] * 8300,                 # offset deltas past 8191

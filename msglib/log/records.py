@@ -289,6 +289,8 @@ def scan_records(payload: bytes, count: int, last_offset_delta: int, start: int 
     at a time; anything else takes the record-by-record walk, which raises the
     same :class:`CorruptRecordError`s as :func:`decode_records`.
     """
+    if type(payload) is not bytes:
+        payload = bytes(payload)                  # a memoryview has no count/translate; bytearray is rare
     if stop is None:
         stop = len(payload)
     n = stop - start
