@@ -2,12 +2,14 @@
 
     .venv/bin/python -m benchmarks.bench_log            # the figures (1M records, 200 kills, 1,000 corruptions)
     .venv/bin/python -m benchmarks.bench_log --quick    # tiny counts: proves the script runs
+    .venv/bin/python -m benchmarks.bench_log --only append   # the pre-encoded append figure alone
     .venv/bin/python -m benchmarks.bench_log --fuzz 1000000 --fuzz-logs 10000   # long fuzz runs only
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
 * ``log.append_preencoded_disk``  records/s appending pre-encoded batches (1M records, 100-byte values,
-  1,000 per batch) to the on-disk log; baseline = plain buffered file writes of the same bytes, same run.
+  1,000 per batch) to the on-disk log; baseline = plain buffered file writes of the same bytes, same run;
+  the load average (1, 5, 15 min) is recorded beside it.
 * ``log.encode_append``           records/s building batches from Record objects + appending (producer path).
 * ``log.read_decode``             records/s reading the whole log sequentially and decoding every record.
 * ``log.memory_ratio``            in-memory log: traced bytes / encoded bytes for 1M 100-byte records.
