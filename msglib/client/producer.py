@@ -625,7 +625,10 @@ class KafkaProducer:
                 if batch.base_sequence != self._last_acked_seq.get(batch.tp, -1) + 1:
                     retriable = True  # an earlier batch is missing; it is being retried, this one follows
                 else:
-                    bump = True  # the broker lost batches it had acknowledged: a gap we cannot fill
+                    # Refused as the next batch: not one of the leader's last five, so not in the log. The
+                    # leader lost acknowledged batches, or (answer lost) took a later one without this one.
+                    batch.maybe_written = False
+                    bump = True  # a gap we cannot fill
         if exc.invalid_metadata:
             self.metadata.request_update()
         now = self.sim.now
