@@ -115,6 +115,7 @@ def weighted_partition(queue_sizes: Sequence[int], r: int) -> int:
 
     The weights are folded into a running sum (Kafka's cumulative frequency table); ``r % total``
     picks the first partition whose running sum is *greater* than it. Equal queues give ``r % n``.
+    Raises ``ValueError`` for an empty ``queue_sizes`` (a topic has at least one partition).
     """
     top = max(queue_sizes) + 1
     x = r % sum(top - q for q in queue_sizes)
@@ -150,7 +151,8 @@ class BuiltInPartitioner:
 
     The producer asks :meth:`sticky_partition` where a keyless record goes, appends it, then reports
     with :meth:`appended`. ``r`` is a fresh seeded 31-bit random number for every call of the rule,
-    so a seed replays every choice.
+    so a seed replays every choice. Raises ``ValueError`` for a ``batch_size`` below 1 and when the rule
+    chooses a partition that does not exist (the message names the choice and the valid range).
     """
 
     def __init__(self, seed: int = 0, batch_size: int = 16384, update: Update | None = None) -> None:
