@@ -341,10 +341,24 @@ class Instance:
             tid = TaskId(self.run.topology.subtopology_of(tp.topic), tp.partition)
             if tid in self.tasks:
                 self.tasks[tid].add_records(tp, records)
-        for task in self.tasks.values():
-            while self.ready(task) and task.process_one():
-                self.uncommitted += 1
-                self.point("process")
+        try:
+            for task in self.tasks.values():
+                while self.ready(task) and task.process_one():
+                    self.uncommitted += 1
+                    self.point("process")
+        except ProducerFencedError:
+            raise
+        except KafkaError as exc:
+            if not (self.run.eos and self.in_txn):
+                raise
+            # A send refused because the transaction already lost a record (an OUT_OF_ORDER_SEQUENCE_NUMBER,
+            # a batch given up): Kafka Streams treats it as a migrated task (TaskMigratedException): the
+            # transaction is aborted and the tasks resume from the committed offsets and changelogs.
+            self.run.note(f"{self.name}: a send failed ({type(exc).__name__}: the transaction must be aborted); "
+                          f"tasks rebuilt")
+            self.generation = None                    # rebuild() aborts the transaction first
+            self.uncommitted = 0
+            return
         if self.uncommitted and self.run.sim.now - self.last_commit >= self.run.commit_interval_ms:
             self.commit()
         self.update_standbys()
