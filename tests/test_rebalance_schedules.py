@@ -47,8 +47,10 @@ def test_msglib_reconciliation_keeps_one_owner_and_settles_over_seeded_schedules
 
 
 @pytest.mark.slow
-def test_two_thousand_schedules_with_no_partition_owned_twice():
-    many = run_many(range(2_000))
+def test_five_hundred_schedules_with_no_partition_owned_twice():
+    """A regression guard sized for `make test`; the issue's figure (2,000 schedules, 0 failures) comes from
+    ``python -m benchmarks.bench_groups --only schedules`` and is recorded in benchmarks/results.json."""
+    many = run_many(range(500))
     print(f"{many.runs} schedules, {len(many.failures)} failures, two-owner partition-ms {many.two_owner_partition_ms}")
     assert many.failures == []
 
