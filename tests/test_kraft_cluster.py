@@ -149,3 +149,14 @@ def test_seed_7291_settles_a_refusal_waits_for_the_records_it_rests_on():
     partition leader waiting forever for an ISR change (the cluster never settled)."""
     r = run_scenario(7291, **CLUSTER_SCENARIO)
     assert r.settled and r.ok, r.summary()
+
+
+@pytest.mark.parametrize("seed", [477, 1743, 2153, 3088, 5041, 7205])
+def test_a_follower_drops_an_epoch_it_stamped_as_leader_but_never_wrote_under(seed):
+    """Regression (run_many defaults, seeds 0-9999 on KRaft): a broker elected leader stamps its epoch into
+    the epoch cache at its LEO; deposed before writing anything under it, it kept that entry as a follower.
+    The new leader answered OffsetsForLeaderEpoch with an older epoch ending at the follower's LEO, the
+    truncation removed no record and so left the entry, and the follower asked about it again forever: out
+    of the ISR after every fault healed. Kafka's UnifiedLog.truncateTo trims the epoch cache even then."""
+    r = run_scenario(seed)
+    assert r.settled and r.ok and r.lost == 0, r.summary()

@@ -256,6 +256,11 @@ class Partition:
         if removed:
             self.log.truncate_to(offset)
             self.producers.rebuild(self.log.batches())
+        else:
+            # Kafka's UnifiedLog.truncateTo does this even when no record goes: an epoch this
+            # replica stamped as leader at its LEO but never wrote under must not outlive the
+            # truncation, or the follower keeps asking its new leader about that epoch forever.
+            self.log.leader_epoch_cache.truncate_from_end(self.log_end_offset)
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
         return removed
 
