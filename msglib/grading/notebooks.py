@@ -77,6 +77,38 @@ def test_cell_changed(cell) -> bool:
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
+SHELL_POLL_SLICE_S = 0.5
+
+
+def poll_in_slices(channel, slice_s: float = SHELL_POLL_SLICE_S) -> None:
+    """Make ``channel.get_msg(timeout)`` wait in short polls instead of one long one.
+
+    Why: a cell's execute_reply sometimes sat on the shell socket for a whole cell timeout (a 60 s stall
+    with no CPU, seen in 07, 08, 09 and 11 around output widgets): the client sends on that same socket
+    (an output widget's comm_msg) while it polls for the reply, and the socket's one-shot "message
+    waiting" wake-up can be consumed by that send (the kernel side had the same bug: ipykernel #1529).
+    A fresh poll checks the socket's state again, so a reply that is already there is found within
+    ``slice_s``. The overall timeout is unchanged: ``queue.Empty`` is raised once it has passed.
+    """
+    from queue import Empty
+    from time import monotonic
+
+    get_msg = channel.get_msg
+
+    async def get_msg_in_slices(timeout: float | None = None):
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - monotonic()
+            step = slice_s if left is None else max(0.0, min(slice_s, left))
+            try:
+                return await get_msg(timeout=step)
+            except Empty:
+                if deadline is not None and monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = get_msg_in_slices
+
+
 def run_cells(client, **kernel_kwargs) -> None:
     """Start ``client``'s kernel and run every cell, like ``NotebookClient.execute``.
 
@@ -87,6 +119,7 @@ def run_cells(client, **kernel_kwargs) -> None:
     """
     client.reset_execution_trackers()
     with client.setup_kernel(**kernel_kwargs):
+        poll_in_slices(client.kc.shell_channel)
         for index, cell in enumerate(client.nb.cells):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         client.set_widgets_metadata()
