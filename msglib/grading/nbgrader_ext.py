@@ -32,6 +32,8 @@ class Execute(NbgraderExecute):
       after the handshake (which already exchanged one) and waits up to a cell timeout
       for the reply; on a loaded machine it was sometimes never seen, and the whole
       notebook failed to autograde;
+    * the shell channel waits for replies in short polls (``notebooks.poll_in_slices``): a reply
+      already on the socket was sometimes not seen for a whole cell timeout;
     * each cell's printed output is capped in the kernel (``output_cap``): a huge print is cut
       where it is written, so it cannot outlast the cell timeout on its way to nbclient;
     * msglib's own implementation of each exercise is stubbed in the kernel before any
@@ -45,7 +47,7 @@ class Execute(NbgraderExecute):
 
     def preprocess(self, nb, resources=None, km=None):
         from msglib.grading.core import grading_salt, hidden_key
-        from msglib.grading.notebooks import exercise_of
+        from msglib.grading.notebooks import exercise_of, poll_in_slices
 
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
@@ -55,6 +57,8 @@ class Execute(NbgraderExecute):
         exercises = sorted({exercise_of(c.metadata["nbgrader"]["grade_id"]) for c in self.nb.cells
                             if c.metadata.get("nbgrader", {}).get("grade_id")})
         with self.setup_kernel(env=kernel_env()):
+            # a reply already on the shell socket is found by the next short poll (notebooks.poll_in_slices)
+            poll_in_slices(self.kc.shell_channel)
             # a cell that prints megabytes is cut at the source, not after it has flooded the sockets
             self._silent("install()", module="msglib.grading.output_cap")
             if student:   # msglib's own implementations of the exercises refuse to work for the answers
