@@ -9,7 +9,9 @@ Figures (each recorded in benchmarks/results.json by ``record``):
 * ``cluster.safe_lost_acked_writes`` / ``cluster.safe_divergent_replicas``: RF=3, min.insync=2,
   acks=all, clean election, idempotent producer, random faults (crash, partition incl. the controller,
   cut, pause, slow): acknowledged writes lost and replica pairs that disagree, summed over
-  ``--seeds`` schedules (target 0 and 0).
+  ``--seeds`` schedules (target 0 and 0); ``cluster.safe_invalid_histories``: histories with any
+  anomaly; ``cluster.safe_unsettled_runs``: runs whose replicas did not all catch up once every fault
+  healed (target 0 each). Each entry carries the part's wall and CPU seconds and the load average.
 * ``cluster.acks1_runs_losing`` / ``cluster.unclean_runs_losing``: the fraction of runs in which the
   checker finds lost acknowledged writes with acks=1 (leader crashes) and with unclean election
   (target > 0: the checker is not blind).
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
+import sys
 import time
 import tracemalloc
 
@@ -42,52 +46,84 @@ QUICK = False
 COMMAND = "python -m benchmarks.bench_cluster"
 
 
-def record(name: str, value: float, unit: str, **kw) -> None:
-    """Record a figure, unless this is a --quick run (tiny counts must not overwrite real figures)."""
+def record(name: str, value: float, unit: str, extra: dict | None = None, **kw) -> None:
+    """Record a figure, unless this is a --quick run (tiny counts must not overwrite real figures).
+
+    ``extra`` (CPU seconds, load averages, seeds with a finding...) is merged into the figure's entry.
+    """
     if QUICK:
         print(f"{name:<55} {value:>14,.2f} {unit}  (quick run: not recorded)")
-    else:
-        results.record(name, value, unit, command=COMMAND, **kw)
+        return
+    results.record(name, value, unit, command=COMMAND, **kw)
+    if extra:
+        data = json.loads(results.RESULTS.read_text())
+        data[name].update(extra)
+        results.RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def measured(fn):
+    """Run ``fn()``; its result and what it cost: wall and CPU seconds (worker processes included), load."""
+    load, t, c = os.getloadavg(), time.perf_counter(), os.times()
+    out = fn()
+    wall, after = time.perf_counter() - t, os.times()
+    # run_many's worker processes are reaped when its pool closes, so their CPU is in the children's times
+    cost = {"wall_seconds": round(wall, 1), "cpu_seconds": round(sum(after[:4]) - sum(c[:4]), 1),
+            "load_average_1_5_15": [round(x, 2) for x in load],
+            "load_average_1_5_15_after": [round(x, 2) for x in os.getloadavg()]}
+    return out, cost
 
 
 def reliability(seeds: int, processes: int) -> None:
-    t = time.perf_counter()
-    runs = run_many(range(seeds), processes)  # the defaults: RF=3, min.insync=2, acks=all, clean
+    # the defaults: RF=3, min.insync=2, acks=all, clean election, KRaft controller quorum
+    runs, cost = measured(lambda: run_many(range(seeds), processes))
     lost = sum(r["lost"] for r in runs)
     divergent = sum(r["divergent"] for r in runs)
     acked = sum(r["acked"] for r in runs)
     invalid = sum(1 for r in runs if not r["valid"])
-    unsettled = sum(1 for r in runs if not r["settled"])
-    print(f"  {seeds} schedules, {acked:,} acknowledged writes, {invalid} invalid histories, "
-          f"{unsettled} runs that did not recover ({time.perf_counter() - t:.0f} s)")
+    not_settled = [r["seed"] for r in runs if not r["settled"]]
+    print(f"  {seeds} schedules, {acked:,} acknowledged writes, {lost} lost, {divergent} divergent, "
+          f"{invalid} invalid histories, {len(not_settled)} runs that did not recover "
+          f"({cost['wall_seconds']:.0f} s wall, {cost['cpu_seconds']:.0f} CPU-s, {processes} processes, "
+          f"load average {cost['load_average_1_5_15'][0]:.2f} -> {cost['load_average_1_5_15_after'][0]:.2f})")
     bad = [r["seed"] for r in runs if r["lost"] or r["divergent"] or not r["valid"] or not r["settled"]]
     if bad:  # replay one with: run_scenario(seed, keep_cluster=True).summary()
         print(f"  seeds with a finding: {bad[:20]}")
+    extra = dict(cost, acknowledged_writes=acked, processes=processes, seeds_with_a_finding=bad[:100],
+                 seeds_not_settled=not_settled[:100], controller=ClusterConfig().controller)
     record("cluster.safe_lost_acked_writes", lost, f"writes lost over {seeds} seeded schedules",
-           target="0", higher_is_better=False)
+           extra, target="0", higher_is_better=False)
     record("cluster.safe_divergent_replicas", divergent, f"divergent replica pairs over {seeds} schedules",
-           target="0", higher_is_better=False)
+           extra, target="0", higher_is_better=False)
     record("cluster.safe_invalid_histories", invalid, f"histories with any anomaly over {seeds} schedules",
-           target="0", higher_is_better=False)
+           extra, target="0", higher_is_better=False)
+    record("cluster.safe_unsettled_runs", len(not_settled),
+           f"runs over {seeds} schedules whose replicas did not all catch up once every fault healed",
+           extra, target="0", higher_is_better=False)
 
     n = 5 if QUICK else max(20, seeds // 20)
-    acks1 = run_many(range(n), processes, acks=1, min_insync_replicas=1)
+    acks1, cost = measured(lambda: run_many(range(n), processes, acks=1, min_insync_replicas=1))
+    print(f"  acks=1: {n} runs, {cost['cpu_seconds']:.0f} CPU-s")
     record("cluster.acks1_runs_losing", sum(1 for r in acks1 if r["lost"]) / n,
-           f"fraction of {n} runs (acks=1, leader crashes) where the checker finds lost writes", target="> 0")
-    unclean = run_many(range(n), processes, acks="all", min_insync_replicas=1, unclean=True,
-                       duration_ms=1000, fault_interval_ms=100, fault_kinds=("crash", "pause"))
+           f"fraction of {n} runs (acks=1, leader crashes) where the checker finds lost writes", cost,
+           target="> 0")
+    unclean, cost = measured(lambda: run_many(range(n), processes, acks="all", min_insync_replicas=1,
+                                              unclean=True, duration_ms=1000, fault_interval_ms=100,
+                                              fault_kinds=("crash", "pause")))
+    print(f"  unclean election: {n} runs, {cost['cpu_seconds']:.0f} CPU-s")
     record("cluster.unclean_runs_losing", sum(1 for r in unclean if r["lost"]) / n,
-           f"fraction of {n} runs (unclean election) where the checker finds lost writes", target="> 0")
+           f"fraction of {n} runs (unclean election) where the checker finds lost writes", cost, target="> 0")
 
     m = 5 if QUICK else max(20, seeds // 5)
     lossy = dict(faults=None, loss=0.05)
-    idem = run_many(range(m), processes, idempotent=True, **lossy)
-    plain = run_many(range(m), processes, idempotent=False, **lossy)
+    idem, cost = measured(lambda: run_many(range(m), processes, idempotent=True, **lossy))
+    print(f"  idempotent, 5% loss: {m} runs, {cost['cpu_seconds']:.0f} CPU-s")
     record("cluster.idempotent_duplicates", sum(r["duplicated"] for r in idem),
-           f"duplicated values over {m} runs, 5% message loss, idempotent producer", target="0",
+           f"duplicated values over {m} runs, 5% message loss, idempotent producer", cost, target="0",
            higher_is_better=False)
+    plain, cost = measured(lambda: run_many(range(m), processes, idempotent=False, **lossy))
+    print(f"  not idempotent, 5% loss: {m} runs, {cost['cpu_seconds']:.0f} CPU-s")
     record("cluster.non_idempotent_duplicates", sum(r["duplicated"] for r in plain),
-           f"duplicated values over {m} runs, 5% message loss, retries without idempotence", target="> 0")
+           f"duplicated values over {m} runs, 5% message loss, retries without idempotence", cost, target="> 0")
 
 
 def throughput(records: int, repeat: int) -> None:
@@ -191,4 +227,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log file as it happens
     main()
