@@ -75,6 +75,20 @@ def test_data_that_is_a_file_is_refused(tmp_path):
     assert done.returncode == 2 and "is a file" in done.stderr
 
 
+@pytest.mark.parametrize("extra, fix", [([], "0 picks a free one"), (["--brokers", "3"], "0 picks free ones")])
+def test_a_port_in_use_is_one_line_naming_it_and_the_fix(tmp_path, extra, fix):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "msglib", "serve", "--port", str(port),
+                               "--data", str(tmp_path / "d"), *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "cannot listen on 127.0.0.1" in done.stderr and str(port) in done.stderr
+    assert fix in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_stop_gracefully_and_the_log_reopens_clean(tmp_path, stop_signal):
     data = str(tmp_path / "d")

@@ -43,7 +43,7 @@ from msglib.txn.group_offsets import attach as attach_txn_offsets
 from msglib.wire.broker import ProduceError, split_batches
 from msglib.wire.codec import ZERO_UUID, new_topic_id
 from msglib.wire.handlers import CLUSTER_ID, Handlers, code, metadata_request_topics
-from msglib.wire.server import DEFAULT_MAX_REQUEST_BYTES, WireServer
+from msglib.wire.server import DEFAULT_MAX_REQUEST_BYTES, WireServer, run_command, run_until_signalled
 
 log = logging.getLogger("msglib.serve")
 PUMP_SECONDS = 0.005          # how often the simulated clock catches up with the wall clock
@@ -602,42 +602,19 @@ class ClusterServerThread:
 
 async def serve_cluster(brokers: int, host: str, port: int, *, ready: Any = None, **options: Any) -> None:
     """Run until SIGTERM or SIGINT (the ``python -m msglib serve --brokers N`` command)."""
-    import signal
-    server = ClusterServer(brokers, host, port, **options)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    listing = ", ".join(f"broker {b} on {host}:{server.ports[b]}" for b in sorted(server.ports))
-    print(f"msglib serve: a simulated {brokers}-broker cluster (in memory): {listing}", flush=True)
-    if ready is not None:
-        ready(server)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print("msglib serve: stopped", flush=True)
+    def banner(server: ClusterServer) -> str:
+        listing = ", ".join(f"broker {b} on {host}:{server.ports[b]}" for b in sorted(server.ports))
+        return f"a simulated {brokers}-broker cluster (in memory): {listing}"
+    await run_until_signalled(ClusterServer(brokers, host, port, **options), banner, ready)
 
 
 def main(args: Any) -> int:
     """``python -m msglib serve --brokers N`` (arguments parsed and checked by :mod:`msglib.wire.cli`)."""
-    import sys
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
-    try:
-        asyncio.run(serve_cluster(args.brokers, args.host, args.port, num_partitions=args.partitions,
-                                  max_request_bytes=args.max_request_bytes,
-                                  config=default_config(args.min_insync_replicas),
-                                  group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
-                                  group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
-                                  group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms))
-    except OSError as exc:
-        print(f"msglib serve: cannot listen on {args.host} ports {args.port}..{args.port + args.brokers - 1}: "
-              f"{exc.strerror or exc}; choose another --port (0 picks free ones) or stop what uses them",
-              file=sys.stderr)
-        return 1
-    return 0
+    return run_command(
+        serve_cluster(args.brokers, args.host, args.port, num_partitions=args.partitions,
+                      max_request_bytes=args.max_request_bytes, config=default_config(args.min_insync_replicas),
+                      group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
+                      group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
+                      group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms),
+        f"{args.host} ports {args.port}..{args.port + args.brokers - 1}",
+        "choose another --port (0 picks free ones) or stop what uses them")

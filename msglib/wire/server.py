@@ -15,7 +15,7 @@ import logging
 import signal
 import struct
 import sys
-from typing import Any
+from typing import Any, Callable, Coroutine
 
 from msglib.groups.config import GroupConfig
 from msglib.wire import codec
@@ -147,10 +147,12 @@ class WireServer:
         return codec.encode_response(header["api_key"], header["api_version"], header["correlation_id"], body_out)
 
 
-async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, ready: Any = None,
-                **options: Any) -> None:
-    """Run until SIGTERM or SIGINT. ``ready(server)`` is called once the port is open."""
-    server = WireServer(data_dir, host, port, **options)
+async def run_until_signalled(server: Any, banner: Callable[[Any], str], ready: Any = None) -> None:
+    """Start ``server``, print ``banner(server)``, call ``ready(server)``, then serve until SIGTERM or SIGINT.
+
+    The process tail shared by ``msglib serve`` and ``msglib serve --brokers N``: ``server`` has ``async start()``
+    and ``async stop()``; the banner is built after ``start()`` so it can name the ports the OS chose.
+    """
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -159,7 +161,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, rea
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):   # not the main thread (tests run it in a thread)
             pass
-    print(f"msglib serve: Kafka protocol on {server.host}:{server.port}, data in {server.data_dir}", flush=True)
+    print(f"msglib serve: {banner(server)}", flush=True)
     if ready is not None:
         ready(server)
     try:
@@ -169,21 +171,38 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, rea
         print("msglib serve: stopped", flush=True)
 
 
-def main(args: Any) -> int:
-    """The ``python -m msglib serve`` command (arguments parsed by msglib.__main__)."""
+def run_command(serving: Coroutine[Any, Any, None], where: str, fix: str) -> int:
+    """Run ``serving`` as the process's whole life, warnings logged to stderr; 0 once stopped by a signal.
+
+    A port that cannot be bound gives exit status 1 and one line: ``cannot listen on <where>: <why>; <fix>``.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     try:
-        asyncio.run(serve(args.data, args.host, args.port, num_partitions=args.partitions,
-                          max_request_bytes=args.max_request_bytes, fsync=args.fsync,
-                          group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
-                          group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
-                          group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms))
+        asyncio.run(serving)
     except OSError as exc:
-        print(f"msglib serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another "
-              f"--port (0 picks a free one) or stop what uses it", file=sys.stderr)
+        print(f"msglib serve: cannot listen on {where}: {exc.strerror or exc}; {fix}", file=sys.stderr)
         return 1
     return 0
+
+
+async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 9092, *, ready: Any = None,
+                **options: Any) -> None:
+    """Run until SIGTERM or SIGINT. ``ready(server)`` is called once the port is open."""
+    await run_until_signalled(
+        WireServer(data_dir, host, port, **options),
+        lambda server: f"Kafka protocol on {server.host}:{server.port}, data in {server.data_dir}", ready)
+
+
+def main(args: Any) -> int:
+    """The ``python -m msglib serve`` command (arguments parsed by msglib.__main__)."""
+    return run_command(
+        serve(args.data, args.host, args.port, num_partitions=args.partitions,
+              max_request_bytes=args.max_request_bytes, fsync=args.fsync,
+              group_initial_rebalance_delay_ms=args.group_initial_rebalance_delay_ms,
+              group_consumer_heartbeat_interval_ms=args.group_consumer_heartbeat_interval_ms,
+              group_consumer_session_timeout_ms=args.group_consumer_session_timeout_ms),
+        f"{args.host}:{args.port}", "choose another --port (0 picks a free one) or stop what uses it")
 
 
 class ServerThread:
