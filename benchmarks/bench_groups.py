@@ -12,6 +12,8 @@ Figures (each recorded in benchmarks/results.json by ``record``):
   rebalance can complete -- the real cost of a rebalance; eager (range)
   and cooperative (cooperative-sticky, both of its rebalances). Beside each
   (``groups.stop_the_world...``), the partition-seconds with no owner: the stop-the-world cost.
+  One seed (N) per size: ``msglib.groups.protocol_compare.join_cost``, the workload of the
+  ``groups.join_*`` figures below.
 * ``groups.consume_local`` / ``groups.consume_cluster``: records/s of wall time one consumer reads
   (poll, max_poll_records=500), from a LocalBroker and from a 3-broker cluster (RF=3). Baselines in
   the same run: reading the same log with ``Log.records()`` (local), and msglib's minimal
@@ -41,7 +43,7 @@ from benchmarks import results
 from msglib.client.consumer import KafkaConsumer
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups import LocalBroker, Subscription, TopicPartition, sticky_assign
-from msglib.groups.protocol_compare import compare, summarize
+from msglib.groups.protocol_compare import compare, join_cost, summarize
 from msglib.groups.rebalance_schedules import run_many
 from msglib.groups.workload import at_least_once_step, at_most_once_step, run_group
 from msglib.log import Record
@@ -58,54 +60,12 @@ def record(name: str, value: float, unit: str, **kw) -> None:
 
 
 # ------------------------------------------------------------------ rebalance time vs group size
-def rebalance(n: int, strategy: str) -> tuple[float, float, int]:
-    """(ms until everyone owns again, partition-seconds unowned, partitions moved) when member n+1 joins."""
-    b = LocalBroker(seed=n)
-    rng = b.sim.random("bench")
-    partitions = 2 * n
-    b.create_topic("t", partitions)
-    consumers: list[KafkaConsumer] = []
-    period: dict[str, float] = {}      # each application's time between polls (processing a batch)
-    next_poll: dict[str, float] = {}
-
-    def add() -> None:
-        c = b.consumer("t", group_id="g", partition_assignment_strategy=[strategy])
-        consumers.append(c)
-        period[c.name] = rng.uniform(10, 1_000)
-        next_poll[c.name] = b.sim.now
-
-    def step(ms: float) -> None:
-        end = b.sim.now + ms
-        while b.sim.now < end:
-            for c in consumers:
-                if b.sim.now >= next_poll[c.name]:
-                    c.poll(0)
-                    next_poll[c.name] = b.sim.now + period[c.name]
-            b.run(10)
-
-    for _ in range(n):
-        add()
-    step(12_000)
-    before = {tp: c.name for c in consumers for tp in c.assignment()}
-    assert len(before) == partitions, "the group did not settle before the measurement"
-    add()
-    start = b.sim.now
-    unowned_ms = 0.0
-    while b.sim.now - start < 60_000:
-        step(10)
-        owned = {tp: c.name for c in consumers for tp in c.assignment()}
-        unowned_ms += 10 * (partitions - len(owned))
-        if len(owned) == partitions and consumers[-1].assignment() and \
-                b.coordinator.group("g").state == "Stable" and all(c._coordinator.active for c in consumers):
-            moved = sum(1 for tp, who in owned.items() if before[tp] != who)
-            return b.sim.now - start, unowned_ms / 1000, moved
-    raise RuntimeError(f"no settled group after 60 s with n={n} ({strategy})")
-
-
 def rebalances(sizes: list[int]) -> None:
-    for strategy, label in (("range", "eager"), ("cooperative-sticky", "cooperative")):
+    """One join per group size (seed N), the workload of :func:`msglib.groups.protocol_compare.join_cost`."""
+    for label in ("eager", "cooperative"):
         for n in sizes:
-            ms, gap, moved = rebalance(n, strategy)
+            cost = join_cost(label, n, seed=n)
+            ms, gap, moved = cost.settle_ms, cost.unowned_partition_s, cost.moved
             print(f"  {label:<12} n={n:<3} {ms:8.0f} ms to settle, {gap:6.1f} partition-s unowned, {moved} moved")
             record(f"groups.rebalance_ms.{label}.n{n}", ms, "simulated ms", higher_is_better=False)
             record(f"groups.stop_the_world.{label}.n{n}", gap, "partition-s without an owner", higher_is_better=False)
