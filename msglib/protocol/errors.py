@@ -78,147 +78,18 @@ class KafkaTimeoutError(KafkaError):
     retriable = True
 
 
-class RequestTimedOutError(KafkaError):
-    """The broker did not answer within ``request_timeout_ms`` (acks=all waiting on slow followers, a cut link)."""
-
-    errno = REQUEST_TIMED_OUT
-    retriable = True
-
-
-class NotLeaderForPartitionError(KafkaError):
-    """This broker does not lead the partition (any more): refresh metadata and send to the new leader."""
-
-    errno = NOT_LEADER_OR_FOLLOWER
-    retriable = True
-    invalid_metadata = True
-
-
-NotLeaderOrFollowerError = NotLeaderForPartitionError
-
-
-class LeaderNotAvailableError(KafkaError):
-    """The partition has no leader right now (an election is under way, or no ISR member is alive)."""
-
-    errno = LEADER_NOT_AVAILABLE
-    retriable = True
-    invalid_metadata = True
-
-
-class NotEnoughReplicasError(KafkaError):
-    """acks=all refused before appending: the ISR is smaller than ``min.insync.replicas``."""
-
-    errno = NOT_ENOUGH_REPLICAS
-    retriable = True
-
-
-class NotEnoughReplicasAfterAppendError(KafkaError):
-    """acks=all: appended on the leader, but the ISR shrank below ``min.insync.replicas`` before it was
-    committed. Retrying may write the record twice unless the producer is idempotent."""
-
-    errno = NOT_ENOUGH_REPLICAS_AFTER_APPEND
-    retriable = True
-
-
-class OutOfOrderSequenceNumberError(KafkaError):
-    """The leader expected a different sequence number from this idempotent producer: a batch is missing."""
-
-    errno = OUT_OF_ORDER_SEQUENCE_NUMBER
-
-
 class DuplicateSequenceNumberError(KafkaError):
     """Kept for API compatibility; msglib's broker answers a duplicate with success."""
-
-
-class InvalidProducerEpochError(KafkaError):
-    """The batch carries an older producer epoch than the partition has seen: it comes from a fenced producer."""
-
-    errno = INVALID_PRODUCER_EPOCH
-
-
-class UnknownTopicOrPartitionError(KafkaError):
-    """No such topic or partition on this broker (not created yet, or the metadata is stale)."""
-
-    errno = UNKNOWN_TOPIC_OR_PARTITION
-    retriable = True
-    invalid_metadata = True
-
-
-class FencedLeaderEpochError(KafkaError):
-    """The request names an older leader epoch than the broker's: the client's metadata is stale."""
-
-    errno = FENCED_LEADER_EPOCH
-    retriable = True
-    invalid_metadata = True
-
-
-class UnknownLeaderEpochError(KafkaError):
-    """The request names a newer leader epoch than the broker knows: it has not caught up yet."""
-
-    errno = UNKNOWN_LEADER_EPOCH
-    retriable = True
-
-
-class OffsetOutOfRangeError(KafkaError):
-    """The fetch offset is below the log start offset or above the log end offset."""
-
-    errno = OFFSET_OUT_OF_RANGE
-
-
-class CorruptRecordError(KafkaError):
-    """The batch failed validation (CRC, size) or is not something a producer may write (a control batch)."""
-
-    errno = CORRUPT_MESSAGE
-
-
-# -- transactions (module 06) --------------------------------
-class ProducerFencedError(KafkaError):
-    """A newer producer with the same transactional id (or the transaction timeout) bumped the epoch.
-
-    Fatal: this producer can do nothing more. Close it; the newer instance
-    carries on (and the transaction this one had open was aborted).
-    """
-
-    errno = PRODUCER_FENCED
-
-
-class InvalidTxnStateError(KafkaError):
-    """The request does not fit the transaction's state (e.g. a plain write inside an open transaction)."""
-
-    errno = INVALID_TXN_STATE
-
-
-class ConcurrentTransactionsError(KafkaError):
-    """The previous transaction of this transactional id is still completing: try again shortly."""
-
-    errno = CONCURRENT_TRANSACTIONS
-    retriable = True
-
-
-class InvalidProducerIdMappingError(KafkaError):
-    """The coordinator knows no producer id for this transactional id: call ``init_transactions`` first."""
-
-    errno = INVALID_PRODUCER_ID_MAPPING
-
-
-class InvalidTxnTimeoutError(KafkaError, ValueError):
-    """transaction_timeout_ms is above the coordinator's transaction.max.timeout.ms."""
-
-    errno = INVALID_TRANSACTION_TIMEOUT
 
 
 class TransactionAbortedError(KafkaError):
     """The record was never sent: its transaction was aborted first."""
 
 
-class UnstableOffsetCommitError(KafkaError):
-    """A transaction has offsets pending for this partition: wait until it ends."""
-
-    errno = UNSTABLE_OFFSET_COMMIT
-    retriable = True
+class NoOffsetForPartitionError(KafkaError):
+    """No committed offset and ``auto_offset_reset='none'``: the consumer does not guess a start."""
 
 
-
-# -- consumer groups ---------------------------------------------------------------------------------
 class CommitFailedError(KafkaError):
     """The commit cannot succeed: the group rebalanced and this member's generation or id is stale.
 
@@ -235,78 +106,99 @@ class CommitFailedError(KafkaError):
         self.reason = reason
 
 
-class NoOffsetForPartitionError(KafkaError):
-    """No committed offset and ``auto_offset_reset='none'``: the consumer does not guess a start."""
+# -- one exception per broker error code: one row each -------------------------------------------
+# (code, class name, retriable, what it means). Every class is a KafkaError whose ``errno`` is the code;
+# the four that also need fresh metadata (``invalid_metadata``) and the one that is also a ValueError are
+# listed under the tables. ``for_code`` looks up the first table, ``group_error_for_code`` the second.
+_RECORD_ERRORS = (
+    (REQUEST_TIMED_OUT, "RequestTimedOutError", True,
+     "The broker did not answer within ``request_timeout_ms`` (acks=all waiting on slow followers, a cut link)."),
+    (NOT_LEADER_OR_FOLLOWER, "NotLeaderForPartitionError", True,
+     "This broker does not lead the partition (any more): refresh metadata and send to the new leader."),
+    (LEADER_NOT_AVAILABLE, "LeaderNotAvailableError", True,
+     "The partition has no leader right now (an election is under way, or no ISR member is alive)."),
+    (NOT_ENOUGH_REPLICAS, "NotEnoughReplicasError", True,
+     "acks=all refused before appending: the ISR is smaller than ``min.insync.replicas``."),
+    (NOT_ENOUGH_REPLICAS_AFTER_APPEND, "NotEnoughReplicasAfterAppendError", True,
+     "acks=all: appended on the leader, but the ISR shrank below ``min.insync.replicas`` before it was "
+     "committed. Retrying may write the record twice unless the producer is idempotent."),
+    (OUT_OF_ORDER_SEQUENCE_NUMBER, "OutOfOrderSequenceNumberError", False,
+     "The leader expected a different sequence number from this idempotent producer: a batch is missing."),
+    (INVALID_PRODUCER_EPOCH, "InvalidProducerEpochError", False,
+     "The batch carries an older producer epoch than the partition has seen: it comes from a fenced producer."),
+    (UNKNOWN_TOPIC_OR_PARTITION, "UnknownTopicOrPartitionError", True,
+     "No such topic or partition on this broker (not created yet, or the metadata is stale)."),
+    (FENCED_LEADER_EPOCH, "FencedLeaderEpochError", True,
+     "The request names an older leader epoch than the broker's: the client's metadata is stale."),
+    (UNKNOWN_LEADER_EPOCH, "UnknownLeaderEpochError", True,
+     "The request names a newer leader epoch than the broker knows: it has not caught up yet."),
+    (OFFSET_OUT_OF_RANGE, "OffsetOutOfRangeError", False,
+     "The fetch offset is below the log start offset or above the log end offset."),
+    (CORRUPT_MESSAGE, "CorruptRecordError", False,
+     "The batch failed validation (CRC, size) or is not something a producer may write (a control batch)."),
+    # transactions (module 06)
+    (PRODUCER_FENCED, "ProducerFencedError", False,
+     "A newer producer with the same transactional id (or the transaction timeout) bumped the epoch. Fatal: "
+     "this producer can do nothing more. Close it; the newer instance carries on (and the transaction this "
+     "one had open was aborted)."),
+    (INVALID_TXN_STATE, "InvalidTxnStateError", False,
+     "The request does not fit the transaction's state (e.g. a plain write inside an open transaction)."),
+    (CONCURRENT_TRANSACTIONS, "ConcurrentTransactionsError", True,
+     "The previous transaction of this transactional id is still completing: try again shortly."),
+    (INVALID_PRODUCER_ID_MAPPING, "InvalidProducerIdMappingError", False,
+     "The coordinator knows no producer id for this transactional id: call ``init_transactions`` first."),
+    (INVALID_TRANSACTION_TIMEOUT, "InvalidTxnTimeoutError", False,
+     "transaction_timeout_ms is above the coordinator's transaction.max.timeout.ms."),
+    (UNSTABLE_OFFSET_COMMIT, "UnstableOffsetCommitError", True,
+     "A transaction has offsets pending for this partition: wait until it ends."),
+)
+
+_GROUP_ERRORS = (
+    (ILLEGAL_GENERATION, "IllegalGenerationError", False,
+     "The member's generation is not the group's: it missed a rebalance and must rejoin."),
+    (UNKNOWN_MEMBER_ID, "UnknownMemberIdError", False,
+     "The coordinator does not know this member id (e.g. it was removed after its session timeout): rejoin."),
+    (REBALANCE_IN_PROGRESS, "RebalanceInProgressError", False,
+     "Not retriable as such (kafka-python 3.x, and the Java client's RebalanceInProgressException): the "
+     "member must rejoin the group before it commits again."),
+    (COORDINATOR_NOT_AVAILABLE, "CoordinatorNotAvailableError", True,
+     "The group coordinator cannot answer now (its broker is down, or it is loading the group): retry."),
+    (INCONSISTENT_GROUP_PROTOCOL, "InconsistentGroupProtocolError", False,
+     "No assignor is supported by every member (e.g. one says ``range``, another only ``roundrobin``)."),
+    (FENCED_INSTANCE_ID, "FencedInstanceIdError", False,
+     "Another consumer with the same ``group_instance_id`` took this one's place."),
+    (INVALID_SESSION_TIMEOUT, "InvalidSessionTimeoutError", False,
+     "The session timeout is outside the coordinator's group.min/max.session.timeout.ms."),
+    # the KIP-848 consumer protocol
+    (FENCED_MEMBER_EPOCH, "FencedMemberEpochError", False,
+     "KIP-848: the coordinator fenced this member (its epoch is not the one the coordinator knows); it "
+     "must give up its partitions and rejoin with member epoch 0."),
+    (STALE_MEMBER_EPOCH, "StaleMemberEpochError", False,
+     "KIP-848: an offset commit carried a member epoch that is not the member's current epoch."),
+    (UNRELEASED_INSTANCE_ID, "UnreleasedInstanceIdError", False,
+     "KIP-848 static membership: another live member still holds this ``group_instance_id``."),
+    (UNSUPPORTED_ASSIGNOR, "UnsupportedAssignorError", False,
+     "KIP-848: the coordinator has no server-side assignor with the name in ``group_remote_assignor``."),
+)
+_INVALID_METADATA = frozenset({NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION,
+                               FENCED_LEADER_EPOCH})   # ask who leads the partition before retrying
+_ALSO_VALUE_ERROR = frozenset({INVALID_TRANSACTION_TIMEOUT})   # a setting out of range, like a bad config
 
 
-class IllegalGenerationError(KafkaError):
-    errno = ILLEGAL_GENERATION
+def _exceptions(rows: tuple) -> dict[str, type[KafkaError]]:
+    """code -> a KafkaError subclass per row, each also a module attribute under its class name."""
+    by_code = {}
+    for code, name, retriable, doc in rows:
+        bases = (KafkaError, ValueError) if code in _ALSO_VALUE_ERROR else (KafkaError,)
+        cls = type(name, bases, {"__doc__": doc, "__module__": __name__, "errno": code, "retriable": retriable,
+                                 "invalid_metadata": code in _INVALID_METADATA})
+        globals()[name] = by_code[code] = cls
+    return by_code
 
 
-class UnknownMemberIdError(KafkaError):
-    errno = UNKNOWN_MEMBER_ID
-
-
-class RebalanceInProgressError(KafkaError):
-    """Not retriable as such (kafka-python 3.x, and the Java client's RebalanceInProgressException): the
-    member must rejoin the group before it commits again."""
-
-    errno = REBALANCE_IN_PROGRESS
-
-
-class CoordinatorNotAvailableError(KafkaError):
-    errno = COORDINATOR_NOT_AVAILABLE
-    retriable = True
-
-
-class InconsistentGroupProtocolError(KafkaError):
-    """No assignor is supported by every member (e.g. one says ``range``, another only ``roundrobin``)."""
-
-    errno = INCONSISTENT_GROUP_PROTOCOL
-
-
-class FencedInstanceIdError(KafkaError):
-    """Another consumer with the same ``group_instance_id`` took this one's place."""
-
-    errno = FENCED_INSTANCE_ID
-
-
-class InvalidSessionTimeoutError(KafkaError):
-    errno = INVALID_SESSION_TIMEOUT
-
-
-class FencedMemberEpochError(KafkaError):
-    """KIP-848: the coordinator fenced this member (its epoch is not the one the coordinator knows); it
-    must give up its partitions and rejoin with member epoch 0."""
-
-    errno = FENCED_MEMBER_EPOCH
-
-
-class StaleMemberEpochError(KafkaError):
-    """KIP-848: an offset commit carried a member epoch that is not the member's current epoch."""
-
-    errno = STALE_MEMBER_EPOCH
-
-
-class UnreleasedInstanceIdError(KafkaError):
-    """KIP-848 static membership: another live member still holds this ``group_instance_id``."""
-
-    errno = UNRELEASED_INSTANCE_ID
-
-
-class UnsupportedAssignorError(KafkaError):
-    """KIP-848: the coordinator has no server-side assignor with the name in ``group_remote_assignor``."""
-
-    errno = UNSUPPORTED_ASSIGNOR
-
-
-
-_BY_CODE = {cls.errno: cls for cls in (
-    RequestTimedOutError, NotLeaderForPartitionError, LeaderNotAvailableError, NotEnoughReplicasError,
-    NotEnoughReplicasAfterAppendError, OutOfOrderSequenceNumberError, InvalidProducerEpochError,
-    UnknownTopicOrPartitionError, FencedLeaderEpochError, UnknownLeaderEpochError, OffsetOutOfRangeError,
-    CorruptRecordError, ProducerFencedError, InvalidTxnStateError, ConcurrentTransactionsError,
-    InvalidProducerIdMappingError, InvalidTxnTimeoutError, UnstableOffsetCommitError)}
+_BY_CODE = _exceptions(_RECORD_ERRORS)
+_GROUP_BY_CODE = _exceptions(_GROUP_ERRORS)   # mapped by the consumer's coordinator client
+NotLeaderOrFollowerError = _BY_CODE[NOT_LEADER_OR_FOLLOWER]   # NotLeaderForPartitionError, under the code's name
 
 
 def for_code(code: str) -> KafkaError:
@@ -316,14 +208,7 @@ def for_code(code: str) -> KafkaError:
     return cls(detail or name)
 
 
-# Consumer-group codes, mapped by the consumer's coordinator client (an unknown code -> a plain KafkaError).
-_GROUP_BY_CODE = {cls.errno: cls for cls in (IllegalGenerationError, UnknownMemberIdError, RebalanceInProgressError,
-                                             CoordinatorNotAvailableError, InconsistentGroupProtocolError,
-                                             FencedInstanceIdError, InvalidSessionTimeoutError,
-                                             FencedMemberEpochError, StaleMemberEpochError,
-                                             UnreleasedInstanceIdError, UnsupportedAssignorError)}
-
-
 def group_error_for_code(code: str) -> KafkaError:
-    """The exception for a group coordinator's error code (``msglib.groups.errors.for_code``)."""
+    """The exception for a group coordinator's error code (``msglib.groups.errors.for_code``); an unknown
+    code gives a plain KafkaError."""
     return _GROUP_BY_CODE.get(code, KafkaError)(code)
