@@ -142,4 +142,5 @@ def test_commit_failed_keeps_its_reason_and_says_what_to_do():
     error = E.CommitFailedError("generation 3 is not 4")
     assert error.reason == "generation 3 is not 4"
     assert "(generation 3 is not 4)" in str(error) and "max_poll_interval_ms" in str(error)
+    assert str(error).endswith("Poll again: the consumer rejoins the group.")
     assert E.CommitFailedError().reason == ""

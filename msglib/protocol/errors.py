@@ -94,7 +94,7 @@ class CommitFailedError(KafkaError):
     """The commit cannot succeed: the group rebalanced and this member's generation or id is stale.
 
     The partitions may already belong to another member; re-processing what
-    was not committed is that member's job. Poll again to rejoin the grou
+    was not committed is that member's job. Poll again to rejoin the group.
     """
 
     def __init__(self, reason: str = "") -> None:
@@ -102,7 +102,7 @@ class CommitFailedError(KafkaError):
             "Commit cannot be completed since the group has already rebalanced and assigned the partitions "
             "to another member" + (f" ({reason})" if reason else "") + ". This means the time between "
             "subsequent calls to poll() was longer than max_poll_interval_ms, or the member was removed "
-            "(session timeout, a pause, a crash). Poll again: the consumer rejoins the grou")
+            "(session timeout, a pause, a crash). Poll again: the consumer rejoins the group.")
         self.reason = reason
 
 
