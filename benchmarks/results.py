@@ -22,6 +22,8 @@ def machine() -> dict:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        # how busy the machine was when the figure was taken: wall-clock figures stretch with it
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 
