@@ -12,86 +12,63 @@ import msglib.protocol.errors as E
 R = ("RuntimeError",)
 K = ("KafkaError", "RuntimeError")
 KV = ("KafkaError", "RuntimeError", "ValueError")
+RECORD, GROUP = "for_code", "group_error_for_code"
 
-# name: (the classes it is an instance of, below Exception; errno; retriable; invalid_metadata)
+# name: (the classes it is an instance of, below Exception; errno; retriable; invalid_metadata; the lookup that
+# turns its errno into it). NotLeaderOrFollowerError is NotLeaderForPartitionError under a second name.
 CLASSES = {
-    'CommitFailedError': (K, None, False, False),
-    'ConcurrentTransactionsError': (K, 'CONCURRENT_TRANSACTIONS', True, False),
-    'CoordinatorNotAvailableError': (K, 'COORDINATOR_NOT_AVAILABLE', True, False),
-    'CorruptRecordError': (K, 'CORRUPT_MESSAGE', False, False),
-    'DuplicateSequenceNumberError': (K, None, False, False),
-    'FencedInstanceIdError': (K, 'FENCED_INSTANCE_ID', False, False),
-    'FencedLeaderEpochError': (K, 'FENCED_LEADER_EPOCH', True, True),
-    'FencedMemberEpochError': (K, 'FENCED_MEMBER_EPOCH', False, False),
-    'IllegalGenerationError': (K, 'ILLEGAL_GENERATION', False, False),
-    'IllegalStateError': (K, None, False, False),
-    'InconsistentGroupProtocolError': (K, 'INCONSISTENT_GROUP_PROTOCOL', False, False),
-    'InvalidProducerEpochError': (K, 'INVALID_PRODUCER_EPOCH', False, False),
-    'InvalidProducerIdMappingError': (K, 'INVALID_PRODUCER_ID_MAPPING', False, False),
-    'InvalidSessionTimeoutError': (K, 'INVALID_SESSION_TIMEOUT', False, False),
-    'InvalidTxnStateError': (K, 'INVALID_TXN_STATE', False, False),
-    'InvalidTxnTimeoutError': (KV, 'INVALID_TRANSACTION_TIMEOUT', False, False),
-    'KafkaConfigurationError': (KV, None, False, False),
-    'KafkaError': (R, None, False, False),
-    'KafkaTimeoutError': (K, None, True, False),
-    'LeaderNotAvailableError': (K, 'LEADER_NOT_AVAILABLE', True, True),
-    'NoOffsetForPartitionError': (K, None, False, False),
-    'NotEnoughReplicasAfterAppendError': (K, 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', True, False),
-    'NotEnoughReplicasError': (K, 'NOT_ENOUGH_REPLICAS', True, False),
-    'NotLeaderForPartitionError': (K, 'NOT_LEADER_OR_FOLLOWER', True, True),
-    'NotLeaderOrFollowerError': (K, 'NOT_LEADER_OR_FOLLOWER', True, True),
-    'OffsetOutOfRangeError': (K, 'OFFSET_OUT_OF_RANGE', False, False),
-    'OutOfOrderSequenceNumberError': (K, 'OUT_OF_ORDER_SEQUENCE_NUMBER', False, False),
-    'ProducerFencedError': (K, 'PRODUCER_FENCED', False, False),
-    'RebalanceInProgressError': (K, 'REBALANCE_IN_PROGRESS', False, False),
-    'RequestTimedOutError': (K, 'REQUEST_TIMED_OUT', True, False),
-    'StaleMemberEpochError': (K, 'STALE_MEMBER_EPOCH', False, False),
-    'TransactionAbortedError': (K, None, False, False),
-    'UnknownLeaderEpochError': (K, 'UNKNOWN_LEADER_EPOCH', True, False),
-    'UnknownMemberIdError': (K, 'UNKNOWN_MEMBER_ID', False, False),
-    'UnknownTopicOrPartitionError': (K, 'UNKNOWN_TOPIC_OR_PARTITION', True, True),
-    'UnreleasedInstanceIdError': (K, 'UNRELEASED_INSTANCE_ID', False, False),
-    'UnstableOffsetCommitError': (K, 'UNSTABLE_OFFSET_COMMIT', True, False),
-    'UnsupportedAssignorError': (K, 'UNSUPPORTED_ASSIGNOR', False, False),
+    'CommitFailedError': (K, None, False, False, None),
+    'ConcurrentTransactionsError': (K, 'CONCURRENT_TRANSACTIONS', True, False, RECORD),
+    'CoordinatorNotAvailableError': (K, 'COORDINATOR_NOT_AVAILABLE', True, False, GROUP),
+    'CorruptRecordError': (K, 'CORRUPT_MESSAGE', False, False, RECORD),
+    'DuplicateSequenceNumberError': (K, None, False, False, None),
+    'FencedInstanceIdError': (K, 'FENCED_INSTANCE_ID', False, False, GROUP),
+    'FencedLeaderEpochError': (K, 'FENCED_LEADER_EPOCH', True, True, RECORD),
+    'FencedMemberEpochError': (K, 'FENCED_MEMBER_EPOCH', False, False, GROUP),
+    'IllegalGenerationError': (K, 'ILLEGAL_GENERATION', False, False, GROUP),
+    'IllegalStateError': (K, None, False, False, None),
+    'InconsistentGroupProtocolError': (K, 'INCONSISTENT_GROUP_PROTOCOL', False, False, GROUP),
+    'InvalidProducerEpochError': (K, 'INVALID_PRODUCER_EPOCH', False, False, RECORD),
+    'InvalidProducerIdMappingError': (K, 'INVALID_PRODUCER_ID_MAPPING', False, False, RECORD),
+    'InvalidSessionTimeoutError': (K, 'INVALID_SESSION_TIMEOUT', False, False, GROUP),
+    'InvalidTxnStateError': (K, 'INVALID_TXN_STATE', False, False, RECORD),
+    'InvalidTxnTimeoutError': (KV, 'INVALID_TRANSACTION_TIMEOUT', False, False, RECORD),
+    'KafkaConfigurationError': (KV, None, False, False, None),
+    'KafkaError': (R, None, False, False, None),
+    'KafkaTimeoutError': (K, None, True, False, None),
+    'LeaderNotAvailableError': (K, 'LEADER_NOT_AVAILABLE', True, True, RECORD),
+    'NoOffsetForPartitionError': (K, None, False, False, None),
+    'NotEnoughReplicasAfterAppendError': (K, 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', True, False, RECORD),
+    'NotEnoughReplicasError': (K, 'NOT_ENOUGH_REPLICAS', True, False, RECORD),
+    'NotLeaderForPartitionError': (K, 'NOT_LEADER_OR_FOLLOWER', True, True, RECORD),
+    'NotLeaderOrFollowerError': (K, 'NOT_LEADER_OR_FOLLOWER', True, True, None),
+    'OffsetOutOfRangeError': (K, 'OFFSET_OUT_OF_RANGE', False, False, RECORD),
+    'OutOfOrderSequenceNumberError': (K, 'OUT_OF_ORDER_SEQUENCE_NUMBER', False, False, RECORD),
+    'ProducerFencedError': (K, 'PRODUCER_FENCED', False, False, RECORD),
+    'RebalanceInProgressError': (K, 'REBALANCE_IN_PROGRESS', False, False, GROUP),
+    'RequestTimedOutError': (K, 'REQUEST_TIMED_OUT', True, False, RECORD),
+    'StaleMemberEpochError': (K, 'STALE_MEMBER_EPOCH', False, False, GROUP),
+    'TransactionAbortedError': (K, None, False, False, None),
+    'UnknownLeaderEpochError': (K, 'UNKNOWN_LEADER_EPOCH', True, False, RECORD),
+    'UnknownMemberIdError': (K, 'UNKNOWN_MEMBER_ID', False, False, GROUP),
+    'UnknownTopicOrPartitionError': (K, 'UNKNOWN_TOPIC_OR_PARTITION', True, True, RECORD),
+    'UnreleasedInstanceIdError': (K, 'UNRELEASED_INSTANCE_ID', False, False, GROUP),
+    'UnstableOffsetCommitError': (K, 'UNSTABLE_OFFSET_COMMIT', True, False, RECORD),
+    'UnsupportedAssignorError': (K, 'UNSUPPORTED_ASSIGNOR', False, False, GROUP),
 }
 
-CODES = ["CONCURRENT_TRANSACTIONS", "COORDINATOR_NOT_AVAILABLE", "CORRUPT_MESSAGE", "FENCED_INSTANCE_ID",
-         "FENCED_LEADER_EPOCH", "FENCED_MEMBER_EPOCH", "ILLEGAL_GENERATION", "INCONSISTENT_GROUP_PROTOCOL",
-         "INELIGIBLE_REPLICA", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING", "INVALID_REQUEST",
-         "INVALID_SESSION_TIMEOUT", "INVALID_TRANSACTION_TIMEOUT", "INVALID_TXN_STATE", "INVALID_UPDATE_VERSION",
-         "LEADER_NOT_AVAILABLE", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND", "NOT_LEADER_OR_FOLLOWER",
-         "OFFSET_OUT_OF_RANGE", "OUT_OF_ORDER_SEQUENCE_NUMBER", "PRODUCER_FENCED", "REBALANCE_IN_PROGRESS",
-         "REQUEST_TIMED_OUT", "STALE_MEMBER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNKNOWN_MEMBER_ID",
-         "UNKNOWN_TOPIC_OR_PARTITION", "UNRELEASED_INSTANCE_ID", "UNSTABLE_OFFSET_COMMIT", "UNSUPPORTED_ASSIGNOR"]
+# every code constant: those of the classes above, and three no client exception stands for
+CODES = sorted({row[1] for row in CLASSES.values() if row[1]} | {"INELIGIBLE_REPLICA", "INVALID_REQUEST",
+                                                                 "INVALID_UPDATE_VERSION"})
 
 DEFINITELY_NOT_APPENDED = {"CORRUPT_MESSAGE", "INVALID_PRODUCER_EPOCH", "INVALID_TXN_STATE", "LEADER_NOT_AVAILABLE",
                            "NOT_ENOUGH_REPLICAS", "NOT_LEADER_OR_FOLLOWER", "OUT_OF_ORDER_SEQUENCE_NUMBER",
                            "UNKNOWN_TOPIC_OR_PARTITION"}
 
-# for_code: produce, fetch and transaction codes (any other code: a plain KafkaError)
-FOR_CODE = {
-    "CONCURRENT_TRANSACTIONS": "ConcurrentTransactionsError", "CORRUPT_MESSAGE": "CorruptRecordError",
-    "FENCED_LEADER_EPOCH": "FencedLeaderEpochError", "INVALID_PRODUCER_EPOCH": "InvalidProducerEpochError",
-    "INVALID_PRODUCER_ID_MAPPING": "InvalidProducerIdMappingError",
-    "INVALID_TRANSACTION_TIMEOUT": "InvalidTxnTimeoutError", "INVALID_TXN_STATE": "InvalidTxnStateError",
-    "LEADER_NOT_AVAILABLE": "LeaderNotAvailableError", "NOT_ENOUGH_REPLICAS": "NotEnoughReplicasError",
-    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "NotEnoughReplicasAfterAppendError",
-    "NOT_LEADER_OR_FOLLOWER": "NotLeaderForPartitionError", "OFFSET_OUT_OF_RANGE": "OffsetOutOfRangeError",
-    "OUT_OF_ORDER_SEQUENCE_NUMBER": "OutOfOrderSequenceNumberError", "PRODUCER_FENCED": "ProducerFencedError",
-    "REQUEST_TIMED_OUT": "RequestTimedOutError", "UNKNOWN_LEADER_EPOCH": "UnknownLeaderEpochError",
-    "UNKNOWN_TOPIC_OR_PARTITION": "UnknownTopicOrPartitionError",
-    "UNSTABLE_OFFSET_COMMIT": "UnstableOffsetCommitError",
-}
 
-# group_error_for_code: consumer-group codes (any other code: a plain KafkaError)
-GROUP_FOR_CODE = {
-    "COORDINATOR_NOT_AVAILABLE": "CoordinatorNotAvailableError", "FENCED_INSTANCE_ID": "FencedInstanceIdError",
-    "FENCED_MEMBER_EPOCH": "FencedMemberEpochError", "ILLEGAL_GENERATION": "IllegalGenerationError",
-    "INCONSISTENT_GROUP_PROTOCOL": "InconsistentGroupProtocolError",
-    "INVALID_SESSION_TIMEOUT": "InvalidSessionTimeoutError", "REBALANCE_IN_PROGRESS": "RebalanceInProgressError",
-    "STALE_MEMBER_EPOCH": "StaleMemberEpochError", "UNKNOWN_MEMBER_ID": "UnknownMemberIdError",
-    "UNRELEASED_INSTANCE_ID": "UnreleasedInstanceIdError", "UNSUPPORTED_ASSIGNOR": "UnsupportedAssignorError",
-}
+def found_by(lookup: str) -> dict[str, str]:
+    """code -> class name that ``lookup`` gives (any other code: a plain KafkaError)."""
+    return {row[1]: name for name, row in CLASSES.items() if row[4] == lookup}
 
 
 def test_the_public_names_are_the_classes_codes_and_two_lookups():
@@ -111,7 +88,7 @@ def test_each_exception_keeps_its_bases_code_and_flags(name):
     cls = getattr(E, name)
     assert inspect.isclass(cls)
     above = tuple(k.__name__ for k in cls.__mro__[1:] if k not in (BaseException, Exception, object))
-    assert (above, cls.errno, cls.retriable, cls.invalid_metadata) == CLASSES[name]
+    assert (above, cls.errno, cls.retriable, cls.invalid_metadata) == CLASSES[name][:4]
     assert cls.__module__ == "msglib.protocol.errors"
     assert getattr(E, cls.__name__) is cls and cls.__qualname__ == cls.__name__   # importable by its name
     if cls is not E.CommitFailedError:
@@ -127,7 +104,7 @@ def test_not_leader_or_follower_is_the_same_class_under_kafkas_newer_name():
 @pytest.mark.parametrize("code", CODES + ["NO_SUCH_CODE"])
 def test_for_code_maps_produce_fetch_and_transaction_codes(code):
     error = E.for_code(code)
-    assert type(error).__name__ == FOR_CODE.get(code, "KafkaError") and str(error) == code
+    assert type(error).__name__ == found_by(RECORD).get(code, "KafkaError") and str(error) == code
     detailed = E.for_code(f"{code}: the broker's detail")
     assert type(detailed) is type(error) and str(detailed) == "the broker's detail"
 
@@ -135,7 +112,7 @@ def test_for_code_maps_produce_fetch_and_transaction_codes(code):
 @pytest.mark.parametrize("code", CODES + ["NO_SUCH_CODE"])
 def test_group_error_for_code_maps_consumer_group_codes(code):
     error = E.group_error_for_code(code)
-    assert type(error).__name__ == GROUP_FOR_CODE.get(code, "KafkaError") and str(error) == code
+    assert type(error).__name__ == found_by(GROUP).get(code, "KafkaError") and str(error) == code
 
 
 def test_commit_failed_keeps_its_reason_and_says_what_to_do():
