@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import threading
 import time
 import uuid
 import zlib
@@ -43,7 +42,8 @@ from msglib.txn.group_offsets import attach as attach_txn_offsets
 from msglib.wire.broker import ProduceError, split_batches
 from msglib.wire.codec import ZERO_UUID, new_topic_id
 from msglib.wire.handlers import CLUSTER_ID, Handlers, code, metadata_request_topics
-from msglib.wire.server import DEFAULT_MAX_REQUEST_BYTES, WireServer, run_command, run_until_signalled
+from msglib.wire.server import (DEFAULT_MAX_REQUEST_BYTES, LoopThread, WireServer, run_command,
+                                run_until_signalled)
 
 log = logging.getLogger("msglib.serve")
 PUMP_SECONDS = 0.005          # how often the simulated clock catches up with the wall clock
@@ -503,7 +503,7 @@ class ClusterServer:
             raise ValueError(f"broker {broker!r}: this cluster has brokers {sorted(self.brokers)}")
 
 
-class ClusterServerThread:
+class ClusterServerThread(LoopThread):
     """``msglib serve --brokers N`` in a background thread, with faults callable from any thread.
 
     ``with ClusterServerThread(brokers=3) as srv:`` binds 127.0.0.1 on free ports (or ``port``,
@@ -515,8 +515,6 @@ class ClusterServerThread:
     def __init__(self, brokers: int = 3, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
         self.brokers_count, self.host, self.port, self.options = brokers, host, port, options
         self.server: ClusterServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def addresses(self) -> list[str]:
@@ -526,32 +524,11 @@ class ClusterServerThread:
     def bootstrap(self) -> str:
         return ",".join(self.addresses)
 
-    def start(self) -> "ClusterServerThread":
-        started = threading.Event()
-        failure: list[BaseException] = []
+    def _new_server(self) -> ClusterServer:
+        return ClusterServer(self.brokers_count, self.host, self.port, **self.options)
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                self.server = ClusterServer(self.brokers_count, self.host, self.port, **self.options)
-                loop.run_until_complete(self.server.start())
-            except BaseException as exc:   # reported to the caller of start()
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.server.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="msglib-serve-cluster", daemon=True)
-        self._thread.start()
-        started.wait(30)
-        if failure:
-            raise failure[0]
-        return self
+    def _thread_name(self) -> str:
+        return "msglib-serve-cluster"
 
     def _run(self, coro_or_fn: Any) -> Any:
         if self._loop is None:
@@ -586,18 +563,6 @@ class ClusterServerThread:
     def call(self, fn: Callable[[Cluster], Any]) -> Any:
         """Run ``fn(cluster)`` in the server's thread (any other fault of :class:`~msglib.cluster.Cluster`)."""
         return self._run(lambda: fn(self.server.cluster))
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(30)
-        self._thread = None
-
-    def __enter__(self) -> "ClusterServerThread":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 async def serve_cluster(brokers: int, host: str, port: int, *, ready: Any = None, **options: Any) -> None:

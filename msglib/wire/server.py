@@ -205,24 +205,27 @@ def main(args: Any) -> int:
         f"{args.host}:{args.port}", "choose another --port (0 picks a free one) or stop what uses it")
 
 
-class ServerThread:
-    """``msglib serve`` in a background thread (tests, notebooks): ``with ServerThread(dir) as s: s.address``.
+class LoopThread:
+    """A server object in its own event loop on a daemon thread (tests, notebooks); subclasses say which.
 
-    Binds 127.0.0.1 on a free port unless told otherwise; leaving the block stops the server and closes
-    its logs. :meth:`restart` stops it and starts a new one on the same port and data.
+    ``start()`` returns once it listens, or raises what stopped it from starting; ``stop()`` stops the
+    loop, then the server (``await server.stop()``), and waits for the thread; ``with`` does both.
     """
 
-    def __init__(self, data_dir: str, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        self.data_dir, self.host, self.port, self.options = data_dir, host, port, options
-        self.server: WireServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: Any = None
+    server: Any = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: Any = None
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+    def _new_server(self) -> Any:
+        raise NotImplementedError
 
-    def start(self) -> "ServerThread":
+    def _thread_name(self) -> str:
+        return "msglib-serve"
+
+    def _listening(self) -> None:
+        """Called in the server's thread once it listens, before ``start()`` returns."""
+
+    def start(self) -> Any:
         import threading
         started = threading.Event()
         failure: list[BaseException] = []
@@ -231,20 +234,20 @@ class ServerThread:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
-                self.server = WireServer(self.data_dir, self.host, self.port, **self.options)
+                self.server = self._new_server()
                 loop.run_until_complete(self.server.start())
             except BaseException as exc:   # reported to the caller of start()
                 failure.append(exc)
                 started.set()
                 loop.close()
                 return
-            self.port = self.server.port
+            self._listening()
             started.set()
             loop.run_forever()
             loop.run_until_complete(self.server.stop())
             loop.close()
 
-        self._thread = threading.Thread(target=run, name=f"msglib-serve-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=run, name=self._thread_name(), daemon=True)
         self._thread.start()
         started.wait(30)
         if failure:
@@ -257,12 +260,37 @@ class ServerThread:
             self._thread.join(30)
         self._thread = None
 
-    def restart(self) -> "ServerThread":
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class ServerThread(LoopThread):
+    """``msglib serve`` in a background thread (tests, notebooks): ``with ServerThread(dir) as s: s.address``.
+
+    Binds 127.0.0.1 on a free port unless told otherwise; leaving the block stops the server and closes
+    its logs. :meth:`restart` stops it and starts a new one on the same port and data.
+    """
+
+    def __init__(self, data_dir: str, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.data_dir, self.host, self.port, self.options = data_dir, host, port, options
+        self.server: WireServer | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _new_server(self) -> WireServer:
+        return WireServer(self.data_dir, self.host, self.port, **self.options)
+
+    def _thread_name(self) -> str:
+        return f"msglib-serve-{self.port}"
+
+    def _listening(self) -> None:
+        self.port = self.server.port      # port 0: the one the OS chose
+
+    def restart(self) -> "ServerThread":
+        self.stop()
+        return self.start()
