@@ -72,6 +72,18 @@ def rebalances(sizes: list[int]) -> None:
 
 
 # ------------------------------------------------------------------ consumption throughput
+def read_all(consumer: KafkaConsumer, tp: TopicPartition, records: int) -> float:
+    """Records/s of wall time ``consumer``, assigned ``tp`` alone, polls the first ``records`` of it; then closes it."""
+    consumer.assign([tp])
+    t = time.perf_counter()
+    got = 0
+    while got < records:
+        got += sum(len(v) for v in consumer.poll(timeout_ms=100).values())
+    rate = got / (time.perf_counter() - t)
+    consumer.close()
+    return rate
+
+
 def consume_local(records: int, repeat: int) -> None:
     b = LocalBroker(seed=1)
     topic = b.create_topic("t", 1)
@@ -83,14 +95,7 @@ def consume_local(records: int, repeat: int) -> None:
         t = time.perf_counter()
         n = sum(1 for _ in topic[0].records())
         base = max(base, n / (time.perf_counter() - t))
-        c = b.consumer(auto_offset_reset="earliest")
-        c.assign([TopicPartition("t", 0)])
-        t = time.perf_counter()
-        got = 0
-        while got < records:
-            got += sum(len(v) for v in c.poll(timeout_ms=100).values())
-        best = max(best, got / (time.perf_counter() - t))
-        c.close()
+        best = max(best, read_all(b.consumer(auto_offset_reset="earliest"), TopicPartition("t", 0), records))
     record("groups.consume_local", best, "records/s (wall)", baseline=base, baseline_name="Log.records() scan")
 
 
@@ -108,14 +113,7 @@ def consume_cluster(records: int, repeat: int) -> None:
         t = time.perf_counter()
         n = len(reader.read_to_end([tp], timeout_ms=600_000)[tp])
         base = max(base, n / (time.perf_counter() - t))
-        c = KafkaConsumer(cluster=cl, auto_offset_reset="earliest")
-        c.assign([tp])
-        t = time.perf_counter()
-        got = 0
-        while got < records:
-            got += sum(len(v) for v in c.poll(timeout_ms=100).values())
-        best = max(best, got / (time.perf_counter() - t))
-        c.close()
+        best = max(best, read_all(KafkaConsumer(cluster=cl, auto_offset_reset="earliest"), tp, records))
     record("groups.consume_cluster", best, "records/s (wall)", baseline=base,
            baseline_name="LogReader.read_to_end (no group)")
 
