@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_groups           # the figures below
     .venv/bin/python -m benchmarks.bench_groups --quick   # tiny counts: proves the script runs (nothing recorded)
+    .venv/bin/python -m benchmarks.bench_groups --only rebalances   # one part: protocols, schedules or rebalances
 
 Figures (each recorded in benchmarks/results.json by ``record``):
 
@@ -186,19 +187,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--protocol-seeds", type=int, default=5, help="seeds per protocol and group size")
     parser.add_argument("--schedules", type=int, default=2_000, help="seeded KIP-848 rebalance schedules")
-    parser.add_argument("--only", choices=["protocols", "schedules"], help="run only these figures")
+    parser.add_argument("--only", choices=["protocols", "schedules", "rebalances"],
+                        help="run only these figures (rebalances: groups.rebalance_ms / groups.stop_the_world)")
     args = parser.parse_args(argv)
     QUICK = args.quick
-    if args.only != "schedules":
+    if args.only in (None, "protocols"):
         print("one join: classic eager vs classic cooperative-sticky vs KIP-848 (Kafka's default timers):")
         protocols([2, 3] if QUICK else [2, 5, 10, 20], 2 if QUICK else args.protocol_seeds)
-    if args.only != "protocols":
+    if args.only in (None, "schedules"):
         print("KIP-848 rebalance schedules:")
         schedules(20 if QUICK else args.schedules)
+    if args.only in (None, "rebalances"):
+        print("rebalance time vs group size (Kafka's default timers):")
+        rebalances([2, 3] if QUICK else [2, 5, 10, 20, 50])
     if args.only:
         return
-    print("rebalance time vs group size (Kafka's default timers):")
-    rebalances([2, 3] if QUICK else [2, 5, 10, 20, 50])
     print("consumption (best of --repeat):")
     consume_local(2_000 if QUICK else 200_000, 1 if QUICK else args.repeat)
     consume_cluster(1_000 if QUICK else 50_000, 1 if QUICK else args.repeat)

@@ -17,3 +17,10 @@ def test_bench_groups_quick_runs_and_records_nothing(capsys):
     assert before == after
     if after:
         json.loads(after)
+
+
+def test_bench_groups_only_rebalances_runs_that_part_alone(capsys):
+    bench_groups.main(["--quick", "--only", "rebalances"])
+    out = capsys.readouterr().out
+    assert "groups.rebalance_ms.cooperative.n2" in out and "groups.stop_the_world.eager.n3" in out
+    assert "groups.consume_local" not in out and "groups.join_settle_ms" not in out
