@@ -16,7 +16,9 @@ import time
 
 import pytest
 
+from msglib.log.errors import InvalidArgumentError
 from msglib.log.records import RecordBatch
+from msglib.protocol import UnknownTopicOrPartitionError
 from msglib.wire import codec
 from msglib.wire.replicated import ClusterServerThread
 from msglib.wire.specs import ERROR_CODES
@@ -70,6 +72,17 @@ def test_metadata_lists_three_brokers_and_the_leader(cluster):
     part = answer["topics"][0]["partitions"][0]
     assert part["leader_id"] == leader == cluster.leader("meta", 0)
     assert sorted(part["replica_nodes"]) == [0, 1, 2] and sorted(part["isr_nodes"]) == [0, 1, 2]
+
+
+def test_leader_of_an_unknown_topic_or_partition_names_it_and_the_fix(cluster):
+    with pytest.raises(UnknownTopicOrPartitionError, match=r"no topic 'nope' on this cluster .*create it first"):
+        cluster.leader("nope", 0)
+    leader = wait_for_leader(cluster, "known")     # created by the Metadata request, one partition
+    with pytest.raises(UnknownTopicOrPartitionError, match=r"topic 'known' has partitions 0\.\.0, not 3"):
+        cluster.leader("known", 3)
+    with pytest.raises(InvalidArgumentError, match=r"partition must be a partition number"):
+        cluster.leader("known", "0")
+    assert cluster.leader("known", 0) == leader
 
 
 def test_a_non_leader_answers_not_leader_or_follower(cluster):

@@ -34,6 +34,7 @@ from msglib import protocol as p
 from msglib.cluster import Cluster, ClusterConfig
 from msglib.groups.config import GroupConfig
 from msglib.groups.coordinator import coordinator_for
+from msglib.log.errors import check_int
 from msglib.protocol import NO_LEADER, TopicPartition
 from msglib.sim.network import Endpoint
 from msglib.txn.config import TxnConfig
@@ -503,6 +504,19 @@ class ClusterServer:
             raise ValueError(f"broker {broker!r}: this cluster has brokers {sorted(self.brokers)}")
 
 
+def unknown_partition(cluster: Cluster, topic: str, partition: int) -> p.UnknownTopicOrPartitionError:
+    """The error for a partition ``cluster``'s controller does not know: what exists, and the fix."""
+    have = sorted(tp.partition for tp in cluster.topic_partitions() if tp.topic == topic)
+    if have:
+        return p.UnknownTopicOrPartitionError(
+            f"topic {topic!r} has partitions 0..{have[-1]}, not {partition}: ask for one of those")
+    topics = sorted({tp.topic for tp in cluster.topic_partitions()})
+    return p.UnknownTopicOrPartitionError(
+        f"no topic {topic!r} on this cluster (its topics: {topics}): create it first (a producer's first send or "
+        f"a Metadata request creates it with the server's defaults, or the admin client's create_topics), then "
+        f"ask again once metadata names its leader")
+
+
 class ClusterServerThread(LoopThread):
     """``msglib serve --brokers N`` in a background thread, with faults callable from any thread.
 
@@ -553,8 +567,19 @@ class ClusterServerThread(LoopThread):
         self._run(self.server.heal())
 
     def leader(self, topic: str, partition: int = 0) -> int | None:
-        """The controller's leader of a partition (None while it has none)."""
-        return self._run(lambda: self.server.cluster.leader(topic, partition))
+        """The controller's leader of a partition (None while it has none).
+
+        A partition the controller does not know raises :class:`~msglib.protocol.UnknownTopicOrPartitionError`
+        naming it, the partitions its topic has, and how to create it.
+        """
+        check_int("partition", partition, 0, 2**31 - 1, "a partition number (an int >= 0)")
+
+        def look() -> int | None:
+            cluster = self.server.cluster
+            if TopicPartition(topic, partition) not in cluster.controller.partitions:
+                raise unknown_partition(cluster, topic, partition)
+            return cluster.leader(topic, partition)
+        return self._run(look)
 
     def describe(self) -> str:
         """Every partition: leader, epoch, ISR, and each replica's role, LEO and HW."""
