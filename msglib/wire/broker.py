@@ -35,7 +35,7 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 from msglib import protocol as p
 from msglib.cluster.policies import check_sequence
@@ -154,7 +154,74 @@ def split_batches(records: bytes | memoryview) -> list[memoryview]:
     return out
 
 
-class Coordinators:
+def new_topic_error(name: str, count: int, topics: Container[str], most: int,
+                    note: str = "") -> tuple[str, str] | None:
+    """``(error name, message)`` when topic ``name`` with ``count`` partitions cannot join ``topics``, else None.
+
+    The name must be legal for Kafka, not taken, and the count within 1..``most`` (``note`` says why that many).
+    """
+    if not LEGAL_TOPIC.match(name or "") or name in (".", ".."):
+        return "INVALID_TOPIC_EXCEPTION", (f"topic name {name!r} is not legal: use 1 to 249 of a-z A-Z 0-9 . _ -, "
+                                           f"and not '.' or '..'")
+    if name in topics:
+        return "TOPIC_ALREADY_EXISTS", f"topic {name!r} already exists"
+    if not 1 <= count <= most:
+        return "INVALID_PARTITIONS", f"{count} partitions: give 1 to {most}{note}"
+    return None
+
+
+class SimulatedRequests:
+    """Requests to nodes on a simulated network, answered as asyncio futures: the server's gateway into it.
+
+    :meth:`call` sends ``make(request_id)`` from the ``gateway`` endpoint and returns a future that the
+    answer carrying the same request id resolves; a future given up on (cancelled) is forgotten. Each
+    subclass says how its simulated clock catches up with the wall clock (:meth:`pump`, run after each send).
+    """
+
+    gateway: Endpoint
+
+    def _open_gateway(self, name: str, network: Network) -> None:
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future] = {}
+        self.gateway = Endpoint(name, network, self._on_reply)
+
+    def pump(self) -> None:
+        raise NotImplementedError
+
+    def call(self, dst: str, make: Callable[[int], Any]) -> asyncio.Future:
+        """Send ``make(request_id)`` to the simulated node ``dst``; a future for its answer."""
+        rid = next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = fut
+        fut.add_done_callback(lambda _f, rid=rid: self._waiting.pop(rid, None))
+        self.gateway.send(dst, make(rid))
+        self.pump()
+        return fut
+
+    def _on_reply(self, src: str, msg: Any) -> None:
+        fut = self._waiting.pop(getattr(msg, "request_id", None), None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+
+class FetchWakeup:
+    """Fetch's long poll: a waiting fetch awaits :meth:`changed`; :meth:`notify` wakes them all."""
+
+    _changed: asyncio.Event | None = None
+
+    def changed(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def notify(self) -> None:
+        """Something was appended: wake every waiting fetch (each re-reads what it asked for)."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+
+class Coordinators(SimulatedRequests):
     """msglib's group and transaction coordinators on a private simulated network that follows the wall clock.
 
     :meth:`call` sends a request message to a coordinator and returns an asyncio future for its answer.
@@ -165,9 +232,7 @@ class Coordinators:
         self.sim = Simulation(seed=0)
         self.sim.now = time.time() * 1000.0
         self.network = Network(self.sim, latency_ms=(0.0, 0.0))
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future] = {}
-        self.gateway = Endpoint("wire", self.network, self._on_reply)
+        self._open_gateway("wire", self.network)
         self.broker_node = Endpoint(p.broker_node(NODE_ID), self.network, self._on_broker_message)
         self.broker_ids = [NODE_ID]
         self.config = None
@@ -196,19 +261,6 @@ class Coordinators:
         """Run every simulated event due by the wall clock's now."""
         self.sim.run(until=max(self.sim.now, time.time() * 1000.0))
 
-    def call(self, dst: str, make: Callable[[int], Any]) -> asyncio.Future:
-        rid = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = fut
-        self.gateway.send(dst, make(rid))
-        self.pump()
-        return fut
-
-    def _on_reply(self, src: str, msg: Any) -> None:
-        fut = self._waiting.pop(getattr(msg, "request_id", None), None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
-
     def _on_broker_message(self, src: str, msg: Any) -> None:
         """The transaction coordinator asks the partition leader (us) for metadata and to write markers."""
         if isinstance(msg, p.MetadataRequest):
@@ -232,7 +284,7 @@ class Coordinators:
                 pass
 
 
-class Broker:
+class Broker(FetchWakeup):
     """Topics, partitions and coordinators of one ``msglib serve`` node (see the module docstring)."""
 
     def __init__(self, data_dir: str, *, num_partitions: int = 1, auto_create_topics: bool = True,
@@ -247,7 +299,6 @@ class Broker:
         self.topic_configs: dict[str, dict[str, Any]] = {}
         self.topic_ids: dict[str, uuid.UUID] = {}
         self.topic_names: dict[uuid.UUID, str] = {}
-        self._changed: asyncio.Event | None = None
         self._load_topics()
         self.coordinators = Coordinators(self.data_dir, self, group_config or GroupConfig(),
                                          txn_config or TxnConfig())
@@ -300,15 +351,10 @@ class Broker:
     def create_topic(self, name: str, partitions: int = -1, configs: dict[str, Any] | None = None,
                      validate_only: bool = False) -> tuple[str | None, str]:
         """``(error name or None, message)``; creates ``<data>/<name>-<i>/`` for each partition."""
-        if not LEGAL_TOPIC.match(name or "") or name in (".", ".."):
-            return "INVALID_TOPIC_EXCEPTION", (f"topic name {name!r} is not legal: use 1 to 249 of a-z A-Z 0-9 . _ -, "
-                                               f"and not '.' or '..'")
-        if name in self.topics:
-            return "TOPIC_ALREADY_EXISTS", f"topic {name!r} already exists"
         count = self.num_partitions if partitions in (-1, None) else partitions
-        if not 1 <= count <= MAX_PARTITIONS:
-            return "INVALID_PARTITIONS", (f"{count} partitions: give 1 to {MAX_PARTITIONS} (one folder of log "
-                                          f"segments each)")
+        refused = new_topic_error(name, count, self.topics, MAX_PARTITIONS, " (one folder of log segments each)")
+        if refused is not None:
+            return refused
         try:
             LogConfig.from_kafka(configs or {})
         except (ValueError, TypeError) as exc:
@@ -344,18 +390,6 @@ class Broker:
 
     def all_partitions(self) -> list[TopicPartition]:
         return [part.tp for parts in self.topics.values() for part in parts]
-
-    # -- waiting for data (Fetch's long poll) ---------------------------------------------------------------
-    def changed(self) -> asyncio.Event:
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        return self._changed
-
-    def notify(self) -> None:
-        """Something was appended: wake every waiting fetch (each re-reads what it asked for)."""
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
 
     def close(self) -> None:
         self.coordinators.close()

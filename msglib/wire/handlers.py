@@ -33,6 +33,31 @@ def code(error: str | None) -> int:
     return ERROR_CODES.get(error.partition(":")[0], ERROR_CODES["UNKNOWN_SERVER_ERROR"])
 
 
+def produce_checks(acks: int, known: bool, records: bytes | None) -> tuple[str | None, str | None, list]:
+    """One partition's data in a Produce request, checked before anything is written.
+
+    ``(error name, message, batches)``: the error (None if the data may be written), and the record
+    batches split out of ``records``. ``known``: the partition exists.
+    """
+    if acks not in (0, 1, -1):
+        return "INVALID_REQUIRED_ACKS", f"acks={acks}: use 0, 1 or -1 (all)", []
+    if not known:
+        return "UNKNOWN_TOPIC_OR_PARTITION", None, []
+    if records is None:
+        return "CORRUPT_MESSAGE", "no records", []
+    try:
+        return None, None, split_batches(records)
+    except ProduceError as exc:
+        return exc.code, exc.message, []
+
+
+def fetch_session_refused(body: dict) -> dict | None:
+    """The answer to a Fetch that names a fetch session (msglib serve keeps none), else None."""
+    if body.get("session_id", 0) != 0:
+        return {"error_code": ERROR_CODES["FETCH_SESSION_ID_NOT_FOUND"], "session_id": 0, "responses": []}
+    return None
+
+
 class Handlers:
     """The APIs ``msglib serve`` answers; ``supported`` is what ApiVersions advertises."""
 
@@ -102,17 +127,12 @@ class Handlers:
             results = []
             for q in t["partition_data"]:
                 tp = TopicPartition(t["name"], q["index"])
-                error, message, base, start = None, None, -1, -1
+                base, start = -1, -1
                 part = self.broker.partition(tp)
-                if acks not in (0, 1, -1):
-                    error, message = "INVALID_REQUIRED_ACKS", f"acks={acks}: use 0, 1 or -1 (all)"
-                elif part is None:
-                    error = "UNKNOWN_TOPIC_OR_PARTITION"
-                elif q["records"] is None:
-                    error, message = "CORRUPT_MESSAGE", "no records"
-                else:
+                error, message, batches = produce_checks(acks, part is not None, q["records"])
+                if error is None:
                     try:
-                        for i, batch in enumerate(split_batches(q["records"])):
+                        for i, batch in enumerate(batches):
                             offset, start = part.append(batch)
                             base = offset if i == 0 else base
                     except ProduceError as exc:
@@ -125,8 +145,9 @@ class Handlers:
 
     # -- Fetch, ListOffsets ---------------------------------------------------------------------------------
     async def fetch(self, header: dict, body: dict) -> dict:
-        if body.get("session_id", 0) != 0:
-            return {"error_code": ERROR_CODES["FETCH_SESSION_ID_NOT_FOUND"], "session_id": 0, "responses": []}
+        refused = fetch_session_refused(body)
+        if refused is not None:
+            return refused
         deadline = time.monotonic() + max(0, body["max_wait_ms"]) / 1000.0
         while True:
             changed = self.broker.changed()
@@ -210,7 +231,12 @@ class Handlers:
         if body.get("key_type", 0) not in (0, 1):
             return {"error_code": code("INVALID_REQUEST"), "error_message": "key_type must be 0 (group) or 1 "
                     "(transaction)", "node_id": -1, "host": "", "port": -1}
-        return {"error_code": 0, "node_id": NODE_ID, "host": self.host, "port": self.port, "error_message": None}
+        node, port = self.coordinator_for(body.get("key") or "")
+        return {"error_code": 0, "node_id": node, "host": self.host, "port": port, "error_message": None}
+
+    def coordinator_for(self, key: str) -> tuple[int, int]:
+        """``(node id, port)`` of the coordinator of a group or transactional id: the one broker."""
+        return NODE_ID, self.port
 
     async def join_group(self, header: dict, body: dict) -> dict:
         version = header["api_version"]

@@ -23,7 +23,6 @@ Faults come from the process that runs it (a notebook, a test)::
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 import uuid
@@ -36,13 +35,13 @@ from msglib.groups.config import GroupConfig
 from msglib.groups.coordinator import coordinator_for
 from msglib.log.errors import check_int
 from msglib.protocol import NO_LEADER, TopicPartition
-from msglib.sim.network import Endpoint
 from msglib.txn.config import TxnConfig
 from msglib.txn.coordinator import transaction_coordinator_for
 from msglib.txn.group_offsets import attach as attach_txn_offsets
-from msglib.wire.broker import ProduceError, split_batches
+from msglib.wire.broker import FetchWakeup, SimulatedRequests, new_topic_error
 from msglib.wire.codec import ZERO_UUID, new_topic_id
-from msglib.wire.handlers import CLUSTER_ID, Handlers, code, metadata_request_topics
+from msglib.wire.handlers import (CLUSTER_ID, Handlers, code, fetch_session_refused, metadata_request_topics,
+                                  produce_checks)
 from msglib.wire.server import (DEFAULT_MAX_REQUEST_BYTES, LoopThread, WireServer, run_command,
                                 run_until_signalled)
 
@@ -56,7 +55,7 @@ def default_config(min_insync_replicas: int = 2) -> ClusterConfig:
     return ClusterConfig.fast(min_insync_replicas=min_insync_replicas)
 
 
-class ClusterFront:
+class ClusterFront(SimulatedRequests, FetchWakeup):
     """The simulated cluster, its clock pump, and the gateway through which every port reaches it."""
 
     def __init__(self, brokers: int = 3, *, seed: int = 0, config: ClusterConfig | None = None,
@@ -76,12 +75,9 @@ class ClusterFront:
             group_consumer_session_timeout_ms=group_consumer_session_timeout_ms))
         attach_txn_offsets(self.group)
         self.txn = transaction_coordinator_for(self.cluster, TxnConfig())
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future] = {}
-        self.gateway = Endpoint("wire-gateway", self.cluster.network, self._on_reply)
+        self._open_gateway("wire-gateway", self.cluster.network)
         self._sim_start = self.cluster.sim.now
         self._wall_start = time.monotonic()
-        self._changed: asyncio.Event | None = None
         self.coordinators = self          # what the group and transaction handlers talk to
         self._topic_ids: dict[str, uuid.UUID] = {}
         self._topic_names: dict[uuid.UUID, str] = {}
@@ -92,26 +88,11 @@ class ClusterFront:
         now = self._sim_start + (time.monotonic() - self._wall_start) * 1000.0
         self.cluster.sim.run(until=max(self.cluster.sim.now, now))
 
-    # -- requests to simulated nodes ------------------------------------------------------------------------
-    def call(self, dst: str, make: Callable[[int], Any]) -> asyncio.Future:
-        """Send ``make(request_id)`` to the simulated node ``dst``; a future for its answer."""
-        rid = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = fut
-        fut.add_done_callback(lambda _f, rid=rid: self._waiting.pop(rid, None))
-        self.gateway.send(dst, make(rid))
-        self.pump()
-        return fut
-
+    # -- requests to simulated nodes (call: SimulatedRequests) ---------------------------------------------
     def cast(self, dst: str, msg: Any) -> None:
         """Send without waiting for an answer (acks=0)."""
         self.gateway.send(dst, msg)
         self.pump()
-
-    def _on_reply(self, src: str, msg: Any) -> None:
-        fut = self._waiting.pop(getattr(msg, "request_id", None), None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
 
     # -- topics ---------------------------------------------------------------------------------------------
     @property
@@ -140,14 +121,10 @@ class ClusterFront:
 
     def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
                      validate_only: bool = False) -> tuple[str | None, str]:
-        from msglib.wire.broker import LEGAL_TOPIC
-        if not LEGAL_TOPIC.match(name or "") or name in (".", ".."):
-            return "INVALID_TOPIC_EXCEPTION", f"topic name {name!r} is not legal: use 1 to 249 of a-z A-Z 0-9 . _ -"
-        if name in self.topics:
-            return "TOPIC_ALREADY_EXISTS", f"topic {name!r} already exists"
         count = self.num_partitions if partitions in (-1, None) else partitions
-        if not 1 <= count <= MAX_TOPIC_PARTITIONS:
-            return "INVALID_PARTITIONS", f"{count} partitions: give 1 to {MAX_TOPIC_PARTITIONS}"
+        refused = new_topic_error(name, count, self.topics, MAX_TOPIC_PARTITIONS)
+        if refused is not None:
+            return refused
         rf = self.replication_factor if replication_factor in (-1, None) else replication_factor
         brokers = len(self.cluster.broker_ids)
         if not 1 <= rf <= brokers:
@@ -159,17 +136,6 @@ class ClusterFront:
 
     def live_brokers(self) -> list[int]:
         return [b for b in self.cluster.broker_ids if self.cluster.brokers[b].alive]
-
-    # -- Fetch's long poll across partitions ----------------------------------------------------------------
-    def changed(self) -> asyncio.Event:
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        return self._changed
-
-    def notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
 
 
 class ClusterHandlers(Handlers):
@@ -248,18 +214,7 @@ class ClusterHandlers(Handlers):
                 entry = {"index": q["index"], "error_code": 0, "base_offset": -1, "log_append_time_ms": -1,
                          "log_start_offset": -1, "error_message": None}
                 results.append(entry)
-                error, message, batches = None, None, []
-                if acks not in (0, 1, -1):
-                    error, message = "INVALID_REQUIRED_ACKS", f"acks={acks}: use 0, 1 or -1 (all)"
-                elif self.front.partition(tp) is None:
-                    error = "UNKNOWN_TOPIC_OR_PARTITION"
-                elif q["records"] is None:
-                    error, message = "CORRUPT_MESSAGE", "no records"
-                else:
-                    try:
-                        batches = split_batches(q["records"])
-                    except ProduceError as exc:
-                        error, message = exc.code, exc.message
+                error, message, batches = produce_checks(acks, self.front.partition(tp) is not None, q["records"])
                 if error is not None:
                     entry.update(error_code=code(error), error_message=message)
                     continue
@@ -296,9 +251,9 @@ class ClusterHandlers(Handlers):
 
     # -- Fetch and ListOffsets: forwarded per partition -----------------------------------------------------
     async def fetch(self, header: dict, body: dict) -> dict:
-        from msglib.wire.specs import ERROR_CODES
-        if body.get("session_id", 0) != 0:
-            return {"error_code": ERROR_CODES["FETCH_SESSION_ID_NOT_FOUND"], "session_id": 0, "responses": []}
+        refused = fetch_session_refused(body)
+        if refused is not None:
+            return refused
         isolation = body.get("isolation_level", 0)
         max_wait = max(0, body["max_wait_ms"])
         asks = [(t["topic"], q) for t in body["topics"] for q in t["partitions"]]
@@ -381,17 +336,13 @@ class ClusterHandlers(Handlers):
         return {"topics": topics}
 
     # -- coordinators ---------------------------------------------------------------------------------------
-    async def find_coordinator(self, header: dict, body: dict) -> dict:
-        if body.get("key_type", 0) not in (0, 1):
-            return {"error_code": code("INVALID_REQUEST"), "error_message": "key_type must be 0 (group) or 1 "
-                    "(transaction)", "node_id": -1, "host": "", "port": -1}
-        # One answer for a key whichever broker is asked (a client whose coordinator moves abandons its
-        # join): a live broker picked by the key's hash, as Kafka's coordinator is the leader of the
-        # __consumer_offsets (or __transaction_state) partition the key hashes to.
+    def coordinator_for(self, key: str) -> tuple[int, int]:
+        """One answer for a key whichever broker is asked (a client whose coordinator moves abandons its
+        join): a live broker picked by the key's hash, as Kafka's coordinator is the leader of the
+        ``__consumer_offsets`` (or ``__transaction_state``) partition the key hashes to."""
         live = sorted(self.front.live_brokers()) or [self.broker_id]
-        node = live[zlib.crc32((body.get("key") or "").encode()) % len(live)]
-        return {"error_code": 0, "node_id": node, "host": self.host, "port": self.ports[node],
-                "error_message": None}
+        node = live[zlib.crc32(key.encode()) % len(live)]
+        return node, self.ports[node]
 
     async def init_producer_id(self, header: dict, body: dict) -> dict:
         if body["transactional_id"] is None:   # an idempotent producer: this broker hands out the id
