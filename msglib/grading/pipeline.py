@@ -48,10 +48,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from msglib.grading import supervisor   # first: it keeps jsonschema's IRI grammar out (supervisor.lean_imports)
+
 import nbformat
 
 from msglib.authoring import lint_paths, source_notebooks
-from msglib.grading import supervisor
 from msglib.grading.integrity import scan_notebook
 from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
 from msglib.grading.output_cap import MAX_CHARS as OUTPUT_CAP

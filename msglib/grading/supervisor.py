@@ -7,6 +7,9 @@ child runs the same ``nbgrader autograde`` command line in its own session, with
 its own environment (scratch gradebook, sandbox spec), writing its output to the
 submission's log. The supervisor (the caller) kills the child's whole session at
 the wall-clock limit; a sandboxed kernel dies with it (bwrap's ``--die-with-parent``).
+
+Importing this module also keeps jsonschema's IRI grammar out of the process (:func:`lean_imports`);
+it is the first module the fork server imports, and the pipeline imports it before nbformat.
 """
 from __future__ import annotations
 
@@ -16,7 +19,23 @@ import signal
 import sys
 from pathlib import Path
 
-PRELOAD = ["nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.preprocessors", "nbclient",
+def lean_imports() -> None:
+    """Keep ``rfc3987_syntax`` (jsonschema's optional IRI syntax checker) out of this process.
+
+    jsonschema, which nbformat and so nbgrader import, imports it when it is installed, and it
+    builds about 30 Earley parsers at import: 1.4 CPU-s in every process that imports nbformat
+    (the grader and its fork server). It only checks the ``iri`` and ``iri-reference`` string
+    formats, which neither nbformat's notebook schema nor nbgrader uses. Marked missing here,
+    jsonschema leaves those two formats unchecked, as where the package is not installed.
+    Nothing changes once jsonschema is imported.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+
+lean_imports()
+
+PRELOAD = ["msglib.grading.supervisor", "nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.preprocessors", "nbclient",
            "msglib.grading.nbgrader_ext", "msglib.grading.sandbox"]
 _context: list = []
 
