@@ -48,6 +48,20 @@ def _ctx():
     return _context[0]
 
 
+def start() -> None:
+    """Start the fork server now, so that its imports (``PRELOAD``) overlap with the caller's set-up.
+
+    Where it cannot start, nothing happens: :func:`autograde` then raises OSError and the caller
+    runs nbgrader in a process of its own."""
+    from multiprocessing import forkserver
+
+    _ctx()
+    try:
+        forkserver.ensure_running()
+    except OSError:
+        pass
+
+
 def _child(args: list[str], root: str, env: dict[str, str], log: str) -> None:
     os.setsid()
     os.environ.clear()
