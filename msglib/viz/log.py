@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from msglib.log import Log, LogConfig, Record, RecordBatch
 from msglib.log.records import HEADER_SIZE
 from msglib.log.varint import decode_varint
+from msglib.viz import figure
 
 # Figures measured by `python -m benchmarks.bench_log` when the notebook was written (2 cores, shared machine),
 # shown when benchmarks/results.json is absent (a fresh clone). Run the benchmark to see your own machine's.
@@ -110,6 +111,7 @@ def hexdump_batch(data: bytes, max_records: int = 3) -> str:
 
 
 # ------------------------------------------------------------------ segments and the index
+@figure
 def plot_segments(log: Log, ax=None, title: str | None = None):
     """Each segment as a bar over its offsets; ticks mark its index entries; log start and end marked."""
     import matplotlib.pyplot as plt
@@ -156,6 +158,7 @@ def plot_segments(log: Log, ax=None, title: str | None = None):
     return fig
 
 
+@figure
 def plot_index_lookup(log: Log, target: int, ax=None):
     """How a read finds ``target``: the floor index entry, then a scan of batch headers."""
     import matplotlib.pyplot as plt
@@ -190,6 +193,7 @@ def plot_index_lookup(log: Log, target: int, ax=None):
 
 
 # ------------------------------------------------------------------ compaction
+@figure
 def plot_compaction(before: Sequence[Record], after: Sequence[Record], ax=None):
     """Records as boxes by offset, coloured by key; tombstones hatched; before above, after below."""
     import matplotlib.pyplot as plt
@@ -218,6 +222,7 @@ def plot_compaction(before: Sequence[Record], after: Sequence[Record], ax=None):
 
 
 # ------------------------------------------------------------------ the widget
+@figure
 def segment_widget(value_size: int = 40):
     """Append records and watch segments roll and index entries appear."""
     import ipywidgets as w
@@ -284,6 +289,7 @@ def benchmark_figures(path: str | None = None) -> tuple[dict[str, tuple[float, s
     return dict(AUTHORING_FIGURES), "figures measured when the notebook was written"
 
 
+@figure
 def plot_benchmarks(path: str | None = None, ax=None):
     """Each figure as a fraction of its target (>= 1 is good; memory is inverted: target / value)."""
     import matplotlib.pyplot as plt
