@@ -60,7 +60,7 @@ from msglib.grading.output_cap import TRUNCATED
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
 from msglib.grading.sandbox import caps as sandbox_caps
 from msglib.grading.sandbox import check as sandbox_check
-from msglib.grading.verdicts import Verdicts, build_job, hidden_values, rerun_notebook
+from msglib.grading.verdicts import Verdicts, answers, build_job, hidden_values, rerun_notebook
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -494,9 +494,94 @@ def _nbgrader_args(module: str, student: str, settings: Settings) -> list[str]:
     return args
 
 
+@dataclass
+class _Rerun:
+    """One submission's independent re-run: every notebook's verdicts and what it found."""
+
+    verdicts: dict[str, Verdicts] = field(default_factory=dict)
+    hidden: dict[str, set[str]] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+    delegation: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+def _rerun_submission(root: Path, module: str, student: str, folder: Path, spec: Spec | None, deadline: float,
+                      settings: Settings) -> _Rerun:
+    """Re-run every submitted notebook of one submission (``verdicts.rerun_notebook``) within ``deadline``."""
+    out, start = _Rerun(), time.monotonic()
+    for path in sorted(folder.glob("*.ipynb")):
+        source = root / "solutions" / module / path.name
+        release_path = root / "notebooks" / module / path.name
+        if not source.exists() or not release_path.exists():
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 1:
+            out.timed_out = True
+            break
+        try:
+            with tempfile.TemporaryDirectory(prefix="msglib-rerun-") as ws:
+                found, hidden = rerun_notebook(source, release_path, path, student, cell_timeout=_cell_timeout(),
+                                               spec=spec, timeout=remaining, workspace=Path(ws))
+        except Exception as exc:  # unreadable notebook: nothing passes
+            out.notes.append(f"{path.name}: not re-run ({type(exc).__name__})")
+            continue
+        out.verdicts[path.stem] = found
+        out.hidden[path.stem] = hidden
+        out.evidence += found.evidence
+        out.delegation += found.delegation
+        out.notes += list(found.problems)
+    out.seconds = time.monotonic() - start
+    return out
+
+
+class _Early:
+    """A call run in a thread of its own; :meth:`result` waits for it (and raises what it raised)."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._box: list[Any] = []
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._box.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+            self._box.append((False, exc))
+
+    def result(self) -> Any:
+        self._thread.join()
+        ok, value = self._box[0]
+        if not ok:
+            raise value
+        return value
+
+
+def _answered(folder: Path, release: dict[str, Any]) -> bool:
+    """Does a submitted notebook differ from the release in an answer cell (or cannot be compared)?"""
+    for path in folder.glob("*.ipynb"):
+        rel = release.get(path.stem)
+        if rel is None:
+            return True
+        try:
+            given = answers(nbformat.read(str(path), as_version=4), rel)
+        except Exception:
+            return True
+        if any(given.get(gid, stub) != stub for gid, stub in answers(rel, rel).items()):
+            return True
+    return False
+
+
 def grade_student(root: Path, module: str, student: str, *, settings: Settings, logs: Path,
-                  known: dict[str, set[str]], db_lock: threading.Lock, spec: Spec | None) -> StudentResult:
-    """Prepare, autograde, re-run and record one submission, every phase under the submission's wall clock."""
+                  known: dict[str, set[str]], db_lock: threading.Lock, spec: Spec | None,
+                  rerun_spec: Spec | None = None) -> StudentResult:
+    """Prepare, autograde, re-run and record one submission, every phase under the submission's wall clock.
+
+    The re-run starts beside nbgrader's run (``rerun_spec``: a sandbox of its own, with its own uid when
+    the grader is root) when the submission holds an answer; its verdicts count exactly when they did
+    when it ran after nbgrader's: unless nbgrader's run passed no test, raised nothing and nothing was
+    flagged."""
     result = StudentResult(student, module)
     start = time.monotonic()
     deadline = start + settings.student_timeout
@@ -519,6 +604,11 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
             continue
         result.flags += [f"{path.name} {f}" for f in scan_notebook(nb, release.get(path.stem))]
     result.phases["prepare"] = time.monotonic() - start
+    rerun_spec = rerun_spec or spec
+    # the re-run reads only the submission: it runs beside nbgrader's run, in a sandbox of its own, unless no
+    # answer was written (a blank submission usually needs none: decided after nbgrader's run, as always)
+    early = _Early(lambda: _rerun_submission(root, module, student, folder, rerun_spec, deadline, settings)) \
+        if settings.verify and _answered(folder, release) else None
 
     # autograde: nbgrader writes a scratch gradebook (one per submission, so submissions run in parallel)
     with tempfile.TemporaryDirectory(prefix="msglib-grade-") as tmp:
@@ -565,8 +655,6 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
                         result.delegation.append(text)
 
     # the independent re-run: its verdicts are the scores
-    verdicts_by_nb: dict[str, Verdicts] = {}
-    hidden_by_nb: dict[str, set[str]] = {}
     nbgrader_passed: dict[str, dict[str, bool]] = {}
     for path in _graded_notebooks(root, module, student):
         try:
@@ -578,30 +666,28 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
     # (a blank submission); a flagged one is re-run for its evidence even when it scores nothing
     rerun = settings.verify and (result.status != "ok" or bool(result.flags)
                                  or any(any(v.values()) for v in nbgrader_passed.values()))
-    if rerun:
-        for path in sorted(folder.glob("*.ipynb")):
-            source = root / "solutions" / module / path.name
-            release_path = root / "notebooks" / module / path.name
-            if not source.exists() or not release_path.exists():
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 1:
-                result.status, result.detail = "timeout", f"stopped after {settings.student_timeout:g} s"
-                break
-            try:
-                with tempfile.TemporaryDirectory(prefix="msglib-rerun-") as ws:
-                    found, hidden = rerun_notebook(source, release_path, path, student,
-                                                   cell_timeout=_cell_timeout(), spec=spec, timeout=remaining,
-                                                   workspace=Path(ws))
-            except Exception as exc:  # unreadable notebook: nothing passes
-                result.notes.append(f"{path.name}: not re-run ({type(exc).__name__})")
-                continue
-            verdicts_by_nb[path.stem] = found
-            hidden_by_nb[path.stem] = hidden
-            result.evidence += found.evidence
-            result.delegation += found.delegation
-            result.notes += [p for p in found.problems]
-    result.phases["rerun"] = time.monotonic() - t
+    done = None
+    if early is not None:   # the re-run started beside nbgrader's run
+        try:
+            done = early.result()
+        except Exception:
+            if rerun:
+                raise
+    if rerun and done is None:
+        done = _rerun_submission(root, module, student, folder, rerun_spec, deadline, settings)
+    verdicts_by_nb: dict[str, Verdicts] = {}
+    hidden_by_nb: dict[str, set[str]] = {}
+    if rerun and done is not None:   # an early re-run of a submission that needs none counts for nothing
+        verdicts_by_nb, hidden_by_nb = done.verdicts, done.hidden
+        result.evidence += done.evidence
+        result.delegation += done.delegation
+        result.notes += done.notes
+        if done.timed_out:
+            result.status, result.detail = "timeout", f"stopped after {settings.student_timeout:g} s"
+        result.phases["rerun"] = done.seconds
+    else:
+        result.phases["rerun"] = 0.0
+    result.phases["rerun_wait"] = time.monotonic() - t
 
     with db_lock:
         if verdicts_by_nb:
@@ -892,7 +978,8 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
         slot = slots.get()
         try:
             return grade_student(root, m, student, settings=settings, logs=logs, known=known, db_lock=db_lock,
-                                 spec=spec.for_slot(slot) if spec is not None else None)
+                                 spec=spec.for_slot(slot) if spec is not None else None,
+                                 rerun_spec=spec.for_slot(jobs + slot) if spec is not None else None)
         except Exception as exc:  # a bug or a broken submission never stops the batch
             r = StudentResult(student, m, status="error", detail=f"grader error: {type(exc).__name__}: {exc}"[:300])
             return r
