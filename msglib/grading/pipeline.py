@@ -159,6 +159,14 @@ def generate_assignment(root: Path, module: str) -> tuple[bool, str]:
     return bool(result.get("success")), (result.get("log") or "") + (result.get("error") or "")
 
 
+def _import_gradebook() -> None:
+    """Import what the batch needs of nbgrader here (the gradebook, its CSV export): about 1 CPU-s, which
+    the set-up overlaps with the release; the first submission would otherwise wait for it."""
+    import nbgrader.api  # noqa: F401
+    import nbgrader.coursedir  # noqa: F401
+    import nbgrader.plugins.export  # noqa: F401
+
+
 def _generate_in_server(root: Path, module: str, logs: Path) -> tuple[bool, str]:
     """``nbgrader generate_assignment <module> --force`` forked from the batch's fork server (which has
     imported nbgrader), or in this process where no fork server can start."""
@@ -946,6 +954,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     releasing.start()
     _compile_package()
     before = fingerprint(root, ("package", "venv"))   # while the release is generated (the course is after it)
+    _import_gradebook()   # meanwhile too: the first submission would wait for it
     releasing.join()
     for ok, text in released:
         if not ok:
@@ -986,6 +995,7 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
         finally:
             slots.put(slot)
 
+    exported = False   # the CSVs hold every result so far (nothing has changed the gradebook since)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(one, item) for item in work]
         for future in as_completed(futures):
@@ -996,17 +1006,23 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                     try:
                         export_grades(root, outdir, results, sandboxed=sandboxed)
                         export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+                        exported = True
                     except Exception as exc:
+                        exported = False
                         r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
                 write_report(outdir, batch, results)
                 _progress(len(results), len(work), r)
-    for m in mods:   # forked from the same server (it imported nbgrader once): no second start-up of nbgrader
-        args, log = ["generate_feedback", m, "--force"], logs / f"feedback--{m}.log"
-        try:
-            supervisor.autograde(args, root, nbgrader_env(), log, timeout=1800)
-        except OSError:
-            nbgrader(args, root, log=log)
-    supervisor.stop()
+    def feedback() -> None:
+        for m in mods:   # forked from the same server (it imported nbgrader once): no second start-up of nbgrader
+            args, log = ["generate_feedback", m, "--force"], logs / f"feedback--{m}.log"
+            try:
+                supervisor.autograde(args, root, nbgrader_env(), log, timeout=1800)
+            except OSError:
+                nbgrader(args, root, log=log)
+        supervisor.stop()
+
+    # feedback (a process of its own) while this one writes the similarity report and compares the hashes
+    writing = _Early(feedback)
     try:  # answers compared with each other, with solutions/ and with msglib's own implementations
         from msglib.grading import similarity
         pairs = similarity.report(root, mods, outdir)
@@ -1015,10 +1031,13 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     except Exception as exc:  # the report is advice for the instructor; grades stand without it
         batch["similarity"] = f"not produced: {type(exc).__name__}: {exc}"
     batch["unchanged"] = compare_fingerprints(before, fingerprint(root))
+    writing.result()
     batch["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with db_lock:
-        path = export_grades(root, outdir, results, sandboxed=sandboxed)
-        export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+    path = outdir / "grades_by_exercise.csv"
+    if not exported or not results:   # the last export failed, or there was nothing to grade: export now
+        with db_lock:
+            path = export_grades(root, outdir, results, sandboxed=sandboxed)
+            export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
     report = write_report(outdir, batch, results)
     bad = [r for r in results if r.status != "ok"]
     flagged = [r for r in results if r.flags]
