@@ -159,6 +159,29 @@ def generate_assignment(root: Path, module: str) -> tuple[bool, str]:
     return bool(result.get("success")), (result.get("log") or "") + (result.get("error") or "")
 
 
+def _feedback_parts(root: Path, module: str, jobs: int) -> list[list[str]]:
+    """Every autograded student of ``module``, in up to ``jobs`` (at most 2) disjoint parts whose feedback
+    nbgrader writes side by side; one part where a student id holds a comma (nbgrader's exclude list)."""
+    students = sorted(p.parent.name for p in (root / "autograded").glob(f"*/{module}") if p.is_dir())
+    n = max(1, min(jobs, 2, len(students)))
+    if n == 1 or any("," in s for s in students):
+        return [students]
+    return [students[i::n] for i in range(n)]
+
+
+def _feedback_part(root: Path, module: str, parts: list[list[str]], index: int, logs: Path) -> None:
+    """``nbgrader generate_feedback <module> --force`` for ``parts[index]`` (the other parts' students excluded)."""
+    args = ["generate_feedback", module, "--force"]
+    others = sorted(s for i, part in enumerate(parts) if i != index for s in part)
+    if others:
+        args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    log = logs / (f"feedback--{module}.log" if len(parts) == 1 else f"feedback--{module}--{index + 1}.log")
+    try:
+        supervisor.autograde(args, root, nbgrader_env(), log, timeout=1800)
+    except OSError:
+        nbgrader(args, root, log=log)
+
+
 def _import_gradebook() -> None:
     """Import what the batch needs of nbgrader here (the gradebook, its CSV export): about 1 CPU-s, which
     the set-up overlaps with the release; the first submission would otherwise wait for it."""
@@ -1014,11 +1037,9 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
                 _progress(len(results), len(work), r)
     def feedback() -> None:
         for m in mods:   # forked from the same server (it imported nbgrader once): no second start-up of nbgrader
-            args, log = ["generate_feedback", m, "--force"], logs / f"feedback--{m}.log"
-            try:
-                supervisor.autograde(args, root, nbgrader_env(), log, timeout=1800)
-            except OSError:
-                nbgrader(args, root, log=log)
+            parts = _feedback_parts(root, m, jobs)
+            with ThreadPoolExecutor(max_workers=len(parts)) as writers:
+                list(writers.map(lambda i: _feedback_part(root, m, parts, i, logs), range(len(parts))))
         supervisor.stop()
 
     # feedback (a process of its own) while this one writes the similarity report and compares the hashes
