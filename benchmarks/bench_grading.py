@@ -233,7 +233,8 @@ def kernel_ready(sandboxed: bool, repeat: int = 5) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one submission, record nothing")
-    parser.add_argument("--submissions", type=int, default=6, help="submissions per run (default 6)")
+    parser.add_argument("--submissions", type=int, default=6,
+                        help="submissions per run (default 6); another size records under grading.batchN.*")
     args = parser.parse_args(argv)
     from msglib.grading import sandbox
 
@@ -251,16 +252,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         return 0 if all(rc in (0, 1) for _, _, rc in runs.values()) else 1
     per_min = {name: n * 60.0 / wall for name, (wall, _, _) in runs.items()}
-    results.record("grading.nbgrader_autograde", per_min["nbgrader_autograde"], "submissions/min",
-                   command=COMMAND)
+    # the default batch of 6 keeps the historical keys; a class-sized batch (a batch's fixed set-up and
+    # tail spread over more submissions) records beside it, so both readings stay in the file
+    key = "grading." if n == 6 else f"grading.batch{n}."
+    command = COMMAND if n == 6 else f"{COMMAND} --submissions {n}"
+    results.record(f"{key}nbgrader_autograde", per_min["nbgrader_autograde"], "submissions/min",
+                   command=command)
     for name in ("msglib_j1", "msglib_j2"):
-        results.record(f"grading.{name}", per_min[name], "submissions/min",
-                       baseline=per_min["nbgrader_autograde"], baseline_name="grading.nbgrader_autograde",
+        results.record(f"{key}{name}", per_min[name], "submissions/min",
+                       baseline=per_min["nbgrader_autograde"], baseline_name=f"{key}nbgrader_autograde",
                        target=">= 20/min at -j 2, sandboxed, re-run included" if name == "msglib_j2" else None,
-                       command=COMMAND)
+                       command=command)
     for name, (wall, cpu, _) in runs.items():
-        results.record(f"grading.{name}_cpu_s", cpu / n, CPU_UNIT[all(CGROUP_USED)], higher_is_better=False,
-                       command=COMMAND)
+        results.record(f"{key}{name}_cpu_s", cpu / n, CPU_UNIT[all(CGROUP_USED)], higher_is_better=False,
+                       command=command)
+    if n != 6:
+        results.record(f"{key}load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
+                       higher_is_better=False, command=command)
+        return 0
     results.record("grading.sandbox_start_s", start, "s", higher_is_better=False, target="< 0.5 s per kernel",
                    command=COMMAND)
     results.record("grading.load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
