@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -19,9 +18,9 @@ import pytest
 from msglib.log.errors import InvalidArgumentError
 from msglib.log.records import RecordBatch
 from msglib.protocol import UnknownTopicOrPartitionError
-from msglib.wire import codec
 from msglib.wire.replicated import ClusterServerThread
 from msglib.wire.specs import ERROR_CODES
+from tests.wire_call import call
 
 
 def need(module: str) -> None:
@@ -33,19 +32,6 @@ def need(module: str) -> None:
 def cluster():
     with ClusterServerThread(brokers=3, group_initial_rebalance_delay_ms=0) as srv:
         yield srv
-
-
-def call(address: str, api_key: int, version: int, body: dict) -> dict:
-    host, port = address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(codec.encode_request(api_key, version, 1, body))
-        data = b""
-        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed by the server")
-            data += chunk
-        return codec.decode_response(api_key, version, data[4:])[1]
 
 
 def metadata(address: str, topic: str) -> dict:

@@ -5,16 +5,14 @@ wire/handlers.py; ``new_topic_error`` in wire/broker.py); each server is driven 
 """
 from __future__ import annotations
 
-import socket
-import struct
 import time
 
 import pytest
 
-from msglib.wire import codec
 from msglib.wire.replicated import ClusterServerThread
 from msglib.wire.server import ServerThread
 from msglib.wire.specs import ERROR_CODES
+from tests.wire_call import call
 
 
 @pytest.fixture(params=["one broker", "cluster"])
@@ -25,19 +23,6 @@ def address(request, tmp_path):
     else:
         with ClusterServerThread(brokers=3) as srv:
             yield srv.addresses[0]
-
-
-def call(address: str, api_key: int, version: int, body: dict) -> dict:
-    host, port = address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(codec.encode_request(api_key, version, 1, body))
-        data = b""
-        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed by the server")
-            data += chunk
-        return codec.decode_response(api_key, version, data[4:])[1]
 
 
 def produce(address: str, topic: str, records: bytes | None, acks: int = 1, partition: int = 0) -> dict:
