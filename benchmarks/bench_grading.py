@@ -43,6 +43,7 @@ from pathlib import Path
 import nbformat
 
 from benchmarks import results
+from msglib.grading.sandbox import Cgroup
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "02_the_log"
@@ -80,14 +81,18 @@ def _env() -> dict[str, str]:
     return env
 
 
-class CpuGroup:
-    """A cgroup whose CPU counter covers every process started in it (sandboxed ones too); None-safe."""
+class CpuGroup(Cgroup):
+    """A cgroup whose CPU counter covers every process started in it (sandboxed ones too).
+
+    The sandbox's :class:`~msglib.grading.sandbox.Cgroup` with a CPU counter instead of caps: it finds
+    the process's own cgroup and removes the folder the same way."""
 
     def __init__(self, folder: Path, counter: str) -> None:
+        super().__init__([folder])
         self.folder, self.counter = folder, counter
 
     @classmethod
-    def create(cls, name: str) -> "CpuGroup | None":
+    def create(cls, name: str) -> "CpuGroup | None":  # type: ignore[override]
         if os.geteuid() != 0:
             return None
         v1 = Path("/sys/fs/cgroup/cpuacct")
@@ -98,8 +103,7 @@ class CpuGroup:
                 return cls(folder, "cpuacct.usage")
             unified = Path("/sys/fs/cgroup")
             if (unified / "cgroup.controllers").exists():
-                own = Path("/proc/self/cgroup").read_text().splitlines()[-1].split(":", 2)[2]
-                folder = unified / own.lstrip("/") / name
+                folder = unified / (cls._own("") or "/").lstrip("/") / name
                 folder.mkdir()
                 return cls(folder, "cpu.stat")
         except OSError:
@@ -120,16 +124,6 @@ class CpuGroup:
             return int(text) / 1e9
         usage = dict(line.split() for line in text.splitlines())
         return int(usage["usage_usec"]) / 1e6
-
-    def remove(self) -> None:
-        for _ in range(100):
-            try:
-                self.folder.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:   # a process of the run still exiting
-                time.sleep(0.05)
 
 
 CPU_UNIT = {True: "CPU-s/submission (cgroup: every process of the run, sandboxed ones included)",
