@@ -404,6 +404,27 @@ def test_grades_export_per_exercise_and_feedback_hides_hidden_tests(graded):
 
 
 @pytest.mark.late
+def test_hidden_tests_run_once_in_the_rerun_which_scores_them(graded):
+    """nbgrader's kernel never runs a hidden test under `msglib grade` (nor sees its key): nbgrader's own
+    score of every hidden cell is 0, and the re-run's verdict is the score that counts: full for the
+    correct student, 0 where the answer fails to import."""
+    course, _, _, _ = graded("noisy")
+    hidden = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in _source_nb(MODULE).cells
+              if "### BEGIN HIDDEN TESTS" in c.source}
+    assert hidden
+    with pipeline._gradebook(course) as gb:
+        grades = {student: {g.name: (g.auto_score, g.score) for nb in gb.find_submission(MODULE, student).notebooks
+                            for g in nb.grades if g.name in hidden}
+                  for student in ("warns", "import_fail")}
+    for student, found in grades.items():
+        assert set(found) == set(hidden)
+        assert all(auto == 0 for auto, _ in found.values()), f"{student}: a hidden test ran in nbgrader's kernel"
+    assert {gid: score for gid, (_, score) in grades["warns"].items()} == hidden
+    assert grades["import_fail"]["00-call_chain-hidden"][1] == 0
+    assert grades["import_fail"]["00-queue_handler-hidden"][1] == hidden["00-queue_handler-hidden"]
+
+
+@pytest.mark.late
 def test_an_endless_loop_only_in_the_rerun_is_stopped_and_the_test_scores_zero(graded):
     course, _, report, _ = graded("hostile")
     scores = _scores(course, MODULE, "rerun_loop")

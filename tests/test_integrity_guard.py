@@ -149,3 +149,38 @@ def test_the_kernel_output_cap_cuts_each_cell_and_says_so():
     capped.reset()
     capped.write("short")
     assert target.getvalue().endswith("short")
+
+
+def test_a_hidden_test_left_to_a_re_run_that_never_ran_shows_it_failed_in_feedback(tmp_path):
+    """``msglib grade`` leaves hidden tests unrun in nbgrader's run (the re-run scores them); when no re-run
+    happened (an unanswered submission) the feedback says the hidden test failed, not the placeholder."""
+    from msglib.grading.notebooks import HIDDEN_DEFERRED, cell_passed, deferred, deferred_output
+    from msglib.grading.pipeline import shape_feedback
+    from msglib.grading.verdicts import Verdicts
+
+    def notebook() -> Path:
+        cell = nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nex00.hidden_call_chain(call_chain)\n"
+                                         "### END HIDDEN TESTS")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "00-call_chain-hidden",
+                                     "points": 3}
+        cell.outputs = [deferred_output()]
+        path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(path))
+        return path
+
+    path = notebook()
+    cell = nbformat.read(str(path), as_version=4).cells[0]
+    assert deferred(cell) and not cell_passed(cell)          # 0 points in nbgrader's gradebook until replaced
+    shape_feedback(path, None, set(), "summary")
+    [out] = nbformat.read(str(path), as_version=4).cells[0].outputs
+    assert out.ename == "HiddenTestFailed" and out.evalue == "a hidden test failed"
+    assert HIDDEN_DEFERRED not in out.evalue
+    # with a re-run, its verdict decides (passed: no output; failed: its message in words)
+    path = notebook()
+    shape_feedback(path, Verdicts(passed={"00-call_chain-hidden": True}), set(), "summary")
+    assert nbformat.read(str(path), as_version=4).cells[0].outputs == []
+    path = notebook()
+    shape_feedback(path, Verdicts(passed={"00-call_chain-hidden": False},
+                                  messages={"00-call_chain-hidden": "replies arrive out of order"}), set(), "summary")
+    [out] = nbformat.read(str(path), as_version=4).cells[0].outputs
+    assert out.evalue == "a hidden test failed: replies arrive out of order"

@@ -40,20 +40,25 @@ class Execute(NbgraderExecute):
       cell runs (``delegation.install_stubs``), as in the independent re-run;
     * the kernel never gets the grading salt: before each hidden test cell, the key
       for that student and exercise (``core.hidden_key``, derived here, outside the
-      kernel) is handed in by a silent request, and taken back after the cell.
+      kernel) is handed in by a silent request, and taken back after the cell;
+    * under ``msglib grade`` (``HIDDEN_IN_RERUN_ENV``) hidden test cells are not run at
+      all: the independent re-run runs them and its verdict is their score, so here
+      each gets one error output (``deferred_output``: 0 points until then) and the
+      kernel never sees a hidden key.
 
     Configured as ``c.Execute`` like the original.
     """
 
     def preprocess(self, nb, resources=None, km=None):
         from msglib.grading.core import grading_salt, hidden_key
-        from msglib.grading.notebooks import exercise_of, poll_in_slices
+        from msglib.grading.notebooks import HIDDEN_IN_RERUN_ENV, deferred_output, exercise_of, poll_in_slices
 
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         student = ((resources or {}).get("nbgrader") or {}).get("student")
         salt = grading_salt()
+        defer_hidden = bool(student) and os.environ.get(HIDDEN_IN_RERUN_ENV) == "1"
         exercises = sorted({exercise_of(c.metadata["nbgrader"]["grade_id"]) for c in self.nb.cells
                             if c.metadata.get("nbgrader", {}).get("grade_id")})
         with self.setup_kernel(env=kernel_env()):
@@ -67,6 +72,9 @@ class Execute(NbgraderExecute):
             for index, cell in enumerate(self.nb.cells):
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
                 hidden = student and cell.cell_type == "code" and BEGIN_HIDDEN in cell.source
+                if hidden and defer_hidden:
+                    cell.outputs, cell.execution_count = [deferred_output()], None
+                    continue
                 if hidden:
                     self._silent(f"use_hidden_key({hidden_key(salt, student, exercise_of(gid))!r})")
                 try:

@@ -57,6 +57,25 @@ def failure_message(cell) -> str:
     return ""
 
 
+# Hidden tests deferred to the independent re-run: ``msglib grade`` (which re-runs every answered
+# submission) sets this for nbgrader's run, whose Execute then leaves each hidden test cell unrun,
+# with one error output that scores it 0 until the re-run's verdict replaces the score. The hidden
+# key never enters nbgrader's kernel, and the hidden checks run once per submission, not twice.
+HIDDEN_IN_RERUN_ENV = "MSGLIB_HIDDEN_IN_RERUN"
+HIDDEN_DEFERRED = "HiddenTestDeferred"
+
+
+def deferred_output():
+    """The output a deferred hidden test cell gets in nbgrader's run (an error: it scores 0 there)."""
+    text = "not run in the notebook run: the grader's independent re-run runs this hidden test and scores it"
+    return nbformat.v4.new_output("error", ename=HIDDEN_DEFERRED, evalue=text, traceback=[f"{HIDDEN_DEFERRED}: {text}"])
+
+
+def deferred(cell) -> bool:
+    """Was this hidden test cell left unrun in nbgrader's run (``HIDDEN_IN_RERUN_ENV``)?"""
+    return any(o.get("output_type") == "error" and o.get("ename") == HIDDEN_DEFERRED for o in cell.get("outputs", []))
+
+
 def cell_passed(cell) -> bool:
     """nbgrader's rule: a test cell fails on any error output or any stderr output."""
     return not any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")

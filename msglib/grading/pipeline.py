@@ -54,7 +54,7 @@ import nbformat
 
 from msglib.authoring import lint_paths, source_notebooks
 from msglib.grading.integrity import scan_notebook
-from msglib.grading.notebooks import cell_passed, exercise_of, failure_message
+from msglib.grading.notebooks import HIDDEN_IN_RERUN_ENV, cell_passed, deferred, exercise_of, failure_message
 from msglib.grading.output_cap import MAX_CHARS as OUTPUT_CAP
 from msglib.grading.output_cap import TRUNCATED
 from msglib.grading.sandbox import SPEC_ENV, Limits, Spec, default_spec
@@ -486,7 +486,10 @@ def shape_feedback(path: Path, found: Verdicts | None, hidden: set[str], mode: s
             if not failed:
                 cell.outputs = []
                 continue
-            raw = (found.messages.get(gid, "") if found is not None else "") or failure_message(cell)
+            if found is None and deferred(cell):   # left to a re-run that did not run: it scored 0
+                raw = ""
+            else:
+                raw = (found.messages.get(gid, "") if found is not None else "") or failure_message(cell)
             text = _scrub(hidden_message(raw.replace("CheckFailed", "").lstrip(": "), mode), hidden)
             cell.outputs = [nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue=text,
                                                    traceback=[f"HiddenTestFailed: {text}"])]
@@ -610,9 +613,9 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
     """Prepare, autograde, re-run and record one submission, every phase under the submission's wall clock.
 
     The re-run starts beside nbgrader's run (``rerun_spec``: a sandbox of its own, with its own uid when
-    the grader is root) when the submission holds an answer; its verdicts count exactly when they did
-    when it ran after nbgrader's: unless nbgrader's run passed no test, raised nothing and nothing was
-    flagged."""
+    the grader is root) when the submission holds an answer, and its verdicts are the scores. Hidden
+    tests run only there: nbgrader's run leaves them unrun (``HIDDEN_IN_RERUN_ENV``). A submission
+    with no answer is re-run only if nbgrader's run passed a test, raised or something was flagged."""
     result = StudentResult(student, module)
     start = time.monotonic()
     deadline = start + settings.student_timeout
@@ -647,6 +650,8 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         with db_lock:
             shutil.copy2(_main_db_path(root), scratch)
         env_extra = {"MSGLIB_GRADEBOOK_URL": f"sqlite:///{scratch}"}
+        if settings.verify:   # hidden tests run once, in the re-run (their score is its verdict)
+            env_extra[HIDDEN_IN_RERUN_ENV] = "1"
         if spec is not None:
             env_extra[SPEC_ENV] = spec.to_json()
         t = time.monotonic()
@@ -693,22 +698,17 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         except Exception:
             nbgrader_passed[path.stem] = {}
     t = time.monotonic()
-    # nothing to re-check when nbgrader ran the notebook through, no test passed and nothing was flagged
-    # (a blank submission); a flagged one is re-run for its evidence even when it scores nothing
-    rerun = settings.verify and (result.status != "ok" or bool(result.flags)
+    # every answered submission is re-run (it runs the hidden tests, which nbgrader's run left to it); an
+    # unanswered one only when nbgrader's run passed a test, raised something or something was flagged:
+    # otherwise its answers are the release's stubs, which pass nothing
+    rerun = settings.verify and (early is not None or result.status != "ok" or bool(result.flags)
                                  or any(any(v.values()) for v in nbgrader_passed.values()))
-    done = None
-    if early is not None:   # the re-run started beside nbgrader's run
-        try:
-            done = early.result()
-        except Exception:
-            if rerun:
-                raise
+    done = early.result() if early is not None else None   # the re-run started beside nbgrader's run
     if rerun and done is None:
         done = _rerun_submission(root, module, student, folder, rerun_spec, deadline, settings)
     verdicts_by_nb: dict[str, Verdicts] = {}
     hidden_by_nb: dict[str, set[str]] = {}
-    if rerun and done is not None:   # an early re-run of a submission that needs none counts for nothing
+    if rerun and done is not None:
         verdicts_by_nb, hidden_by_nb = done.verdicts, done.hidden
         result.evidence += done.evidence
         result.delegation += done.delegation
