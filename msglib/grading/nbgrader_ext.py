@@ -36,6 +36,8 @@ class Execute(NbgraderExecute):
       already on the socket was sometimes not seen for a whole cell timeout;
     * each cell's printed output is capped in the kernel (``output_cap``): a huge print is cut
       where it is written, so it cannot outlast the cell timeout on its way to nbclient;
+    * ``%matplotlib inline`` only names the backend (``figures.defer_matplotlib_magic``):
+      a grading run draws nothing, and the magic would import pyplot in every kernel;
     * msglib's own implementation of each exercise is stubbed in the kernel before any
       cell runs (``delegation.install_stubs``), as in the independent re-run;
     * the kernel never gets the grading salt: before each hidden test cell, the key
@@ -66,6 +68,8 @@ class Execute(NbgraderExecute):
             poll_in_slices(self.kc.shell_channel)
             # a cell that prints megabytes is cut at the source, not after it has flooded the sockets
             self._silent("install()", module="msglib.grading.output_cap")
+            # nothing is drawn in a grading run: `%matplotlib inline` names the backend, imports nothing
+            self._silent("defer_matplotlib_magic()", module="msglib.figures")
             if student:   # msglib's own implementations of the exercises refuse to work for the answers
                 self._silent(f"install_stubs([e for e in {exercises!r} if e in __import__('msglib.grading."
                              "delegation', fromlist=['d']).REGISTRY])", module="msglib.grading.delegation")

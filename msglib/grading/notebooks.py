@@ -128,17 +128,23 @@ def poll_in_slices(channel, slice_s: float = SHELL_POLL_SLICE_S) -> None:
     channel.get_msg = get_msg_in_slices
 
 
-def run_cells(client, **kernel_kwargs) -> None:
+def run_cells(client, *, setup: str | None = None, **kernel_kwargs) -> None:
     """Start ``client``'s kernel and run every cell, like ``NotebookClient.execute``.
 
     Unlike it, no second ``kernel_info`` request follows the start-up handshake
     (which already exchanged one): on a loaded machine that second reply was
     sometimes never seen, and nbclient then waited a whole cell timeout (120 s in
-    CI) before running the first cell.
+    CI) before running the first cell. ``setup``: code run silently (no output, no
+    history) before the first cell.
     """
     client.reset_execution_trackers()
     with client.setup_kernel(**kernel_kwargs):
         poll_in_slices(client.kc.shell_channel)
+        if setup:
+            from jupyter_core.utils import run_sync
+
+            msg_id = client.kc.execute(setup, silent=True, store_history=False, allow_stdin=False)
+            run_sync(client.async_wait_for_reply)(msg_id, None)
         for index, cell in enumerate(client.nb.cells):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         client.set_widgets_metadata()
@@ -148,7 +154,8 @@ def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | 
     """Run ``nb`` in place in a fresh kernel; errors are kept as outputs. Returns a fatal problem or None.
 
     ``grading``: the kernel runs with MSGLIB_GRADING_RUN=1, so pictures are skipped
-    (``msglib.viz.figure``). Only the kernel's environment changes, never ours.
+    (``msglib.viz.figure``) and ``%matplotlib inline`` imports nothing
+    (``figures.defer_matplotlib_magic``). Only the kernel's environment changes, never ours.
     """
     import os
 
@@ -161,8 +168,9 @@ def execute(nb, cwd: Path, timeout: int = 60, *, grading: bool = True) -> str | 
     env = dict(os.environ)
     if grading:
         env["MSGLIB_GRADING_RUN"] = "1"
+    setup = "__import__('msglib.figures', fromlist=['f']).defer_matplotlib_magic()" if grading else None
     try:
-        run_cells(client, env=env)
+        run_cells(client, setup=setup, env=env)
     except CellTimeoutError:
         return f"a cell ran longer than {timeout} s and could not be interrupted"
     except DeadKernelError:

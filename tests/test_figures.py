@@ -1,0 +1,34 @@
+"""Grading runs draw nothing, and ``%matplotlib inline`` imports nothing in them (``msglib.figures``)."""
+from __future__ import annotations
+
+import nbformat
+
+from msglib.figures import INLINE_BACKEND
+from msglib.grading.notebooks import execute
+
+
+def _run(tmp_path, grading: bool) -> list[str]:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%matplotlib inline"),
+        nbformat.v4.new_code_cell("import sys\nprint('matplotlib.pyplot' in sys.modules)"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nprint(plt.get_backend())"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nprint(plt.get_backend())"),   # after pyplot: the original
+    ])
+    assert execute(nb, tmp_path, timeout=60, grading=grading) is None
+    texts = []
+    for cell in nb.cells[1:]:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, errors
+        text = "".join(o.text for o in cell.outputs if o.output_type == "stream").strip()
+        texts.append("inline" if text == INLINE_BACKEND else text)   # matplotlib's two names for it
+    return texts
+
+
+def test_in_a_grading_kernel_the_magic_names_the_inline_backend_and_imports_no_pyplot(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")   # as the Makefile sets it: the magic must still win
+    assert _run(tmp_path, grading=True) == ["False", "inline", "inline"]
+
+
+def test_for_a_learner_the_magic_is_matplotlibs_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert _run(tmp_path, grading=False) == ["True", "inline", "inline"]
