@@ -56,6 +56,24 @@ def test_replica_logs_show_one_cell_per_record_coloured_by_epoch():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["epoch 0", "epoch 2"]
 
 
+def test_composed_pictures_stack_their_parts_on_one_figure():
+    c = Cluster(3, seed=4, trace=True)
+    c.create_topic("t", 1, 3)
+    p = c.producer(acks="all")
+    for i in range(5):
+        p.send("t", b"x%d" % i)
+    p.flush()
+    fig = viz.plot_replication_and_isr(c.trace, "t-0", history=c.history)
+    top, bottom = fig.axes
+    assert len(top.get_lines()) == 6 and bottom.get_ylabel() == "ISR size"
+    assert top.get_shared_x_axes().joined(top, bottom)          # one time axis
+    entries = {0: [(0, 0, b"m1")], 1: [(0, 0, b"m1"), (1, 2, b"m3")]}
+    fig = viz.plot_replica_logs_stack([(entries, "first rule"), ({0: [(0, 1, b"x")]}, "second rule")],
+                                      figsize=(9, 3.4))
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["first rule", "second rule"]
+    assert len(fig.axes[0].patches) == 3 and tuple(fig.get_size_inches()) == (9, 3.4)
+
+
 def test_loss_table_heat_map_has_one_cell_per_setting():
     table = {(a, m, e): 0.5 for a in (0, 1, "all") for m in (1, 2) for e in ("isr", "unclean", "elr")}
     table[("all", 2, "elr")] = 0.0
@@ -153,3 +171,4 @@ def test_everything_skips_during_grading(monkeypatch):
     assert viz.plot_replica_logs({0: []}) is None and viz.cluster_widget() is None
     assert viz.retries_widget() is None and viz.show_loss_table(seeds=1) is None
     assert viz.plot_isr([]) is None
+    assert viz.plot_replication_and_isr([]) is None and viz.plot_replica_logs_stack([]) is None

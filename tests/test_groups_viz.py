@@ -21,6 +21,20 @@ def test_pictures_draw():
     plt.close("all")
 
 
+def test_join_costs_show_a_dot_per_seed_and_a_median_bar_per_protocol():
+    from msglib.groups.protocol_compare import compare
+
+    costs = compare(members=2, seeds=range(2), fast=True, protocols=("eager", "cooperative"))
+    fig = viz.plot_join_costs(costs, "one join")
+    left, right = fig.axes
+    assert fig._suptitle.get_text() == "one join"
+    assert [t.get_text() for t in left.get_xticklabels()] == [viz.JOIN_LABELS["eager"], viz.JOIN_LABELS["cooperative"]]
+    assert sum(len(c.get_offsets()) for c in left.collections if hasattr(c, "get_offsets")
+               and c.__class__.__name__ == "PathCollection") == 4      # 2 protocols x 2 seeds
+    assert len([c for c in right.collections if c.__class__.__name__ == "LineCollection"]) == 2   # the medians
+    plt.close("all")
+
+
 def test_zombie_timeline_shows_two_owners_at_once():
     r = run_group(0, events=[GroupEvent(500, "pause", 0, duration_ms=1_000)])
     fig, ax = plt.subplots()
@@ -55,3 +69,4 @@ def test_widget_and_playground():
 def test_pictures_skip_during_grading(monkeypatch):
     monkeypatch.setenv("MSGLIB_GRADING_RUN", "1")
     assert viz.compare_protocols() is None and viz.explore_group() is None and viz.plot_lag() is None
+    assert viz.plot_join_costs({}) is None

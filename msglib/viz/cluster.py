@@ -95,6 +95,32 @@ def plot_isr(trace: list[dict[str, Any]], ax=None, partition: str | None = None)
     return ax
 
 
+@figure
+def plot_replication_and_isr(trace: list[dict[str, Any]], partition: str | None = None,
+                             history: History | None = None):
+    """:func:`plot_replication` above :func:`plot_isr`, on one time axis: a follower falling behind
+    and the ISR shrinking line up."""
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    plot_replication(trace, partition, ax=top, history=history)
+    plot_isr(trace, ax=bottom, partition=partition)
+    return fig
+
+
+@figure
+def plot_replica_logs_stack(panels: list[tuple[dict[int, list], str]], figsize: tuple[float, float] = (7, 3.2)):
+    """Several :func:`plot_replica_logs` pictures one above the other, each ``(entries, title)``:
+    the same story under two rules, compared at a glance."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=figsize, squeeze=False)
+    for ax, (entries, title) in zip(axes[:, 0], panels):
+        plot_replica_logs(entries, ax=ax, title=title)
+    fig.tight_layout()
+    return fig
+
+
 ELECTION_LABELS = {"isr": "ISR only", "unclean": "unclean", "elr": "ISR, then ELR", False: "ISR only", True: "unclean"}
 
 

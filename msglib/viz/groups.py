@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from msglib.groups.lag import LagMonitor
+from msglib.groups.protocol_compare import JoinCost, summarize
 from msglib.groups.workload import (GROUP, TOPIC, GroupEvent, GroupRun, GroupRunResult, at_least_once_step,
                                     at_most_once_step, ownership_intervals, random_events, run_group, stop_the_world_ms)
 from msglib.protocol import TopicPartition
@@ -163,6 +164,34 @@ def compare_protocols(seed: int = 0, partitions: int = 6):
     for ax, (label, r) in zip(axes, runs.items()):
         gap = stop_the_world_ms(r) / 1000
         draw_timeline(r, ax, f"{label}: {gap:.2f} partition-seconds without an owner")
+    fig.tight_layout()
+    return fig
+
+
+JOIN_LABELS = {"eager": "classic eager\n(range)", "cooperative": "classic cooperative\n(cooperative-sticky)",
+               "kip848": "KIP-848\n(consumer, uniform)"}
+
+
+@figure
+def plot_join_costs(costs: dict[str, list[JoinCost]], title: str = ""):
+    """What one join costs under each rebalance protocol (``protocol_compare.compare``): time to a
+    settled assignment and partition-seconds without an owner; dots are seeds, bars medians."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for x, runs in enumerate(costs.values()):
+        left.scatter([x] * len(runs), [r.settle_ms for r in runs], color="tab:blue")
+        right.scatter([x] * len(runs), [r.unowned_partition_s for r in runs], color="tab:red")
+    for s in summarize(costs):
+        x = list(costs).index(s.protocol)
+        left.hlines(s.settle_ms_median, x - 0.25, x + 0.25, color="black")
+        right.hlines(s.unowned_s_median, x - 0.25, x + 0.25, color="black")
+    for ax, name in ((left, "time to a settled assignment (ms)"), (right, "partition-seconds without an owner")):
+        ax.set_xticks(range(len(costs)), [JOIN_LABELS.get(p, p) for p in costs])
+        ax.set_title(name)
+        ax.set_ylim(bottom=0)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
