@@ -33,13 +33,19 @@ def test_history_timeline_highlights_the_anomaly_and_marks_faults():
     assert len(ax2.patches) <= 20 + 2 * len(dup.ops)
 
 
-def test_replication_trace_plots_leo_and_hw_per_broker_and_the_isr():
+def _traced_cluster() -> Cluster:
+    """Three brokers, one partition, five records written with acks=all, the replication trace on."""
     c = Cluster(3, seed=4, trace=True)
     c.create_topic("t", 1, 3)
     p = c.producer(acks="all")
     for i in range(5):
         p.send("t", b"x%d" % i)
     p.flush()
+    return c
+
+
+def test_replication_trace_plots_leo_and_hw_per_broker_and_the_isr():
+    c = _traced_cluster()
     ax = viz.plot_replication(c.trace, "t-0")
     labels = sorted(line.get_label() for line in ax.get_lines())
     assert labels == sorted(f"broker {b} {k}" for b in range(3) for k in ("LEO", "HW"))
@@ -57,12 +63,7 @@ def test_replica_logs_show_one_cell_per_record_coloured_by_epoch():
 
 
 def test_composed_pictures_stack_their_parts_on_one_figure():
-    c = Cluster(3, seed=4, trace=True)
-    c.create_topic("t", 1, 3)
-    p = c.producer(acks="all")
-    for i in range(5):
-        p.send("t", b"x%d" % i)
-    p.flush()
+    c = _traced_cluster()
     fig = viz.plot_replication_and_isr(c.trace, "t-0", history=c.history)
     top, bottom = fig.axes
     assert len(top.get_lines()) == 6 and bottom.get_ylabel() == "ISR size"
