@@ -184,3 +184,21 @@ def test_a_hidden_test_left_to_a_re_run_that_never_ran_shows_it_failed_in_feedba
                                   messages={"00-call_chain-hidden": "replies arrive out of order"}), set(), "summary")
     [out] = nbformat.read(str(path), as_version=4).cells[0].outputs
     assert out.evalue == "a hidden test failed: replies arrive out of order"
+
+
+def test_a_test_cell_that_never_ran_did_not_pass_in_nbgraders_run():
+    """A run stopped at the wall clock leaves the notebook as it was copied in: its test cells have no
+    output and no execution count, and must not count as "passed only in nbgrader's run" (a flag names
+    evidence; there is none)."""
+    from msglib.grading.pipeline import _test_cells_passed
+
+    def cell(gid, count, outputs):
+        c = nbformat.v4.new_code_cell("check()", execution_count=count)
+        c.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": gid, "points": 1}
+        c.outputs = outputs
+        return c
+
+    error = nbformat.v4.new_output("error", ename="CheckFailed", evalue="no", traceback=[])
+    nb = nbformat.v4.new_notebook(cells=[cell("never-ran", None, []), cell("ran-passed", 3, []),
+                                         cell("ran-failed", 4, [error])])
+    assert _test_cells_passed(nb) == {"never-ran": False, "ran-passed": True, "ran-failed": False}

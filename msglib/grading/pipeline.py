@@ -330,8 +330,10 @@ def _graded_notebooks(root: Path, module: str, student: str) -> list[Path]:
 
 
 def _test_cells_passed(nb) -> dict[str, bool]:
-    return {c.metadata["nbgrader"]["grade_id"]: cell_passed(c) for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    """grade id -> did the test cell pass in nbgrader's run. A cell that never ran did not pass: a run
+    stopped at the wall clock leaves the notebook as it was copied in, every test cell without output."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.get("execution_count") is not None and cell_passed(c)
+            for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
             and not c.metadata["nbgrader"].get("solution")}
 
 
