@@ -32,3 +32,27 @@ def test_in_a_grading_kernel_the_magic_names_the_inline_backend_and_imports_no_p
 def test_for_a_learner_the_magic_is_matplotlibs_own(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     assert _run(tmp_path, grading=False) == ["True", "inline", "inline"]
+
+
+def test_no_modules_locked_cells_import_matplotlib_in_a_grading_run():
+    """The re-run runs every locked cell of a notebook (magics stripped) before each submission's answers:
+    none of them may import matplotlib (about 0.5 CPU-s per submission and kernel). Pictures come from
+    ``msglib.viz``, which imports pyplot when it draws, and draws nothing in grading runs."""
+    import subprocess
+    import sys
+
+    from msglib.authoring import cell_role
+    from msglib.grading.verdicts import strip_magics
+    from tests.conftest import ROOT
+
+    probe = "\nimport sys\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'ipywidgets'}))"
+    found = {}
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        locked = [strip_magics(c.source) for c in nb.cells if c.cell_type == "code" and cell_role(c)[0] == "locked"]
+        done = subprocess.run([sys.executable, "-c", "\n".join(locked) + probe], capture_output=True, text=True,
+                              cwd=path.parent, env={"MSGLIB_GRADING_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+                              timeout=120)
+        assert done.returncode == 0, f"{path.name}: {done.stderr[-500:]}"
+        found[path.parent.name] = done.stdout.strip().splitlines()[-1]
+    assert len(found) == len(list((ROOT / "solutions").glob("*/"))) and set(found.values()) == {"[]"}, found
