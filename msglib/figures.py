@@ -51,6 +51,8 @@ def defer_matplotlib_magic() -> None:
     if shell is None:
         return
     original = shell.find_line_magic("matplotlib")
+    if original is None:   # no such magic here: nothing to defer
+        return
 
     def matplotlib(line: str = "") -> Any:
         if line.strip() == "inline" and "matplotlib.pyplot" not in sys.modules:

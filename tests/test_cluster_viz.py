@@ -73,6 +73,8 @@ def test_composed_pictures_stack_their_parts_on_one_figure():
                                       figsize=(9, 3.4))
     assert [ax.get_title() for ax in fig.axes[:2]] == ["first rule", "second rule"]
     assert len(fig.axes[0].patches) == 3 and tuple(fig.get_size_inches()) == (9, 3.4)
+    with pytest.raises(ValueError, match="at least one"):
+        viz.plot_replica_logs_stack([])
 
 
 def test_loss_table_heat_map_has_one_cell_per_setting():

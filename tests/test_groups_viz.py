@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
 
 from msglib.groups.workload import GroupEvent, run_group  # noqa: E402
 from msglib.viz import groups as viz  # noqa: E402
@@ -32,6 +33,8 @@ def test_join_costs_show_a_dot_per_seed_and_a_median_bar_per_protocol():
     assert sum(len(c.get_offsets()) for c in left.collections if hasattr(c, "get_offsets")
                and c.__class__.__name__ == "PathCollection") == 4      # 2 protocols x 2 seeds
     assert len([c for c in right.collections if c.__class__.__name__ == "LineCollection"]) == 2   # the medians
+    with pytest.raises(ValueError, match="at least one protocol"):
+        viz.plot_join_costs({})
     plt.close("all")
 
 

@@ -114,6 +114,8 @@ def plot_replica_logs_stack(panels: list[tuple[dict[int, list], str]], figsize: 
     the same story under two rules, compared at a glance."""
     import matplotlib.pyplot as plt
 
+    if not panels:
+        raise ValueError("plot_replica_logs_stack needs at least one (entries, title) panel; got none")
     fig, axes = plt.subplots(len(panels), 1, figsize=figsize, squeeze=False)
     for ax, (entries, title) in zip(axes[:, 0], panels):
         plot_replica_logs(entries, ax=ax, title=title)

@@ -178,6 +178,9 @@ def plot_join_costs(costs: dict[str, list[JoinCost]], title: str = ""):
     settled assignment and partition-seconds without an owner; dots are seeds, bars medians."""
     import matplotlib.pyplot as plt
 
+    if not costs:
+        raise ValueError("plot_join_costs needs the costs of at least one protocol "
+                         "(msglib.groups.protocol_compare.compare(...)); got none")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     for x, runs in enumerate(costs.values()):
         left.scatter([x] * len(runs), [r.settle_ms for r in runs], color="tab:blue")
