@@ -260,14 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, (wall, cpu, _) in runs.items():
         results.record(f"{key}{name}_cpu_s", cpu / n, CPU_UNIT[all(CGROUP_USED)], higher_is_better=False,
                        command=command)
-    if n != 6:
-        results.record(f"{key}load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
-                       higher_is_better=False, command=command)
+    results.record(f"{key}load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
+                   higher_is_better=False, command=command)
+    if n != 6:   # the sandbox's start-up figures do not depend on the batch: kept with the default run
         return 0
     results.record("grading.sandbox_start_s", start, "s", higher_is_better=False, target="< 0.5 s per kernel",
                    command=COMMAND)
-    results.record("grading.load_average", statistics.mean(LOADS), "1-min load average during the runs (2 cores)",
-                   higher_is_better=False, command=COMMAND)
     results.record("grading.sandbox_kernel_extra_s", boxed - plain, "s", higher_is_better=False,
                    baseline=plain, baseline_name="kernel ready outside the sandbox", target="< 0.5 s per kernel",
                    command=COMMAND)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbgrader.preprocessors import Execute as NbgraderExecute
 from nbgrader.preprocessors import LimitOutput
@@ -108,9 +107,9 @@ class Execute(NbgraderExecute):
 
     def _silent(self, call: str, module: str = "msglib.grading.core") -> None:
         """Run ``<module>.<call>`` in the kernel without a trace in the notebook."""
-        code = f"__import__({module!r}, fromlist=['x']).{call}"
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-        run_sync(self.async_wait_for_reply)(msg_id, None)
+        from msglib.grading.notebooks import run_silently
+
+        run_silently(self, f"__import__({module!r}, fromlist=['x']).{call}")
 
 
 class LimitOutputBytes(LimitOutput):

@@ -128,6 +128,15 @@ def poll_in_slices(channel, slice_s: float = SHELL_POLL_SLICE_S) -> None:
     channel.get_msg = get_msg_in_slices
 
 
+def run_silently(client, code: str) -> None:
+    """Run ``code`` in ``client``'s kernel without a trace in the notebook (no output, no history) and
+    wait for its reply."""
+    from jupyter_core.utils import run_sync
+
+    msg_id = client.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    run_sync(client.async_wait_for_reply)(msg_id, None)
+
+
 def run_cells(client, *, setup: str | None = None, **kernel_kwargs) -> None:
     """Start ``client``'s kernel and run every cell, like ``NotebookClient.execute``.
 
@@ -141,10 +150,7 @@ def run_cells(client, *, setup: str | None = None, **kernel_kwargs) -> None:
     with client.setup_kernel(**kernel_kwargs):
         poll_in_slices(client.kc.shell_channel)
         if setup:
-            from jupyter_core.utils import run_sync
-
-            msg_id = client.kc.execute(setup, silent=True, store_history=False, allow_stdin=False)
-            run_sync(client.async_wait_for_reply)(msg_id, None)
+            run_silently(client, setup)
         for index, cell in enumerate(client.nb.cells):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         client.set_widgets_metadata()

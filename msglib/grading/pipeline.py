@@ -672,12 +672,16 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
         with db_lock:
             merged = merge_submission(root, f"sqlite:///{scratch}", module, student)
 
-    # answers refused already in nbgrader's run for using msglib's own implementation (delegation stubs)
+    # one read of each autograded notebook: what passed in nbgrader's run, truncated prints, and answers
+    # refused already there for using msglib's own implementation (delegation stubs)
+    nbgrader_passed: dict[str, dict[str, bool]] = {}
     for path in _graded_notebooks(root, module, student):
         try:
             graded_nb = nbformat.read(str(path), as_version=4)
         except Exception:
+            nbgrader_passed[path.stem] = {}
             continue
+        nbgrader_passed[path.stem] = _test_cells_passed(graded_nb)
         for index, cell in enumerate(graded_nb.cells):
             gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             if any(TRUNCATED in (o.get("text") or "") for o in cell.get("outputs", [])
@@ -693,12 +697,6 @@ def grade_student(root: Path, module: str, student: str, *, settings: Settings, 
                         result.delegation.append(text)
 
     # the independent re-run: its verdicts are the scores
-    nbgrader_passed: dict[str, dict[str, bool]] = {}
-    for path in _graded_notebooks(root, module, student):
-        try:
-            nbgrader_passed[path.stem] = _test_cells_passed(nbformat.read(str(path), as_version=4))
-        except Exception:
-            nbgrader_passed[path.stem] = {}
     t = time.monotonic()
     # every answered submission is re-run (it runs the hidden tests, which nbgrader's run left to it); an
     # unanswered one only when nbgrader's run passed a test, raised something or something was flagged:
@@ -1020,6 +1018,13 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
         finally:
             slots.put(slot)
 
+    def export() -> Path:
+        """Both grade CSVs from the gradebook as it is now (under the gradebook's lock)."""
+        with db_lock:
+            path = export_grades(root, outdir, results, sandboxed=sandboxed)
+            export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+        return path
+
     exported = False   # the CSVs hold every result so far (nothing has changed the gradebook since)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(one, item) for item in work]
@@ -1027,14 +1032,12 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
             r = future.result()
             with export_lock:
                 results.append(r)
-                with db_lock:
-                    try:
-                        export_grades(root, outdir, results, sandboxed=sandboxed)
-                        export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
-                        exported = True
-                    except Exception as exc:
-                        exported = False
-                        r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
+                try:
+                    export()
+                    exported = True
+                except Exception as exc:
+                    exported = False
+                    r.notes.append(f"export failed: {type(exc).__name__}: {exc}")
                 write_report(outdir, batch, results)
                 _progress(len(results), len(work), r)
     def feedback() -> None:
@@ -1056,11 +1059,8 @@ def grade(selected: list[str] | None = None, *, student_timeout: float = 900, ve
     batch["unchanged"] = compare_fingerprints(before, fingerprint(root))
     writing.result()
     batch["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    path = outdir / "grades_by_exercise.csv"
-    if not exported or not results:   # the last export failed, or there was nothing to grade: export now
-        with db_lock:
-            path = export_grades(root, outdir, results, sandboxed=sandboxed)
-            export_nbgrader_csv(root, outdir, sandboxed=sandboxed)
+    # the last export failed, or there was nothing to grade: export now
+    path = outdir / "grades_by_exercise.csv" if exported and results else export()
     report = write_report(outdir, batch, results)
     bad = [r for r in results if r.status != "ok"]
     flagged = [r for r in results if r.flags]
